@@ -1,0 +1,102 @@
+package appliance
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"strings"
+
+	"postroom/storage"
+)
+
+// ensureDemoUser creates DemoUser with a random password when the store has
+// no account at all, and returns the password; "" when accounts exist. Only
+// the password's argon2id hash is stored; the password itself is shown once
+// by printDemoBanner and never logged.
+func ensureDemoUser(st *storage.Store, logger *slog.Logger) (string, error) {
+	accounts, err := st.Accounts()
+	if err != nil {
+		return "", fmt.Errorf("read accounts: %w", err)
+	}
+	if len(accounts) > 0 {
+		return "", nil
+	}
+	pw, err := randomPassword(16)
+	if err != nil {
+		return "", err
+	}
+	if _, err := st.CreateAccount(DemoUser, pw); err != nil {
+		return "", fmt.Errorf("create the demo user %s: %w", DemoUser, err)
+	}
+	logger.Info("dev mode: created the demo user", "user", DemoUser, "domain", DemoDomain)
+	return pw, nil
+}
+
+// passwordAlphabet leaves out characters that are easy to misread (0 O 1 l I).
+const passwordAlphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+func randomPassword(n int) (string, error) {
+	var b strings.Builder
+	limit := big.NewInt(int64(len(passwordAlphabet)))
+	for i := 0; i < n; i++ {
+		k, err := rand.Int(rand.Reader, limit)
+		if err != nil {
+			return "", fmt.Errorf("random password: %w", err)
+		}
+		b.WriteByte(passwordAlphabet[k.Int64()])
+	}
+	return b.String(), nil
+}
+
+// printDemoBanner shows the demo login, the ports and how to try them, in a
+// box, once: the password is not stored anywhere in clear text.
+func printDemoBanner(w io.Writer, password string, services []*service) {
+	addr := func(name string) string {
+		for _, sv := range services {
+			if sv.name == name {
+				return sv.ln.Addr().String()
+			}
+		}
+		return ""
+	}
+	lines := []string{
+		"Postroom is running in development mode.",
+		"",
+		"Demo user:  " + DemoUser,
+		"Password:   " + password,
+		"            (shown only this once; write it down)",
+		"",
+	}
+	smtp, web := addr(ServiceSMTP), addr(ServiceWeb)
+	if smtp != "" {
+		lines = append(lines, "Incoming mail (SMTP):  "+smtp)
+	}
+	if web != "" {
+		lines = append(lines, "Status page:           http://"+web+"/")
+	}
+	lines = append(lines,
+		"Submission, IMAP and POP3 are not built yet (later issues).",
+		"",
+		"Try it:",
+	)
+	if smtp != "" {
+		lines = append(lines, "  swaks --server "+smtp+" --to "+DemoUser)
+	}
+	if web != "" {
+		lines = append(lines, "  curl http://"+web+"/status.json")
+	}
+	width := 0
+	for _, l := range lines {
+		width = max(width, len(l))
+	}
+	border := "+" + strings.Repeat("-", width+2) + "+"
+	var b strings.Builder
+	b.WriteString("\n" + border + "\n")
+	for _, l := range lines {
+		b.WriteString("| " + l + strings.Repeat(" ", width-len(l)) + " |\n")
+	}
+	b.WriteString(border + "\n\n")
+	io.WriteString(w, b.String())
+}

@@ -1,0 +1,444 @@
+// Package appliance is Postroom's top: its Config (one JSON file with a
+// comment per field) and Run, which builds every service in order, reports
+// their state to the status Bus and takes them down again.
+//
+// The map:
+//
+//	config.go      Config, Default, DevDefault, Load, Validate, Save
+//	configfile.go  writing the config as JSON with // comments
+//	run.go         Run: lock, storage, TLS, services, shutdown
+//	tls.go         the self-signed certificate made on first start
+//	demo.go        the dev-mode demo user and its one-time banner
+//	lock_*.go      the data-folder lock that keeps a second process out
+//
+// Only this package imports everything: storage, the protocol servers,
+// hw and webui. They know nothing of each other.
+package appliance
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"postroom/appliance/smtpd"
+	"postroom/appliance/status"
+	"postroom/hw"
+	"postroom/storage"
+	"postroom/webui"
+)
+
+// Options adds what a Config does not hold. Every field may be zero.
+type Options struct {
+	// Logger receives every log line. nil: slog.Default().
+	Logger *slog.Logger
+	// Bus receives the appliance's status. nil: a new Bus. Pass one to watch
+	// the appliance, e.g. to learn the bound addresses of port-0 listeners.
+	Bus *status.Bus
+	// Panel shows the status on LEDs and display. nil: hw.NewSimulated.
+	Panel hw.Panel
+	// Stdout receives the one-time dev-mode banner. nil: os.Stdout.
+	Stdout io.Writer
+	// ShutdownTimeout bounds draining sessions at shutdown; connections
+	// still open then are closed. 0: 10 seconds.
+	ShutdownTimeout time.Duration
+}
+
+// Service names in the status Snapshot.
+const (
+	ServiceSMTP = "smtp"
+	ServiceWeb  = "web"
+)
+
+// Run runs the appliance until ctx ends (SIGTERM, SIGINT), then drains and
+// returns nil. It returns an error when it cannot start (invalid config,
+// data folder in use, store unreadable, a port in use) or when a service
+// stops on its own; the error is one line meant for the operator.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	return RunOptions(ctx, cfg, Options{Logger: logger})
+}
+
+// service is one network server that Run starts and stops.
+type service struct {
+	name, title string
+	addr        string // configured address
+	ln          net.Listener
+	serve       func(net.Listener) error // nil after a requested shutdown
+	shutdown    func(context.Context) error
+}
+
+// RunOptions is Run with Options.
+//
+// The order: validate the config, lock the data folder, open the store,
+// make sure of the TLS certificate, (dev) create the demo user, bind every
+// listener (so a port in use stops the start before anything serves), then
+// serve. Shutdown runs the other way round and the store closes last, after
+// every session that could write to it has ended.
+//
+// Services started today: inbound SMTP (the MX role, appliance/smtpd) and
+// the status web page (webui). Submission (587/465), IMAP (143/993) and
+// POP3 (110/995) are configured in Config.Listen already, but their servers
+// are built by later issues; Run does not start anything on those ports
+// until they exist.
+func RunOptions(ctx context.Context, cfg Config, opts Options) (err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Bus == nil {
+		opts.Bus = status.NewBus(status.Snapshot{})
+	}
+	if opts.Panel == nil {
+		opts.Panel = hw.NewSimulated(opts.Logger)
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, bus: opts.Bus}
+	return r.run(ctx)
+}
+
+type runner struct {
+	cfg  Config
+	opts Options
+	log  *slog.Logger
+	bus  *status.Bus
+	// certWarning is a problem with a configured certificate, in words.
+	certWarning string
+	// counting wraps the store for smtpd to count mail received today.
+	counting *countingStore
+}
+
+func (r *runner) run(ctx context.Context) (err error) {
+	cfg := r.cfg
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+
+	r.bus.Publish(status.Snapshot{
+		Phase:     status.PhaseBooting,
+		Hostname:  cfg.Hostname,
+		Addresses: hostAddresses(),
+	})
+	panelCtx, stopPanel := context.WithCancel(context.Background())
+	panelDone := make(chan struct{})
+	go func() { hw.Follow(panelCtx, r.bus, r.opts.Panel); close(panelDone) }()
+	defer func() {
+		stopPanel()
+		<-panelDone
+		if herr := r.opts.Panel.Halt(); herr != nil {
+			r.log.Warn("blank the panel", "err", herr)
+		}
+	}()
+	defer func() {
+		if err != nil {
+			// Leave the reason on the Bus for whoever still watches.
+			msg := err.Error()
+			r.update(func(s *status.Snapshot) { s.Problem = msg })
+		}
+	}()
+
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	unlock, err := lockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	storeDir := filepath.Join(dataDir, "store")
+	r.log.Info("opening the mail store", "dir", storeDir)
+	st, err := storage.Open(storage.Options{
+		Dir:            storeDir,
+		Logger:         r.log,
+		MaxMessageSize: cfg.MaxMessageSize,
+	})
+	if err != nil {
+		return fmt.Errorf("open the mail store in %s: %w", storeDir, err)
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			r.log.Error("close the mail store", "err", cerr)
+			if err == nil {
+				err = fmt.Errorf("close the mail store: %w", cerr)
+			}
+		} else {
+			r.log.Info("mail store closed")
+		}
+	}()
+
+	cert, err := ensureCertificate(cfg, dataDir, r.log)
+	if err != nil {
+		return err
+	}
+	if _, _, generated := cfg.certFiles(dataDir); !generated && cert.Leaf != nil &&
+		time.Until(cert.Leaf.NotAfter) < 14*24*time.Hour {
+		r.certWarning = "The TLS certificate expires on " + cert.Leaf.NotAfter.Format(time.DateOnly) + ": replace it."
+	}
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+
+	var demoPassword string
+	if cfg.Dev {
+		if demoPassword, err = ensureDemoUser(st, r.log); err != nil {
+			return err
+		}
+	}
+	accounts, err := st.Accounts()
+	if err != nil {
+		return fmt.Errorf("read accounts: %w", err)
+	}
+
+	services, err := r.services(st, tlsConfig)
+	if err != nil {
+		return err
+	}
+	if err := r.listen(services); err != nil {
+		return err
+	}
+
+	results := make(chan serviceResult, len(services))
+	for _, sv := range services {
+		go func() { results <- serviceResult{sv, sv.serve(sv.ln)} }()
+	}
+	phase := status.PhaseRunning
+	if len(accounts) == 0 {
+		phase = status.PhaseNeedsSetup
+	}
+	r.update(func(s *status.Snapshot) {
+		s.Phase = phase
+		for _, sv := range services {
+			s.SetService(status.Service{Name: sv.name, Title: sv.title, Addr: sv.ln.Addr().String(), State: status.ServiceListening})
+		}
+	})
+	attrs := []any{"phase", phase, "accounts", len(accounts)}
+	for _, sv := range services {
+		attrs = append(attrs, sv.name, sv.ln.Addr().String())
+	}
+	r.log.Info("postroom is running", attrs...)
+	if demoPassword != "" {
+		printDemoBanner(r.opts.Stdout, demoPassword, services)
+	}
+
+	// Wait for the signal to stop, or for a service that stops by itself.
+	var runErr error
+	pending := len(services)
+	select {
+	case <-ctx.Done():
+		r.log.Info("shutting down", "reason", context.Cause(ctx))
+	case res := <-results:
+		pending--
+		if res.err == nil {
+			res.err = errors.New("stopped without an error")
+		}
+		runErr = fmt.Errorf("%s stopped: %w", res.sv.title, res.err)
+		r.log.Error("service failed; shutting down", "service", res.sv.name, "err", res.err)
+		r.update(func(s *status.Snapshot) {
+			sv, _ := s.Service(res.sv.name)
+			sv.State, sv.Error = status.ServiceFailed, res.err.Error()
+			s.SetService(sv)
+		})
+	}
+
+	r.update(func(s *status.Snapshot) { s.Phase = status.PhaseShuttingDown })
+	sctx, cancel := context.WithTimeout(context.Background(), r.opts.ShutdownTimeout)
+	defer cancel()
+	for _, sv := range slices.Backward(services) {
+		if serr := sv.shutdown(sctx); serr != nil {
+			r.log.Warn("service did not drain in time; connections closed", "service", sv.name, "err", serr)
+		}
+	}
+	for ; pending > 0; pending-- {
+		res := <-results
+		if res.err != nil && runErr == nil {
+			runErr = fmt.Errorf("%s stopped: %w", res.sv.title, res.err)
+		}
+	}
+	r.update(func(s *status.Snapshot) {
+		for i := range s.Services {
+			if s.Services[i].State != status.ServiceFailed {
+				s.Services[i].State = status.ServiceStopped
+			}
+		}
+	})
+	r.log.Info("services stopped")
+	return runErr
+}
+
+type serviceResult struct {
+	sv  *service
+	err error
+}
+
+// services builds the servers that exist today, each on its configured
+// address; an empty address leaves a service off.
+//
+// Later issues add here, in this order: submission (587, 465) with AUTH,
+// IMAP (143, 993) and POP3 (110, 995). Until then nothing listens on their
+// configured ports.
+func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service, error) {
+	cfg := r.cfg
+	var out []*service
+
+	if cfg.Listen.SMTP != "" {
+		r.counting = &countingStore{Store: st, delivered: func() {
+			r.update(func(s *status.Snapshot) { s.AddMail(1, time.Now()) })
+		}}
+		srv, err := smtpd.New(smtpd.Options{
+			Hostname:        cfg.Hostname,
+			Store:           r.counting,
+			Logger:          r.log,
+			TLSConfig:       tlsConfig,
+			MaxMessageBytes: cfg.MaxMessageSize,
+			MaxRecipients:   cfg.MaxRecipients,
+			ReadTimeout:     time.Duration(cfg.SMTPReadTimeout),
+			WriteTimeout:    time.Duration(cfg.SMTPWriteTimeout),
+			MaxConnections:  cfg.MaxConnections,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("set up incoming mail (SMTP): %w", err)
+		}
+		out = append(out, &service{
+			name: ServiceSMTP, title: "Incoming mail (SMTP)", addr: cfg.Listen.SMTP,
+			serve: func(l net.Listener) error {
+				if err := srv.Serve(l); !errors.Is(err, smtpd.ErrServerClosed) {
+					return err
+				}
+				return nil
+			},
+			shutdown: srv.Shutdown,
+		})
+	}
+
+	if cfg.Listen.Web != "" {
+		hs := &http.Server{
+			Handler:           webui.New(webui.Options{Bus: r.bus, Logger: r.log.With("service", "web")}),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(r.log.With("service", "web").Handler(), slog.LevelInfo),
+		}
+		out = append(out, &service{
+			name: ServiceWeb, title: "Status page (web)", addr: cfg.Listen.Web,
+			serve: func(l net.Listener) error {
+				if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
+				return nil
+			},
+			shutdown: func(ctx context.Context) error {
+				err := hs.Shutdown(ctx)
+				if err != nil {
+					hs.Close()
+				}
+				return err
+			},
+		})
+	}
+	return out, nil
+}
+
+// listen binds every service's address before any serves, so that a port in
+// use stops the start cleanly.
+func (r *runner) listen(services []*service) error {
+	r.update(func(s *status.Snapshot) {
+		for _, sv := range services {
+			s.SetService(status.Service{Name: sv.name, Title: sv.title, Addr: sv.addr, State: status.ServiceStarting})
+		}
+	})
+	for i, sv := range services {
+		ln, err := net.Listen("tcp", sv.addr)
+		if err != nil {
+			for _, prev := range services[:i] {
+				prev.ln.Close()
+			}
+			// "bind: address already in use" says it better than the
+			// whole *net.OpError, which repeats the address.
+			var oe *net.OpError
+			if errors.As(err, &oe) && oe.Err != nil {
+				err = oe.Err
+			}
+			r.update(func(s *status.Snapshot) {
+				s.SetService(status.Service{Name: sv.name, Title: sv.title, Addr: sv.addr, State: status.ServiceFailed, Error: err.Error()})
+			})
+			return fmt.Errorf("%s cannot listen on %s (listen.%s in the config): %w", sv.title, sv.addr, sv.name, err)
+		}
+		sv.ln = ln
+	}
+	return nil
+}
+
+// update changes the Snapshot and then recomputes its Problem.
+func (r *runner) update(f func(*status.Snapshot)) {
+	r.bus.Update(func(s *status.Snapshot) {
+		s.Problem = ""
+		f(s)
+		if s.Problem == "" {
+			s.Problem = r.problem(*s)
+		}
+	})
+}
+
+// problem picks the most important thing that is wrong, in words for the
+// office manager: a service down, then setup not done, then the certificate.
+func (r *runner) problem(s status.Snapshot) string {
+	if failed := s.Failed(); len(failed) > 0 {
+		sv := failed[0]
+		name := sv.Title
+		if name == "" {
+			name = sv.Name
+		}
+		return fmt.Sprintf("%s is not working: %s.", name, sv.Error)
+	}
+	if s.Phase == status.PhaseNeedsSetup {
+		return "Setup is not finished: there are no mail accounts yet."
+	}
+	return r.certWarning
+}
+
+// countingStore passes every call to the store and counts the messages
+// that SMTP delivers, for "mail received today". The count starts at zero
+// when the appliance starts.
+type countingStore struct {
+	smtpd.Store
+	delivered func()
+}
+
+func (c *countingStore) Deliver(ctx context.Context, d storage.Delivery, body io.Reader) ([]storage.Delivered, error) {
+	out, err := c.Store.Deliver(ctx, d, body)
+	if err == nil {
+		c.delivered()
+	}
+	return out, err
+}
+
+// hostAddresses lists the box's own unicast IP addresses, without loopback
+// and link-local ones, for the status page and the display.
+func hostAddresses() []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsMulticast() {
+			continue
+		}
+		out = append(out, ipn.IP.String())
+	}
+	return out
+}

@@ -1,0 +1,142 @@
+// Command postroom is the Postroom mail appliance: it loads the config from
+// the data folder (writing a default one on the first start) and runs every
+// service until SIGTERM or SIGINT.
+//
+//	postroom [-data DIR] [-config PATH] [-dev] [-log-level LEVEL] [-check]
+//
+// It exits 0 after a clean shutdown and 1 with one line on standard error
+// when it cannot run, so that a supervisor restarts it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"postroom/appliance"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	flags := flag.NewFlagSet("postroom", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	data := flags.String("data", "./data", "data `folder`: config.json, tls/ and store/ live here")
+	configPath := flags.String("config", "", "config `file` (default DATA/config.json)")
+	dev := flags.Bool("dev", false, "on the first start, write the development config (127.0.0.1, ports 2525, 1143, 8080, ...) and create a demo user")
+	logLevel := flags.String("log-level", "", "debug, info, warn or error (default: log_level in the config)")
+	check := flags.Bool("check", false, "check the config file and exit")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: postroom [flags]\n\nRuns the Postroom mail appliance.\n\n")
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "postroom: unexpected argument %q (see -h)\n", flags.Arg(0))
+		return 2
+	}
+	if *configPath == "" {
+		*configPath = filepath.Join(*data, appliance.ConfigFile)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C ends the process at once
+	}()
+
+	if err := start(ctx, *configPath, *data, *dev, *logLevel, *check, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "postroom: "+oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+func start(ctx context.Context, configPath, data string, dev bool, logLevel string, check bool, stdout, stderr io.Writer) error {
+	var cfg appliance.Config
+	var created bool
+	var err error
+	if check {
+		cfg, err = appliance.Load(configPath)
+	} else {
+		cfg, created, err = loadOrCreate(configPath, data, dev)
+	}
+	if err != nil {
+		return err
+	}
+	if logLevel == "" {
+		logLevel = cfg.LogLevel
+	}
+	level, err := appliance.ParseLogLevel(logLevel)
+	if err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", configPath, err)
+	}
+	if check {
+		fmt.Fprintf(stdout, "%s is valid\n", configPath)
+		return nil
+	}
+
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if created {
+		logger.Info("wrote a new config; edit it and restart to change ports or names", "config", configPath, "dev", cfg.Dev)
+	} else if dev && !cfg.Dev {
+		logger.Warn("-dev applies only when there is no config yet; using the existing one", "config", configPath)
+	}
+	return appliance.Run(ctx, cfg, logger)
+}
+
+// loadOrCreate loads the config, or on the first start writes the default
+// one (the development one with -dev) and loads that.
+func loadOrCreate(configPath, data string, dev bool) (appliance.Config, bool, error) {
+	cfg, err := appliance.Load(configPath)
+	if err == nil {
+		return cfg, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return cfg, false, err
+	}
+	dataDir, err := filepath.Abs(data)
+	if err != nil {
+		return cfg, false, err
+	}
+	cfg = appliance.Default()
+	cfg.DataDir = dataDir
+	if dev {
+		cfg = appliance.DevDefault(dataDir)
+	}
+	for _, dir := range []string{dataDir, filepath.Dir(configPath)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return cfg, false, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	if err := cfg.Save(configPath); err != nil {
+		return cfg, false, err
+	}
+	cfg, err = appliance.Load(configPath)
+	return cfg, true, err
+}
+
+// oneLine keeps the fatal message on one line for the supervisor's log.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}

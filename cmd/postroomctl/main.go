@@ -1,0 +1,324 @@
+// Command postroomctl administers the data folder of a stopped Postroom
+// appliance: accounts, passwords, aliases, quotas, POP3 retention, and the
+// consistency check of the mail store.
+//
+// It opens the Badger store in DATA/store directly, so it only works while the
+// appliance is stopped: Badger locks its directory, and when the appliance
+// holds that lock postroomctl says so and exits 2 (the web page does the same
+// jobs on a running appliance).
+//
+// Map of this folder:
+//
+//	main.go     run: flags, dispatch, usage text, exit codes
+//	store.go    finding the data folder, opening the store, "the appliance is running"
+//	users.go    users list/add/remove/passwd/quota/retention, password input
+//	alias.go    alias add/remove/list
+//	mail.go     mailboxes, messages
+//	check.go    fsck, stats
+//	format.go   sizes (500M, 2G), tables, making mail header text safe for a terminal
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"postroom/storage"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the command ran and failed, or fsck found problems
+	exitUsage   = 2 // bad arguments, or the appliance is running
+	exitAborted = 130
+)
+
+// usageText is the help; a mistake on the command line shows only its
+// synopsis, the part between "Usage:" and the notes.
+const usageText = introText + synopsisText + notesText
+
+const introText = `postroomctl administers the data folder of a STOPPED Postroom appliance:
+accounts, passwords, addresses, quotas, and the consistency check of the mail store.
+
+While the appliance runs it holds the store, and postroomctl refuses to touch it:
+stop the appliance first, or use the appliance's web page instead.
+
+`
+
+const synopsisText = `Usage:
+  postroomctl [-data DIR] COMMAND [ARGUMENTS]
+
+  -data DIR   the appliance's data folder (it holds config.json and store/);
+              default: $POSTROOM_DATA, else ./data
+
+Accounts (NAME is the login, usually the primary address, e.g. alice@example.org):
+  users list                           every account: addresses, quota, usage, messages
+  users add NAME [-password-stdin]     create an account with INBOX, Sent, Drafts, ...
+  users passwd NAME [-password-stdin]  set a new password
+  users remove NAME [-yes]             delete an account and ALL its mail (asks first)
+  users quota NAME SIZE                limit the account's mail: 500M, 2G, ... 0 = unlimited
+  users retention NAME DAYS            POP3: delete INBOX messages DAYS days after their
+                                       first download; 0 = keep them forever
+
+Addresses:
+  alias add ADDRESS NAME               deliver mail for ADDRESS to account NAME;
+                                       ADDRESS "@example.org" catches every address of the
+                                       domain that no account or alias claims
+  alias remove ADDRESS                 stop delivering mail for ADDRESS
+  alias list                           every address and the account it delivers to
+
+Mail:
+  mailboxes NAME                       the account's folders: counts, UIDVALIDITY, UIDNEXT
+  messages NAME [MAILBOX] [-n N]       a folder's messages (default INBOX): UID, date,
+                                       size, flags, sender, subject; -n N: only the last N
+
+Store:
+  stats                                counts and sizes, in total and per account
+  fsck                                 recount and verify everything in the store;
+                                       exit status 1 when it finds a problem
+  help                                 all of this help, with examples
+`
+
+const notesText = `
+Passwords: with -password-stdin, postroomctl reads the password from the first line
+of standard input. Otherwise it asks twice on a terminal (nothing is shown while you
+type); without a terminal it reads one line from standard input. If that gives no
+password, postroomctl makes up a random one and prints it once: write it down.
+
+Sizes: a number of bytes, or with K, M, G or T (powers of 1024): 500M, 1.5G.
+
+Exit status: 0 done; 1 the command failed (or fsck found problems);
+2 bad arguments, or the appliance is running.
+
+Examples:
+  postroomctl -data /var/lib/postroom users add alice@example.org
+  echo 'correct horse battery' | postroomctl users passwd alice@example.org -password-stdin
+  postroomctl alias add @example.org alice@example.org
+  postroomctl users quota alice@example.org 2G
+  postroomctl messages alice@example.org INBOX -n 10
+`
+
+// usageError is a mistake in the command line: run prints it, then the usage
+// text, and exits 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+// errAborted ends a command the user declined or interrupted; run prints
+// nothing more than the command did.
+var errAborted = errors.New("aborted")
+
+// ctl is one invocation: the parsed flags, the streams, and the store once a
+// command opened it.
+type ctl struct {
+	data          string // data folder
+	passwordStdin bool
+	yes           bool
+	last          int // messages -n
+
+	stdin  io.Reader
+	in     *bufio.Reader // line reader over stdin, made on first use
+	stdout io.Writer
+	stderr io.Writer
+
+	st *storage.Store
+}
+
+// A command is one line of the usage text. flags lists the command-specific
+// flags it accepts; run rejects the others.
+type command struct {
+	name  string // "users add"
+	min   int    // positional arguments after the name
+	max   int
+	flags []string
+	run   func(c *ctl, args []string) error
+}
+
+var commands = []command{
+	{"users list", 0, 0, nil, (*ctl).usersList},
+	{"users add", 1, 1, []string{"password-stdin"}, (*ctl).usersAdd},
+	{"users passwd", 1, 1, []string{"password-stdin"}, (*ctl).usersPasswd},
+	{"users remove", 1, 1, []string{"yes"}, (*ctl).usersRemove},
+	{"users quota", 2, 2, nil, (*ctl).usersQuota},
+	{"users retention", 2, 2, nil, (*ctl).usersRetention},
+	{"alias add", 2, 2, nil, (*ctl).aliasAdd},
+	{"alias remove", 1, 1, nil, (*ctl).aliasRemove},
+	{"alias list", 0, 0, nil, (*ctl).aliasList},
+	{"mailboxes", 1, 1, nil, (*ctl).mailboxes},
+	{"messages", 1, 2, []string{"n"}, (*ctl).messages},
+	{"stats", 0, 0, nil, (*ctl).stats},
+	{"fsck", 0, 0, nil, (*ctl).fsck},
+}
+
+// run is the whole program; main only supplies the process's arguments and
+// streams, so tests call run in-process.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	c := &ctl{stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd, pos, err := c.parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "postroomctl: %v\n\n%s", err, synopsisText)
+		return exitUsage
+	}
+
+	err = cmd.run(c, pos)
+	if c.st != nil {
+		if cerr := c.st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the store: %w", cerr)
+		}
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "postroomctl: %s: %v\n\n%s", cmd.name, err, synopsisText)
+		return exitUsage
+	case errors.Is(err, errRunning):
+		fmt.Fprintf(stderr, "postroomctl: the appliance is running and holds %s; stop it first (or use the web page)\n", storeDir(c.data))
+		return exitUsage
+	case errors.Is(err, errAborted):
+		return exitFailed
+	case errors.Is(err, errProblems):
+		return exitFailed // fsck printed them
+	}
+	fmt.Fprintf(stderr, "postroomctl: %s: %v\n", cmd.name, err)
+	return exitFailed
+}
+
+// parse reads the flags, which may come anywhere on the line, and finds the
+// command. It returns flag.ErrHelp for "help", -h and -help.
+func (c *ctl) parse(args []string) (command, []string, error) {
+	fs := flag.NewFlagSet("postroomctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run prints the error and the usage text
+	def := os.Getenv("POSTROOM_DATA")
+	if def == "" {
+		def = "./data"
+	}
+	fs.StringVar(&c.data, "data", def, "")
+	fs.BoolVar(&c.passwordStdin, "password-stdin", false, "")
+	fs.BoolVar(&c.yes, "yes", false, "")
+	fs.IntVar(&c.last, "n", 0, "")
+
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return command{}, nil, err
+	}
+	if len(pos) == 0 {
+		return command{}, nil, usagef("no command given")
+	}
+	if pos[0] == "help" {
+		return command{}, nil, flag.ErrHelp
+	}
+
+	var cmd command
+	n := 0
+	for _, cc := range commands {
+		words := strings.Fields(cc.name)
+		if len(pos) >= len(words) && strings.Join(pos[:len(words)], " ") == cc.name {
+			cmd, n = cc, len(words)
+			break
+		}
+	}
+	if cmd.run == nil {
+		return command{}, nil, unknownCommand(pos)
+	}
+	pos = pos[n:]
+	switch {
+	case len(pos) < cmd.min:
+		return command{}, nil, usagef("%s: missing arguments", cmd.name)
+	case len(pos) > cmd.max:
+		return command{}, nil, usagef("%s: too many arguments: %s", cmd.name, strings.Join(pos[cmd.max:], " "))
+	}
+
+	var bad []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "data" {
+			return
+		}
+		for _, ok := range cmd.flags {
+			if f.Name == ok {
+				return
+			}
+		}
+		bad = append(bad, "-"+f.Name)
+	})
+	if len(bad) > 0 {
+		return command{}, nil, usagef("%s does not take %s", cmd.name, strings.Join(bad, ", "))
+	}
+	if c.last < 0 {
+		return command{}, nil, usagef("-n must be 0 (all) or more")
+	}
+	return cmd, pos, nil
+}
+
+func unknownCommand(pos []string) error {
+	switch pos[0] {
+	case "users", "alias":
+		if len(pos) == 1 {
+			return usagef("%s: which one? (see the list below)", pos[0])
+		}
+		return usagef("unknown command %q", pos[0]+" "+pos[1])
+	}
+	return usagef("unknown command %q", pos[0])
+}
+
+// parseInterleaved parses flags that appear anywhere among the positional
+// arguments ("users add alice -password-stdin"), which the flag package alone
+// does not: it stops at the first positional argument. "--" ends the flags.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // fs.Parse reports it
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	if err := fs.Parse(flags); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
+	}
+	return pos, nil
+}

@@ -1,0 +1,515 @@
+package storage
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/crypto/argon2"
+
+	"postroom/storage/internal/keys"
+)
+
+// argon2id parameters: the OWASP minimum (19 MiB, 2 passes, 1 lane). The
+// memory cost is per attempt, which is why Store.authSem lets only two run
+// at once on a 512 MB board.
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+	minPassword  = 8
+)
+
+func hashPassword(pw string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	sum := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt), enc.EncodeToString(sum)), nil
+}
+
+// verifyPassword checks pw against a PHC-format argon2id hash, using the
+// parameters stored in the hash so that they can be raised later.
+func verifyPassword(hash, pw string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || t == 0 || p == 0 {
+		return false
+	}
+	enc := base64.RawStdEncoding
+	salt, err1 := enc.DecodeString(parts[4])
+	want, err2 := enc.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// dummyHash is verified against when the login is unknown, so that the
+// answer takes as long as for a known login with a wrong password.
+var dummyHash, _ = hashPassword("postroom-dummy-password")
+
+// NormalizeAddress lower-cases an address and checks its shape: local@domain,
+// or @domain for a catch-all. A trailing dot on the domain is dropped.
+func NormalizeAddress(addr string) (string, error) {
+	a := strings.ToLower(strings.TrimSpace(addr))
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 || at == len(a)-1 || strings.ContainsAny(a, " \t\r\n<>,;\"\\") || strings.Count(a, "@") != 1 {
+		return "", fmt.Errorf("%w: %q", ErrUnknownAddress, addr)
+	}
+	local, domain := a[:at], strings.TrimSuffix(a[at+1:], ".")
+	if domain == "" || strings.HasPrefix(domain, ".") || strings.Contains(domain, "..") || len(a) > 254 {
+		return "", fmt.Errorf("%w: %q", ErrUnknownAddress, addr)
+	}
+	return local + "@" + domain, nil
+}
+
+func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
+
+func (s *Store) getAccount(txn *badger.Txn, id AccountID) (*accountRecord, error) {
+	it, err := txn.Get(keys.Account(uint64(id)))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("account %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec := &accountRecord{}
+	err = it.Value(func(v []byte) error { return decodeJSON(vAccount, v, rec) })
+	if err != nil {
+		return nil, fmt.Errorf("account %d: %w", id, err)
+	}
+	return rec, nil
+}
+
+func putAccount(txn *badger.Txn, id AccountID, rec *accountRecord) error {
+	b, err := encodeJSON(vAccount, rec)
+	if err != nil {
+		return err
+	}
+	return txn.Set(keys.Account(uint64(id)), b)
+}
+
+func getAddress(txn *badger.Txn, addr string) (AccountID, error) {
+	it, err := txn.Get(keys.Address(addr))
+	if err != nil {
+		return 0, err
+	}
+	var id AccountID
+	err = it.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return errCorrupt
+		}
+		id = AccountID(binary.BigEndian.Uint64(v))
+		return nil
+	})
+	return id, err
+}
+
+func addAddress(txn *badger.Txn, addr string, id AccountID) error {
+	if _, err := getAddress(txn, addr); err == nil {
+		return fmt.Errorf("%w: %s", ErrAddressTaken, addr)
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	if err := txn.Set(keys.Address(addr), binary.BigEndian.AppendUint64(nil, uint64(id))); err != nil {
+		return err
+	}
+	return bumpDomain(txn, domainOf(addr), +1)
+}
+
+func removeAddress(txn *badger.Txn, addr string) error {
+	if err := txn.Delete(keys.Address(addr)); err != nil {
+		return err
+	}
+	return bumpDomain(txn, domainOf(addr), -1)
+}
+
+// bumpDomain keeps the number of addresses per domain; a domain is local
+// while it has at least one.
+func bumpDomain(txn *badger.Txn, domain string, delta int64) error {
+	k := keys.Domain(domain)
+	var n int64
+	it, err := txn.Get(k)
+	switch {
+	case err == nil:
+		err = it.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return errCorrupt
+			}
+			n = int64(binary.BigEndian.Uint64(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return err
+	}
+	n += delta
+	if n <= 0 {
+		return txn.Delete(k)
+	}
+	return txn.Set(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// CreateAccount creates an account whose login and primary address is name,
+// with the default mailboxes (INBOX, Sent, Drafts, Trash, Junk, Archive).
+func (s *Store) CreateAccount(name, password string) (Account, error) {
+	addr, err := NormalizeAddress(name)
+	if err != nil || strings.HasPrefix(addr, "@") {
+		return Account{}, fmt.Errorf("storage: account name must be an address like user@example.com: %q", name)
+	}
+	if len(password) < minPassword {
+		return Account{}, ErrInvalidPassword
+	}
+	hash, err := s.hash(password)
+	if err != nil {
+		return Account{}, err
+	}
+	n, err := next(s.seqAcct)
+	if err != nil {
+		return Account{}, err
+	}
+	id := AccountID(n)
+	rec := &accountRecord{
+		Name: addr, PasswordHash: hash, Addresses: []string{addr},
+		Created: time.Now().UTC(), LastModSeq: 1,
+		// Start UIDVALIDITY from the clock so that an account deleted and
+		// created again never reuses a value a client has cached.
+		NextUIDValidity: uint32(time.Now().Unix()),
+	}
+	err = s.update(func(txn *badger.Txn) error {
+		if _, err := getAddress(txn, addr); err == nil {
+			return fmt.Errorf("%w: %s", ErrAccountExists, addr)
+		}
+		if err := addAddress(txn, addr, id); err != nil {
+			return err
+		}
+		for _, d := range DefaultMailboxes {
+			if _, err := s.createMailboxTxn(txn, id, rec, d.Name, d.SpecialUse, true); err != nil {
+				return err
+			}
+		}
+		return putAccount(txn, id, rec)
+	})
+	if err != nil {
+		return Account{}, fmt.Errorf("storage: create account %s: %w", addr, err)
+	}
+	s.log.Info("account created", "account", addr)
+	return rec.public(id), nil
+}
+
+func (s *Store) hash(pw string) (string, error) {
+	s.authSem <- struct{}{}
+	defer func() { <-s.authSem }()
+	return hashPassword(pw)
+}
+
+// lookupAccount resolves an account name (its primary address) to its ID.
+func (s *Store) lookupAccount(txn *badger.Txn, name string) (AccountID, *accountRecord, error) {
+	addr, err := NormalizeAddress(name)
+	if err != nil {
+		return 0, nil, fmt.Errorf("account %q: %w", name, ErrNotFound)
+	}
+	id, err := getAddress(txn, addr)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil, fmt.Errorf("account %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	rec, err := s.getAccount(txn, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	if rec.Name != addr {
+		return 0, nil, fmt.Errorf("account %q: %w (it is an alias of %s)", name, ErrNotFound, rec.Name)
+	}
+	return id, rec, nil
+}
+
+// Account returns the account whose login is name.
+func (s *Store) Account(name string) (Account, error) {
+	var out Account
+	err := s.view(func(txn *badger.Txn) error {
+		id, rec, err := s.lookupAccount(txn, name)
+		if err == nil {
+			out = rec.public(id)
+		}
+		return err
+	})
+	return out, err
+}
+
+// AccountByID returns the account with this ID.
+func (s *Store) AccountByID(id AccountID) (Account, error) {
+	var out Account
+	err := s.view(func(txn *badger.Txn) error {
+		rec, err := s.getAccount(txn, id)
+		if err == nil {
+			out = rec.public(id)
+		}
+		return err
+	})
+	return out, err
+}
+
+// Accounts lists every account in ID order.
+func (s *Store) Accounts() ([]Account, error) {
+	var out []Account
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: keys.AccountPrefix()})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			id, err := keys.ParseAccount(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			rec := &accountRecord{}
+			if err := it.Item().Value(func(v []byte) error { return decodeJSON(vAccount, v, rec) }); err != nil {
+				return fmt.Errorf("account %d: %w", id, err)
+			}
+			out = append(out, rec.public(AccountID(id)))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// modifyAccount changes an account record under the account's writer lock.
+func (s *Store) modifyAccount(name string, fn func(txn *badger.Txn, id AccountID, rec *accountRecord) error) error {
+	var id AccountID
+	if err := s.view(func(txn *badger.Txn) error {
+		var err error
+		id, _, err = s.lookupAccount(txn, name)
+		return err
+	}); err != nil {
+		return err
+	}
+	mu := s.accountLock(id)
+	mu.Lock()
+	defer mu.Unlock()
+	return s.update(func(txn *badger.Txn) error {
+		rec, err := s.getAccount(txn, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(txn, id, rec); err != nil {
+			return err
+		}
+		return putAccount(txn, id, rec)
+	})
+}
+
+// SetPassword replaces the account's password hash.
+func (s *Store) SetPassword(name, password string) error {
+	if len(password) < minPassword {
+		return ErrInvalidPassword
+	}
+	hash, err := s.hash(password)
+	if err != nil {
+		return err
+	}
+	return s.modifyAccount(name, func(_ *badger.Txn, _ AccountID, rec *accountRecord) error {
+		rec.PasswordHash = hash
+		return nil
+	})
+}
+
+// SetQuota sets the account's quota in bytes; 0 means unlimited.
+func (s *Store) SetQuota(name string, bytes int64) error {
+	if bytes < 0 {
+		return fmt.Errorf("storage: quota must not be negative")
+	}
+	return s.modifyAccount(name, func(_ *badger.Txn, _ AccountID, rec *accountRecord) error {
+		rec.Quota = bytes
+		return nil
+	})
+}
+
+// SetPOPRetention sets after how many days a message downloaded over POP3 is
+// deleted from INBOX; 0 keeps messages forever.
+func (s *Store) SetPOPRetention(name string, days int) error {
+	if days < 0 || days > 36500 {
+		return fmt.Errorf("storage: retention must be 0..36500 days")
+	}
+	return s.modifyAccount(name, func(_ *badger.Txn, _ AccountID, rec *accountRecord) error {
+		rec.POPRetentionDays = days
+		return nil
+	})
+}
+
+// AddAddress delivers mail for addr (an alias, or "@domain" as a catch-all)
+// to the account name.
+func (s *Store) AddAddress(name, addr string) error {
+	a, err := NormalizeAddress(addr)
+	if err != nil {
+		return err
+	}
+	return s.modifyAccount(name, func(txn *badger.Txn, id AccountID, rec *accountRecord) error {
+		if err := addAddress(txn, a, id); err != nil {
+			return err
+		}
+		rec.Addresses = append(rec.Addresses, a)
+		return nil
+	})
+}
+
+// RemoveAddress stops delivering mail for an alias. An account's own name
+// cannot be removed (delete the account instead).
+func (s *Store) RemoveAddress(addr string) error {
+	a, err := NormalizeAddress(addr)
+	if err != nil {
+		return err
+	}
+	var owner string
+	err = s.view(func(txn *badger.Txn) error {
+		id, err := getAddress(txn, a)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("address %s: %w", a, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := s.getAccount(txn, id)
+		if err != nil {
+			return err
+		}
+		owner = rec.Name
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if owner == a {
+		return fmt.Errorf("storage: %s is the account's own name; delete the account instead", a)
+	}
+	return s.modifyAccount(owner, func(txn *badger.Txn, _ AccountID, rec *accountRecord) error {
+		if err := removeAddress(txn, a); err != nil {
+			return err
+		}
+		out := rec.Addresses[:0]
+		for _, x := range rec.Addresses {
+			if x != a {
+				out = append(out, x)
+			}
+		}
+		rec.Addresses = out
+		return nil
+	})
+}
+
+// Authenticate checks a login (an account name) and password. Failures are
+// all ErrAuthFailed, whether the login exists or not, and take the same time.
+func (s *Store) Authenticate(login, password string) (Account, error) {
+	var id AccountID
+	var rec *accountRecord
+	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		id, rec, err = s.lookupAccount(txn, login)
+		return err
+	})
+	hash := dummyHash
+	if err == nil {
+		hash = rec.PasswordHash
+	} else if !errors.Is(err, ErrNotFound) {
+		return Account{}, err
+	}
+	s.authSem <- struct{}{}
+	ok := verifyPassword(hash, password)
+	<-s.authSem
+	if err != nil || !ok {
+		return Account{}, ErrAuthFailed
+	}
+	return rec.public(id), nil
+}
+
+// Resolve finds the account that receives mail for addr: the exact address,
+// then without a "+tag" in the local part, then the domain's catch-all.
+func (s *Store) Resolve(addr string) (AccountID, error) {
+	a, err := NormalizeAddress(addr)
+	if err != nil || strings.HasPrefix(a, "@") {
+		return 0, ErrUnknownAddress
+	}
+	at := strings.LastIndexByte(a, '@')
+	cands := []string{a}
+	if plus := strings.IndexByte(a[:at], '+'); plus > 0 {
+		cands = append(cands, a[:plus]+a[at:])
+	}
+	cands = append(cands, a[at:])
+	var id AccountID
+	err = s.view(func(txn *badger.Txn) error {
+		for _, c := range cands {
+			got, err := getAddress(txn, c)
+			if err == nil {
+				id = got
+				return nil
+			}
+			if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+		}
+		return ErrUnknownAddress
+	})
+	return id, err
+}
+
+// IsLocalDomain reports whether any address of the store is in domain.
+func (s *Store) IsLocalDomain(domain string) bool {
+	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
+	if d == "" {
+		return false
+	}
+	err := s.view(func(txn *badger.Txn) error {
+		_, err := txn.Get(keys.Domain(d))
+		return err
+	})
+	return err == nil
+}
+
+// Domains lists the local domains.
+func (s *Store) Domains() ([]string, error) {
+	var out []string
+	err := s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: keys.DomainPrefix()})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			d, err := keys.ParseDomain(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CheckQuota fails with ErrOverQuota when size more bytes would exceed the
+// account's quota.
+func (s *Store) CheckQuota(acct AccountID, size int64) error {
+	a, err := s.AccountByID(acct)
+	if err != nil {
+		return err
+	}
+	if a.Quota > 0 && a.Usage+size > a.Quota {
+		return ErrOverQuota
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"postroom/storage/internal/keys"
+)
+
+// Body reads a stored message's bytes chunk by chunk, so that a 40 MB
+// message is streamed, never loaded whole. While a Body is open its object
+// is pinned: expunging the last copy does not erase the bytes until Close,
+// so a POP3 snapshot can still send a message IMAP expunged meanwhile.
+type Body struct {
+	r     *chunkReader
+	unpin func()
+	once  sync.Once
+}
+
+// OpenBody opens the bytes of an object for reading. Close it.
+func (s *Store) OpenBody(id ObjectID) (*Body, error) {
+	unpin := s.Pin(id)
+	var rec *objectRecord
+	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		rec, err = getObject(txn, id)
+		return err
+	})
+	if err != nil {
+		unpin()
+		return nil, err
+	}
+	return &Body{r: &chunkReader{s: s, id: id, size: rec.Size}, unpin: unpin}, nil
+}
+
+// Size is the body's length in octets.
+func (b *Body) Size() int64 { return b.r.size }
+
+// ReadAt implements io.ReaderAt; it is safe for concurrent use.
+func (b *Body) ReadAt(p []byte, off int64) (int, error) { return b.r.ReadAt(p, off) }
+
+// Reader returns a reader over the whole body from the start.
+func (b *Body) Reader() io.Reader { return io.NewSectionReader(b.r, 0, b.r.size) }
+
+// Close unpins the object.
+func (b *Body) Close() error {
+	b.once.Do(b.unpin)
+	return nil
+}
+
+// Pin keeps the bodies of ids from being erased until the returned function
+// is called, even if every message referencing them is expunged meanwhile.
+func (s *Store) Pin(ids ...ObjectID) (unpin func()) {
+	s.pinsMu.Lock()
+	for _, id := range ids {
+		s.pins[id]++
+	}
+	s.pinsMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.pinsMu.Lock()
+			for _, id := range ids {
+				if s.pins[id]--; s.pins[id] <= 0 {
+					delete(s.pins, id)
+				}
+			}
+			s.pinsMu.Unlock()
+			s.kickEraser()
+		})
+	}
+}
+
+func (s *Store) pinned(id ObjectID) bool {
+	s.pinsMu.Lock()
+	defer s.pinsMu.Unlock()
+	return s.pins[id] > 0
+}
+
+// chunkReader is an io.ReaderAt over an object's chunks that keeps the last
+// chunk it read, since readers mostly go forward in small steps.
+type chunkReader struct {
+	s    *Store
+	id   ObjectID
+	size int64
+
+	mu    sync.Mutex
+	idx   int64
+	chunk []byte
+}
+
+func (c *chunkReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("storage: negative offset")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for n < len(p) {
+		if off >= c.size {
+			return n, io.EOF
+		}
+		idx := off / chunkSize
+		if c.chunk == nil || c.idx != idx {
+			if err := c.load(idx); err != nil {
+				return n, err
+			}
+		}
+		k := copy(p[n:], c.chunk[off-idx*chunkSize:])
+		if k == 0 {
+			return n, fmt.Errorf("storage: object %d: chunk %d is short", c.id, idx)
+		}
+		n += k
+		off += int64(k)
+	}
+	return n, nil
+}
+
+func (c *chunkReader) load(idx int64) error {
+	return c.s.view(func(txn *badger.Txn) error {
+		it, err := txn.Get(keys.Chunk(uint64(c.id), uint32(idx)))
+		if err != nil {
+			return fmt.Errorf("storage: object %d chunk %d: %w", c.id, idx, err)
+		}
+		c.chunk, err = it.ValueCopy(c.chunk[:0])
+		c.idx = idx
+		return err
+	})
+}

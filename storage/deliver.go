@@ -1,0 +1,469 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"postroom/storage/internal/keys"
+	"postroom/storage/internal/mimeparse"
+)
+
+const (
+	// chunkSize is the unit of stored body bytes: large enough that a body
+	// is few keys, small enough that reading a part of a message (IMAP
+	// partial fetch, POP3 TOP) reads little more than it needs.
+	chunkSize = 64 << 10
+	// inlineLimit: bodies up to this size are written in the same
+	// transaction as the first recipient's message record, atomically.
+	// Larger ones are staged first in transactions of stageBatch chunks, so
+	// a 40 MB attachment never sits whole in memory or in one transaction.
+	inlineLimit = 1 << 20
+	stageBatch  = 16
+	// batchSize bounds the messages touched by one transaction in bulk
+	// operations (flags, copy, move, expunge).
+	batchSize = 1000
+)
+
+// target is one mailbox a new message goes into.
+type target struct {
+	acct           AccountID
+	mailbox        string // canonical name
+	inboxIfMissing bool
+	flags          Flags
+	keywords       []string
+}
+
+// pendingObject is a body read from the client and not yet referenced.
+type pendingObject struct {
+	id      ObjectID
+	rec     objectRecord
+	inline  []byte // whole body when size <= inlineLimit, else nil
+	staged  bool   // chunks already in the database under a 33 marker
+	written bool   // the object record exists (some recipient has it)
+}
+
+// Deliver stores one message for every recipient. It returns only after
+// every recipient's copy is synced to disk, or an error, in which case the
+// sender must retry (some recipients may already have it: SMTP semantics).
+func (s *Store) Deliver(ctx context.Context, d Delivery, body io.Reader) ([]Delivered, error) {
+	if len(d.Recipients) == 0 {
+		return nil, errors.New("storage: delivery without recipients")
+	}
+	var targets []target
+	seen := map[Recipient]bool{}
+	for _, r := range d.Recipients {
+		mbox := r.Mailbox
+		if mbox == "" {
+			mbox = InboxName
+		}
+		cn, err := CanonicalMailboxName(mbox)
+		if err != nil {
+			return nil, err
+		}
+		key := Recipient{Account: r.Account, Mailbox: cn, Flags: r.Flags}
+		if seen[key] {
+			continue // the same account twice (alias + name) gets one copy
+		}
+		seen[key] = true
+		targets = append(targets, target{acct: r.Account, mailbox: cn, inboxIfMissing: true, flags: r.Flags})
+	}
+	maxSize := s.maxSize
+	if d.MaxSize > 0 && d.MaxSize < maxSize {
+		maxSize = d.MaxSize
+	}
+	return s.store(ctx, targets, d.InternalDate, body, maxSize, false)
+}
+
+// Append stores a message into one mailbox with flags and date (IMAP
+// APPEND). The mailbox must exist; the account's quota is enforced.
+func (s *Store) Append(ctx context.Context, acct AccountID, mailbox string, flags Flags, keywords []string, date time.Time, body io.Reader) (Delivered, error) {
+	cn, err := CanonicalMailboxName(mailbox)
+	if err != nil {
+		return Delivered{}, err
+	}
+	if _, err := s.Mailbox(acct, cn); err != nil {
+		return Delivered{}, err
+	}
+	out, err := s.store(ctx, []target{{acct: acct, mailbox: cn, flags: flags, keywords: keywords}}, date, body, s.maxSize, true)
+	if err != nil {
+		return Delivered{}, err
+	}
+	return out[0], nil
+}
+
+func (s *Store) store(ctx context.Context, targets []target, date time.Time, body io.Reader, maxSize int64, quota bool) ([]Delivered, error) {
+	if err := s.CheckDiskSpace(0); err != nil {
+		return nil, err
+	}
+	if date.IsZero() {
+		date = time.Now()
+	}
+	obj, err := s.readBody(ctx, body, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	if quota {
+		for _, t := range targets {
+			if err := s.CheckQuota(t.acct, obj.rec.Size); err != nil {
+				s.abandon(obj)
+				return nil, err
+			}
+		}
+	}
+	var ra io.ReaderAt = bytes.NewReader(obj.inline)
+	if obj.staged {
+		ra = &chunkReader{s: s, id: obj.id, size: obj.rec.Size}
+	}
+	obj.rec.Structure, obj.rec.Envelope = mimeparse.Parse(ra, obj.rec.Size)
+
+	var out []Delivered
+	var events []Event
+	var firstErr error
+	for _, t := range targets {
+		dv, ev, err := s.commitMessage(t, obj, date)
+		if err != nil {
+			s.log.Error("delivery failed", "account", t.acct, "mailbox", t.mailbox, "err", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		out = append(out, dv)
+		events = append(events, ev)
+	}
+	if !obj.written {
+		s.abandon(obj)
+	}
+	for _, ev := range events {
+		s.events.publish(ev)
+	}
+	if firstErr != nil {
+		return out, fmt.Errorf("storage: deliver: %w", firstErr)
+	}
+	return out, nil
+}
+
+// readBody reads the message, normalising line endings to CRLF, hashing and
+// counting as it goes; past inlineLimit it stages chunks in the database.
+func (s *Store) readBody(ctx context.Context, r io.Reader, maxSize int64) (*pendingObject, error) {
+	obj := &pendingObject{}
+	sum := sha256.New()
+	norm := crlfNormalizer{}
+	buf := make([]byte, 0, 64<<10) // inline mode: the whole body
+	in := make([]byte, 32<<10)
+	var pending []byte // staged mode: bytes not yet written as chunks
+	var scratch []byte
+	var nextChunk uint32
+	var size, lines int64
+	var last byte
+
+	// flush writes pending bytes as chunks, stageBatch chunks per
+	// transaction; before the end only whole batches are written.
+	flush := func(final bool) error {
+		for len(pending) >= stageBatch*chunkSize || (final && len(pending) > 0) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := s.CheckDiskSpace(stageBatch * chunkSize); err != nil {
+				return err
+			}
+			take := min(len(pending), stageBatch*chunkSize)
+			first := nextChunk
+			err := s.update(func(txn *badger.Txn) error {
+				if first == 0 {
+					if err := txn.Set(keys.Staged(uint64(obj.id)), nil); err != nil {
+						return err
+					}
+				}
+				n := first
+				for off := 0; off < take; off += chunkSize {
+					if err := txn.Set(keys.Chunk(uint64(obj.id), n), pending[off:min(off+chunkSize, take)]); err != nil {
+						return err
+					}
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			nextChunk += uint32((take + chunkSize - 1) / chunkSize)
+			pending = pending[:copy(pending, pending[take:])]
+		}
+		return nil
+	}
+
+	fail := func(err error) (*pendingObject, error) {
+		if obj.staged {
+			s.abandon(obj)
+		}
+		return nil, err
+	}
+	for {
+		n, rerr := r.Read(in)
+		if n > 0 {
+			out := norm.append(scratch[:0], in[:n])
+			scratch = out
+			if !obj.staged {
+				buf = append(buf, out...)
+			} else {
+				pending = append(pending, out...)
+			}
+			size += int64(len(out))
+			lines += int64(bytes.Count(out, []byte{'\n'}))
+			last = out[len(out)-1]
+			sum.Write(out)
+			if size > maxSize {
+				return fail(ErrTooLarge)
+			}
+			if !obj.staged && len(buf) > inlineLimit {
+				id, err := next(s.seqObj)
+				if err != nil {
+					return fail(err)
+				}
+				obj.id, obj.staged = ObjectID(id), true
+				pending, buf = buf, nil
+			}
+			if obj.staged {
+				if err := flush(false); err != nil {
+					return fail(mapDiskErr(err))
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fail(rerr)
+		}
+	}
+	if tail := norm.flush(nil); len(tail) > 0 {
+		if obj.staged {
+			pending = append(pending, tail...)
+		} else {
+			buf = append(buf, tail...)
+		}
+		size += int64(len(tail))
+		lines++
+		last = '\n'
+		sum.Write(tail)
+	}
+	if size > maxSize {
+		return fail(ErrTooLarge)
+	}
+	if size > 0 && last != '\n' {
+		lines++ // a last line without its CRLF still counts
+	}
+	if obj.staged {
+		if err := flush(true); err != nil {
+			return fail(mapDiskErr(err))
+		}
+	} else {
+		id, err := next(s.seqObj)
+		if err != nil {
+			return nil, err
+		}
+		obj.id = ObjectID(id)
+		obj.inline = buf
+		nextChunk = uint32((size + chunkSize - 1) / chunkSize)
+	}
+	obj.rec = objectRecord{Size: size, Lines: lines, Chunks: nextChunk, Created: time.Now().UTC()}
+	copy(obj.rec.SHA256[:], sum.Sum(nil))
+	return obj, nil
+}
+
+// abandon frees a staged body that no recipient took.
+func (s *Store) abandon(obj *pendingObject) {
+	if !obj.staged || obj.written {
+		return
+	}
+	err := s.update(func(txn *badger.Txn) error {
+		if err := txn.Delete(keys.Staged(uint64(obj.id))); err != nil {
+			return err
+		}
+		return txn.Set(keys.Erase(uint64(obj.id)), nil)
+	})
+	if err != nil {
+		// The start-up sweep frees it.
+		s.log.Warn("abandon staged body", "object", obj.id, "err", err)
+		return
+	}
+	s.kickEraser()
+}
+
+// commitMessage adds one message record in one transaction under the
+// account's writer lock: UID from the mailbox's UIDNEXT, a new MODSEQ, exact
+// counts, and the body reference.
+func (s *Store) commitMessage(t target, obj *pendingObject, date time.Time) (Delivered, Event, error) {
+	mu := s.accountLock(t.acct)
+	mu.Lock()
+	defer mu.Unlock()
+	var dv Delivered
+	var msg Message
+	err := s.update(func(txn *badger.Txn) error {
+		rec, err := s.getAccount(txn, t.acct)
+		if err != nil {
+			return err
+		}
+		mb, err := getMailboxByName(txn, t.acct, t.mailbox)
+		if errors.Is(err, ErrNoMailbox) && t.inboxIfMissing {
+			mb, err = getMailboxByName(txn, t.acct, InboxName)
+		}
+		if err != nil {
+			return err
+		}
+		if mb.UIDNext == 0 || mb.UIDNext == ^uint32(0) {
+			return fmt.Errorf("storage: mailbox %s has used every UID", mb.Name)
+		}
+		rec.LastModSeq++
+		msg = Message{
+			UID: mb.UIDNext, Object: obj.id, Flags: t.flags, Keywords: t.keywords,
+			ModSeq: rec.LastModSeq, InternalDate: date, Size: obj.rec.Size,
+		}
+		mb.UIDNext++
+		if err := putMessage(txn, t.acct, mb.ID, &msg); err != nil {
+			return err
+		}
+		countMessage(mb, rec, &msg, +1)
+		mb.HighestModSeq = msg.ModSeq
+		if err := putMailbox(txn, t.acct, mb); err != nil {
+			return err
+		}
+		if err := putAccount(txn, t.acct, rec); err != nil {
+			return err
+		}
+		dv = Delivered{Account: t.acct, Mailbox: mb.ID, UIDValidity: mb.UIDValidity, UID: msg.UID}
+		if obj.written {
+			return addRef(txn, obj.id, +1)
+		}
+		for i := uint32(0); i < obj.rec.Chunks && obj.inline != nil; i++ {
+			lo := int64(i) * chunkSize
+			hi := min(lo+chunkSize, obj.rec.Size)
+			if err := txn.Set(keys.Chunk(uint64(obj.id), i), obj.inline[lo:hi]); err != nil {
+				return err
+			}
+		}
+		if obj.staged {
+			if err := txn.Delete(keys.Staged(uint64(obj.id))); err != nil {
+				return err
+			}
+		}
+		r := obj.rec
+		r.RefCount = 1
+		return putObject(txn, obj.id, &r)
+	})
+	if err != nil {
+		return Delivered{}, Event{}, err
+	}
+	obj.written = true
+	return dv, Event{Kind: EventAdded, Account: t.acct, Mailbox: dv.Mailbox, Message: msg}, nil
+}
+
+// countMessage adds (sign +1) or removes (-1) a message from the exact
+// counts of its mailbox and account.
+func countMessage(mb *Mailbox, rec *accountRecord, m *Message, sign int) {
+	d := uint32(1)
+	if sign < 0 {
+		d = ^uint32(0) // -1 in modular arithmetic
+	}
+	mb.Messages += d
+	if m.Flags&FlagSeen == 0 {
+		mb.Unseen += d
+	}
+	if m.Flags&FlagDeleted != 0 {
+		mb.Deleted += d
+	}
+	mb.Size += int64(sign) * m.Size
+	rec.Usage += int64(sign) * m.Size
+	rec.Messages += int64(sign)
+}
+
+func putMessage(txn *badger.Txn, acct AccountID, mbox MailboxID, m *Message) error {
+	if err := txn.Set(keys.Message(uint64(acct), uint64(mbox), m.UID), encodeMessage(m)); err != nil {
+		return err
+	}
+	return txn.Set(keys.ModSeq(uint64(acct), uint64(mbox), m.ModSeq, m.UID), nil)
+}
+
+func getObject(txn *badger.Txn, id ObjectID) (*objectRecord, error) {
+	it, err := txn.Get(keys.Object(uint64(id)))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("object %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec := &objectRecord{}
+	if err := it.Value(func(v []byte) error { return decodeJSON(vObject, v, rec) }); err != nil {
+		return nil, fmt.Errorf("object %d: %w", id, err)
+	}
+	return rec, nil
+}
+
+func putObject(txn *badger.Txn, id ObjectID, rec *objectRecord) error {
+	b, err := encodeJSON(vObject, rec)
+	if err != nil {
+		return err
+	}
+	return txn.Set(keys.Object(uint64(id)), b)
+}
+
+// addRef changes an object's reference count; at zero the object goes to
+// the erase queue, whose worker frees the chunks outside any mail path.
+func addRef(txn *badger.Txn, id ObjectID, delta int) error {
+	rec, err := getObject(txn, id)
+	if err != nil {
+		return err
+	}
+	n := int64(rec.RefCount) + int64(delta)
+	if n < 0 {
+		return fmt.Errorf("object %d: reference count below zero", id)
+	}
+	rec.RefCount = uint32(n)
+	if n == 0 {
+		if err := txn.Set(keys.Erase(uint64(id)), nil); err != nil {
+			return err
+		}
+	}
+	return putObject(txn, id, rec)
+}
+
+// crlfNormalizer turns bare LF and bare CR into CRLF across buffer
+// boundaries, so that sizes and POP3/IMAP octet counts are exact.
+type crlfNormalizer struct{ cr bool }
+
+func (n *crlfNormalizer) append(dst, src []byte) []byte {
+	for _, c := range src {
+		if n.cr {
+			n.cr = false
+			dst = append(dst, '\r', '\n')
+			if c == '\n' {
+				continue
+			}
+		}
+		switch c {
+		case '\r':
+			n.cr = true
+		case '\n':
+			dst = append(dst, '\r', '\n')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+func (n *crlfNormalizer) flush(dst []byte) []byte {
+	if n.cr {
+		n.cr = false
+		dst = append(dst, '\r', '\n')
+	}
+	return dst
+}

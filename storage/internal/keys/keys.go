@@ -1,0 +1,207 @@
+// Package keys builds and parses every Badger key of the mail store, and no
+// other package does. A key is a one-byte family tag followed by big-endian
+// fixed-width integers, so that Badger's byte order is numeric order and a
+// prefix scan walks a mailbox in UID order; strings only ever end a key.
+//
+// Families (STYLE.md "Badger key schema"):
+//
+//	01 name                     store metadata and ID sequences
+//	02 acct                     account record
+//	03 lower(address)           address -> acct
+//	04 lower(domain)            number of addresses in a local domain
+//	10 acct mbox                mailbox record
+//	11 acct name                mailbox name -> mbox
+//	20 acct mbox uid            message meta
+//	21 acct mbox modseq uid     CHANGEDSINCE index
+//	22 acct mbox modseq uid     expunge tombstone (QRESYNC VANISHED)
+//	30 obj                      object: size, refcount, cached structure
+//	31 obj chunk                body bytes
+//	32 obj                      erase queue (refcount reached zero)
+//	33 obj                      staged marker (body written, not yet delivered)
+//
+// The tag '!' (0x21) is never used: Badger reserves keys starting "!badger!".
+package keys
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Family tags.
+const (
+	TagMeta      byte = 0x01
+	TagAccount   byte = 0x02
+	TagAddress   byte = 0x03
+	TagDomain    byte = 0x04
+	TagMailbox   byte = 0x10
+	TagMboxName  byte = 0x11
+	TagMessage   byte = 0x20
+	TagModSeq    byte = 0x21
+	TagTombstone byte = 0x22
+	TagObject    byte = 0x30
+	TagChunk     byte = 0x31
+	TagErase     byte = 0x32
+	TagStaged    byte = 0x33
+)
+
+// Meta keys and sequence names live in family 01.
+func Meta(name string) []byte { return append([]byte{TagMeta}, name...) }
+
+func u64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+func u32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
+
+// Account is 02 acct.
+func Account(acct uint64) []byte { return u64([]byte{TagAccount}, acct) }
+
+// AccountPrefix selects every account record.
+func AccountPrefix() []byte { return []byte{TagAccount} }
+
+// ParseAccount returns acct from an 02 key.
+func ParseAccount(k []byte) (uint64, error) {
+	if len(k) != 9 || k[0] != TagAccount {
+		return 0, badKey("account", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), nil
+}
+
+// Address is 03 lower(address); the caller lower-cases.
+func Address(addr string) []byte { return append([]byte{TagAddress}, addr...) }
+
+// AddressPrefix selects every address.
+func AddressPrefix() []byte { return []byte{TagAddress} }
+
+// ParseAddress returns the address of an 03 key.
+func ParseAddress(k []byte) (string, error) {
+	if len(k) < 2 || k[0] != TagAddress {
+		return "", badKey("address", k)
+	}
+	return string(k[1:]), nil
+}
+
+// Domain is 04 lower(domain).
+func Domain(domain string) []byte { return append([]byte{TagDomain}, domain...) }
+
+// DomainPrefix selects every local domain.
+func DomainPrefix() []byte { return []byte{TagDomain} }
+
+// ParseDomain returns the domain of an 04 key.
+func ParseDomain(k []byte) (string, error) {
+	if len(k) < 2 || k[0] != TagDomain {
+		return "", badKey("domain", k)
+	}
+	return string(k[1:]), nil
+}
+
+// Mailbox is 10 acct mbox.
+func Mailbox(acct, mbox uint64) []byte { return u64(u64([]byte{TagMailbox}, acct), mbox) }
+
+// MailboxPrefix selects every mailbox of acct.
+func MailboxPrefix(acct uint64) []byte { return u64([]byte{TagMailbox}, acct) }
+
+// ParseMailbox returns acct, mbox from a 10 key.
+func ParseMailbox(k []byte) (acct, mbox uint64, err error) {
+	if len(k) != 17 || k[0] != TagMailbox {
+		return 0, 0, badKey("mailbox", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:]), nil
+}
+
+// MailboxName is 11 acct name.
+func MailboxName(acct uint64, name string) []byte {
+	return append(u64([]byte{TagMboxName}, acct), name...)
+}
+
+// MailboxNamePrefix selects every mailbox name of acct.
+func MailboxNamePrefix(acct uint64) []byte { return u64([]byte{TagMboxName}, acct) }
+
+// ParseMailboxName returns acct, name from an 11 key.
+func ParseMailboxName(k []byte) (acct uint64, name string, err error) {
+	if len(k) < 10 || k[0] != TagMboxName {
+		return 0, "", badKey("mailbox name", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), string(k[9:]), nil
+}
+
+// Message is 20 acct mbox uid.
+func Message(acct, mbox uint64, uid uint32) []byte {
+	return u32(u64(u64([]byte{TagMessage}, acct), mbox), uid)
+}
+
+// MessagePrefix selects every message of a mailbox, in UID order.
+func MessagePrefix(acct, mbox uint64) []byte { return u64(u64([]byte{TagMessage}, acct), mbox) }
+
+// MessageAccountPrefix selects every message of an account.
+func MessageAccountPrefix(acct uint64) []byte { return u64([]byte{TagMessage}, acct) }
+
+// ParseMessage returns acct, mbox, uid from a 20 key.
+func ParseMessage(k []byte) (acct, mbox uint64, uid uint32, err error) {
+	if len(k) != 21 || k[0] != TagMessage {
+		return 0, 0, 0, badKey("message", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:]), binary.BigEndian.Uint32(k[17:]), nil
+}
+
+// ModSeq is 21 acct mbox modseq uid.
+func ModSeq(acct, mbox, modseq uint64, uid uint32) []byte {
+	return u32(u64(u64(u64([]byte{TagModSeq}, acct), mbox), modseq), uid)
+}
+
+// ModSeqPrefix selects the CHANGEDSINCE index of a mailbox.
+func ModSeqPrefix(acct, mbox uint64) []byte { return u64(u64([]byte{TagModSeq}, acct), mbox) }
+
+// Tombstone is 22 acct mbox modseq uid.
+func Tombstone(acct, mbox, modseq uint64, uid uint32) []byte {
+	return u32(u64(u64(u64([]byte{TagTombstone}, acct), mbox), modseq), uid)
+}
+
+// TombstonePrefix selects the expunge tombstones of a mailbox.
+func TombstonePrefix(acct, mbox uint64) []byte {
+	return u64(u64([]byte{TagTombstone}, acct), mbox)
+}
+
+// ParseModSeq returns acct, mbox, modseq, uid from a 21 or 22 key.
+func ParseModSeq(k []byte) (acct, mbox, modseq uint64, uid uint32, err error) {
+	if len(k) != 29 || (k[0] != TagModSeq && k[0] != TagTombstone) {
+		return 0, 0, 0, 0, badKey("modseq", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:]),
+		binary.BigEndian.Uint64(k[17:]), binary.BigEndian.Uint32(k[25:]), nil
+}
+
+// Object is 30 obj.
+func Object(obj uint64) []byte { return u64([]byte{TagObject}, obj) }
+
+// Chunk is 31 obj chunk.
+func Chunk(obj uint64, chunk uint32) []byte { return u32(u64([]byte{TagChunk}, obj), chunk) }
+
+// ChunkPrefix selects every chunk of obj, in order.
+func ChunkPrefix(obj uint64) []byte { return u64([]byte{TagChunk}, obj) }
+
+// ParseChunk returns obj, chunk from a 31 key.
+func ParseChunk(k []byte) (obj uint64, chunk uint32, err error) {
+	if len(k) != 13 || k[0] != TagChunk {
+		return 0, 0, badKey("chunk", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint32(k[9:]), nil
+}
+
+// Erase is 32 obj.
+func Erase(obj uint64) []byte { return u64([]byte{TagErase}, obj) }
+
+// Staged is 33 obj.
+func Staged(obj uint64) []byte { return u64([]byte{TagStaged}, obj) }
+
+// ParseObjectKey returns obj from a 30, 32 or 33 key.
+func ParseObjectKey(k []byte) (uint64, error) {
+	if len(k) != 9 || (k[0] != TagObject && k[0] != TagErase && k[0] != TagStaged) {
+		return 0, badKey("object", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), nil
+}
+
+// Prefix is a one-byte family prefix for whole-family scans.
+func Prefix(tag byte) []byte { return []byte{tag} }
+
+func badKey(family string, k []byte) error {
+	return fmt.Errorf("keys: malformed %s key %x", family, k)
+}

@@ -1,0 +1,74 @@
+package keys
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	if a, err := ParseAccount(Account(7)); err != nil || a != 7 {
+		t.Fatalf("account: %d %v", a, err)
+	}
+	if s, err := ParseAddress(Address("a@b.test")); err != nil || s != "a@b.test" {
+		t.Fatalf("address: %q %v", s, err)
+	}
+	if s, err := ParseDomain(Domain("b.test")); err != nil || s != "b.test" {
+		t.Fatalf("domain: %q %v", s, err)
+	}
+	if a, m, err := ParseMailbox(Mailbox(1, 2)); err != nil || a != 1 || m != 2 {
+		t.Fatalf("mailbox: %d %d %v", a, m, err)
+	}
+	if a, n, err := ParseMailboxName(MailboxName(3, "Archive/2026")); err != nil || a != 3 || n != "Archive/2026" {
+		t.Fatalf("mailbox name: %d %q %v", a, n, err)
+	}
+	if a, m, u, err := ParseMessage(Message(1, 2, 3)); err != nil || a != 1 || m != 2 || u != 3 {
+		t.Fatalf("message: %v", err)
+	}
+	for _, k := range [][]byte{ModSeq(1, 2, 3, 4), Tombstone(1, 2, 3, 4)} {
+		if a, m, ms, u, err := ParseModSeq(k); err != nil || a != 1 || m != 2 || ms != 3 || u != 4 {
+			t.Fatalf("modseq: %v", err)
+		}
+	}
+	if o, c, err := ParseChunk(Chunk(9, 10)); err != nil || o != 9 || c != 10 {
+		t.Fatalf("chunk: %v", err)
+	}
+	for _, k := range [][]byte{Object(5), Erase(5), Staged(5)} {
+		if o, err := ParseObjectKey(k); err != nil || o != 5 {
+			t.Fatalf("object: %v", err)
+		}
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	if _, err := ParseAccount([]byte{TagAccount, 1}); err == nil {
+		t.Error("short account key parsed")
+	}
+	if _, _, _, err := ParseMessage(Mailbox(1, 2)); err == nil {
+		t.Error("mailbox key parsed as message")
+	}
+	if _, err := ParseObjectKey(Chunk(1, 1)); err == nil {
+		t.Error("chunk key parsed as object")
+	}
+}
+
+// Numeric order must be byte order, or prefix scans return UIDs out of order.
+func TestOrder(t *testing.T) {
+	cases := [][2][]byte{
+		{Message(1, 1, 255), Message(1, 1, 256)},
+		{Message(1, 1, 1<<31), Message(1, 2, 0)},
+		{ModSeq(1, 1, 9, 100), ModSeq(1, 1, 10, 1)},
+		{Chunk(1, 0xff), Chunk(1, 0x100)},
+		{Account(255), Account(256)},
+	}
+	for i, c := range cases {
+		if bytes.Compare(c[0], c[1]) >= 0 {
+			t.Errorf("case %d: %x !< %x", i, c[0], c[1])
+		}
+	}
+	if !bytes.HasPrefix(Message(4, 5, 6), MessagePrefix(4, 5)) {
+		t.Error("message prefix")
+	}
+	if Prefix(TagMeta)[0] == '!' {
+		t.Error("badger reserves '!'")
+	}
+}

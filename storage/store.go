@@ -1,0 +1,354 @@
+// Package storage is the mail store of Postroom: accounts, mailboxes,
+// messages and their bodies in one Badger database on the attached disk.
+//
+// The map:
+//
+//	store.go      Open/Close, Badger options for a 512 MB board, transactions
+//	accounts.go   accounts, argon2id passwords, addresses, aliases, quota
+//	mailboxes.go  create/rename/delete/subscribe, UIDVALIDITY
+//	deliver.go    Deliver and Append: body staging, one transaction per account
+//	messages.go   listing, flags, copy, move, expunge
+//	body.go       reading stored bodies chunk by chunk
+//	erase.go      freeing bodies nobody references, the start-up sweep, value-log GC
+//	events.go     change events for IMAP IDLE, POP3 and the status panel
+//	check.go      Check: every invariant recomputed from scratch
+//
+// Every key is built in internal/keys. Protocol packages talk to the store only
+// through the methods here; none of them sees Badger.
+//
+// Durability: the database is opened with SyncWrites, so a commit returns
+// only after its data is fsynced. Badger's single writer goroutine gathers the
+// commits that arrive while a sync is in flight into the next batch, so
+// concurrent deliveries share one fsync (group commit) instead of queueing
+// behind one each.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"postroom/storage/internal/keys"
+)
+
+// Options configures Open. Zero values are documented per field.
+type Options struct {
+	Dir    string       // data folder of the database (required)
+	Logger *slog.Logger // nil: slog.Default()
+	// MaxMessageSize bounds one message; 0 means 50 MiB.
+	MaxMessageSize int64
+	// MinFreeBytes is the free disk space kept in reserve: a delivery that
+	// would go below it fails with ErrDiskFull. 0 means 64 MiB. The reserve
+	// matters: Badger writes memtables and value logs through memory maps,
+	// and a write into a map on a full disk kills the process (SIGBUS).
+	MinFreeBytes int64
+	// NoGC disables the idle value-log GC loop.
+	NoGC bool
+}
+
+const (
+	defaultMaxMessage = 50 << 20
+	defaultMinFree    = 64 << 20
+	schemaVersion     = 1
+)
+
+// Store is the Badger mail store. It is safe for concurrent use.
+type Store struct {
+	db      *badger.DB
+	log     *slog.Logger
+	dir     string
+	maxSize int64
+	minFree int64
+
+	seqAcct, seqMbox, seqObj *badger.Sequence
+
+	locksMu sync.Mutex
+	locks   map[AccountID]*sync.Mutex // one writer per account
+
+	pinsMu sync.Mutex
+	pins   map[ObjectID]int // bodies being read: not erased until unpinned
+
+	events eventHub
+
+	eraseKick chan struct{}
+	authSem   chan struct{} // bounds concurrent argon2 hashing (memory)
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// badgerOptions sizes Badger for a 512 MB board. Each choice and its reason:
+func badgerOptions(dir string, log *slog.Logger) badger.Options {
+	o := badger.DefaultOptions(dir)
+	// "250 OK" means on disk: every commit is fsynced; concurrent commits
+	// share the sync through Badger's write batching.
+	o.SyncWrites = true
+	// Two 16 MiB memtables instead of five of 64 MiB: the skiplist arenas are
+	// heap memory, the largest fixed cost of an open database.
+	o.MemTableSize = 16 << 20
+	o.NumMemtables = 2
+	// Flush and compact level 0 early so few tables stay in memory.
+	o.NumLevelZeroTables = 2
+	o.NumLevelZeroTablesStall = 8
+	o.NumCompactors = 2 // the minimum Badger allows; the board has 4 small cores
+	// Values of 1 KiB and more (body chunks, cached structures) go to the
+	// value log; message metadata stays in the LSM tree, so listing 100,000
+	// messages reads only small keys and values.
+	o.ValueThreshold = 1 << 10
+	// 64 MiB value-log files: GC can reclaim space in small steps, and the
+	// memory maps stay small.
+	o.ValueLogFileSize = 64 << 20
+	// A small block cache; the page cache does the rest.
+	o.BlockCacheSize = 8 << 20
+	o.IndexCacheSize = 0 // table indexes are small for a mail store; keep them resident
+	o.Compression = options.Snappy
+	o.MetricsEnabled = false
+	o.Logger = badgerLogger{log}
+	return o
+}
+
+// Open opens (creating if needed) the store in opts.Dir, sweeps what a crash
+// left staged, and starts the background eraser and value-log GC.
+func Open(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("storage: Options.Dir is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = defaultMaxMessage
+	}
+	if opts.MinFreeBytes <= 0 {
+		opts.MinFreeBytes = defaultMinFree
+	}
+	log := opts.Logger.With("component", "storage")
+	db, err := badger.Open(badgerOptions(opts.Dir, log))
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", opts.Dir, err)
+	}
+	s := &Store{
+		db: db, log: log, dir: opts.Dir,
+		maxSize: opts.MaxMessageSize, minFree: opts.MinFreeBytes,
+		locks:     map[AccountID]*sync.Mutex{},
+		pins:      map[ObjectID]int{},
+		eraseKick: make(chan struct{}, 1),
+		authSem:   make(chan struct{}, 2),
+	}
+	s.events.init()
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.sweep(); err != nil {
+		s.releaseSequences()
+		db.Close()
+		return nil, fmt.Errorf("storage: start-up sweep: %w", err)
+	}
+	s.wg.Add(1)
+	go s.eraseLoop()
+	if !opts.NoGC {
+		s.wg.Add(1)
+		go s.gcLoop()
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	err := s.update(func(txn *badger.Txn) error {
+		k := keys.Meta("schema")
+		it, err := txn.Get(k)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(k, []byte{schemaVersion})
+		}
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			if len(v) != 1 || v[0] > schemaVersion {
+				return fmt.Errorf("storage: schema %v is newer than this program (%d)", v, schemaVersion)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	// Sequences lease IDs in blocks; a crash skips the rest of a block,
+	// which is harmless for IDs that only need to be unique.
+	if s.seqAcct, err = s.db.GetSequence(keys.Meta("seq/account"), 16); err != nil {
+		return err
+	}
+	if s.seqMbox, err = s.db.GetSequence(keys.Meta("seq/mailbox"), 64); err != nil {
+		return err
+	}
+	if s.seqObj, err = s.db.GetSequence(keys.Meta("seq/object"), 1000); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Store) releaseSequences() {
+	for _, q := range []*badger.Sequence{s.seqAcct, s.seqMbox, s.seqObj} {
+		if q != nil {
+			if err := q.Release(); err != nil {
+				s.log.Warn("release sequence", "err", err)
+			}
+		}
+	}
+}
+
+// next returns a fresh nonzero ID from a sequence.
+func next(q *badger.Sequence) (uint64, error) {
+	v, err := q.Next()
+	return v + 1, err
+}
+
+// Close stops background work and closes the database. Open bodies and
+// watchers must be closed first by their owners; Close does not wait for them.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		s.events.closeAll()
+		s.releaseSequences()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// Dir is the database folder.
+func (s *Store) Dir() string { return s.dir }
+
+// MaxMessageSize is the largest message Deliver and Append accept.
+func (s *Store) MaxMessageSize() int64 { return s.maxSize }
+
+// update runs fn in a read-write transaction and commits (with fsync),
+// retrying a few times when Badger reports a conflict with a concurrent
+// transaction on a shared record (object reference counts).
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		err = s.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return mapDiskErr(err)
+		}
+	}
+	return err
+}
+
+// view runs fn in a read-only snapshot.
+func (s *Store) view(fn func(txn *badger.Txn) error) error { return s.db.View(fn) }
+
+// accountLock returns the writer lock of acct (STYLE.md convention 4: one
+// writer per account; commit, publish, unlock; no I/O but the disk under it).
+func (s *Store) accountLock(acct AccountID) *sync.Mutex {
+	s.locksMu.Lock()
+	defer s.locksMu.Unlock()
+	m := s.locks[acct]
+	if m == nil {
+		m = &sync.Mutex{}
+		s.locks[acct] = m
+	}
+	return m
+}
+
+// CheckDiskSpace fails with ErrDiskFull when writing size more bytes would
+// leave less than the reserve free.
+func (s *Store) CheckDiskSpace(size int64) error {
+	free, err := diskFree(s.dir)
+	if err != nil {
+		return fmt.Errorf("storage: disk space: %w", err)
+	}
+	// Bodies are written once to the value log and may be rewritten once by
+	// value-log GC: count twice.
+	if free-2*size < s.minFree {
+		return ErrDiskFull
+	}
+	return nil
+}
+
+func diskFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// mapDiskErr turns "no space left on device" from deep inside Badger into
+// ErrDiskFull, which the protocols answer with a temporary error.
+func mapDiskErr(err error) error {
+	if err != nil && errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %v", ErrDiskFull, err)
+	}
+	return err
+}
+
+// Stats summarises the store for postroomctl stats and the status page.
+type Stats struct {
+	Accounts  int
+	Messages  int64
+	Bytes     int64 // message bytes counted per reference
+	Objects   int64 // distinct stored bodies
+	LSMBytes  int64
+	VLogBytes int64
+	DiskFree  int64
+}
+
+// Stats reads the account counters and Badger's sizes.
+func (s *Store) Stats() (Stats, error) {
+	var st Stats
+	accts, err := s.Accounts()
+	if err != nil {
+		return st, err
+	}
+	st.Accounts = len(accts)
+	for _, a := range accts {
+		st.Messages += a.Messages
+		st.Bytes += a.Usage
+	}
+	err = s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: keys.Prefix(keys.TagObject)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			st.Objects++
+		}
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	st.LSMBytes, st.VLogBytes = s.db.Size()
+	st.DiskFree, _ = diskFree(s.dir)
+	return st, nil
+}
+
+// badgerLogger sends Badger's own messages to slog, its chatter at debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error("badger: " + fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn("badger: " + fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug("badger: " + fmt.Sprintf(f, a...)) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug("badger: " + fmt.Sprintf(f, a...)) }
+
+// IsLocked reports whether Open failed because another process (a running
+// appliance) holds the database's directory lock.
+func IsLocked(err error) bool {
+	if err == nil {
+		return false
+	}
+	return errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "Cannot acquire directory lock")
+}

@@ -1,0 +1,95 @@
+// Package webui serves the appliance's web pages on the web listener.
+//
+// Today that is the status page: GET / shows the boot phase, every service
+// with its address and state, and the most important problem in plain
+// words; GET /status.json returns the same Snapshot as JSON. The setup
+// wizard, the admin pages and client autoconfig come with their own issues.
+// The package reads appliance/status only; the appliance decides where it
+// listens (127.0.0.1:8080 in development).
+package webui
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"postroom/appliance/status"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"stamp": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+}).ParseFS(templates, "templates/*.html"))
+
+// Options configures New.
+type Options struct {
+	Bus    *status.Bus  // required: where the pages read the status
+	Logger *slog.Logger // nil: slog.Default()
+}
+
+// New returns the handler for every page.
+func New(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &handler{bus: opts.Bus, logger: opts.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.statusPage)
+	mux.HandleFunc("GET /status.json", h.statusJSON)
+	return secureHeaders(mux)
+}
+
+type handler struct {
+	bus    *status.Bus
+	logger *slog.Logger
+}
+
+// statusView is what the status template shows.
+type statusView struct {
+	status.Snapshot
+	MailToday int
+}
+
+func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
+	s := h.bus.Latest()
+	var buf bytes.Buffer // render fully first, so a template error is a clean 500
+	if err := pages.ExecuteTemplate(&buf, "status.html", statusView{Snapshot: s, MailToday: s.MailOn(time.Now())}); err != nil {
+		h.logger.Error("render status page", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(buf.Bytes())
+}
+
+func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
+	s := h.bus.Latest()
+	s.MailToday = s.MailOn(time.Now())
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		h.logger.Error("encode status", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
+}
+
+// secureHeaders keeps the pages out of frames and caches and lets them load
+// nothing from elsewhere (the CSS is inline).
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
