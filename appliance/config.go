@@ -28,8 +28,8 @@ const ConfigFile = "config.json"
 // from the tags. Fields missing from the file keep the value of Default();
 // unknown fields are an error, so a misspelt name does not pass unnoticed.
 type Config struct {
-	Hostname string   `json:"hostname" help:"The box's own DNS name: the SMTP greeting, the TLS certificate and the links on the status page use it."`
-	Domains  []string `json:"domains" help:"Mail domains this box receives mail for, e.g. [\"example.com\"]. Empty until setup is done."`
+	Hostname string   `json:"hostname" help:"The box's own DNS name, used in the SMTP greeting, in Received header fields and in the self-signed TLS certificate."`
+	Domains  []string `json:"domains" help:"Mail domains of this box, e.g. [\"example.com\"]. Mail is accepted for the addresses of the accounts in the store (see postroomctl); the setup page will use this list for its DNS checks."`
 	DataDir  string   `json:"data_dir" help:"Folder for the mail store (store/), the TLS files (tls/) and this file. A relative path is relative to the folder of this file; \".\" is that folder."`
 
 	Listen Listeners `json:"listen" help:"Addresses the services listen on, as \"host:port\" (\":25\" means every interface). \"\" turns a service off; port 0 picks a free port (tests)."`
@@ -41,9 +41,9 @@ type Config struct {
 	// hold a connection; RFC 5321 4.5.3.2 suggests minutes, not seconds.
 	SMTPReadTimeout  Duration `json:"smtp_read_timeout" help:"How long the SMTP server waits for a client's next command or data, e.g. \"5m\"."`
 	SMTPWriteTimeout Duration `json:"smtp_write_timeout" help:"How long the SMTP server waits to write a reply to a slow client, e.g. \"1m\"."`
-	MaxConnections   int      `json:"max_connections" help:"Most simultaneous connections per service; more wait to be accepted."`
+	MaxConnections   int      `json:"max_connections" help:"Most simultaneous connections per service; further ones are told to try again later."`
 
-	AllowPlaintextAuthLAN bool   `json:"allow_plaintext_auth_lan" help:"Allow passwords over unencrypted connections from the local network (private and loopback addresses) for old clients. Never from the internet."`
+	AllowPlaintextAuthLAN bool   `json:"allow_plaintext_auth_lan" help:"For the login services (submission, IMAP, POP3): allow passwords over unencrypted connections from the local network (private and loopback addresses), for old clients. Never from the internet."`
 	LogLevel              string `json:"log_level" help:"How much to log: \"debug\", \"info\", \"warn\" or \"error\". Passwords are never logged."`
 	Dev                   bool   `json:"dev" help:"Development mode: on the first start with an empty store, create the demo user demo@example.test and print its password once."`
 }

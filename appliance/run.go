@@ -215,6 +215,11 @@ func (r *runner) run(ctx context.Context) (err error) {
 	for _, sv := range services {
 		go func() { results <- serviceResult{sv, sv.serve(sv.ln)} }()
 	}
+	if demoPassword != "" {
+		// Before the phase changes, so that whoever waits for "running"
+		// finds the banner printed.
+		printDemoBanner(r.opts.Stdout, demoPassword, services)
+	}
 	phase := status.PhaseRunning
 	if len(accounts) == 0 {
 		phase = status.PhaseNeedsSetup
@@ -230,9 +235,6 @@ func (r *runner) run(ctx context.Context) (err error) {
 		attrs = append(attrs, sv.name, sv.ln.Addr().String())
 	}
 	r.log.Info("postroom is running", attrs...)
-	if demoPassword != "" {
-		printDemoBanner(r.opts.Stdout, demoPassword, services)
-	}
 
 	// Wait for the signal to stop, or for a service that stops by itself.
 	var runErr error

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -298,72 +299,197 @@ func (s *Store) abandon(obj *pendingObject) {
 	s.kickEraser()
 }
 
-// commitMessage adds one message record in one transaction under the
-// account's writer lock: UID from the mailbox's UIDNEXT, a new MODSEQ, exact
-// counts, and the body reference.
+// commitReq is one new message waiting for its account's next commit.
+type commitReq struct {
+	t    target
+	obj  *pendingObject
+	date time.Time
+	done chan struct{}
+	lead chan struct{} // handed leadership of the queue
+	dv   Delivered
+	ev   Event
+	err  error
+}
+
+// commitQueue gathers the new messages of one account. Each account has
+// one writer (UIDs come from UIDNEXT inside the transaction), so without
+// this, concurrent deliveries to the same account would wait for one fsync
+// each. The first waiter becomes the leader and commits everything queued
+// behind it in one transaction and one sync (group commit); the rest wait.
+// After one group the leader hands over to the oldest waiter, so no sender
+// leads forever under continuous load.
+type commitQueue struct {
+	mu      sync.Mutex
+	pending []*commitReq
+	leader  bool
+}
+
+const (
+	maxGroup      = 128     // messages per group commit
+	maxGroupBytes = 4 << 20 // inline body bytes per group commit
+)
+
+func (s *Store) commitQueue(acct AccountID) *commitQueue {
+	s.locksMu.Lock()
+	defer s.locksMu.Unlock()
+	q := s.queues[acct]
+	if q == nil {
+		q = &commitQueue{}
+		s.queues[acct] = q
+	}
+	return q
+}
+
+// commitMessage adds one message record: UID from the mailbox's UIDNEXT, a
+// new MODSEQ, exact counts, and the body reference, durable on return.
 func (s *Store) commitMessage(t target, obj *pendingObject, date time.Time) (Delivered, Event, error) {
-	mu := s.accountLock(t.acct)
+	req := &commitReq{t: t, obj: obj, date: date, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	q := s.commitQueue(t.acct)
+	q.mu.Lock()
+	q.pending = append(q.pending, req)
+	if !q.leader {
+		q.leader = true
+		req.lead <- struct{}{}
+	}
+	q.mu.Unlock()
+	select {
+	case <-req.done:
+	case <-req.lead:
+		s.leadGroup(t.acct, q)
+		<-req.done
+	}
+	return req.dv, req.ev, req.err
+}
+
+// leadGroup commits the oldest queued messages (the leader's own first),
+// then hands leadership to the next waiter, if any.
+func (s *Store) leadGroup(acct AccountID, q *commitQueue) {
+	q.mu.Lock()
+	n, bytes := 0, 0
+	for n < len(q.pending) && n < maxGroup && (n == 0 || bytes+len(q.pending[n].obj.inline) <= maxGroupBytes) {
+		bytes += len(q.pending[n].obj.inline)
+		n++
+	}
+	group := q.pending[:n:n]
+	q.pending = q.pending[n:]
+	q.mu.Unlock()
+
+	err := s.commitGroup(acct, group)
+	for _, r := range group {
+		if err != nil && r.err == nil {
+			r.err = err
+		}
+		if r.err == nil {
+			r.obj.written = true
+		}
+		close(r.done)
+	}
+	q.mu.Lock()
+	if len(q.pending) > 0 {
+		q.pending[0].lead <- struct{}{}
+	} else {
+		q.leader = false
+	}
+	q.mu.Unlock()
+}
+
+// commitGroup writes a group of new messages of one account in one
+// transaction under the account's writer lock. A message whose mailbox is
+// gone fails alone; a failed commit fails them all.
+func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
+	mu := s.accountLock(acct)
 	mu.Lock()
 	defer mu.Unlock()
-	var dv Delivered
-	var msg Message
-	err := s.update(func(txn *badger.Txn) error {
-		rec, err := s.getAccount(txn, t.acct)
+	return s.update(func(txn *badger.Txn) error {
+		rec, err := s.getAccount(txn, acct)
 		if err != nil {
 			return err
 		}
-		mb, err := getMailboxByName(txn, t.acct, t.mailbox)
-		if errors.Is(err, ErrNoMailbox) && t.inboxIfMissing {
-			mb, err = getMailboxByName(txn, t.acct, InboxName)
+		created := map[ObjectID]bool{}
+		touched := map[MailboxID]*Mailbox{}
+		for _, r := range group {
+			r.err, r.dv, r.ev = nil, Delivered{}, Event{}
+			mb, err := s.groupMailbox(txn, acct, r.t, touched)
+			if err != nil {
+				r.err = err
+				continue
+			}
+			if mb.UIDNext == 0 || mb.UIDNext == ^uint32(0) {
+				r.err = fmt.Errorf("storage: mailbox %s has used every UID", mb.Name)
+				continue
+			}
+			rec.LastModSeq++
+			msg := Message{
+				UID: mb.UIDNext, Object: r.obj.id, Flags: r.t.flags, Keywords: r.t.keywords,
+				ModSeq: rec.LastModSeq, InternalDate: r.date, Size: r.obj.rec.Size,
+			}
+			mb.UIDNext++
+			if err := putMessage(txn, acct, mb.ID, &msg); err != nil {
+				return err
+			}
+			countMessage(mb, rec, &msg, +1)
+			mb.HighestModSeq = msg.ModSeq
+			r.dv = Delivered{Account: acct, Mailbox: mb.ID, UIDValidity: mb.UIDValidity, UID: msg.UID}
+			r.ev = Event{Kind: EventAdded, Account: acct, Mailbox: mb.ID, Message: msg}
+			if r.obj.written || created[r.obj.id] {
+				if err := addRef(txn, r.obj.id, +1); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := writeObject(txn, r.obj); err != nil {
+				return err
+			}
+			created[r.obj.id] = true
 		}
-		if err != nil {
-			return err
-		}
-		if mb.UIDNext == 0 || mb.UIDNext == ^uint32(0) {
-			return fmt.Errorf("storage: mailbox %s has used every UID", mb.Name)
-		}
-		rec.LastModSeq++
-		msg = Message{
-			UID: mb.UIDNext, Object: obj.id, Flags: t.flags, Keywords: t.keywords,
-			ModSeq: rec.LastModSeq, InternalDate: date, Size: obj.rec.Size,
-		}
-		mb.UIDNext++
-		if err := putMessage(txn, t.acct, mb.ID, &msg); err != nil {
-			return err
-		}
-		countMessage(mb, rec, &msg, +1)
-		mb.HighestModSeq = msg.ModSeq
-		if err := putMailbox(txn, t.acct, mb); err != nil {
-			return err
-		}
-		if err := putAccount(txn, t.acct, rec); err != nil {
-			return err
-		}
-		dv = Delivered{Account: t.acct, Mailbox: mb.ID, UIDValidity: mb.UIDValidity, UID: msg.UID}
-		if obj.written {
-			return addRef(txn, obj.id, +1)
-		}
-		for i := uint32(0); i < obj.rec.Chunks && obj.inline != nil; i++ {
-			lo := int64(i) * chunkSize
-			hi := min(lo+chunkSize, obj.rec.Size)
-			if err := txn.Set(keys.Chunk(uint64(obj.id), i), obj.inline[lo:hi]); err != nil {
+		for _, mb := range touched {
+			if err := putMailbox(txn, acct, mb); err != nil {
 				return err
 			}
 		}
-		if obj.staged {
-			if err := txn.Delete(keys.Staged(uint64(obj.id))); err != nil {
-				return err
-			}
-		}
-		r := obj.rec
-		r.RefCount = 1
-		return putObject(txn, obj.id, &r)
+		return putAccount(txn, acct, rec)
 	})
-	if err != nil {
-		return Delivered{}, Event{}, err
+}
+
+// groupMailbox finds a request's mailbox, reusing the copy this group
+// already changed.
+func (s *Store) groupMailbox(txn *badger.Txn, acct AccountID, t target, touched map[MailboxID]*Mailbox) (*Mailbox, error) {
+	id, err := getMailboxID(txn, acct, t.mailbox)
+	if errors.Is(err, ErrNoMailbox) && t.inboxIfMissing {
+		id, err = getMailboxID(txn, acct, InboxName)
 	}
-	obj.written = true
-	return dv, Event{Kind: EventAdded, Account: t.acct, Mailbox: dv.Mailbox, Message: msg}, nil
+	if err != nil {
+		return nil, err
+	}
+	if mb := touched[id]; mb != nil {
+		return mb, nil
+	}
+	mb, err := getMailbox(txn, acct, id)
+	if err != nil {
+		return nil, err
+	}
+	touched[id] = mb
+	return mb, nil
+}
+
+// writeObject stores a new body's record with one reference, and its
+// chunks when they were kept inline.
+func writeObject(txn *badger.Txn, obj *pendingObject) error {
+	for i := uint32(0); i < obj.rec.Chunks && obj.inline != nil; i++ {
+		lo := int64(i) * chunkSize
+		hi := min(lo+chunkSize, obj.rec.Size)
+		if err := txn.Set(keys.Chunk(uint64(obj.id), i), obj.inline[lo:hi]); err != nil {
+			return err
+		}
+	}
+	if obj.staged {
+		if err := txn.Delete(keys.Staged(uint64(obj.id))); err != nil {
+			return err
+		}
+	}
+	r := obj.rec
+	r.RefCount = 1
+	return putObject(txn, obj.id, &r)
 }
 
 // countMessage adds (sign +1) or removes (-1) a message from the exact

@@ -71,6 +71,7 @@ type Store struct {
 
 	locksMu sync.Mutex
 	locks   map[AccountID]*sync.Mutex // one writer per account
+	queues  map[AccountID]*commitQueue
 
 	pinsMu sync.Mutex
 	pins   map[ObjectID]int // bodies being read: not erased until unpinned
@@ -142,6 +143,7 @@ func Open(opts Options) (*Store, error) {
 		db: db, log: log, dir: opts.Dir,
 		maxSize: opts.MaxMessageSize, minFree: opts.MinFreeBytes,
 		locks:     map[AccountID]*sync.Mutex{},
+		queues:    map[AccountID]*commitQueue{},
 		pins:      map[ObjectID]int{},
 		eraseKick: make(chan struct{}, 1),
 		authSem:   make(chan struct{}, 2),

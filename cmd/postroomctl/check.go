@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,7 +86,13 @@ func (c *ctl) stats(args []string) error {
 	t.row("accounts", strconv.Itoa(s.Accounts))
 	t.row("messages", fmt.Sprintf("%d, %s of mail", s.Messages, formatSize(s.Bytes)))
 	t.row("bodies", fmt.Sprintf("%d stored (a copied message shares its body)", s.Objects))
-	t.row("on disk", fmt.Sprintf("%s (index %s, value log %s)", formatSize(s.LSMBytes+s.VLogBytes), formatSize(s.LSMBytes), formatSize(s.VLogBytes)))
+	lsm, vlog, total := s.LSMBytes, s.VLogBytes, s.LSMBytes+s.VLogBytes
+	if d, err := diskUsage(storeDir(c.data)); err == nil {
+		// Badger refreshes its own figures only every minute or so: a
+		// store that was just opened reports 0. The files tell at once.
+		lsm, vlog, total = d.sst, d.vlog, d.total
+	}
+	t.row("on disk", fmt.Sprintf("%s (index %s, value log %s)", formatSize(total), formatSize(lsm), formatSize(vlog)))
 	t.row("disk free", formatSize(s.DiskFree))
 	if err := t.flush(); err != nil {
 		return err
@@ -99,4 +107,31 @@ func (c *ctl) stats(args []string) error {
 		t.row(a.Name, strconv.FormatInt(a.Messages, 10), usage(a), formatQuota(a.Quota))
 	}
 	return t.flush()
+}
+
+type usageOnDisk struct{ sst, vlog, total int64 }
+
+// diskUsage adds up the disk space of the store's files: Badger's tables
+// (.sst), its value log (.vlog), and the rest (memtables, manifest).
+func diskUsage(dir string) (usageOnDisk, error) {
+	var u usageOnDisk
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		n := allocated(fi)
+		switch filepath.Ext(path) {
+		case ".sst":
+			u.sst += n
+		case ".vlog":
+			u.vlog += n
+		}
+		u.total += n
+		return nil
+	})
+	return u, err
 }

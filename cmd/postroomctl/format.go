@@ -57,7 +57,7 @@ func parseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-// formatSize writes n bytes as "512", "1.5K", "500M", "2G": at most one
+// formatSize writes n bytes as "512B", "1.5K", "500M", "2G": at most one
 // decimal, none when it is zero.
 func formatSize(n int64) string {
 	if n < 0 {
@@ -73,7 +73,7 @@ func formatSize(n int64) string {
 			return strings.TrimSuffix(s, ".0") + u.suffix
 		}
 	}
-	return strconv.FormatInt(n, 10)
+	return strconv.FormatInt(n, 10) + "B"
 }
 
 func formatQuota(q int64) string {
@@ -88,7 +88,9 @@ type table struct{ tw *tabwriter.Writer }
 
 func newTable(w io.Writer, header ...string) *table {
 	t := &table{tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
-	t.row(header...)
+	if len(header) > 0 {
+		t.row(header...)
+	}
 	return t
 }
 

@@ -207,6 +207,7 @@ func TestMessages(t *testing.T) {
 	})
 
 	r := runCtl(t, data, "", "messages", "dave@example.org")
+	t.Logf("postroomctl messages dave@example.org\n%s", r.out)
 	r.check(t, 0, []string{"UID", "SUBJECT", "Hello over SMTP", "eve@example.net", `\Seen`}, nil)
 	if strings.Contains(r.out, "\x1b") {
 		t.Errorf("an escape character from a subject reached the terminal:\n%q", r.out)
@@ -215,10 +216,13 @@ func TestMessages(t *testing.T) {
 		check(t, 0, []string{"the last 1 of 2 messages"}, nil)
 	runCtl(t, data, "", "messages", "dave@example.org", "Sent").check(t, 0, []string{"Sent of dave@example.org is empty"}, nil)
 	runCtl(t, data, "", "messages", "dave@example.org", "Nope").check(t, 1, nil, []string{`no mailbox "Nope"`})
-	runCtl(t, data, "", "mailboxes", "dave@example.org").
-		check(t, 0, []string{"UIDVALIDITY", "UIDNEXT", "INBOX", "Sent", `\Sent`, "Archive"}, nil)
+	r = runCtl(t, data, "", "mailboxes", "dave@example.org")
+	t.Logf("postroomctl mailboxes dave@example.org\n%s", r.out)
+	r.check(t, 0, []string{"UIDVALIDITY", "UIDNEXT", "INBOX", "Sent", `\Sent`, "Archive"}, nil)
 	runCtl(t, data, "", "fsck").check(t, 0, []string{"ok: 1 account, 2 messages checked"}, nil)
-	runCtl(t, data, "", "stats").check(t, 0, []string{"messages", "2", "dave@example.org"}, nil)
+	r = runCtl(t, data, "", "stats")
+	t.Logf("postroomctl stats\n%s", r.out)
+	r.check(t, 0, []string{"messages", "2", "dave@example.org"}, nil)
 }
 
 // TestApplianceRunning holds the store as the running appliance would.

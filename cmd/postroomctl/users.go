@@ -175,11 +175,13 @@ func (c *ctl) usersRemove(args []string) error {
 	if !c.yes {
 		fmt.Fprintf(c.stderr, "Remove account %s and all its mail (%s)? This cannot be undone. [y/N] ", a.Name, what)
 		answer, err := c.readLine()
+		if _, tty := terminal(c.stdin); !tty {
+			fmt.Fprintln(c.stderr) // no Enter was echoed to end the prompt's line
+		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
 		if errors.Is(err, io.EOF) && answer == "" {
-			fmt.Fprintln(c.stderr)
 			fmt.Fprintf(c.stderr, "postroomctl: %s not removed: no answer (add -yes to remove without asking)\n", a.Name)
 			return errAborted
 		}

@@ -31,7 +31,11 @@ type mailbox struct {
 // with the group name as Mailbox and no Host before the members, an empty
 // Address after them.
 func parseAddressList(s string) []Address {
-	var out []Address
+	if s == "" {
+		return nil
+	}
+	// Sized once: a long list would otherwise leave its doublings behind.
+	out := make([]Address, 0, strings.Count(s, ",")+1)
 	var m mailbox
 	inGroup, marker, space := false, false, false
 	for i := 0; i < len(s); {
@@ -80,7 +84,7 @@ func parseAddressList(s string) []Address {
 				marker = true
 			}
 			inGroup, space = true, false
-			m = mailbox{}
+			m.reset()
 			i++
 		case c == '>':
 			i++
@@ -100,12 +104,20 @@ func parseAddressList(s string) []Address {
 	if inGroup && marker {
 		out = append(out, Address{})
 	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
+}
+
+// reset empties m, keeping its word slice for the next address.
+func (m *mailbox) reset() {
+	*m = mailbox{words: m.words[:0]}
 }
 
 // flush appends the address collected in m, if any, and resets m.
 func (m *mailbox) flush(out []Address) []Address {
-	defer func() { *m = mailbox{} }()
+	defer m.reset()
 	var a Address
 	var name []word
 	switch {
@@ -127,7 +139,7 @@ func (m *mailbox) flush(out []Address) []Address {
 		if k < 0 {
 			if len(m.words) == 1 {
 				// A bare local user name, as on a local system.
-				a = Address{Mailbox: m.words[0].s}
+				a = Address{Mailbox: noNUL(m.words[0].s)}
 			} else {
 				name = m.words
 			}
@@ -143,16 +155,22 @@ func (m *mailbox) flush(out []Address) []Address {
 		for e+1 < len(m.words) && glued(m.words[e], m.words[e+1]) {
 			e++
 		}
-		var spec strings.Builder
-		for _, w := range m.words[j : e+1] {
-			if w.quoted {
-				spec.WriteString(`"` + w.s + `"`)
-			} else {
-				spec.WriteString(w.s)
+		if j == e && !m.words[j].quoted {
+			a = splitAddrSpec(m.words[j].s) // the usual bare addr-spec
+		} else {
+			var spec strings.Builder
+			for _, w := range m.words[j : e+1] {
+				if w.quoted {
+					spec.WriteString(`"` + w.s + `"`)
+				} else {
+					spec.WriteString(w.s)
+				}
 			}
+			a = splitAddrSpec(spec.String())
 		}
-		a = splitAddrSpec(spec.String())
-		name = append(append(name, m.words[:j]...), m.words[e+1:]...)
+		if j > 0 || e+1 < len(m.words) {
+			name = append(append(name, m.words[:j]...), m.words[e+1:]...)
+		}
 	}
 	a.Name = phrase(name)
 	if a.Name == "" && m.comment != "" {

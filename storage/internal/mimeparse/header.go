@@ -36,12 +36,13 @@ const (
 	numFields
 )
 
-// fieldCap bounds a kept field. Address lists get room for a few thousand
-// recipients; nothing else legitimate comes close to its cap.
+// fieldCap bounds a kept field. Address lists get room for a thousand or two
+// recipients, beyond which the envelope lists only the first ones; nothing
+// else legitimate comes close to its cap.
 func fieldCap(i int) int {
 	switch i {
 	case fFrom, fSender, fReplyTo, fTo, fCc, fBcc:
-		return 64 << 10
+		return 32 << 10
 	}
 	return 8 << 10
 }
@@ -124,11 +125,12 @@ func (h *header) text(i int) string {
 }
 
 // describe fills part's Content-* description from the kept fields; dflt is
-// the type the context implies when Content-Type is absent or unusable.
-func (p *parser) describe(part *Part, dflt mediaType) {
+// the type the context implies when Content-Type is absent or unusable. It
+// returns the raw multipart boundary.
+func (p *parser) describe(part *Part, dflt mediaType) (boundary string) {
 	h := &p.h
 	if h.seen[fContentType] {
-		part.Type, part.Subtype, part.Params = parseContentType(unfold(string(h.v[fContentType])))
+		part.Type, part.Subtype, part.Params, boundary = parseContentType(unfold(string(h.v[fContentType])))
 	}
 	if part.Type == "" {
 		// RFC 2045 5.2: a missing or syntactically invalid Content-Type
@@ -168,6 +170,7 @@ func (p *parser) describe(part *Part, dflt mediaType) {
 	if h.seen[fMD5] {
 		part.MD5 = h.text(fMD5)
 	}
+	return boundary
 }
 
 // envelope builds the ENVELOPE of the message whose header was just read.
@@ -266,10 +269,10 @@ func splitHeader(s string) []HeaderField {
 		}
 		raw := s[:end]
 		s = s[end:]
-		line := strings.TrimRight(raw, "\r\n")
-		if line == "" {
-			break // the blank line that ends the header
+		if raw == "\r\n" || raw == "\n" {
+			break // the blank line that ends the header, as Parse sees it
 		}
+		line := strings.TrimSuffix(strings.TrimSuffix(raw, "\n"), "\r")
 		f := HeaderField{Raw: raw}
 		if name, value, ok := strings.Cut(line, ":"); ok && line[0] != ' ' && line[0] != '\t' {
 			if name = strings.TrimRight(name, " \t"); name != "" {

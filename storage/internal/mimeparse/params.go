@@ -8,16 +8,23 @@ import (
 
 // parseContentType parses an unfolded Content-Type value (RFC 2045 5.1).
 // It returns an empty type when the value is unusable, so the caller applies
-// the default.
-func parseContentType(s string) (typ, sub string, params map[string]string) {
+// the default. boundary is the boundary parameter byte for byte, as delimiter
+// lines carry it; params holds it as UTF-8 like every other value, for the
+// JSON cache.
+func parseContentType(s string) (typ, sub string, params map[string]string, boundary string) {
 	t, rest, _ := strings.Cut(s, ";")
 	typ, sub, ok := strings.Cut(stripComments(t), "/")
 	typ = strings.ToLower(strings.TrimSpace(typ))
 	sub = strings.ToLower(strings.TrimSpace(sub))
 	if !ok || !isToken(typ) || !isToken(sub) {
-		return "", "", nil
+		return "", "", nil, ""
 	}
-	return typ, sub, parseParams(rest)
+	params = parseParams(rest)
+	boundary = params["boundary"]
+	if boundary != "" {
+		params["boundary"] = toUTF8(boundary)
+	}
+	return typ, sub, params, boundary
 }
 
 // parseDisposition parses an unfolded Content-Disposition value (RFC 2183 2).
@@ -112,7 +119,8 @@ func parseParams(s string) map[string]string {
 	}
 	for k, v := range plain {
 		// The boundary must stay byte for byte what delimiter lines
-		// carry; everything else is text for clients.
+		// carry (parseContentType converts it once it has it); the rest
+		// is text for clients.
 		if k != "boundary" {
 			plain[k] = toUTF8(v)
 		}

@@ -196,7 +196,7 @@ func (p *parser) part(depth int, dflt mediaType, isMsg bool) (*Part, *Envelope, 
 	part := &Part{HeaderStart: p.lr.off}
 	hstart := pos{p.lr.off, p.lr.lfs, true}
 	bs, st, empty := p.header(hstart, isMsg)
-	p.describe(part, dflt)
+	boundary := p.describe(part, dflt)
 	var env *Envelope
 	if isMsg {
 		env = p.h.envelope()
@@ -222,8 +222,8 @@ func (p *parser) part(depth int, dflt mediaType, isMsg bool) (*Part, *Envelope, 
 
 	var end pos
 	switch {
-	case part.Type == "multipart" && depth < MaxDepth && p.parts < MaxParts && validBoundary(part.Params["boundary"]):
-		end, st = p.multipart(part, bs, depth)
+	case part.Type == "multipart" && depth < MaxDepth && p.parts < MaxParts && validBoundary(boundary):
+		end, st = p.multipart(part, boundary, bs, depth)
 	case isEnclosing(part) && depth < MaxDepth && p.parts < MaxParts && identity(part.Encoding):
 		// RFC 2046 5.2.1: the body is a whole message, ended by the same
 		// delimiters as this part.
@@ -234,7 +234,7 @@ func (p *parser) part(depth int, dflt mediaType, isMsg bool) (*Part, *Envelope, 
 		if part.Type == "multipart" || isEnclosing(part) {
 			// A container we will not open (too deep, too many parts,
 			// no boundary, or an encoded message): its content is opaque.
-			if part.Type == "multipart" && !validBoundary(part.Params["boundary"]) {
+			if part.Type == "multipart" && !validBoundary(boundary) {
 				setType(part, defaultText)
 			} else {
 				part.Type, part.Subtype = "application", "octet-stream"
@@ -252,12 +252,12 @@ func (p *parser) part(depth int, dflt mediaType, isMsg bool) (*Part, *Envelope, 
 // preamble, parts each introduced by a delimiter line, a close delimiter,
 // epilogue. A missing close delimiter ends the last part where an enclosing
 // multipart's delimiter or the input ends.
-func (p *parser) multipart(part *Part, bs pos, depth int) (pos, stop) {
+func (p *parser) multipart(part *Part, boundary string, bs pos, depth int) (pos, stop) {
 	dflt := defaultText
 	if part.Subtype == "digest" {
 		dflt = defaultDigest
 	}
-	p.stack = append(p.stack, []byte(part.Params["boundary"]))
+	p.stack = append(p.stack, []byte(boundary))
 	own := len(p.stack) - 1
 	end := bs
 	st := p.scan() // preamble

@@ -31,3 +31,12 @@ func dirLocked(dir string) (bool, error) {
 	_ = syscall.Flock(fd, syscall.LOCK_UN)
 	return false, nil
 }
+
+// allocated is the disk space a file takes, as du counts it: Badger sizes
+// its value log and memtable files up front, sparsely.
+func allocated(fi fs.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int64(st.Blocks) * 512
+	}
+	return fi.Size()
+}

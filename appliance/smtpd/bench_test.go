@@ -1,0 +1,150 @@
+package smtpd
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"postroom/storage"
+	"postroom/storage/storagetest"
+)
+
+// BenchmarkSMTPDeliver measures accepted messages per second through SMTP on
+// loopback into a real store with sync on (a 250 means the message is on
+// disk). Each sender keeps one connection and sends message after message,
+// RSET between them; b.N is the total over all senders.
+//
+//	go test -run '^$' -bench BenchmarkSMTPDeliver -benchtime 2000x ./appliance/smtpd/
+func BenchmarkSMTPDeliver(b *testing.B) {
+	for _, size := range []struct {
+		name  string
+		bytes int
+	}{{"2KB", 2 << 10}, {"100KB", 100 << 10}} {
+		msg := benchMessage(size.bytes)
+		for _, senders := range []int{1, 8, 32} {
+			b.Run(fmt.Sprintf("size=%s/senders=%d", size.name, senders), func(b *testing.B) {
+				benchDeliver(b, msg, senders)
+			})
+		}
+	}
+}
+
+// benchMessage is a plain message of about n bytes with 76-octet lines.
+func benchMessage(n int) []byte {
+	var m bytes.Buffer
+	m.WriteString("From: Bench <bench@remote.test>\r\nTo: <alice@example.test>\r\n" +
+		"Subject: benchmark\r\nMessage-ID: <bench@remote.test>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: text/plain; charset=us-ascii\r\n\r\n")
+	line := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 2)[:74] + "\r\n"
+	for m.Len() < n {
+		m.WriteString(line)
+	}
+	return m.Bytes()
+}
+
+func benchDeliver(b *testing.B, msg []byte, senders int) {
+	st := storagetest.Open(b)
+	storagetest.Account(b, st, alice)
+	srv, err := New(Options{
+		Hostname:       "mx.example.test",
+		Store:          st,
+		Logger:         slog.New(slog.DiscardHandler),
+		MaxConnections: senders + 1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	b.Cleanup(func() { srv.Close() })
+
+	clients := make([]*smtp.Client, senders)
+	for i := range clients {
+		c, err := smtp.Dial(l.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Hello("bench.test"); err != nil {
+			b.Fatal(err)
+		}
+		clients[i] = c
+		defer c.Close()
+	}
+
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	b.SetBytes(int64(len(msg)))
+	b.ResetTimer()
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := sendOne(c, msg); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	for _, c := range clients {
+		c.Quit()
+	}
+	if got := countInbox(b, st, alice); got != b.N {
+		b.Fatalf("alice has %d messages, sent %d", got, b.N)
+	}
+}
+
+func sendOne(c *smtp.Client, msg []byte) error {
+	if err := c.Reset(); err != nil {
+		return err
+	}
+	if err := c.Mail("bench@remote.test", &smtp.MailOptions{Size: int64(len(msg))}); err != nil {
+		return err
+	}
+	if err := c.Rcpt(alice, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+func countInbox(tb testing.TB, st *storage.Store, name string) int {
+	acct, err := st.Account(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mb, err := st.Mailbox(acct.ID, storage.InboxName)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	msgs, err := st.Messages(acct.ID, mb.ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(msgs)
+}

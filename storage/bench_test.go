@@ -1,0 +1,218 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"postroom/storage"
+)
+
+// message builds a plausible message of about size bytes.
+func message(size int, i int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: Sender <sender@example.org>\r\nTo: a@example.test\r\nSubject: benchmark message %d\r\nMessage-ID: <%d@example.org>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", i, i)
+	line := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 2)[:70] + "\r\n"
+	for b.Len() < size {
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+var prefillOnce sync.Once
+var prefillDir string
+
+// prefilled returns a store folder whose a@example.test INBOX already holds
+// 100,000 messages of 2 KB. It is built once per benchmark process (it takes
+// about a minute) and reused by every benchmark that needs it.
+func prefilled(b *testing.B) string {
+	prefillOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "postroom-bench-100k-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := storage.Open(storage.Options{Dir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := st.CreateAccount("a@example.test", "password-a")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < 64; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := next.Add(1)
+					if i > 100_000 {
+						return
+					}
+					if _, err := st.Deliver(context.Background(), storage.Delivery{Recipients: []storage.Recipient{{Account: a.ID}}},
+						strings.NewReader(message(2048, int(i)))); err != nil {
+						panic(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := st.Close(); err != nil {
+			b.Fatal(err)
+		}
+		prefillDir = dir
+	})
+	if prefillDir == "" {
+		b.Fatal("prefill failed")
+	}
+	return prefillDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if prefillDir != "" {
+		os.RemoveAll(prefillDir)
+	}
+	os.Exit(code)
+}
+
+// BenchmarkDeliver measures deliveries per second with sync on, straight
+// into storage: message size x concurrent senders x mailbox already empty
+// or holding 100,000 messages.
+func BenchmarkDeliver(b *testing.B) {
+	for _, fill := range []string{"empty", "100k"} {
+		for _, size := range []int{2 << 10, 100 << 10} {
+			for _, senders := range []int{1, 8, 32} {
+				name := fmt.Sprintf("inbox=%s/size=%dKB/senders=%d", fill, size>>10, senders)
+				b.Run(name, func(b *testing.B) {
+					dir := b.TempDir()
+					if fill == "100k" {
+						dir = prefilled(b)
+					}
+					st, err := storage.Open(storage.Options{Dir: dir, NoGC: true})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer st.Close()
+					a, err := st.Account("a@example.test")
+					if err != nil {
+						if a, err = st.CreateAccount("a@example.test", "password-a"); err != nil {
+							b.Fatal(err)
+						}
+					}
+					msg := message(size, 0)
+					b.SetBytes(int64(len(msg)))
+					b.ResetTimer()
+					start := time.Now()
+					var next atomic.Int64
+					var wg sync.WaitGroup
+					for w := 0; w < senders; w++ {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for next.Add(1) <= int64(b.N) {
+								if _, err := st.Deliver(context.Background(), storage.Delivery{Recipients: []storage.Recipient{{Account: a.ID}}},
+									strings.NewReader(msg)); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						}()
+					}
+					wg.Wait()
+					b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkOpen100k measures opening a store of 100,000 messages and
+// listing its INBOX (what IMAP SELECT and POP3 login need).
+func BenchmarkOpen100k(b *testing.B) {
+	dir := prefilled(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st, err := storage.Open(storage.Options{Dir: dir, NoGC: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		st.Close()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkList100k measures reading the metadata of a 100,000-message INBOX.
+func BenchmarkList100k(b *testing.B) {
+	st, err := storage.Open(storage.Options{Dir: prefilled(b), NoGC: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a, _ := st.Account("a@example.test")
+	in, _ := st.Mailbox(a.ID, "INBOX")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		msgs, err := st.Messages(a.ID, in.ID)
+		if err != nil || len(msgs) < 100_000 {
+			b.Fatalf("%d %v", len(msgs), err)
+		}
+	}
+}
+
+// BenchmarkCheck100k measures Check over a store of 100,000 messages.
+func BenchmarkCheck100k(b *testing.B) {
+	st, err := storage.Open(storage.Options{Dir: prefilled(b), NoGC: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := st.Check(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIdleMemory100k reports the Go heap and the process's resident
+// memory after opening a 100,000-message store and leaving it idle.
+func BenchmarkIdleMemory100k(b *testing.B) {
+	dir := prefilled(b)
+	for i := 0; i < b.N; i++ {
+		st, err := storage.Open(storage.Options{Dir: dir, NoGC: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(rssKiB())/1024, "rss-MiB")
+		st.Close()
+	}
+}
+
+func rssKiB() int64 {
+	data, err := os.ReadFile(filepath.Join("/proc", "self", "status"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var n int64
+			fmt.Sscanf(strings.TrimSpace(l[6:]), "%d", &n)
+			return n
+		}
+	}
+	return 0
+}
