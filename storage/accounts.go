@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -62,7 +63,10 @@ func verifyPassword(hash, pw string) bool {
 
 // dummyHash is verified against when the login is unknown, so that the
 // answer takes as long as for a known login with a wrong password.
-var dummyHash, _ = hashPassword("postroom-dummy-password")
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := hashPassword("postroom-dummy-password")
+	return h
+})
 
 // NormalizeAddress lower-cases an address and checks its shape: local@domain,
 // or @domain for a catch-all. A trailing dot on the domain is dropped.
@@ -425,7 +429,7 @@ func (s *Store) Authenticate(login, password string) (Account, error) {
 		id, rec, err = s.lookupAccount(txn, login)
 		return err
 	})
-	hash := dummyHash
+	hash := dummyHash()
 	if err == nil {
 		hash = rec.PasswordHash
 	} else if !errors.Is(err, ErrNotFound) {

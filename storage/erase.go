@@ -143,7 +143,11 @@ func (s *Store) gcLoop() {
 			return
 		case <-t.C:
 		}
-		s.RunGC()
+		// Only when idle: GC rewrites live values, which competes with
+		// deliveries for the disk.
+		if time.Since(time.Unix(0, s.lastWrite.Load())) > time.Minute {
+			s.RunGC()
+		}
 	}
 }
 

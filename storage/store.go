@@ -30,7 +30,9 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -84,6 +86,8 @@ type Store struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	lastWrite atomic.Int64 // unix nanos of the last commit, for idle GC
 
 	closeOnce sync.Once
 	closeErr  error
@@ -244,6 +248,7 @@ func (s *Store) update(fn func(txn *badger.Txn) error) error {
 	var err error
 	for attempt := 0; attempt < 10; attempt++ {
 		err = s.db.Update(fn)
+		s.lastWrite.Store(time.Now().UnixNano())
 		if !errors.Is(err, badger.ErrConflict) {
 			return mapDiskErr(err)
 		}

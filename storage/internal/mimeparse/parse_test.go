@@ -1,8 +1,11 @@
 package mimeparse
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -490,5 +493,81 @@ func TestPartSize(t *testing.T) {
 	p := &Part{BodyStart: 10, End: 25}
 	if p.Size() != 15 {
 		t.Errorf("Size() = %d", p.Size())
+	}
+}
+
+func TestParseContentFields(t *testing.T) {
+	raw := crlf("Content-Type: text/plain\nContent-ID: <part1@example.org>\n" +
+		"Content-Description: Caf\xe9 =?utf-8?q?menu?=\nContent-Language: en (English), de-CH\n" +
+		"Content-Location: http://example.org/a\n  /b.txt\nContent-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\n" +
+		"Content-Transfer-Encoding: 7BIT (the default)\nContent-Disposition: inline (comment)\n\nx\n")
+	p, _ := Parse(strings.NewReader(raw), int64(len(raw)))
+	want := &Part{Type: "text", Subtype: "plain", ID: "<part1@example.org>",
+		Description: "Café =?utf-8?q?menu?=", Language: []string{"en", "de-CH"},
+		Location: "http://example.org/a/b.txt", MD5: "Q2hlY2sgSW50ZWdyaXR5IQ==",
+		Disposition: "inline", HeaderStart: 0, BodyStart: int64(len(raw) - 3), End: int64(len(raw)), Lines: 1}
+	if !reflect.DeepEqual(p, want) {
+		t.Errorf("got\n  %+v\nwant\n  %+v", p, want)
+	}
+}
+
+// TestParseLongLines puts line breaks, delimiters and blank lines around the
+// read buffer's edges, where a line arrives in pieces.
+func TestParseLongLines(t *testing.T) {
+	for _, n := range []int{bufSize - 3, bufSize - 2, bufSize - 1, bufSize, bufSize + 1, 2*bufSize - 1, 2 * bufSize} {
+		for _, eol := range []string{"\r\n", "\n"} {
+			long := strings.Repeat("x", n)
+			raw := "Subject: " + long + eol + "Content-Type: multipart/mixed; boundary=b" + eol + eol +
+				long + eol + "--b" + eol + "X-Long: " + long + eol + eol + long + eol + long + eol +
+				"--b" + eol + eol + eol + "--b--" + eol + long
+			p, env := Parse(strings.NewReader(raw), int64(len(raw)))
+			checkTree(t, p, int64(len(raw)))
+			checkBytes(t, raw, p)
+			if len(p.Children) != 2 || env.Subject != long {
+				t.Fatalf("n=%d: %d children, subject of %d bytes", n, len(p.Children), len(env.Subject))
+			}
+			if body := raw[p.Children[0].BodyStart:p.Children[0].End]; body != long+eol+long {
+				t.Errorf("n=%d eol=%q: first part body of %d bytes", n, eol, len(body))
+			}
+			if c := p.Children[1]; c.BodyStart != c.End || c.HeaderStart+int64(len(eol)) != c.BodyStart {
+				t.Errorf("n=%d eol=%q: second part %+v", n, eol, c)
+			}
+		}
+	}
+}
+
+type failingReader struct {
+	r     io.ReaderAt
+	after int64
+}
+
+func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= f.after {
+		return 0, errors.New("disk on fire")
+	}
+	if int64(len(p)) > f.after-off {
+		n, _ := f.r.ReadAt(p[:f.after-off], off)
+		return n, errors.New("disk on fire")
+	}
+	return f.r.ReadAt(p, off)
+}
+
+func TestParseReadError(t *testing.T) {
+	raw := crlf("Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b--\n")
+	for after := int64(0); after <= int64(len(raw)); after++ {
+		p, env := Parse(failingReader{strings.NewReader(raw), after}, int64(len(raw)))
+		if env == nil {
+			t.Fatal("nil envelope")
+		}
+		checkTree(t, p, after)
+	}
+}
+
+func TestReadHeaderLimit(t *testing.T) {
+	raw := "A: " + strings.Repeat("a", MaxHeaderRead) + "\r\nB: b\r\n" + "C: c\r\n\r\n"
+	p, _ := Parse(strings.NewReader(raw), int64(len(raw)))
+	fields, err := ReadHeader(strings.NewReader(raw), p)
+	if err != nil || len(fields) != 1 || fields[0].Name != "A" || len(fields[0].Raw) != MaxHeaderRead-1 {
+		t.Errorf("%d fields, %v", len(fields), err)
 	}
 }
