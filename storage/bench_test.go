@@ -28,15 +28,27 @@ func message(size int, i int) string {
 
 var prefillOnce sync.Once
 var prefillDir string
+var keepPrefill bool
 
 // prefilled returns a store folder whose a@example.test INBOX already holds
 // 100,000 messages of 2 KB. It is built once per benchmark process (it takes
-// about a minute) and reused by every benchmark that needs it.
+// about a minute) and reused by every benchmark that needs it. With
+// POSTROOM_PREFILL_DIR set it is built there (if that folder is empty) and
+// kept, e.g. to measure the appliance's memory on it.
 func prefilled(b *testing.B) string {
 	prefillOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "postroom-bench-100k-")
-		if err != nil {
-			b.Fatal(err)
+		dir := os.Getenv("POSTROOM_PREFILL_DIR")
+		if dir != "" {
+			if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err == nil {
+				prefillDir, keepPrefill = dir, true
+				return
+			}
+			keepPrefill = true
+		} else {
+			var err error
+			if dir, err = os.MkdirTemp("", "postroom-bench-100k-"); err != nil {
+				b.Fatal(err)
+			}
 		}
 		st, err := storage.Open(storage.Options{Dir: dir})
 		if err != nil {
@@ -78,7 +90,7 @@ func prefilled(b *testing.B) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if prefillDir != "" {
+	if prefillDir != "" && !keepPrefill {
 		os.RemoveAll(prefillDir)
 	}
 	os.Exit(code)

@@ -71,6 +71,12 @@ func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
 func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 	s := h.bus.Latest()
 	s.MailToday = s.MailOn(time.Now())
+	if s.Services == nil { // [] rather than null for scripts that loop over them
+		s.Services = []status.Service{}
+	}
+	if s.Addresses == nil {
+		s.Addresses = []string{}
+	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		h.logger.Error("encode status", "err", err)

@@ -121,6 +121,14 @@ func TestStaleMailCountReadsZero(t *testing.T) {
 	}
 }
 
+func TestStatusJSONEmptyLists(t *testing.T) {
+	srv, _ := newServer(t, status.Snapshot{Phase: status.PhaseBooting})
+	_, body := get(t, "GET", srv.URL+"/status.json")
+	if !strings.Contains(body, `"services": []`) || !strings.Contains(body, `"addresses": []`) {
+		t.Errorf("empty lists are not []:\n%s", body)
+	}
+}
+
 func TestRoutes(t *testing.T) {
 	srv, _ := newServer(t, snapshot())
 	tests := []struct {

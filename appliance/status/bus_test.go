@@ -177,3 +177,16 @@ func TestSlowReaderNeverBlocksWriter(t *testing.T) {
 		t.Fatalf("reader saw %d last; want %d", last, n)
 	}
 }
+
+// BenchmarkUpdate measures one Update with ten subscribers that never read.
+func BenchmarkUpdate(b *testing.B) {
+	bus := NewBus(Snapshot{Services: make([]Service, 8)})
+	for i := 0; i < 10; i++ {
+		_, cancel := bus.Subscribe()
+		defer cancel()
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		bus.Update(func(s *Snapshot) { s.MailToday = i })
+	}
+}

@@ -16,6 +16,7 @@
 //	mail.go     mailboxes, messages
 //	check.go    fsck, stats
 //	format.go   sizes (500M, 2G), tables, making mail header text safe for a terminal
+//	sys_unix.go the flock test of Badger's lock; disk space of the store's files
 package main
 
 import (

@@ -121,7 +121,27 @@ func (h *header) reset() {
 // text returns field i unfolded and trimmed, with bytes that are not UTF-8
 // read as Latin-1.
 func (h *header) text(i int) string {
-	return toUTF8(strings.TrimSpace(unfold(string(h.v[i]))))
+	return toUTF8(unfoldBytes(bytes.TrimSpace(h.v[i])))
+}
+
+// raw returns field i unfolded, for parsers that need its bytes as written.
+func (h *header) raw(i int) string {
+	return unfoldBytes(bytes.TrimSpace(h.v[i]))
+}
+
+// unfoldBytes is unfold for a kept field, copying it once.
+func unfoldBytes(b []byte) string {
+	if bytes.IndexAny(b, "\r\n") < 0 {
+		return string(b)
+	}
+	var s strings.Builder
+	s.Grow(len(b))
+	for _, c := range b {
+		if c != '\r' && c != '\n' {
+			s.WriteByte(c)
+		}
+	}
+	return s.String()
 }
 
 // describe fills part's Content-* description from the kept fields; dflt is
@@ -130,7 +150,7 @@ func (h *header) text(i int) string {
 func (p *parser) describe(part *Part, dflt mediaType) (boundary string) {
 	h := &p.h
 	if h.seen[fContentType] {
-		part.Type, part.Subtype, part.Params, boundary = parseContentType(unfold(string(h.v[fContentType])))
+		part.Type, part.Subtype, part.Params, boundary = parseContentType(h.raw(fContentType))
 	}
 	if part.Type == "" {
 		// RFC 2045 5.2: a missing or syntactically invalid Content-Type
@@ -145,7 +165,7 @@ func (p *parser) describe(part *Part, dflt mediaType) (boundary string) {
 		}
 	}
 	if h.seen[fDisposition] {
-		part.Disposition, part.DispParams = parseDisposition(unfold(string(h.v[fDisposition])))
+		part.Disposition, part.DispParams = parseDisposition(h.raw(fDisposition))
 	}
 	if h.seen[fID] {
 		part.ID = h.text(fID)
@@ -164,7 +184,7 @@ func (p *parser) describe(part *Part, dflt mediaType) (boundary string) {
 		}
 	}
 	if h.seen[fLocation] {
-		// RFC 2557 4.4.1: white space in a folded URI is not part of it.
+		// RFC 2557 4.4.2: white space in a folded URI is not part of it.
 		part.Location = strings.Join(strings.Fields(h.text(fLocation)), "")
 	}
 	if h.seen[fMD5] {
@@ -177,7 +197,7 @@ func (p *parser) describe(part *Part, dflt mediaType) (boundary string) {
 func (h *header) envelope() *Envelope {
 	env := &Envelope{
 		Date:      noNUL(h.text(fDate)),
-		Subject:   noNUL(DecodeHeaderValue(string(h.v[fSubject]))),
+		Subject:   noNUL(DecodeHeaderValue(h.raw(fSubject))),
 		From:      parseAddressList(h.text(fFrom)),
 		Sender:    parseAddressList(h.text(fSender)),
 		ReplyTo:   parseAddressList(h.text(fReplyTo)),

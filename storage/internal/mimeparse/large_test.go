@@ -156,9 +156,7 @@ func checkStrings(t testing.TB, p *Part, env *Envelope) {
 		}
 	}
 	for k, v := range p.Params {
-		if k != "boundary" {
-			text("parameter", k+v)
-		}
+		text("parameter", k+v)
 	}
 	for k, v := range p.DispParams {
 		text("disposition parameter", k+v)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"strings"
 )
 
 // Limits that keep a hostile message from costing more than a bounded amount
@@ -173,7 +174,9 @@ func Parse(r io.ReaderAt, size int64) (*Part, *Envelope) {
 		size = 0
 	}
 	p := &parser{budget: headerBudget}
-	p.lr.br = bufio.NewReaderSize(io.NewSectionReader(r, 0, size), bufSize)
+	// A message that fits in less than bufSize needs no more buffer than
+	// itself: every line of it fits whole.
+	p.lr.br = bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(min(bufSize, size+1)))
 	part, env, _, _ := p.part(0, defaultText, true)
 	return part, env
 }
@@ -196,25 +199,30 @@ func (p *parser) part(depth int, dflt mediaType, isMsg bool) (*Part, *Envelope, 
 	part := &Part{HeaderStart: p.lr.off}
 	hstart := pos{p.lr.off, p.lr.lfs, true}
 	bs, st, empty := p.header(hstart, isMsg)
-	boundary := p.describe(part, dflt)
+	// RFC 2046 5.1.1: a boundary does not end in a space, and delimiter
+	// lines are compared without their trailing white space.
+	boundary := strings.TrimRight(p.describe(part, dflt), " \t")
 	var env *Envelope
 	if isMsg {
 		env = p.h.envelope()
 	}
 	part.BodyStart = bs.off
+	open := depth < MaxDepth && p.parts < MaxParts
 
 	if empty {
-		// The header ran into a delimiter or the end of input: the body is
-		// empty, and a container with nothing in it is described as the
-		// plain text it then is.
+		// The header ran into a delimiter or the end of input, so the
+		// body is empty: a multipart without parts is the empty text it
+		// then is, an enclosed message an empty message.
 		switch {
 		case part.Type == "multipart":
 			setType(part, defaultText)
-		case isEnclosing(part):
-			part.Message = &Part{HeaderStart: bs.off, BodyStart: bs.off, End: bs.off,
-				Type: "text", Subtype: "plain", Params: map[string]string{"charset": "us-ascii"}}
+		case isEnclosing(part) && open:
+			part.Message = &Part{HeaderStart: bs.off, BodyStart: bs.off, End: bs.off}
+			setType(part.Message, defaultText)
 			part.Envelope = &Envelope{}
 			p.parts++
+		case isEnclosing(part):
+			part.Type, part.Subtype = "application", "octet-stream"
 		}
 		part.End = bs.off
 		return part, env, bs, st
@@ -222,9 +230,9 @@ func (p *parser) part(depth int, dflt mediaType, isMsg bool) (*Part, *Envelope, 
 
 	var end pos
 	switch {
-	case part.Type == "multipart" && depth < MaxDepth && p.parts < MaxParts && validBoundary(boundary):
+	case part.Type == "multipart" && open && validBoundary(boundary):
 		end, st = p.multipart(part, boundary, bs, depth)
-	case isEnclosing(part) && depth < MaxDepth && p.parts < MaxParts && identity(part.Encoding):
+	case isEnclosing(part) && open && identity(part.Encoding):
 		// RFC 2046 5.2.1: the body is a whole message, ended by the same
 		// delimiters as this part.
 		m, menv, mend, mst := p.part(depth+1, defaultText, true)
@@ -383,8 +391,8 @@ func (p *parser) keep(i int, b []byte) {
 	p.budget -= n
 }
 
-// splitField splits "Name: value" at the colon. RFC 5322 3.6.8 allows
-// white space before the colon (obs-optional), so it is trimmed from the name.
+// splitField splits "Name: value" at the colon. The obsolete syntax of
+// RFC 5322 4.5 allows white space before the colon; it is not part of the name.
 func splitField(b []byte) (name, value []byte, ok bool) {
 	i := bytes.IndexByte(b, ':')
 	if i <= 0 {

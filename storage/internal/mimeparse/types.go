@@ -5,6 +5,21 @@
 // held whole in memory, records byte offsets of every part's header and body so
 // later fetches can read exactly the bytes they need, and never fails: broken
 // MIME falls back to a single text/plain part covering the whole body.
+//
+// The map:
+//
+//	types.go    Part, Envelope, Address: what is cached per stored object
+//	parse.go    Parse: one streaming pass, line by line, through a fixed buffer;
+//	            multipart delimiters (RFC 2046 5.1), enclosed messages (5.2),
+//	            and the limits (MaxDepth, MaxParts) that bound a hostile message
+//	header.go   the header fields Parse keeps, the Envelope built from them,
+//	            ReadHeader and DecodeHeaderValue (RFC 2047) for IMAP and POP3
+//	params.go   Content-Type and Content-Disposition parameters (RFC 2045,
+//	            RFC 2231 continuations and charsets)
+//	address.go  tolerant address lists (RFC 5322 3.4) and msg-ids
+//
+// Every string in Part and Envelope is valid UTF-8 (bytes that are not are read
+// as Latin-1), so the JSON cache gives back what was stored.
 package mimeparse
 
 // Part is one node of the MIME tree (RFC 9051 7.5.2 BODYSTRUCTURE).
