@@ -2,10 +2,12 @@ package smtpd
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -78,6 +80,28 @@ func TestGoSMTPClientSTARTTLS(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "tls=true") {
 		t.Error("log does not record TLS")
+	}
+}
+
+// TestShutdownTLSIdle: draining also ends an idle session inside TLS,
+// where the wake-up reaches the reader through the *tls.Conn.
+func TestShutdownTLSIdle(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.TLSConfig = testTLSConfig(t) })
+	c, err := smtp.DialStartTLS(e.addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Noop(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with an idle TLS session: %v", err)
+	}
+	if err := c.Noop(); err == nil {
+		t.Error("session still served after Shutdown")
 	}
 }
 
