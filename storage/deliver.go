@@ -76,8 +76,8 @@ func (s *Store) Deliver(ctx context.Context, d Delivery, body io.Reader) ([]Deli
 		targets = append(targets, target{acct: r.Account, mailbox: cn, inboxIfMissing: true, flags: r.Flags})
 	}
 	maxSize := s.maxSize
-	if d.MaxSize > 0 && d.MaxSize < maxSize {
-		maxSize = d.MaxSize
+	if d.MaxSize > 0 {
+		maxSize = d.MaxSize // the protocol's own limit, plus its trace headers
 	}
 	return s.store(ctx, targets, d.InternalDate, body, maxSize, false)
 }

@@ -187,7 +187,9 @@ type Recipient struct {
 type Delivery struct {
 	Recipients   []Recipient
 	InternalDate time.Time // zero means now
-	// MaxSize bounds the body (after CRLF normalisation); 0 means the store's limit.
+	// MaxSize bounds the body (after CRLF normalisation) in place of the
+	// store's limit, so SMTP can allow for the headers it adds; 0 means the
+	// store's limit.
 	MaxSize int64
 }
 
