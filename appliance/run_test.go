@@ -15,9 +15,9 @@ import (
 	"net/smtp"
 	"os"
 	"path/filepath"
+	"postroom/internal/testutil"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +25,6 @@ import (
 	"postroom/storage"
 	"postroom/storage/storagetest"
 )
-
-// syncBuffer collects output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testConfig is the dev config on a temp data folder with the two services
 // that exist on free loopback ports and the others off.
@@ -56,8 +38,8 @@ func testConfig(t *testing.T) Config {
 // running is one Run in the background.
 type running struct {
 	bus    *status.Bus
-	stdout *syncBuffer
-	log    *syncBuffer
+	stdout *testutil.SyncBuffer
+	log    *testutil.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -67,8 +49,8 @@ func start(t *testing.T, cfg Config) (*running, error) {
 	t.Helper()
 	r := &running{
 		bus:    status.NewBus(status.Snapshot{}),
-		stdout: &syncBuffer{},
-		log:    &syncBuffer{},
+		stdout: &testutil.SyncBuffer{},
+		log:    &testutil.SyncBuffer{},
 		done:   make(chan error, 1),
 	}
 	var ctx context.Context

@@ -1,11 +1,10 @@
 package hw
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
+	"postroom/internal/testutil"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,25 +46,8 @@ func TestLEDsFor(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSimulatedLogsChangesOnly(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	p := NewSimulated(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	s := status.Snapshot{Phase: status.PhaseRunning}
 	p.Show(s)

@@ -13,86 +13,16 @@ import (
 	"time"
 
 	"postroom/storage"
+	"postroom/storage/storagetest"
 )
 
-// message builds a plausible message of about size bytes.
-func message(size int, i int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "From: Sender <sender@example.org>\r\nTo: a@example.test\r\nSubject: benchmark message %d\r\nMessage-ID: <%d@example.org>\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n", i, i)
-	line := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 2)[:70] + "\r\n"
-	for b.Len() < size {
-		b.WriteString(line)
-	}
-	return b.String()
-}
+func message(size, i int) string { return storagetest.Message(size, i) }
 
-var prefillOnce sync.Once
-var prefillDir string
-var keepPrefill bool
-
-// prefilled returns a store folder whose a@example.test INBOX already holds
-// 100,000 messages of 2 KB. It is built once per benchmark process (it takes
-// about a minute) and reused by every benchmark that needs it. With
-// POSTROOM_PREFILL_DIR set it is built there (if that folder is empty) and
-// kept, e.g. to measure the appliance's memory on it.
-func prefilled(b *testing.B) string {
-	prefillOnce.Do(func() {
-		dir := os.Getenv("POSTROOM_PREFILL_DIR")
-		if dir != "" {
-			if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err == nil {
-				prefillDir, keepPrefill = dir, true
-				return
-			}
-			keepPrefill = true
-		} else {
-			var err error
-			if dir, err = os.MkdirTemp("", "postroom-bench-100k-"); err != nil {
-				b.Fatal(err)
-			}
-		}
-		st, err := storage.Open(storage.Options{Dir: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		a, err := st.CreateAccount("a@example.test", "password-a")
-		if err != nil {
-			b.Fatal(err)
-		}
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for w := 0; w < 64; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := next.Add(1)
-					if i > 100_000 {
-						return
-					}
-					if _, err := st.Deliver(context.Background(), storage.Delivery{Recipients: []storage.Recipient{{Account: a.ID}}},
-						strings.NewReader(message(2048, int(i)))); err != nil {
-						panic(err)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if err := st.Close(); err != nil {
-			b.Fatal(err)
-		}
-		prefillDir = dir
-	})
-	if prefillDir == "" {
-		b.Fatal("prefill failed")
-	}
-	return prefillDir
-}
+func prefilled(b *testing.B) string { return storagetest.Prefilled(b) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if prefillDir != "" && !keepPrefill {
-		os.RemoveAll(prefillDir)
-	}
+	storagetest.CleanupPrefilled()
 	os.Exit(code)
 }
 
@@ -114,9 +44,9 @@ func BenchmarkDeliver(b *testing.B) {
 						b.Fatal(err)
 					}
 					defer st.Close()
-					a, err := st.Account("a@example.test")
+					a, err := st.Account(storagetest.PrefillAccount)
 					if err != nil {
-						if a, err = st.CreateAccount("a@example.test", "password-a"); err != nil {
+						if a, err = st.CreateAccount(storagetest.PrefillAccount, "password-a-long"); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -170,7 +100,7 @@ func BenchmarkList100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	a, _ := st.Account("a@example.test")
+	a, _ := st.Account(storagetest.PrefillAccount)
 	in, _ := st.Mailbox(a.ID, "INBOX")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

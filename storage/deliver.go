@@ -142,6 +142,8 @@ func (s *Store) store(ctx context.Context, targets []target, date time.Time, bod
 	if !obj.written {
 		s.abandon(obj)
 	}
+	putBuf(obj.inline)
+	obj.inline = nil
 	for _, ev := range events {
 		s.events.publish(ev)
 	}
@@ -157,10 +159,12 @@ func (s *Store) readBody(ctx context.Context, r io.Reader, maxSize int64) (*pend
 	obj := &pendingObject{}
 	sum := sha256.New()
 	norm := crlfNormalizer{}
-	buf := make([]byte, 0, 64<<10) // inline mode: the whole body
-	in := make([]byte, 32<<10)
+	buf := getBuf()[:0] // inline mode: the whole body
+	in := getBuf()[:32<<10]
+	defer putBuf(in)
 	var pending []byte // staged mode: bytes not yet written as chunks
-	var scratch []byte
+	scratch := getBuf()[:0]
+	defer func() { putBuf(scratch) }()
 	var nextChunk uint32
 	var size, lines int64
 	var last byte
@@ -566,22 +570,30 @@ func addRef(txn *badger.Txn, id ObjectID, delta int) error {
 type crlfNormalizer struct{ cr bool }
 
 func (n *crlfNormalizer) append(dst, src []byte) []byte {
-	for _, c := range src {
+	for len(src) > 0 {
 		if n.cr {
 			n.cr = false
 			dst = append(dst, '\r', '\n')
-			if c == '\n' {
+			if src[0] == '\n' {
+				src = src[1:]
 				continue
 			}
 		}
-		switch c {
-		case '\r':
-			n.cr = true
-		case '\n':
-			dst = append(dst, '\r', '\n')
-		default:
-			dst = append(dst, c)
+		// Copy the run up to the next line-ending byte in one go.
+		i := bytes.IndexByte(src, '\n')
+		if j := bytes.IndexByte(src, '\r'); j >= 0 && (i < 0 || j < i) {
+			i = j
 		}
+		if i < 0 {
+			return append(dst, src...)
+		}
+		dst = append(dst, src[:i]...)
+		if src[i] == '\r' {
+			n.cr = true
+		} else {
+			dst = append(dst, '\r', '\n')
+		}
+		src = src[i+1:]
 	}
 	return dst
 }
@@ -592,4 +604,19 @@ func (n *crlfNormalizer) flush(dst []byte) []byte {
 		dst = append(dst, '\r', '\n')
 	}
 	return dst
+}
+
+// bufPool recycles the 64 KiB buffers every delivery reads through, which
+// would otherwise be allocated and zeroed for each message.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+func getBuf() []byte { return *bufPool.Get().(*[]byte) }
+
+// putBuf returns a buffer unless it grew large (a big inline body), which
+// the garbage collector should have back instead.
+func putBuf(b []byte) {
+	if cap(b) == 64<<10 {
+		b = b[:cap(b)]
+		bufPool.Put(&b)
+	}
 }

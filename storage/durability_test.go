@@ -58,7 +58,7 @@ func TestKillChildProcess(t *testing.T) {
 				if i%50 == 0 {
 					size = 3 << 20 // a staged body now and then
 				}
-				body := strings.Replace(message(size, i), "Subject: benchmark message", "Subject: kill", 1)
+				body := strings.Replace(message(size, i), "Subject: message", "Subject: kill", 1)
 				if _, err := st.Deliver(context.Background(), storage.Delivery{Recipients: []storage.Recipient{{Account: a.ID}}}, strings.NewReader(body)); err != nil {
 					fmt.Println("deliver:", err)
 					os.Exit(3)

@@ -117,3 +117,38 @@ func TestSweepFreesStagedBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// refNormalize is the obvious byte-at-a-time CRLF normalisation.
+func refNormalize(in []byte) []byte {
+	var out []byte
+	for i := 0; i < len(in); i++ {
+		switch {
+		case in[i] == '\r' && i+1 < len(in) && in[i+1] == '\n':
+			out = append(out, '\r', '\n')
+			i++
+		case in[i] == '\r' || in[i] == '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, in[i])
+		}
+	}
+	return out
+}
+
+// FuzzCRLFNormalizer checks the streaming normaliser against refNormalize
+// for every way of splitting the input into two reads.
+func FuzzCRLFNormalizer(f *testing.F) {
+	for _, s := range []string{"a\r\nb", "a\nb\rc\r", "\r\r\n\n", "", "\r", "x\r\n.\r\n"} {
+		f.Add([]byte(s), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, split uint8) {
+		cut := int(split) % (len(in) + 1)
+		var n crlfNormalizer
+		out := n.append(nil, in[:cut])
+		out = n.append(out, in[cut:])
+		out = n.flush(out)
+		if want := refNormalize(in); string(out) != string(want) {
+			t.Fatalf("normalise %q (split %d) = %q, want %q", in, cut, out, want)
+		}
+	})
+}

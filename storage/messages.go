@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -147,6 +148,41 @@ func (s *Store) mutateBatches(acct AccountID, mbox MailboxID, uids []uint32,
 	return nil
 }
 
+// eachMessage calls fn for every message of batch that still exists.
+func eachMessage(txn *badger.Txn, acct AccountID, mbox MailboxID, batch []uint32, fn func(m *Message) error) error {
+	for _, uid := range batch {
+		m, err := getMessage(txn, acct, mbox, uid)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewriteMessage applies change to a message under a new MODSEQ, keeping the
+// MODSEQ index and the exact counts in step, and returns its flags event.
+func rewriteMessage(txn *badger.Txn, acct AccountID, mb *Mailbox, rec *accountRecord, m *Message, change func(*Message)) (Event, error) {
+	if err := txn.Delete(keys.ModSeq(uint64(acct), uint64(mb.ID), m.ModSeq, m.UID)); err != nil {
+		return Event{}, err
+	}
+	countMessage(mb, rec, m, -1)
+	change(m)
+	rec.LastModSeq++
+	m.ModSeq = rec.LastModSeq
+	mb.HighestModSeq = m.ModSeq
+	countMessage(mb, rec, m, +1)
+	if err := putMessage(txn, acct, mb.ID, m); err != nil {
+		return Event{}, err
+	}
+	return Event{Kind: EventFlags, Account: acct, Mailbox: mb.ID, Message: *m}, nil
+}
+
 // SetFlags changes the flags of the given messages (missing UIDs are
 // skipped) and returns every message found, as it is afterwards. Only
 // messages whose flags really change get a new MODSEQ.
@@ -155,35 +191,19 @@ func (s *Store) SetFlags(acct AccountID, mbox MailboxID, uids []uint32, op FlagO
 	err := s.mutateBatches(acct, mbox, uids, func(txn *badger.Txn, mb *Mailbox, rec *accountRecord, batch []uint32) (batchResult, error) {
 		var events []Event
 		var got []Message
-		for _, uid := range batch {
-			m, err := getMessage(txn, acct, mbox, uid)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return batchResult{}, err
-			}
+		err := eachMessage(txn, acct, mbox, batch, func(m *Message) error {
 			nf, nk := applyFlags(m.Flags, m.Keywords, op, flags, keywords)
-			if nf == m.Flags && slices.Equal(nk, m.Keywords) {
-				got = append(got, *m)
-				continue
-			}
-			if err := txn.Delete(keys.ModSeq(uint64(acct), uint64(mbox), m.ModSeq, uid)); err != nil {
-				return batchResult{}, err
-			}
-			countMessage(mb, rec, m, -1)
-			m.Flags, m.Keywords = nf, nk
-			rec.LastModSeq++
-			m.ModSeq = rec.LastModSeq
-			mb.HighestModSeq = m.ModSeq
-			countMessage(mb, rec, m, +1)
-			if err := putMessage(txn, acct, mbox, m); err != nil {
-				return batchResult{}, err
+			if nf != m.Flags || !slices.Equal(nk, m.Keywords) {
+				ev, err := rewriteMessage(txn, acct, mb, rec, m, func(m *Message) { m.Flags, m.Keywords = nf, nk })
+				if err != nil {
+					return err
+				}
+				events = append(events, ev)
 			}
 			got = append(got, *m)
-			events = append(events, Event{Kind: EventFlags, Account: acct, Mailbox: mbox, Message: *m})
-		}
-		return batchResult{events, func() { out = append(out, got...) }}, nil
+			return nil
+		})
+		return batchResult{events, func() { out = append(out, got...) }}, err
 	})
 	return out, err
 }
@@ -245,37 +265,33 @@ func (s *Store) copyMove(acct AccountID, src MailboxID, uids []uint32, dst strin
 				return batchResult{}, err
 			}
 		}
-		for _, uid := range batch {
-			m, err := getMessage(txn, acct, src, uid)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return batchResult{}, err
-			}
+		err := eachMessage(txn, acct, src, batch, func(m *Message) error {
 			nm := *m
 			nm.UID = dmb.UIDNext
 			dmb.UIDNext++
 			rec.LastModSeq++
 			nm.ModSeq = rec.LastModSeq
-			nm.POPDownloaded = m.POPDownloaded
 			if err := putMessage(txn, acct, dmb.ID, &nm); err != nil {
-				return batchResult{}, err
+				return err
 			}
 			countMessage(dmb, rec, &nm, +1)
 			dmb.HighestModSeq = nm.ModSeq
 			if err := addRef(txn, m.Object, +1); err != nil {
-				return batchResult{}, err
+				return err
 			}
 			events = append(events, Event{Kind: EventAdded, Account: acct, Mailbox: dmb.ID, Message: nm})
 			if move {
 				ev, err := expungeTxn(txn, acct, smb, rec, m)
 				if err != nil {
-					return batchResult{}, err
+					return err
 				}
 				events = append(events, ev)
 			}
-			bs, bd = append(bs, uid), append(bd, nm.UID)
+			bs, bd = append(bs, m.UID), append(bd, nm.UID)
+			return nil
+		})
+		if err != nil {
+			return batchResult{}, err
 		}
 		if dmb != smb {
 			if err := putMailbox(txn, acct, dmb); err != nil {
@@ -337,20 +353,14 @@ func (s *Store) Expunge(acct AccountID, mbox MailboxID, uids []uint32) ([]uint32
 	err := s.mutateBatches(acct, mbox, uids, func(txn *badger.Txn, mb *Mailbox, rec *accountRecord, batch []uint32) (batchResult, error) {
 		var events []Event
 		var bg []uint32
-		for _, uid := range batch {
-			m, err := getMessage(txn, acct, mbox, uid)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return batchResult{}, err
-			}
+		err := eachMessage(txn, acct, mbox, batch, func(m *Message) error {
 			ev, err := expungeTxn(txn, acct, mb, rec, m)
-			if err != nil {
-				return batchResult{}, err
-			}
 			events = append(events, ev)
-			bg = append(bg, uid)
+			bg = append(bg, m.UID)
+			return err
+		})
+		if err != nil {
+			return batchResult{}, err
 		}
 		return batchResult{events, func() { gone = append(gone, bg...) }}, nil
 	})
@@ -383,38 +393,23 @@ func (s *Store) expungeAll(acct AccountID, mbox MailboxID) error {
 // MarkPOPDownloaded records the first POP3 download of messages (for the
 // retention policy) and sets \Seen, as IMAP users expect of mail read
 // elsewhere.
-func (s *Store) MarkPOPDownloaded(acct AccountID, mbox MailboxID, uids []uint32, at int64) error {
+func (s *Store) MarkPOPDownloaded(acct AccountID, mbox MailboxID, uids []uint32, at time.Time) error {
 	return s.mutateBatches(acct, mbox, uids, func(txn *badger.Txn, mb *Mailbox, rec *accountRecord, batch []uint32) (batchResult, error) {
 		var events []Event
-		for _, uid := range batch {
-			m, err := getMessage(txn, acct, mbox, uid)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return batchResult{}, err
-			}
+		err := eachMessage(txn, acct, mbox, batch, func(m *Message) error {
 			if !m.POPDownloaded.IsZero() && m.Flags&FlagSeen != 0 {
-				continue
+				return nil
 			}
-			if err := txn.Delete(keys.ModSeq(uint64(acct), uint64(mbox), m.ModSeq, uid)); err != nil {
-				return batchResult{}, err
-			}
-			countMessage(mb, rec, m, -1)
-			if m.POPDownloaded.IsZero() {
-				m.POPDownloaded = fromUnixNano(at)
-			}
-			m.Flags |= FlagSeen
-			rec.LastModSeq++
-			m.ModSeq = rec.LastModSeq
-			mb.HighestModSeq = m.ModSeq
-			countMessage(mb, rec, m, +1)
-			if err := putMessage(txn, acct, mbox, m); err != nil {
-				return batchResult{}, err
-			}
-			events = append(events, Event{Kind: EventFlags, Account: acct, Mailbox: mbox, Message: *m})
-		}
-		return batchResult{events: events}, nil
+			ev, err := rewriteMessage(txn, acct, mb, rec, m, func(m *Message) {
+				if m.POPDownloaded.IsZero() {
+					m.POPDownloaded = at
+				}
+				m.Flags |= FlagSeen
+			})
+			events = append(events, ev)
+			return err
+		})
+		return batchResult{events: events}, err
 	})
 }
 

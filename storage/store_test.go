@@ -594,3 +594,26 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
+
+func TestMarkPOPDownloaded(t *testing.T) {
+	st := storagetest.Open(t)
+	a := storagetest.Account(t, st, "a@example.test")
+	deliver(t, st, "Subject: 1\r\n\r\nx\r\n", a.ID)
+	deliver(t, st, "Subject: 2\r\n\r\ny\r\n", a.ID)
+	in := inbox(t, st, a.ID)
+	first := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.MarkPOPDownloaded(a.ID, in.ID, []uint32{1}, first); err != nil {
+		t.Fatal(err)
+	}
+	// A second download keeps the first date.
+	if err := st.MarkPOPDownloaded(a.ID, in.ID, []uint32{1, 2}, first.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := st.Messages(a.ID, in.ID)
+	if !msgs[0].POPDownloaded.Equal(first) || !msgs[1].POPDownloaded.Equal(first.Add(time.Hour)) {
+		t.Fatalf("download dates %v %v", msgs[0].POPDownloaded, msgs[1].POPDownloaded)
+	}
+	if msgs[0].Flags&storage.FlagSeen == 0 || inbox(t, st, a.ID).Unseen != 0 {
+		t.Fatal("POP3 download did not mark \\Seen")
+	}
+}

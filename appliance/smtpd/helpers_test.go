@@ -15,8 +15,8 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"postroom/internal/testutil"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +31,7 @@ type testEnv struct {
 	st   *storage.Store
 	srv  *Server
 	addr string
-	logs *syncBuffer // everything the server logged
+	logs *testutil.SyncBuffer // everything the server logged
 }
 
 // The accounts every test starts with.
@@ -53,10 +53,10 @@ func newEnv(t testing.TB, tweak func(*Options)) *testEnv {
 
 func startServer(t testing.TB, st *storage.Store, tweak func(*Options)) *testEnv {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	var w io.Writer = logs
 	if tl, ok := t.(*testing.T); ok && testing.Verbose() {
-		w = io.MultiWriter(logs, tLogWriter{tl})
+		w = io.MultiWriter(logs, testutil.LogWriter{TB: tl})
 	}
 	opts := Options{
 		Hostname: "mx.example.test",
@@ -83,30 +83,6 @@ func startServer(t testing.TB, st *storage.Store, tweak func(*Options)) *testEnv
 		}
 	})
 	return &testEnv{t: t, st: st, srv: srv, addr: l.Addr().String(), logs: logs}
-}
-
-type tLogWriter struct{ t *testing.T }
-
-func (w tLogWriter) Write(p []byte) (int, error) {
-	w.t.Logf("%s", bytes.TrimRight(p, "\n"))
-	return len(p), nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // step is one exchange of a transcript. send is written followed by CRLF

@@ -4,6 +4,7 @@ package storagetest
 import (
 	"context"
 	"log/slog"
+	"postroom/internal/testutil"
 	"testing"
 
 	"postroom/storage"
@@ -23,7 +24,7 @@ func OpenOptions(tb testing.TB, opts storage.Options) *storage.Store {
 		opts.Dir = tb.TempDir()
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		opts.Logger = slog.New(slog.NewTextHandler(testutil.LogWriter{TB: tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	st, err := storage.Open(opts)
 	if err != nil {
@@ -48,11 +49,4 @@ func Account(tb testing.TB, st *storage.Store, name string) storage.Account {
 		tb.Fatalf("create account %s: %v", name, err)
 	}
 	return a
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.tb.Logf("%s", p)
-	return len(p), nil
 }
