@@ -167,6 +167,8 @@ func (r *runner) run(ctx context.Context) (err error) {
 		Dir:            storeDir,
 		Logger:         r.log,
 		MaxMessageSize: cfg.MaxMessageSize,
+		// The store is most of this process: give memory back when idle.
+		TrimWhenIdle: true,
 	})
 	if err != nil {
 		return fmt.Errorf("open the mail store in %s: %w", storeDir, err)

@@ -130,23 +130,33 @@ func (s *Store) sweep() error {
 	return s.eraseQueued()
 }
 
-// gcLoop reclaims value-log space when the store is idle. Badger never
-// shrinks its value log by itself; without this, deleted mail would keep
-// its disk space.
-func (s *Store) gcLoop() {
+// idleLoop does the housekeeping that competes with mail for the disk or
+// the CPU only when no write has happened for a while: value-log GC (Badger
+// never shrinks its value log by itself, so deleted mail would keep its
+// space) at most every 10 minutes, and, once per idle period, TrimMemory.
+func (s *Store) idleLoop(gc, trim bool) {
 	defer s.wg.Done()
-	t := time.NewTicker(10 * time.Minute)
+	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
+	var lastGC time.Time
+	var trimmedAt int64 // lastWrite value when we last trimmed
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
 		}
-		// Only when idle: GC rewrites live values, which competes with
-		// deliveries for the disk.
-		if time.Since(time.Unix(0, s.lastWrite.Load())) > time.Minute {
+		lw := s.lastWrite.Load()
+		if time.Since(time.Unix(0, lw)) < 30*time.Second {
+			continue
+		}
+		if gc && time.Since(lastGC) > 10*time.Minute {
 			s.RunGC()
+			lastGC = time.Now()
+		}
+		if trim && trimmedAt != lw {
+			s.TrimMemory()
+			trimmedAt = lw
 		}
 	}
 }

@@ -51,8 +51,12 @@ type Options struct {
 	// matters: Badger writes memtables and value logs through memory maps,
 	// and a write into a map on a full disk kills the process (SIGBUS).
 	MinFreeBytes int64
-	// NoGC disables the idle value-log GC loop.
+	// NoGC disables the idle value-log GC.
 	NoGC bool
+	// TrimWhenIdle calls TrimMemory once whenever the store has been idle
+	// for 30 seconds. For the appliance, where the store is most of the
+	// process; off by default because it acts on the whole process.
+	TrimWhenIdle bool
 }
 
 const (
@@ -117,7 +121,12 @@ func badgerOptions(dir string, log *slog.Logger) badger.Options {
 	// A small block cache; the page cache does the rest.
 	o.BlockCacheSize = 8 << 20
 	o.IndexCacheSize = 0 // table indexes are small for a mail store; keep them resident
-	o.Compression = options.Snappy
+	// No block compression: the LSM holds small metadata, and compaction's
+	// compression buffers were the largest memory peak under load.
+	o.Compression = options.None
+	// Smaller tables: compaction allocates builder buffers of about twice
+	// the table size for each parallel sub-compaction.
+	o.BaseTableSize = 1 << 20
 	o.MetricsEnabled = false
 	o.Logger = badgerLogger{log}
 	return o
@@ -165,9 +174,9 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.eraseLoop()
-	if !opts.NoGC {
+	if !opts.NoGC || opts.TrimWhenIdle {
 		s.wg.Add(1)
-		go s.gcLoop()
+		go s.idleLoop(!opts.NoGC, opts.TrimWhenIdle)
 	}
 	return s, nil
 }

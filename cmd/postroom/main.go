@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -55,6 +56,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		*configPath = filepath.Join(*data, appliance.ConfigFile)
 	}
 
+	// A soft memory limit makes the garbage collector work harder before
+	// the process outgrows a 512 MB board; GOMEMLIMIT overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(128 << 20)
+	}
+	if err := startProfiling(slog.Default()); err != nil {
+		fmt.Fprintln(stderr, "postroom: "+oneLine(err))
+		return 1
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
