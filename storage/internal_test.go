@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -151,4 +153,44 @@ func FuzzCRLFNormalizer(f *testing.F) {
 			t.Fatalf("normalise %q (split %d) = %q, want %q", in, cut, out, want)
 		}
 	})
+}
+
+// TrimMemory must find the database's mappings (on Linux) and leave the
+// store fully working: paged-out data comes back from disk.
+func TestTrimMemory(t *testing.T) {
+	st := openT(t, t.TempDir())
+	defer st.Close()
+	acct, err := st.CreateAccount("a@example.test", "password-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("line of text\r\n", 10000)
+	dv, err := st.Deliver(context.Background(), Delivery{Recipients: []Recipient{{Account: acct.ID}}}, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := pageOutMappings(st.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS == "linux" && n == 0 {
+		t.Error("no store mapping found to page out")
+	}
+	st.TrimMemory()
+	m, err := st.Message(acct.ID, dv[0].Mailbox, dv[0].UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.OpenBody(m.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got, err := io.ReadAll(b.Reader())
+	if err != nil || string(got) != body {
+		t.Fatalf("body after trim: %d bytes, %v", len(got), err)
+	}
+	if err := st.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
