@@ -147,21 +147,8 @@ func nextParam(s string) (item, rest string) {
 // unquote returns the content of a quoted string (RFC 5322 3.2.4) that
 // starts s; a missing closing quote ends it at the end of s.
 func unquote(s string) string {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			if i+1 < len(s) {
-				i++
-				b.WriteByte(s[i])
-			}
-		case '"':
-			return b.String()
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
+	v, _ := quotedString(s)
+	return v
 }
 
 // join2231 reassembles an RFC 2231 parameter from its pieces. It reports
