@@ -15,13 +15,13 @@ import (
 	"net/smtp"
 	"os"
 	"path/filepath"
-	"postroom/internal/testutil"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"postroom/appliance/status"
+	"postroom/internal/testutil"
 	"postroom/storage"
 	"postroom/storage/storagetest"
 )

@@ -3,12 +3,12 @@ package hw
 import (
 	"context"
 	"log/slog"
-	"postroom/internal/testutil"
 	"strings"
 	"testing"
 	"time"
 
 	"postroom/appliance/status"
+	"postroom/internal/testutil"
 )
 
 func TestLEDsFor(t *testing.T) {

@@ -15,11 +15,11 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"postroom/internal/testutil"
 	"strings"
 	"testing"
 	"time"
 
+	"postroom/internal/testutil"
 	"postroom/storage"
 	"postroom/storage/storagetest"
 )

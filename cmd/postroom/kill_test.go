@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"postroom/internal/testutil"
 	"postroom/storage"
 	"postroom/storage/storagetest"
 )
@@ -264,6 +265,9 @@ type postroomProcess struct {
 	running string        // the "postroom is running" log line
 	exited  chan struct{} // closed when the process has ended and its log is read
 
+	stdout  testutil.SyncBuffer
+	waitErr error // how the process ended; read after exited is closed
+
 	mu     sync.Mutex
 	logged strings.Builder
 	once   sync.Once
@@ -277,6 +281,7 @@ func startPostroom(ctx context.Context, t *testing.T, dir string, args ...string
 	p := &postroomProcess{exited: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], append([]string{"-data", dir}, args...)...)
 	p.cmd.Env = append(os.Environ(), "POSTROOM_RUN_MAIN=1")
+	p.cmd.Stdout = &p.stdout
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +308,7 @@ func startPostroom(ctx context.Context, t *testing.T, dir string, args ...string
 			}
 		}
 		// All reads are done: now Wait may close the pipe.
-		p.cmd.Wait()
+		p.waitErr = p.cmd.Wait()
 		close(p.exited)
 	}()
 	select {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"io"
+	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -144,60 +142,22 @@ func TestFirstStartWritesDevConfig(t *testing.T) {
 func TestSIGTERMExitsZero(t *testing.T) {
 	dir := t.TempDir()
 	writeConfig(t, dir, nil)
-	cmd := exec.Command(os.Args[0], "-data", dir)
-	cmd.Env = append(os.Environ(), "POSTROOM_RUN_MAIN=1")
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	// Through io.Pipe, so that Wait waits for the copying to end.
-	stderr, stderrW := io.Pipe()
-	cmd.Stderr = stderrW
-	if err := cmd.Start(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := startPostroom(ctx, t, dir)
+	t.Log(p.running)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-
-	ready := make(chan string, 1)
-	readerDone := make(chan struct{})
-	var logged bytes.Buffer
-	go func() {
-		defer close(readerDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logged.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "postroom is running") {
-				ready <- sc.Text()
-			}
-		}
-		close(ready)
-	}()
 	select {
-	case line, ok := <-ready:
-		if !ok {
-			t.Fatal("postroom exited before running")
-		}
-		t.Log(line)
-	case <-time.After(60 * time.Second):
-		t.Fatal("postroom did not start")
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		stderrW.Close()
-		<-readerDone
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("postroom after SIGTERM: %v\n%s", err, logged.String())
-		}
-	case <-time.After(60 * time.Second):
+	case <-p.exited:
+	case <-ctx.Done():
 		t.Fatal("postroom did not exit after SIGTERM")
 	}
-	if !strings.Contains(stdout.String(), appliance.DemoUser) {
-		t.Errorf("no dev banner on stdout:\n%s", stdout.String())
+	if p.waitErr != nil {
+		t.Fatalf("postroom after SIGTERM: %v\n%s", p.waitErr, p.log())
+	}
+	if !strings.Contains(p.stdout.String(), appliance.DemoUser) {
+		t.Errorf("no dev banner on stdout:\n%s", p.stdout.String())
 	}
 }

@@ -4,9 +4,9 @@ package storagetest
 import (
 	"context"
 	"log/slog"
-	"postroom/internal/testutil"
 	"testing"
 
+	"postroom/internal/testutil"
 	"postroom/storage"
 )
 
