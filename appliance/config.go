@@ -43,6 +43,8 @@ type Config struct {
 	SMTPWriteTimeout Duration `json:"smtp_write_timeout" help:"How long the SMTP server waits to write a reply to a slow client, e.g. \"1m\"."`
 	MaxConnections   int      `json:"max_connections" help:"Most simultaneous connections per service; further ones are told to try again later."`
 
+	Resolver string `json:"resolver" help:"DNS server used to send mail and to check incoming mail, as \"host:port\" (e.g. \"192.168.1.1:53\"). Empty uses the system's resolver (/etc/resolv.conf)."`
+
 	AllowPlaintextAuthLAN bool   `json:"allow_plaintext_auth_lan" help:"For the login services (submission, IMAP, POP3): allow passwords over unencrypted connections from the local network (private and loopback addresses), for old clients. Never from the internet."`
 	LogLevel              string `json:"log_level" help:"How much to log: \"debug\", \"info\", \"warn\" or \"error\". Passwords are never logged."`
 	Dev                   bool   `json:"dev" help:"Development mode: on the first start with an empty store, create the demo user demo@example.test and print its password once."`
@@ -382,6 +384,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnections < 1 || c.MaxConnections > 10000 {
 		bad("max_connections", "%d is outside 1 to 10000", c.MaxConnections)
+	}
+	if c.Resolver != "" {
+		if host, port, err := net.SplitHostPort(c.Resolver); err != nil || net.ParseIP(host) == nil || port == "" {
+			bad("resolver", "%q is not \"IP:port\" (e.g. \"192.168.1.1:53\"), or empty for the system's resolver", c.Resolver)
+		}
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)

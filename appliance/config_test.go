@@ -194,6 +194,8 @@ func TestValidateErrors(t *testing.T) {
 			[]string{"smtp_read_timeout:", "smtp_write_timeout:"}},
 		{"connections", func(c *Config) { c.MaxConnections = -1 }, []string{"max_connections:"}},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, []string{"log_level:", `"loud"`}},
+		{"resolver name", func(c *Config) { c.Resolver = "dns.example:53" }, []string{"resolver:", "IP:port"}},
+		{"resolver no port", func(c *Config) { c.Resolver = "192.168.1.1" }, []string{"resolver:"}},
 		{"several at once", func(c *Config) { c.Hostname = ""; c.MaxRecipients = 0 }, []string{"hostname:", "max_recipients:"}},
 	}
 	for _, tt := range tests {

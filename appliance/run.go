@@ -27,8 +27,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
+	"postroom/appliance/authguard"
 	"postroom/appliance/smtpd"
 	"postroom/appliance/status"
 	"postroom/hw"
@@ -104,7 +106,10 @@ func RunOptions(ctx context.Context, cfg Config, opts Options) (err error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, bus: opts.Bus}
+	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, bus: opts.Bus,
+		guard:    authguard.New(authguard.Options{Logger: opts.Logger.With("part", "login")}),
+		resolver: newResolver(cfg.Resolver),
+	}
 	return r.run(ctx)
 }
 
@@ -117,6 +122,28 @@ type runner struct {
 	certWarning string
 	// counting wraps the store for smtpd to count mail received today.
 	counting *countingStore
+	// guard is the one login policy of every service that takes a
+	// password, so that failures on one protocol count on all.
+	guard *authguard.Guard
+	// resolver answers the DNS questions of outgoing mail and of the
+	// checks on incoming mail (Config.Resolver).
+	resolver *net.Resolver
+	// workers are background jobs (the outbound queue, retention, the
+	// panel's readings) registered while the services are built.
+	workers []worker
+}
+
+// worker is a background job that runs from just before the services serve
+// until after they have drained, while the store is open.
+type worker struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// addWorker registers a background job. run must return soon after ctx
+// ends; an error other than ctx's is logged and shown as the problem.
+func (r *runner) addWorker(name string, run func(ctx context.Context) error) {
+	r.workers = append(r.workers, worker{name: name, run: run})
 }
 
 func (r *runner) run(ctx context.Context) (err error) {
@@ -213,6 +240,9 @@ func (r *runner) run(ctx context.Context) (err error) {
 		return err
 	}
 
+	stopWorkers := r.startWorkers()
+	defer stopWorkers()
+
 	results := make(chan serviceResult, len(services))
 	for _, sv := range services {
 		go func() { results <- serviceResult{sv, sv.serve(sv.ln)} }()
@@ -280,7 +310,48 @@ func (r *runner) run(ctx context.Context) (err error) {
 		}
 	})
 	r.log.Info("services stopped")
+	stopWorkers()
 	return runErr
+}
+
+// startWorkers starts every registered worker and returns the function that
+// stops them and waits; calling it again does nothing.
+func (r *runner) startWorkers() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, w := range r.workers {
+		wg.Go(func() {
+			err := w.run(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.log.Error("background job failed", "job", w.name, "err", err)
+				r.update(func(s *status.Snapshot) {
+					s.Problem = "A background job stopped (" + w.name + "): " + err.Error()
+				})
+			}
+		})
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+		})
+	}
+}
+
+// newResolver returns the system resolver for "", else one that asks only
+// the DNS server at addr ("host:port"), over UDP or TCP as Go chooses.
+func newResolver(addr string) *net.Resolver {
+	if addr == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
 }
 
 type serviceResult struct {

@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"bytes"
+	"log/slog"
 	"sync"
 	"testing"
 )
@@ -35,4 +36,9 @@ type LogWriter struct{ TB testing.TB }
 func (w LogWriter) Write(p []byte) (int, error) {
 	w.TB.Logf("%s", bytes.TrimRight(p, "\n"))
 	return len(p), nil
+}
+
+// Logger is a debug-level logger that writes to tb's log.
+func Logger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(LogWriter{TB: tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

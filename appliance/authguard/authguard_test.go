@@ -1,0 +1,175 @@
+package authguard
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"postroom/internal/testutil"
+	"postroom/storage"
+	"postroom/storage/storagetest"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func tcp(ip string) net.Addr             { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000} }
+func newGuard(t *testing.T, c *clock) *Guard {
+	return New(Options{
+		Logger: testutil.Logger(t), Now: c.now, FailureDelay: time.Nanosecond,
+		MaxFailures: 3, Window: time.Minute, Lockout: 10 * time.Minute, MaxStrikes: 4,
+	})
+}
+
+func TestLoginLockout(t *testing.T) {
+	st := storagetest.Open(t)
+	storagetest.Account(t, st, "alice@example.test")
+	c := &clock{t: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	g := newGuard(t, c)
+	ctx := context.Background()
+	const good = "password-alice@example.test"
+	office, stranger, other := tcp("192.168.1.10"), tcp("203.0.113.7"), tcp("198.51.100.9")
+
+	// The office machine logs in once: it becomes known for the account.
+	if _, err := g.Login(ctx, st, office, "alice@example.test", good); err != nil {
+		t.Fatalf("good login: %v", err)
+	}
+
+	type step struct {
+		remote net.Addr
+		login  string
+		pw     string
+		want   error
+	}
+	steps := []step{
+		{stranger, "alice@example.test", "x", storage.ErrAuthFailed},
+		{stranger, "ALICE@example.test", "y", storage.ErrAuthFailed},
+		{stranger, "nobody@example.test", "z", storage.ErrAuthFailed}, // unknown login: the same answer
+		// Three failures from the stranger: its address is locked, even
+		// with the right password.
+		{stranger, "alice@example.test", good, ErrLocked},
+		// Other addresses are not affected by the address lock.
+		{office, "alice@example.test", good, nil},
+	}
+	for i, s := range steps {
+		_, err := g.Login(ctx, st, s.remote, s.login, s.pw)
+		if !errors.Is(err, s.want) || (s.want == nil && err != nil) {
+			t.Fatalf("step %d (%v %s): err %v, want %v", i, s.remote, s.login, err, s.want)
+		}
+	}
+
+	// Many addresses guessing alice's password lock the account (4 x 3
+	// failures), but not for the office machine that logged in before.
+	for i := range 12 {
+		ip := net.IPv4(198, 51, 100, byte(10+i))
+		g.Login(ctx, st, &net.TCPAddr{IP: ip}, "alice@example.test", "guess")
+	}
+	if _, err := g.Login(ctx, st, other, "alice@example.test", good); !errors.Is(err, ErrLocked) {
+		t.Fatalf("account lock from a new address: %v, want ErrLocked", err)
+	}
+	if _, err := g.Login(ctx, st, office, "alice@example.test", good); err != nil {
+		t.Fatalf("known address during the account lock: %v", err)
+	}
+
+	// The lockout ends.
+	c.advance(11 * time.Minute)
+	for _, r := range []net.Addr{stranger, other} {
+		if _, err := g.Login(ctx, st, r, "alice@example.test", good); err != nil {
+			t.Fatalf("after the lockout, %v: %v", r, err)
+		}
+	}
+}
+
+func TestFailureDelayGrows(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	g := New(Options{Logger: testutil.Logger(t), Now: c.now, FailureDelay: time.Second, MaxFailures: 100})
+	a := addrOf(tcp("203.0.113.1"))
+	var got []time.Duration
+	for range 6 {
+		got = append(got, g.failed(a, "x"))
+	}
+	want := []time.Duration{1, 2, 4, 8, 8, 8}
+	for i := range want {
+		if got[i] != want[i]*time.Second {
+			t.Fatalf("delays %v, want %v seconds", got, want)
+		}
+	}
+	// A success from the address resets its count.
+	g.succeeded(a, "x")
+	if d := g.failed(a, "x"); d != time.Second {
+		t.Fatalf("delay after a success = %v, want 1s", d)
+	}
+}
+
+func TestLoginWaitsForContext(t *testing.T) {
+	st := storagetest.Open(t)
+	g := New(Options{Logger: testutil.Logger(t), FailureDelay: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := g.Login(ctx, st, tcp("127.0.0.1"), "nobody", "pw"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
+
+func TestStrike(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	g := newGuard(t, c)
+	r := tcp("203.0.113.5")
+	for i := 1; i <= 3; i++ {
+		if g.Strike(r) {
+			t.Fatalf("strike %d disconnects; want only from the 4th", i)
+		}
+	}
+	if !g.Strike(r) {
+		t.Fatal("4th strike within the window does not disconnect")
+	}
+	if g.Strike(tcp("203.0.113.6")) {
+		t.Fatal("another address was struck out")
+	}
+	c.advance(2 * time.Minute)
+	if g.Strike(r) {
+		t.Fatal("strikes outside the window still count")
+	}
+}
+
+func TestTrackingIsBounded(t *testing.T) {
+	c := &clock{t: time.Unix(1e9, 0)}
+	g := New(Options{Logger: testutil.Logger(t), Now: c.now, MaxTracked: 100, MaxFailures: 1000})
+	for i := range 10000 {
+		ip := net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))
+		g.failed(addrOf(&net.TCPAddr{IP: ip}), "user"+string(rune('a'+i%26)))
+	}
+	if n := len(g.byAddr); n > 100 {
+		t.Fatalf("%d addresses tracked, want at most 100", n)
+	}
+}
+
+func TestPlaintextAllowed(t *testing.T) {
+	cases := []struct {
+		remote        string
+		tls, allowLAN bool
+		want          bool
+	}{
+		{"203.0.113.1", true, false, true},
+		{"203.0.113.1", false, true, false},
+		{"127.0.0.1", false, false, false},
+		{"127.0.0.1", false, true, true},
+		{"192.168.0.20", false, true, true},
+		{"10.1.2.3", false, true, true},
+		{"172.16.5.5", false, true, true},
+		{"172.32.5.5", false, true, false},
+		{"100.64.1.1", false, true, false}, // carrier-grade NAT is not the office LAN
+		{"fd00::1", false, true, true},
+		{"fe80::1", false, true, true},
+		{"::ffff:192.168.1.1", false, true, true},
+		{"2001:db8::1", false, true, false},
+	}
+	for _, c := range cases {
+		if got := PlaintextAllowed(tcp(c.remote), c.tls, c.allowLAN); got != c.want {
+			t.Errorf("PlaintextAllowed(%s, tls=%v, lan=%v) = %v, want %v", c.remote, c.tls, c.allowLAN, got, c.want)
+		}
+	}
+}
