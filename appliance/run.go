@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"postroom/appliance/authguard"
@@ -131,6 +132,13 @@ type runner struct {
 	// workers are background jobs (the outbound queue, retention, the
 	// panel's readings) registered while the services are built.
 	workers []worker
+	// jobFailed is the last worker that stopped with an error.
+	jobFailed atomic.Pointer[jobFailure]
+}
+
+type jobFailure struct {
+	name string
+	err  error
 }
 
 // worker is a background job that runs from just before the services serve
@@ -324,9 +332,8 @@ func (r *runner) startWorkers() (stop func()) {
 			err := w.run(ctx)
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("background job failed", "job", w.name, "err", err)
-				r.update(func(s *status.Snapshot) {
-					s.Problem = "A background job stopped (" + w.name + "): " + err.Error()
-				})
+				r.jobFailed.Store(&jobFailure{w.name, err})
+				r.update(func(*status.Snapshot) {})
 			}
 		})
 	}
@@ -477,6 +484,9 @@ func (r *runner) problem(s status.Snapshot) string {
 			name = sv.Name
 		}
 		return fmt.Sprintf("%s is not working: %s.", name, sv.Error)
+	}
+	if f := r.jobFailed.Load(); f != nil {
+		return fmt.Sprintf("The background job %q stopped: %v. Restart the box.", f.name, f.err)
 	}
 	if s.Phase == status.PhaseNeedsSetup {
 		return "Setup is not finished: there are no mail accounts yet."

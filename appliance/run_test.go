@@ -377,3 +377,36 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 		t.Error("Run touched the disk before validating the config")
 	}
 }
+
+func TestWorkersRunUntilStoppedAndReportFailure(t *testing.T) {
+	r := &runner{log: testutil.Logger(t), bus: status.NewBus(status.Snapshot{})}
+	started := make(chan struct{})
+	stopped := false
+	r.addWorker("steady", func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		stopped = true
+		return ctx.Err() // the normal way out: not a failure
+	})
+	failed := make(chan struct{})
+	r.addWorker("broken", func(ctx context.Context) error {
+		defer close(failed)
+		return errors.New("disk on fire")
+	})
+	stop := r.startWorkers()
+	<-started
+	<-failed
+	stop()
+	stop() // a second call must not block or panic
+	if !stopped {
+		t.Fatal("stop returned before the worker ended")
+	}
+	if p := r.bus.Latest().Problem; !strings.Contains(p, "broken") || !strings.Contains(p, "disk on fire") {
+		t.Fatalf("Problem = %q; want the failed job named", p)
+	}
+	// Later updates keep showing it.
+	r.update(func(s *status.Snapshot) { s.Phase = status.PhaseRunning })
+	if p := r.bus.Latest().Problem; !strings.Contains(p, "broken") {
+		t.Fatalf("Problem after another update = %q", p)
+	}
+}
