@@ -25,12 +25,14 @@ test: deps
 	$(ARM64_ENV) $(GO) build -trimpath -o /dev/null ./cmd/...
 
 ## deps: install what the tests need, only when it is missing (idempotent)
-# swaks is a real SMTP client for the tests; gcc is needed by -race.
+# swaks and curl are real mail clients for the tests; gcc is needed by -race;
+# qemu-user-static runs the hardware tests as arm64 binaries.
 deps:
 	@missing=""; \
 	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
 	command -v curl  >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v gcc   >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	command -v qemu-aarch64-static >/dev/null 2>&1 || missing="$$missing qemu-user-static"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
 			echo "deps: installing$$missing"; \

@@ -48,6 +48,10 @@ type Config struct {
 	AllowPlaintextAuthLAN bool   `json:"allow_plaintext_auth_lan" help:"For the login services (submission, IMAP, POP3): allow passwords over unencrypted connections from the local network (private and loopback addresses), for old clients. Never from the internet."`
 	LogLevel              string `json:"log_level" help:"How much to log: \"debug\", \"info\", \"warn\" or \"error\". Passwords are never logged."`
 	Dev                   bool   `json:"dev" help:"Development mode: on the first start with an empty store, create the demo user demo@example.test and print its password once."`
+
+	Panel PanelConfig `json:"panel" help:"The front panel: status LEDs, display and button (docs/WIRING.md)."`
+	Queue QueueConfig `json:"queue" help:"Outgoing mail: retries, limits, DKIM signing and an optional smarthost."`
+	SMTP  SMTPConfig  `json:"smtp" help:"Incoming and submitted mail: SPF/DKIM/DMARC checks, sending rate, per-client limits."`
 }
 
 // Listeners holds one address per service. IMAP, POP3 and submission are
@@ -114,6 +118,9 @@ func Default() Config {
 		SMTPWriteTimeout: Duration(1 * time.Minute),
 		MaxConnections:   100,
 		LogLevel:         "info",
+		Panel:            defaultPanel(),
+		Queue:            defaultQueue(),
+		SMTP:             defaultSMTP(),
 	}
 }
 
@@ -154,6 +161,8 @@ func DevDefault(dataDir string) Config {
 	}
 	c.AllowPlaintextAuthLAN = true // loopback only; lets swaks and curl log in without TLS
 	c.Dev = true
+	c.Panel = devPanel()
+	c.SMTP.InboundChecks = false // a developer's loopback mail has no DNS to check against
 	return c
 }
 
@@ -390,6 +399,9 @@ func (c Config) Validate() error {
 			bad("resolver", "%q is not \"IP:port\" (e.g. \"192.168.1.1:53\"), or empty for the system's resolver", c.Resolver)
 		}
 	}
+	errs = append(errs, c.Panel.validate()...)
+	errs = append(errs, c.Queue.validate()...)
+	errs = append(errs, c.SMTP.validate()...)
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)
 	}

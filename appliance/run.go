@@ -380,31 +380,32 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 		r.counting = &countingStore{Store: st, delivered: func() {
 			r.update(func(s *status.Snapshot) { s.AddMail(1, time.Now()) })
 		}}
-		srv, err := smtpd.New(smtpd.Options{
-			Hostname:        cfg.Hostname,
-			Store:           r.counting,
-			Logger:          r.log,
-			TLSConfig:       tlsConfig,
-			MaxMessageBytes: cfg.MaxMessageSize,
-			MaxRecipients:   cfg.MaxRecipients,
-			ReadTimeout:     time.Duration(cfg.SMTPReadTimeout),
-			WriteTimeout:    time.Duration(cfg.SMTPWriteTimeout),
-			MaxConnections:  cfg.MaxConnections,
-		})
+		srv, err := r.mxServer(r.counting, tlsConfig) // run_submission.go
 		if err != nil {
 			return nil, fmt.Errorf("set up incoming mail (SMTP): %w", err)
 		}
-		out = append(out, &service{
-			name: ServiceSMTP, title: "Incoming mail (SMTP)", addr: cfg.Listen.SMTP,
-			serve: func(l net.Listener) error {
-				if err := srv.Serve(l); !errors.Is(err, smtpd.ErrServerClosed) {
-					return err
-				}
-				return nil
-			},
-			shutdown: srv.Shutdown,
-		})
+		out = append(out, smtpService(ServiceSMTP, "Incoming mail (SMTP)", cfg.Listen.SMTP, srv))
 	}
+	subSvcs, err := r.submissionServices(st, tlsConfig) // run_submission.go
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, subSvcs...)
+
+	if _, err := r.outboundQueue(st); err != nil { // run_queue.go
+		return nil, err
+	}
+	r.panelWorker(st, tlsConfig) // disk, temperature, clock, unread, certificate: run_panel.go
+	pop3Svcs, err := r.pop3Services(st, tlsConfig)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, pop3Svcs...)
+	imapSvcs, err := r.imapServices(st, tlsConfig) // run_imap.go
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, imapSvcs...)
 
 	if cfg.Listen.Web != "" {
 		hs := &http.Server{

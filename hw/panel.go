@@ -1,16 +1,29 @@
-// Package hw shows the appliance's status on its hardware: LEDs for
-// ready, mail activity and attention, and (later) a small display.
+// Package hw shows the appliance's status on its front panel: three LEDs
+// (green ready, mail activity, red attention), a 128x64 SSD1306 display on
+// I²C with pages that cycle, and a button. Off the board (a dev machine,
+// qemu, a board without the parts) the same panel runs simulated: the LED
+// states go into the status Snapshot and the frames into a PNG for the web
+// page, so nobody needs the hardware to see what it shows.
 //
-// For now there is only the Panel interface and a simulated panel that logs
-// its LED changes; the real LEDs and display driven through periph come with
-// their own issue and will implement the same interface. The package reads
-// appliance/status and nothing else of the appliance.
+// The map:
+//
+//	panel.go    Panel interface, Follow (the loop that feeds a panel from the Bus)
+//	front.go    Front: LEDs, page cycle, redraw rate limit, night dimming, burn-in shift
+//	leds.go     what each LED does for a Snapshot; blink and flash timing
+//	render.go   Render, the one renderer of every page (x/image basicfont 7x13)
+//	display.go  Display interface, SSD1306 over I²C (periph), frame packing, PNG
+//	button.go   debouncer: short, long (setup code) and 10-second (reset request) presses
+//	term.go     the frame as text for a terminal (make run, POSTROOM_DISPLAY=term)
+//	open.go     Open: board detection (/proc/device-tree/model), pins and bus by name
+//
+// The package reads appliance/status and nothing else of the appliance.
+// Nothing here is ever fatal: a missing or failing part is logged and the
+// rest of the panel, and the mail services, go on.
 package hw
 
 import (
 	"context"
-	"log/slog"
-	"sync"
+	"time"
 
 	"postroom/appliance/status"
 )
@@ -22,91 +35,76 @@ type Panel interface {
 	Halt() error
 }
 
-// LEDs is the state of the three status LEDs.
-type LEDs struct {
-	Ready     bool // power/ready: the box is up and its services are listening
-	Mail      bool // mail activity: a message arrived since the previous Snapshot
-	Attention bool // something needs a person: a service is down, setup is not done, a problem is set
+// Ticker is a Panel with work of its own over time (blinking, page cycles,
+// polling a button). Tick does what is due and returns how long until it
+// is to be called again.
+type Ticker interface {
+	Tick() time.Duration
 }
 
-// LEDsFor derives the LEDs from the previous and the current Snapshot. The
-// mail LED lights when the count of mail today went up between the two, so
-// it flashes once per change rather than staying on all day.
-func LEDsFor(prev, cur status.Snapshot) LEDs {
-	attention := cur.Problem != "" || len(cur.Failed()) > 0 || cur.Phase == status.PhaseNeedsSetup
-	mail := cur.MailDay == prev.MailDay && cur.MailToday > prev.MailToday ||
-		cur.MailDay != prev.MailDay && cur.MailToday > 0
-	return LEDs{
-		Ready:     (cur.Phase == status.PhaseRunning || cur.Phase == status.PhaseNeedsSetup) && len(cur.Failed()) == 0,
-		Mail:      mail,
-		Attention: attention,
-	}
+// Waker is a Ticker that sometimes needs a Tick before the time it asked
+// for: Follow ticks it whenever Wake's channel (nil: never) is signalled.
+type Waker interface {
+	Wake() <-chan struct{}
 }
 
-// Simulated is the Panel used off the board: it keeps the LED state and
-// logs every change at debug level. It draws nothing.
-type Simulated struct {
-	logger *slog.Logger
-
-	mu     sync.Mutex
-	prev   status.Snapshot
-	leds   LEDs
-	halted bool
+// Reporter is a Panel whose state belongs in the Snapshot: the LED states
+// (for the web page) and the time of the last factory-reset request made
+// with the button (zero: none).
+type Reporter interface {
+	Report() (leds status.LEDs, resetRequested time.Time)
 }
 
-// NewSimulated returns a simulated panel logging to logger (nil: slog.Default()).
-func NewSimulated(logger *slog.Logger) *Simulated {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	return &Simulated{logger: logger.With("panel", "simulated")}
-}
-
-// Show updates the LEDs from s and logs them when they changed.
-func (p *Simulated) Show(s status.Snapshot) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.halted {
-		return
-	}
-	leds := LEDsFor(p.prev, s)
-	p.prev = s
-	if leds != p.leds {
-		p.leds = leds
-		p.logger.Debug("LEDs", "ready", leds.Ready, "mail", leds.Mail, "attention", leds.Attention, "phase", s.Phase, "problem", s.Problem)
-	}
-}
-
-// LEDs returns the current LED state.
-func (p *Simulated) LEDs() LEDs {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.leds
-}
-
-// Halt turns every LED off; later Show calls are ignored.
-func (p *Simulated) Halt() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.halted {
-		p.halted = true
-		p.leds = LEDs{}
-		p.logger.Debug("LEDs off: panel halted")
-	}
-	return nil
-}
-
-// Follow shows every new Snapshot of bus on panel until ctx ends. It does
-// not Halt the panel.
+// Follow shows every new Snapshot of bus on panel until ctx ends; a Ticker
+// is ticked when it asks, and what a Reporter reports is written back to
+// the Bus when it changes. It does not Halt the panel.
+//
+// Writing to the Bus wakes Follow again with a Snapshot that differs only
+// in what the panel reported; the panel draws the same frame, which sends
+// nothing, and reports the same, which writes nothing: the loop settles.
 func Follow(ctx context.Context, bus *status.Bus, panel Panel) {
 	c, cancel := bus.Subscribe()
 	defer cancel()
+	ticker, _ := panel.(Ticker)
+	reporter, _ := panel.(Reporter)
+	var wake <-chan struct{}
+	if w, ok := panel.(Waker); ok {
+		wake = w.Wake()
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var (
+		lastLEDs  status.LEDs
+		lastReset time.Time
+		reported  bool
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c:
 			panel.Show(bus.Latest())
+		case <-timer.C:
+		case <-wake:
+			timer.Stop()
 		}
+		if ticker != nil {
+			timer.Reset(ticker.Tick())
+		}
+		if reporter == nil {
+			continue
+		}
+		leds, reset := reporter.Report()
+		if reported && leds == lastLEDs && reset.Equal(lastReset) {
+			continue
+		}
+		newReset := !reset.Equal(lastReset)
+		lastLEDs, lastReset, reported = leds, reset, true
+		bus.Update(func(s *status.Snapshot) {
+			s.LEDs = leds
+			if newReset && !reset.IsZero() {
+				s.ResetRequested = reset
+			}
+		})
 	}
 }

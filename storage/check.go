@@ -311,6 +311,11 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 			}
 		}
 
+		// The outbound queue's references to bodies (storage/queue.go).
+		if err := checkQueue(txn, refs, bad); err != nil {
+			return err
+		}
+
 		// Objects, chunks, queues.
 		objs := map[ObjectID]*objectRecord{}
 		if err := scan(keys.TagObject, true, func(k, v []byte) error {

@@ -2,7 +2,9 @@
 //
 // Today that is the status page: GET / shows the boot phase, every service
 // with its address and state, and the most important problem in plain
-// words; GET /status.json returns the same Snapshot as JSON. The setup
+// words; GET /status.json returns the same Snapshot as JSON; GET
+// /display.png is the front panel's display as it is now (display.go),
+// shown on the status page with the LED states. The setup
 // wizard, the admin pages and client autoconfig come with their own issues.
 // The package reads appliance/status only; the appliance decides where it
 // listens (127.0.0.1:8080 in development).
@@ -31,6 +33,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 type Options struct {
 	Bus    *status.Bus  // required: where the pages read the status
 	Logger *slog.Logger // nil: slog.Default()
+	// DisplayPNG returns the panel's display as it is now (display.go).
+	// nil: the page shows no display.
+	DisplayPNG func() []byte
 }
 
 // New returns the handler for every page.
@@ -38,28 +43,31 @@ func New(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &handler{bus: opts.Bus, logger: opts.Logger}
+	h := &handler{bus: opts.Bus, logger: opts.Logger, displayPNG: opts.DisplayPNG}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
+	mux.HandleFunc("GET /display.png", h.display)
 	return secureHeaders(mux)
 }
 
 type handler struct {
-	bus    *status.Bus
-	logger *slog.Logger
+	bus        *status.Bus
+	logger     *slog.Logger
+	displayPNG func() []byte
 }
 
 // statusView is what the status template shows.
 type statusView struct {
 	status.Snapshot
 	MailToday int
+	Display   bool // the panel draws a display: show /display.png
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
 	s := h.bus.Latest()
 	var buf bytes.Buffer // render fully first, so a template error is a clean 500
-	if err := pages.ExecuteTemplate(&buf, "status.html", statusView{Snapshot: s, MailToday: s.MailOn(time.Now())}); err != nil {
+	if err := pages.ExecuteTemplate(&buf, "status.html", statusView{Snapshot: s, MailToday: s.MailOn(time.Now()), Display: h.displayPNG != nil}); err != nil {
 		h.logger.Error("render status page", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -92,7 +100,7 @@ func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 func secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")

@@ -21,12 +21,17 @@ const maxPathOctets = 254
 
 // address is a recipient mailbox normalised for lookup.
 type address struct {
-	local  string // lower case
-	domain string // lower case, without a trailing dot
-	utf8   bool   // has non-ASCII octets: needs SMTPUTF8 (RFC 6531 3.2)
+	local    string // lower case
+	rawLocal string // as the client wrote it (unquoted)
+	domain   string // lower case, without a trailing dot
+	utf8     bool   // has non-ASCII octets: needs SMTPUTF8 (RFC 6531 3.2)
 }
 
 func (a address) String() string { return a.local + "@" + a.domain }
+
+// remote is the address for delivery elsewhere: the local part keeps its
+// case, which only the destination may interpret (RFC 5321 2.4).
+func (a address) remote() string { return a.rawLocal + "@" + a.domain }
 
 // parseAddress normalises a forward-path mailbox as go-smtp hands it over:
 // any source route ("@a,@b:") is already dropped, as RFC 5321 3.6.1 says a
@@ -70,6 +75,7 @@ func parseAddress(s string) (address, error) {
 		return address{}, err
 	}
 	a.local = strings.ToLower(local)
+	a.rawLocal = local
 	a.domain = domain
 	return a, nil
 }

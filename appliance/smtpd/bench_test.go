@@ -68,12 +68,38 @@ func benchMessage(n int) []byte {
 
 func benchDeliver(b *testing.B, st *storage.Store, msg []byte, senders int) {
 	before := countInbox(b, st, alice)
-	srv, err := New(Options{
-		Hostname:       "mx.example.test",
-		Store:          st,
-		Logger:         slog.New(slog.DiscardHandler),
-		MaxConnections: senders + 1,
+	runBench(b, benchCase{
+		opts:    Options{Store: st},
+		senders: senders,
+		dial:    func(addr string) (*smtp.Client, error) { return smtp.Dial(addr) },
+		from:    "bench@remote.test",
+		rcpt:    alice,
+		msg:     msg,
 	})
+	if got := countInbox(b, st, alice) - before; got != b.N {
+		b.Fatalf("alice received %d messages, sent %d", got, b.N)
+	}
+}
+
+// benchCase is one benchmark run: a server with opts (the limits are set
+// by runBench), senders clients from dial, each sending msg from from to
+// rcpt over and over, RSET between messages.
+type benchCase struct {
+	opts       Options
+	senders    int
+	dial       func(addr string) (*smtp.Client, error) // connect, and log in for submission
+	from, rcpt string
+	msg        []byte
+}
+
+func runBench(b *testing.B, bc benchCase) {
+	o := bc.opts
+	o.Hostname = "mx.example.test"
+	o.Logger = slog.New(slog.DiscardHandler)
+	o.MaxConnections = bc.senders + 1
+	o.MaxConnectionsPerIP = bc.senders + 1
+	o.MaxMessagesPerConnection = b.N + 1
+	srv, err := New(o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -84,9 +110,9 @@ func benchDeliver(b *testing.B, st *storage.Store, msg []byte, senders int) {
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
 
-	clients := make([]*smtp.Client, senders)
+	clients := make([]*smtp.Client, bc.senders)
 	for i := range clients {
-		c, err := smtp.Dial(l.Addr().String())
+		c, err := bc.dial(l.Addr().String())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -99,15 +125,15 @@ func benchDeliver(b *testing.B, st *storage.Store, msg []byte, senders int) {
 
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, senders)
-	b.SetBytes(int64(len(msg)))
+	errs := make(chan error, bc.senders)
+	b.SetBytes(int64(len(bc.msg)))
 	b.ResetTimer()
 	for _, c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(b.N) {
-				if err := sendOne(c, msg); err != nil {
+				if err := sendOne(c, bc.from, bc.rcpt, bc.msg); err != nil {
 					errs <- err
 					return
 				}
@@ -124,19 +150,16 @@ func benchDeliver(b *testing.B, st *storage.Store, msg []byte, senders int) {
 	for _, c := range clients {
 		c.Quit()
 	}
-	if got := countInbox(b, st, alice) - before; got != b.N {
-		b.Fatalf("alice received %d messages, sent %d", got, b.N)
-	}
 }
 
-func sendOne(c *smtp.Client, msg []byte) error {
+func sendOne(c *smtp.Client, from, rcpt string, msg []byte) error {
 	if err := c.Reset(); err != nil {
 		return err
 	}
-	if err := c.Mail("bench@remote.test", &smtp.MailOptions{Size: int64(len(msg))}); err != nil {
+	if err := c.Mail(from, &smtp.MailOptions{Size: int64(len(msg))}); err != nil {
 		return err
 	}
-	if err := c.Rcpt(alice, nil); err != nil {
+	if err := c.Rcpt(rcpt, nil); err != nil {
 		return err
 	}
 	w, err := c.Data()

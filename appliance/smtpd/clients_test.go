@@ -171,3 +171,95 @@ func TestSwaks(t *testing.T) {
 		t.Errorf("message:\n%s", rest)
 	}
 }
+
+// TestPythonSubmission: smtplib logs in (it picks PLAIN or LOGIN itself)
+// over STARTTLS on 587 and over SMTP_SSL on 465, and sends to a local and a
+// remote recipient; a wrong password is SMTPAuthenticationError (535).
+func TestPythonSubmission(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	e := newSubEnv(t, nil)
+	const script = `
+import smtplib, ssl, sys
+ctx = ssl._create_unverified_context()
+def hp(a):
+    h, p = a.rsplit(":", 1)
+    return h, int(p)
+msg = b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: from python\r\n\r\nHello from smtplib.\r\n"
+h, p = hp(sys.argv[1])
+with smtplib.SMTP(h, p, local_hostname="python.test", timeout=20) as s:
+    s.ehlo()
+    assert not s.has_extn("auth"), "AUTH before TLS"
+    s.starttls(context=ctx)
+    s.ehlo()
+    assert s.has_extn("auth"), "no AUTH under TLS"
+    try:
+        s.login("alice@example.test", "wrong")
+        raise SystemExit("wrong password accepted")
+    except smtplib.SMTPAuthenticationError as e:
+        assert e.smtp_code == 535, e
+with smtplib.SMTP(h, p, local_hostname="python.test", timeout=20) as s:
+    s.starttls(context=ctx)
+    s.login("alice@example.test", "password-alice@example.test")
+    s.sendmail("alice@example.test", ["bob@example.test", "far@remote.test"], msg)
+h, p = hp(sys.argv[2])
+with smtplib.SMTP_SSL(h, p, local_hostname="python.test", timeout=20, context=ctx) as s:
+    s.login("alice@example.test", "password-alice@example.test")
+    try:
+        s.sendmail("bob@example.test", ["alice@example.test"], msg)
+        raise SystemExit("foreign sender accepted")
+    except smtplib.SMTPSenderRefused as e:
+        assert e.smtp_code == 553, e
+    s.sendmail("alice@example.test", ["bob@example.test"], msg)
+sys.stdout.write("ok")
+`
+	out, err := exec.Command(py, "-c", script, e.addr, e.tls.addr).CombinedOutput()
+	if err != nil || string(out) != "ok" {
+		t.Fatalf("python3: %v\n%s", err, out)
+	}
+	if n := len(e.inbox(bob)); n != 2 {
+		t.Errorf("bob has %d messages, want 2", n)
+	}
+	if q := e.out.all(); len(q) != 1 || q[0].to[0] != "far@remote.test" {
+		t.Errorf("queued %+v", q)
+	}
+}
+
+// TestSwaksSubmission: swaks with AUTH LOGIN and PLAIN over STARTTLS and
+// over TLS-on-connect (needs libio-socket-ssl-perl, libauthen-sasl-perl).
+func TestSwaksSubmission(t *testing.T) {
+	swaks, err := exec.LookPath("swaks")
+	if err != nil {
+		t.Skip("swaks not installed")
+	}
+	e := newSubEnv(t, nil)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"starttls login", []string{"--server", e.addr, "--tls", "--auth", "LOGIN"}},
+		{"tls-on-connect plain", []string{"--server", e.tls.addr, "--tlsc", "--auth", "PLAIN"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(tc.args, "--helo", "swaks.test", "--from", alice, "--to", bob,
+				"--auth-user", alice, "--auth-password", password(alice),
+				"--header", "From: alice@example.test", "--header", "Subject: from swaks", "--body", "Hello from swaks.",
+				"--timeout", "20")
+			out, err := exec.Command(swaks, args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("swaks: %v\n%s", err, out)
+			}
+		})
+	}
+	if n := len(e.inbox(bob)); n != 2 {
+		t.Errorf("bob has %d messages, want 2", n)
+	}
+	// Without TLS swaks cannot log in: the server offers no AUTH.
+	out, err := exec.Command(swaks, "--server", e.addr, "--auth", "PLAIN", "--auth-user", alice,
+		"--auth-password", password(alice), "--from", alice, "--to", bob, "--timeout", "20").CombinedOutput()
+	if err == nil {
+		t.Fatalf("swaks logged in without TLS:\n%s", out)
+	}
+}

@@ -186,13 +186,19 @@ func (e *testEnv) inbox(name string) [][]byte {
 
 func readInbox(t testing.TB, st *storage.Store, name string) [][]byte {
 	t.Helper()
+	return readMailbox(t, st, name, storage.InboxName)
+}
+
+// readMailbox returns every message of one mailbox, bytes as stored.
+func readMailbox(t testing.TB, st *storage.Store, name, mailbox string) [][]byte {
+	t.Helper()
 	acct, err := st.Account(name)
 	if err != nil {
 		t.Fatalf("account %s: %v", name, err)
 	}
-	mb, err := st.Mailbox(acct.ID, storage.InboxName)
+	mb, err := st.Mailbox(acct.ID, mailbox)
 	if err != nil {
-		t.Fatalf("INBOX of %s: %v", name, err)
+		t.Fatalf("%s of %s: %v", mailbox, name, err)
 	}
 	msgs, err := st.Messages(acct.ID, mb.ID)
 	if err != nil {

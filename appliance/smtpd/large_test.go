@@ -28,12 +28,17 @@ func lines(w io.Writer, n int) error {
 
 // TestFortyMegabyteMessage sends a 40 MB message with the go-smtp client and
 // reads it back from the store byte for byte (by hash), after our trace
-// fields.
+// fields: streamed straight into storage without checks, and through the
+// spool (1 MiB in memory, the rest in a file) with them.
 func TestFortyMegabyteMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("40 MB message skipped in -short mode")
 	}
-	e := newEnv(t, nil)
+	t.Run("unchecked", func(t *testing.T) { fortyMegabytes(t, newEnv(t, nil)) })
+	t.Run("checked", func(t *testing.T) { fortyMegabytes(t, newInboundEnv(t, "", nil).testEnv) })
+}
+
+func fortyMegabytes(t *testing.T, e *testEnv) {
 	const size = 40 << 20
 	head := "X-Test-Begin: 1\r\nSubject: forty megabytes\r\n\r\n"
 

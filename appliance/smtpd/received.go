@@ -16,18 +16,30 @@ type traceInfo struct {
 	hostname string     // our name
 	tls      *tls.ConnectionState
 	utf8     bool   // MAIL FROM carried SMTPUTF8
+	auth     bool   // the client logged in (submission)
 	id       string // transaction id, also in the log
 	from     string // reverse-path, "" for <>
 	forRcpt  string // the recipient when there is exactly one, else ""
 	date     time.Time
 }
 
-// traceHeaders returns the header fields prepended to a delivered message.
+// traceHeaders returns the header fields prepended to a message delivered
+// here: Return-Path, then Received.
 //
 // RFC 5321 4.4: every SMTP server that accepts a message adds a Received
 // field at the top, and the server that makes the final delivery — us, for
-// the MX role — also inserts Return-Path carrying the reverse-path, so the
-// Return-Path comes first. The Received grammar is
+// local recipients — also inserts Return-Path carrying the reverse-path, so
+// the Return-Path comes first.
+func traceHeaders(t traceInfo) string {
+	return returnPath(t.from) + received(t)
+}
+
+// returnPath is the Return-Path field of the final delivery (RFC 5321 4.4).
+func returnPath(from string) string {
+	return "Return-Path: " + formatPath(from) + "\r\n"
+}
+
+// received returns our Received field (RFC 5321 4.4). Its grammar is
 //
 //	"Received:" FWS "from" FWS Extended-Domain [CFWS "by" FWS Extended-Domain]
 //	  [CFWS "with" FWS Protocol] [CFWS "id" FWS String]
@@ -36,14 +48,12 @@ type traceInfo struct {
 // We do no reverse DNS lookup (it costs a round trip for every connection
 // and proves nothing), so TCP-info is only the address literal. The "for"
 // clause names the recipient only when there is exactly one: with several it
-// would disclose Bcc recipients to each other (RFC 5321 7.2).
-func traceHeaders(t traceInfo) string {
+// would disclose Bcc recipients to each other (RFC 5321 7.2). A submission
+// records that the client logged in by the protocol name alone (ESMTPA,
+// RFC 3848): never the login, never anything of the password.
+func received(t traceInfo) string {
 	var b strings.Builder
 	b.Grow(256)
-	b.WriteString("Return-Path: ")
-	b.WriteString(formatPath(t.from))
-	b.WriteString("\r\n")
-
 	lit := addressLiteral(t.remote)
 	b.WriteString("Received: from ")
 	if isHeloDomain(t.helo) {
@@ -80,7 +90,7 @@ func traceHeaders(t traceInfo) string {
 	b.WriteString("\tby ")
 	b.WriteString(t.hostname)
 	b.WriteString(" with ")
-	b.WriteString(protocolName(t.tls != nil, t.utf8))
+	b.WriteString(protocolName(t.tls != nil, t.utf8, t.auth))
 	b.WriteString(" id ")
 	b.WriteString(t.id)
 	if t.forRcpt != "" {
@@ -93,19 +103,22 @@ func traceHeaders(t traceInfo) string {
 	return b.String()
 }
 
-// protocolName is the "with" value: ESMTP, with S for TLS (RFC 3848), and
-// the UTF8SMTP family when the client used SMTPUTF8 (RFC 6531 3.7.3). The
-// MX role never authenticates, so the "A" variants do not occur here.
+// protocolName is the "with" value: ESMTP, with S for TLS and A for an
+// authenticated client (RFC 3848), and the UTF8SMTP family when the client
+// used SMTPUTF8 (RFC 6531 3.7.3).
 //
 // go-smtp does not tell us whether the client greeted with HELO or EHLO, so
 // a HELO client is also recorded as ESMTP rather than SMTP.
-func protocolName(tlsOn, utf8 bool) string {
+func protocolName(tlsOn, utf8, auth bool) string {
 	p := "ESMTP"
 	if utf8 {
 		p = "UTF8SMTP"
 	}
 	if tlsOn {
 		p += "S"
+	}
+	if auth {
+		p += "A"
 	}
 	return p
 }

@@ -1,24 +1,47 @@
-// Package smtpd is Postroom's inbound SMTP server, the MX role: it accepts
-// mail for the box's own domains from anyone on the Internet and delivers it
-// into storage. It is never a relay (RFC 5321 3.6.1, RFC 2505): mail for any
-// other domain is refused at RCPT.
+// Package smtpd is Postroom's SMTP server in its two roles:
+//
+//   - MX (port 25): accepts mail for the box's own domains from anyone on
+//     the Internet and delivers it into storage, after the inbound checks
+//     (SPF, DKIM, DMARC through a Checker) when configured. It is never a
+//     relay (RFC 5321 3.6.1, RFC 2505): mail for any other domain is
+//     refused at RCPT.
+//   - submission (port 587 with STARTTLS, 465 with implicit TLS; RFC
+//     6409, RFC 8314): the box's own users log in (AUTH PLAIN/LOGIN,
+//     through the shared authguard.Guard) and send as their own addresses;
+//     local recipients are delivered directly, remote ones handed to the
+//     Outbound queue.
 //
 // The map:
 //
-//	server.go    Options, New, Serve, Shutdown, Close; connection limit,
-//	             per-read timeouts and draining (limitListener, trackedConn)
-//	session.go   the go-smtp Backend and Session: MAIL, RCPT, DATA/BDAT,
-//	             and the one place storage errors become SMTP replies
-//	address.go   recipient normalisation and the relay tricks we refuse
-//	received.go  the Return-Path and Received trace fields (RFC 5321 4.4)
+//	server.go      Options, Submission, Outbound, Checker, New, Serve,
+//	               Shutdown, Close; connection limits (total, per address),
+//	               implicit TLS, per-read timeouts and draining
+//	session.go     the go-smtp Backend and Session: MAIL, RCPT, DATA/BDAT,
+//	               and the one place storage errors become SMTP replies
+//	submission.go  AUTH, sender ownership (MAIL FROM, From:, Sender:),
+//	               remote recipients, Date/Message-ID, local + queue fan-out
+//	login.go       the LOGIN SASL mechanism (go-sasl has PLAIN only)
+//	ratelimit.go   per-account sending rate (token bucket)
+//	inbound.go     MX with checks: verify, strip forged results, Junk
+//	spool.go       the message between DATA and delivery, bounded in memory
+//	address.go     recipient normalisation and the relay tricks we refuse
+//	received.go    the Return-Path and Received trace fields (RFC 5321 4.4)
 //
 // github.com/emersion/go-smtp does the wire protocol: EHLO and the
 // capabilities, STARTTLS, PIPELINING, un-dot-stuffing DATA, CHUNKING/BDAT,
-// SIZE and the recipient limit. This package decides who we accept mail for
-// and turns every outcome into a reply that tells the client whether to
-// retry: temporary faults of ours are 4xx, never a permanent 5xx.
+// SIZE, the recipient limit and the SASL exchange. This package decides who
+// we accept mail from and for, and turns every outcome into a reply that
+// tells the client whether to retry: temporary faults of ours are 4xx,
+// never a permanent 5xx.
 //
-// Submission (port 587/465 with AUTH) is a separate role, not built here.
+// 8-bit content: bodies with 8-bit octets are accepted with or without
+// BODY=8BITMIME (RFC 6152 asks clients to declare it; many do not), and
+// header fields with raw UTF-8 or Latin-1 are accepted without SMTPUTF8 and
+// stored as they came. RFC 6531 3.4 requires SMTPUTF8 for non-ASCII
+// addresses in the envelope, which we enforce (553 5.6.7); for the message
+// header it describes what a conforming client sends, and refusing mail
+// that old clients send every day would lose it. The queue, not this
+// package, decides how to relay such a message onwards.
 package smtpd
 
 import (
@@ -29,6 +52,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -36,6 +60,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"postroom/appliance/authguard"
+	"postroom/appliance/mailauth"
 )
 
 // Options configures New. Every zero value is documented and replaced by the
@@ -94,10 +121,84 @@ type Options struct {
 	// 421 greeting). 0 means 100.
 	MaxConnections int
 
+	// MaxConnectionsPerIP bounds concurrent connections from one client
+	// address (one /64 for IPv6, which a single host may fill), so that
+	// one client cannot take every slot of MaxConnections. Further
+	// connections get the same 421 4.7.0. 0 means 20.
+	MaxConnectionsPerIP int
+
+	// MaxMessagesPerConnection bounds the transactions (MAIL commands
+	// accepted) on one connection; the next MAIL is answered "421 4.7.0"
+	// and the connection closed, so a spammer must reconnect and meet the
+	// connection limits again. 0 means 100.
+	MaxMessagesPerConnection int
+
 	// Debug, when set, receives a trace of the wire protocol, message
 	// content included. Off by default (STYLE convention 10); never set it
 	// in production.
 	Debug io.Writer
+
+	// ImplicitTLS makes every connection TLS from the first byte (port
+	// 465, RFC 8314 3.3). Requires TLSConfig.
+	ImplicitTLS bool
+
+	// SpoolDir holds messages larger than SpoolMemory while they are
+	// checked or fanned out (see spool.go). "" means os.TempDir(). On the
+	// appliance it is a folder in the data folder, never a RAM disk.
+	SpoolDir string
+
+	// SpoolMemory is how much of one message is kept in memory before it
+	// spills to SpoolDir. 0 means 1 MiB.
+	SpoolMemory int
+
+	// Checker verifies inbound mail (SPF, DKIM, DMARC) before it is
+	// stored; nil stores it unchecked, streaming. Role MX only.
+	Checker Checker
+
+	// Submission, when set, makes this the submission role (port 587/465):
+	// clients must log in, may send only as their own addresses, and may
+	// send to remote recipients. nil is the MX role.
+	Submission *Submission
+}
+
+// Submission configures the submission role (RFC 6409).
+type Submission struct {
+	// Accounts checks logins. Required. *storage.Store is one.
+	Accounts authguard.Authenticator
+
+	// Guard delays and locks out failed logins; one Guard should be
+	// shared by every protocol. nil means a Guard of this server only.
+	Guard *authguard.Guard
+
+	// AllowPlaintextLAN lets clients on loopback and private addresses
+	// log in without TLS (authguard.PlaintextAllowed). Off: AUTH is
+	// offered only under TLS (RFC 8314 3, RFC 4954 4).
+	AllowPlaintextLAN bool
+
+	// Outbound takes mail for remote recipients. nil: remote recipients
+	// are refused with 451 4.3.0 (see errNoOutbound).
+	Outbound Outbound
+
+	// SentCopy files a copy of every submitted message into the sender's
+	// Sent mailbox, marked \Seen. Off by default: mail programs save
+	// their own copy over IMAP, and a second one would be a duplicate.
+	SentCopy bool
+
+	// Limiter bounds each account's sending rate; nil is no limit.
+	Limiter *RateLimiter
+}
+
+// Outbound is the outbound mail queue as submission needs it (STYLE
+// convention 1: the consumer owns the interface). *queue.Queue is one.
+type Outbound interface {
+	// Enqueue stores a message for the recipients and returns once it is
+	// durable; the queue then delivers it on its own.
+	Enqueue(ctx context.Context, from string, to []string, body io.Reader) (id string, err error)
+}
+
+// Checker verifies an inbound message. *mailauth.Verifier is one.
+type Checker interface {
+	Verify(ctx context.Context, in mailauth.Input, msg io.Reader) (mailauth.Verdict, error)
 }
 
 // DefaultOptions holds the value used for each zero field of Options.
@@ -108,6 +209,10 @@ var DefaultOptions = Options{
 	WriteTimeout:    1 * time.Minute,
 	MaxLineLength:   8192,
 	MaxConnections:  100,
+
+	MaxConnectionsPerIP:      20,
+	MaxMessagesPerConnection: 100,
+	SpoolMemory:              1 << 20,
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -134,10 +239,15 @@ type Server struct {
 	// close storage when Shutdown returns.
 	deliveries sync.WaitGroup
 
+	// guard limits logins (submission only).
+	guard *authguard.Guard
+
 	mu        sync.Mutex
 	closed    bool
 	listeners []net.Listener
 	conns     map[*trackedConn]struct{}
+	perIP     map[netip.Addr]int // open connections per client address (/64 for IPv6)
+	refusing  int                // refusal goroutines running
 }
 
 // New checks opts, fills its zero fields from DefaultOptions and returns a
@@ -160,7 +270,8 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.MaxMessageBytes < 0 || opts.MaxRecipients < 0 || opts.ReadTimeout < 0 ||
-		opts.WriteTimeout < 0 || opts.MaxLineLength < 0 || opts.MaxConnections < 0 {
+		opts.WriteTimeout < 0 || opts.MaxLineLength < 0 || opts.MaxConnections < 0 ||
+		opts.MaxConnectionsPerIP < 0 || opts.MaxMessagesPerConnection < 0 || opts.SpoolMemory < 0 {
 		return nil, errors.New("smtpd: negative limit in Options")
 	}
 	if opts.MaxMessageBytes > 1<<32-1 {
@@ -174,11 +285,32 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.WriteTimeout, d.WriteTimeout)
 	setDefault(&opts.MaxLineLength, d.MaxLineLength)
 	setDefault(&opts.MaxConnections, d.MaxConnections)
+	setDefault(&opts.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
+	setDefault(&opts.MaxMessagesPerConnection, d.MaxMessagesPerConnection)
+	setDefault(&opts.SpoolMemory, d.SpoolMemory)
+	if opts.ImplicitTLS && opts.TLSConfig == nil {
+		return nil, errors.New("smtpd: Options.ImplicitTLS needs a TLSConfig")
+	}
+	role := "smtp-mx"
+	if sub := opts.Submission; sub != nil {
+		if sub.Accounts == nil {
+			return nil, errors.New("smtpd: Options.Submission.Accounts is required")
+		}
+		if opts.Checker != nil {
+			return nil, errors.New("smtpd: Options.Checker is for the MX role")
+		}
+		role = "smtp-submission"
+	}
 
 	s := &Server{
 		opts:  opts,
-		log:   opts.Logger.With("service", "smtp-mx"),
+		log:   opts.Logger.With("service", role),
 		conns: make(map[*trackedConn]struct{}),
+		perIP: make(map[netip.Addr]int),
+	}
+	s.guard = authguard.New(authguard.Options{Logger: opts.Logger})
+	if opts.Submission != nil && opts.Submission.Guard != nil {
+		s.guard = opts.Submission.Guard
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
@@ -194,7 +326,9 @@ func New(opts Options) (*Server, error) {
 	// time out mid-transfer. trackedConn renews the deadline on every read.
 	srv.ReadTimeout = 0
 	srv.EnableSMTPUTF8 = true
-	srv.AllowInsecureAuth = false
+	// The session decides per connection whether AUTH is offered
+	// (authguard.PlaintextAllowed); go-smtp's switch is all or nothing.
+	srv.AllowInsecureAuth = true
 	srv.Debug = opts.Debug
 	srv.ErrorLog = errorLog{s.log}
 	s.smtp = srv
@@ -334,39 +468,93 @@ func (s *Server) waitConns(ctx context.Context) error {
 	}
 }
 
+// open returns the number of connections open now.
+func (s *Server) open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
 }
 
-// admit registers a new connection, or reports false when MaxConnections
-// are open already.
-func (s *Server) admit(nc net.Conn) (*trackedConn, bool) {
+// admit registers a new connection, or returns the reason to refuse it:
+// MaxConnections open already, or MaxConnectionsPerIP from its address.
+func (s *Server) admit(nc net.Conn) (*trackedConn, string) {
+	key := ipKey(remoteIP(nc.RemoteAddr()))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.conns) >= s.opts.MaxConnections {
-		return nil, false
+		return nil, "too many connections"
 	}
-	c := &trackedConn{Conn: nc, srv: s}
+	if s.perIP[key] >= s.opts.MaxConnectionsPerIP {
+		return nil, "too many connections from your address"
+	}
+	s.perIP[key]++
+	c := &trackedConn{Conn: nc, srv: s, ip: key}
 	s.conns[c] = struct{}{}
-	return c, true
+	return c, ""
+}
+
+// ipKey is the unit of MaxConnectionsPerIP: the address, or its /64 for
+// IPv6, which is what one host or one customer line gets.
+func ipKey(ip netip.Addr) netip.Addr {
+	if ip.Is6() && !ip.Is4In6() {
+		p, err := ip.Prefix(64)
+		if err == nil {
+			return p.Addr()
+		}
+	}
+	return ip
 }
 
 func (s *Server) forget(c *trackedConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
 	s.mu.Unlock()
 }
 
-// refuse answers a connection over the limit and closes it, without letting
-// a slow peer hold the accept loop.
-func (s *Server) refuse(nc net.Conn) {
+// maxRefusing bounds the goroutines answering refused connections, so that
+// a flood cannot make us hold thousands of sockets open to say 421: beyond
+// it a connection is closed without a word.
+const maxRefusing = 256
+
+// refuse answers a connection over a limit and closes it, without letting
+// a slow peer hold the accept loop. On an implicit-TLS port the 421 needs
+// a TLS handshake first, bounded like the write.
+func (s *Server) refuse(nc net.Conn, reason string) {
 	s.log.Info("smtp refused", "remote", remoteIP(nc.RemoteAddr()), "code", 421,
-		"reason", "too many connections", "max", s.opts.MaxConnections)
-	nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(nc, "421 4.7.0 "+s.opts.Hostname+" too many connections, try again later\r\n")
-	nc.Close()
+		"reason", reason, "max", s.opts.MaxConnections, "max_per_ip", s.opts.MaxConnectionsPerIP)
+	s.mu.Lock()
+	busy := s.refusing >= maxRefusing
+	if !busy {
+		s.refusing++
+	}
+	s.mu.Unlock()
+	if busy {
+		nc.Close()
+		return
+	}
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			s.refusing--
+			s.mu.Unlock()
+		}()
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		var w net.Conn = nc
+		if s.opts.ImplicitTLS {
+			w = tls.Server(nc, s.opts.TLSConfig)
+		}
+		io.WriteString(w, "421 4.7.0 "+s.opts.Hostname+" "+reason+", try again later\r\n")
+		w.Close()
+	}()
 }
 
 // limitListener enforces MaxConnections and wraps each connection so the
@@ -382,10 +570,17 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c, ok := l.srv.admit(nc); ok {
-			return c, nil
+		c, reason := l.srv.admit(nc)
+		if c == nil {
+			l.srv.refuse(nc, reason)
+			continue
 		}
-		go l.srv.refuse(nc)
+		if l.srv.opts.ImplicitTLS {
+			// go-smtp sees a *tls.Conn and handshakes before the
+			// greeting; reads go through c and its renewed deadline.
+			return tls.Server(c, l.srv.opts.TLSConfig), nil
+		}
+		return c, nil
 	}
 }
 
@@ -396,6 +591,12 @@ func (l *limitListener) Accept() (net.Conn, error) {
 type trackedConn struct {
 	net.Conn
 	srv *Server
+	ip  netip.Addr // ipKey of the peer
+	// messages counts transactions for MaxMessagesPerConnection; only the
+	// connection's goroutine touches it.
+	messages int
+	// hangup makes the next read end the connection, after a 421 reply.
+	hangup atomic.Bool
 	// busy is true between MAIL and the end of the transaction; Shutdown
 	// lets busy connections finish.
 	busy      atomic.Bool
@@ -410,11 +611,15 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	if c.srv.draining.Load() && !c.busy.Load() {
 		return 0, errDraining{}
 	}
+	if c.hangup.Load() {
+		// go-smtp closes quietly on EOF; the 421 is already written.
+		return 0, io.EOF
+	}
 	return c.Conn.Read(p)
 }
 
 // SetReadDeadline is a no-op: Read owns the read deadline. go-smtp sets one
-// only for implicit TLS, which the MX role does not use.
+// only for implicit TLS, before the handshake, whose reads Read bounds too.
 func (c *trackedConn) SetReadDeadline(time.Time) error { return nil }
 
 func (c *trackedConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }

@@ -60,8 +60,11 @@ var (
 	// problem (RFC 3463).
 	errLineTooLong = reply(554, 5, 6, 0, "Message has a line that is too long")
 	errInternal    = reply(451, 4, 3, 0, "Internal error, try again later")
+	errSpoolFull   = reply(451, 4, 3, 0, "Cannot store the message right now, try again later")
 	errConnection  = reply(451, 4, 4, 2, "Connection problem, message not accepted")
 	errNoRcpt      = reply(503, 5, 5, 1, "No valid recipients")
+	// MaxMessagesPerConnection reached; the connection is closed after it.
+	errTooManyMessages = reply(421, 4, 7, 0, "Too many messages on this connection, reconnect to send more")
 )
 
 func reply(code, a, b, c int, msg string) *smtp.SMTPError {
@@ -113,6 +116,9 @@ type session struct {
 	remote netip.Addr
 	tls    *tls.ConnectionState
 
+	// acct is the logged-in account (submission), nil before AUTH.
+	acct *storage.Account
+
 	mu sync.Mutex
 	tx *transaction // nil outside MAIL ... end of DATA
 }
@@ -127,8 +133,9 @@ type transaction struct {
 	sizeHint int64 // SIZE= from MAIL, 0 if none
 	rcpts    []storage.Recipient
 	accounts map[storage.AccountID]bool
-	rcptN    int    // RCPT commands accepted, duplicates included
-	rcpt1    string // the first accepted recipient as the client wrote it
+	rcptN    int      // RCPT commands accepted, duplicates included
+	rcpt1    string   // the first accepted recipient as the client wrote it
+	remote   []string // submission: recipients for Outbound, domain normalised
 }
 
 func (s *session) logAttrs(tx *transaction) []any {
@@ -137,6 +144,9 @@ func (s *session) logAttrs(tx *transaction) []any {
 		helo = tx.helo
 	}
 	a := []any{"remote", s.remote.String(), "helo", helo, "tls", s.tls != nil}
+	if s.acct != nil {
+		a = append(a, "user", s.acct.Name)
+	}
 	if tx != nil {
 		a = append(a, "id", tx.id, "from", tx.from)
 	}
@@ -149,7 +159,7 @@ func (s *session) refuse(tx *transaction, e *smtp.SMTPError, cmd string, attrs .
 		"status", enhanced(e))
 	a = append(a, attrs...)
 	level := slog.LevelInfo
-	if e == errInternal {
+	if e == errInternal || e == errSpoolFull {
 		level = slog.LevelWarn
 	}
 	s.srv.log.Log(context.Background(), level, "smtp refused", a...)
@@ -174,6 +184,15 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.srv.draining.Load() {
 		return s.refuse(nil, errShutdown, "MAIL")
 	}
+	if s.srv.opts.Submission != nil && s.acct == nil {
+		return s.refuse(nil, errAuthRequired, "MAIL", "from", from)
+	}
+	if s.conn != nil {
+		if s.conn.messages >= s.srv.opts.MaxMessagesPerConnection {
+			s.conn.hangup.Store(true)
+			return s.refuse(nil, errTooManyMessages, "MAIL", "max", s.srv.opts.MaxMessagesPerConnection)
+		}
+	}
 	// go-smtp keeps the session across a repeated EHLO (RFC 5321 4.1.4
 	// treats it as RSET), so take the name the client gave last.
 	tx := &transaction{id: newTransactionID(), start: time.Now(), helo: s.sconn.Hostname(), from: from}
@@ -188,6 +207,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if needUTF8 && !tx.utf8 {
 		return s.refuse(tx, errNeedUTF8, "MAIL")
 	}
+	if s.acct != nil && from != "" && !owns(s.acct, from) {
+		// RFC 6409 6.1: the MSA may refuse a sender the login is not
+		// entitled to.
+		return s.refuse(tx, errNotYourSender, "MAIL")
+	}
 	if max := s.srv.opts.MaxMessageBytes; tx.sizeHint > max {
 		return s.refuse(tx, errTooLarge, "MAIL", "size", tx.sizeHint)
 	}
@@ -198,6 +222,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.tx = tx
 	if s.conn != nil {
+		s.conn.messages++
 		s.conn.busy.Store(true)
 	}
 	return nil
@@ -225,8 +250,15 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	st := s.srv.opts.Store
 	if !st.IsLocalDomain(addr.domain) {
-		// We are never an open relay (RFC 5321 3.6.1, RFC 2505).
-		return s.refuse(tx, errRelayDenied, "RCPT", "rcpt", to)
+		if s.acct == nil {
+			// We are never an open relay (RFC 5321 3.6.1, RFC 2505):
+			// only a logged-in client may send elsewhere.
+			return s.refuse(tx, errRelayDenied, "RCPT", "rcpt", to)
+		}
+		return s.rcptRemote(tx, to, addr)
+	}
+	if !s.srv.opts.Submission.allow(s.acct) {
+		return s.refuse(tx, errRateLimited, "RCPT", "rcpt", to)
 	}
 	acct, err := st.Resolve(addr.String())
 	if err != nil {
@@ -248,18 +280,24 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		// deliver one copy.
 		tx.rcpts = append(tx.rcpts, storage.Recipient{Account: acct})
 	}
+	tx.accept(to)
+	return nil
+}
+
+// accept counts an accepted RCPT.
+func (tx *transaction) accept(to string) {
 	if tx.rcptN == 0 {
 		tx.rcpt1 = to
 	}
 	tx.rcptN++
-	return nil
 }
 
-// Data streams the message into storage (RFC 5321 4.1.1.4; RFC 3030 for
-// BDAT). go-smtp has un-dot-stuffed DATA and cuts it off at
-// MaxMessageBytes by failing the read with smtp.ErrDataTooLarge; for BDAT
-// it checks each chunk's size itself. The message is never held whole in
-// memory: the reader goes straight to storage, which stages it in chunks.
+// Data takes the message (RFC 5321 4.1.1.4; RFC 3030 for BDAT). go-smtp
+// has un-dot-stuffed DATA and cuts it off at MaxMessageBytes by failing the
+// read with smtp.ErrDataTooLarge; for BDAT it checks each chunk's size
+// itself. The message is never held whole in memory: it streams into
+// storage (MX without checks), or through a spool that keeps at most
+// SpoolMemory bytes in memory (MX with checks, submission).
 //
 // Every error returned is a *smtp.SMTPError: go-smtp turns any other error
 // into a permanent 554 with the error's text on the wire.
@@ -267,51 +305,88 @@ func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	tx := s.tx
 	s.mu.Unlock()
-	if tx == nil || len(tx.rcpts) == 0 {
+	if tx == nil || (len(tx.rcpts) == 0 && len(tx.remote) == 0) {
 		return s.refuse(tx, errNoRcpt, "DATA")
 	}
 	s.srv.deliveries.Add(1)
 	defer s.srv.deliveries.Done()
 	start := time.Now()
-
-	forRcpt := ""
-	if tx.rcptN == 1 {
-		forRcpt = tx.rcpt1
-	}
-	hdr := traceHeaders(traceInfo{
-		helo:     tx.helo,
-		remote:   s.remote,
-		hostname: s.srv.opts.Hostname,
-		tls:      s.tls,
-		utf8:     tx.utf8,
-		id:       tx.id,
-		from:     tx.from,
-		forRcpt:  forRcpt,
-		date:     start,
-	})
 	body := &countingReader{r: r}
-	d := storage.Delivery{
-		Recipients: tx.rcpts,
-		// The limit is on what the client sends; our trace fields come on
-		// top and must not push a message at the limit over it.
-		MaxSize: s.srv.opts.MaxMessageBytes + int64(len(hdr)),
-	}
-	_, err := s.srv.opts.Store.Deliver(s.srv.ctx, d, io.MultiReader(strings.NewReader(hdr), body))
 
-	stats := []any{"rcpts", len(tx.rcpts), "size", body.n,
-		"duration", time.Since(start).Round(time.Microsecond)}
+	var attrs []any
+	var err error
+	switch {
+	case s.srv.opts.Submission != nil:
+		attrs, err = s.submit(tx, body, start)
+	case s.srv.opts.Checker != nil:
+		attrs, err = s.checkAndDeliver(tx, body, start)
+	default:
+		err = s.deliver(tx, tx.rcpts, traceHeaders(s.trace(tx, start)), body)
+	}
+
+	stats := append([]any{"rcpts", len(tx.rcpts) + len(tx.remote), "size", body.n,
+		"duration", time.Since(start).Round(time.Microsecond)}, attrs...)
 	if err == nil {
 		s.srv.log.Info("smtp delivered", append(append(s.logAttrs(tx), stats...), "code", 250)...)
 		return nil
 	}
 	var e *smtp.SMTPError
-	if body.err != nil {
+	switch {
+	case body.err != nil:
 		// The client side failed first; storage only saw the read error.
 		e = readError(body.err)
-	} else {
+	case errors.As(err, &e):
+	case errors.Is(err, errSpool) && isDiskFull(err):
+		e = errDiskFull
+	case errors.Is(err, errSpool):
+		e = errSpoolFull
+	default:
 		e = s.storeError(err)
 	}
 	return s.refuse(tx, e, "DATA", append(stats, "error", err)...)
+}
+
+// trace describes the transaction for the trace header fields.
+func (s *session) trace(tx *transaction, date time.Time) traceInfo {
+	forRcpt := ""
+	if tx.rcptN == 1 {
+		forRcpt = tx.rcpt1
+	}
+	return traceInfo{
+		helo:     tx.helo,
+		remote:   s.remote,
+		hostname: s.srv.opts.Hostname,
+		tls:      s.tls,
+		utf8:     tx.utf8,
+		auth:     s.acct != nil,
+		id:       tx.id,
+		from:     tx.from,
+		forRcpt:  forRcpt,
+		date:     date,
+	}
+}
+
+// deliver stores the message, hdr (our header fields) then body, for local
+// recipients.
+func (s *session) deliver(tx *transaction, rcpts []storage.Recipient, hdr string, body io.Reader) error {
+	d := storage.Delivery{
+		Recipients: rcpts,
+		// The limit is on what the client sends; our header fields come
+		// on top and must not push a message at the limit over it.
+		MaxSize: s.srv.opts.MaxMessageBytes + int64(len(hdr)),
+	}
+	_, err := s.srv.opts.Store.Deliver(s.srv.ctx, d, io.MultiReader(strings.NewReader(hdr), body))
+	return err
+}
+
+// spool reads the whole message into a spool. The caller closes it.
+func (s *session) spool(body io.Reader) (*spool, error) {
+	sp := newSpool(s.srv.opts.SpoolDir, s.srv.opts.SpoolMemory)
+	if err := sp.fill(body); err != nil {
+		sp.Close()
+		return nil, err
+	}
+	return sp, nil
 }
 
 // readError maps a failed read of the message from the client.

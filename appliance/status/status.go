@@ -10,7 +10,10 @@
 package status
 
 import (
+	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -46,6 +49,12 @@ type Service struct {
 
 // Snapshot is the whole picture at one moment. A Snapshot returned by the Bus
 // is a copy: readers may keep or modify it freely.
+//
+// Who writes what: run.go the phase, services, hostname, addresses, mail
+// received and the problem; run_queue.go Queue and SentToday;
+// run_panel.go Disk, CPU temperature, clock, Unread and certificate days;
+// the panel (hw.Follow) LEDs and ResetRequested. Zero values mean "not known
+// yet" unless a field says otherwise.
 type Snapshot struct {
 	Phase    Phase     `json:"phase"`
 	Services []Service `json:"services"`
@@ -53,22 +62,122 @@ type Snapshot struct {
 	// Addresses are the box's own IP addresses (no loopback), for the
 	// display and the setup page.
 	Addresses []string `json:"addresses"`
+	// ClockSynced tells whether the system clock has been set from the
+	// network (NTP); until then certificate checks and dates may be wrong.
+	ClockSynced bool `json:"clock_synced"`
+	// ClockNote says how ClockSynced was found out, e.g. "systemd-timesyncd"
+	// or "not a board: assumed synced".
+	ClockNote string `json:"clock_note,omitempty"`
+	// Disk is the space on the data folder's file system.
+	Disk Disk `json:"disk"`
 	// MailToday counts messages received on MailDay (local date,
 	// "2006-01-02"); see AddMail.
 	MailToday int    `json:"mail_today"`
 	MailDay   string `json:"mail_day,omitempty"`
+	// SentToday counts messages delivered to other servers on SentDay;
+	// see AddSent.
+	SentToday int    `json:"sent_today"`
+	SentDay   string `json:"sent_day,omitempty"`
+	// Unread is the number of unseen messages over every account.
+	Unread int `json:"unread"`
+	// Queue is the outgoing mail waiting for delivery.
+	Queue Queue `json:"queue"`
+	// CertExpires is when the TLS certificate ends (zero: unknown) and
+	// CertDaysLeft the whole days from Time until then (negative: expired).
+	CertExpires  time.Time `json:"cert_expires,omitzero"`
+	CertDaysLeft int       `json:"cert_days_left"`
+	// CPUTempC is the SoC temperature in degrees Celsius, nil where the
+	// machine has no sensor (JSON: absent). Use SetCPUTemp and CPUTemp.
+	CPUTempC *float64 `json:"cpu_temp_c,omitempty"`
+	// SetupCode is the one-time code the setup page asks for, shown on the
+	// display while Phase is needs-setup; empty otherwise.
+	SetupCode string `json:"setup_code,omitempty"`
+	// BackupError is why the last backup failed; empty when it worked or
+	// none has run.
+	BackupError string `json:"backup_error,omitempty"`
 	// Problem is the most important thing that is wrong, in plain words
 	// for the office manager; empty when all is well.
 	Problem string `json:"problem,omitempty"`
+	// LEDs is what the panel's LEDs show, so the web page can show it too.
+	LEDs LEDs `json:"leds"`
+	// ResetRequested is when a 10-second button press asked for a factory
+	// reset; zero when none is pending. It is only a request: nothing is
+	// erased until a person confirms it on the web page, which clears it.
+	ResetRequested time.Time `json:"reset_requested,omitzero"`
 	// Time is when this Snapshot was published.
 	Time time.Time `json:"time"`
+}
+
+// Disk is the space on one file system.
+type Disk struct {
+	FreeBytes  uint64 `json:"free_bytes"`
+	TotalBytes uint64 `json:"total_bytes"`
+	// TrendBytesPerDay is how fast the free space changes, averaged over
+	// the last hours: negative while the disk fills. 0: not known yet.
+	TrendBytesPerDay int64 `json:"trend_bytes_per_day"`
+}
+
+// UsedPercent returns the used share of the disk, 0 to 100 (0 when unknown).
+func (d Disk) UsedPercent() float64 {
+	if d.TotalBytes == 0 || d.FreeBytes > d.TotalBytes {
+		return 0
+	}
+	return 100 * float64(d.TotalBytes-d.FreeBytes) / float64(d.TotalBytes)
+}
+
+// Queue is the state of the outgoing mail queue.
+type Queue struct {
+	Length int `json:"length"`
+	// Oldest is when the oldest queued message was accepted; zero when the
+	// queue is empty.
+	Oldest time.Time `json:"oldest,omitzero"`
+	// LastError is the last delivery failure, in words; empty if none.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// LEDState is what one LED does.
+type LEDState string
+
+const (
+	LEDOff   LEDState = "off"
+	LEDOn    LEDState = "on"
+	LEDBlink LEDState = "blink" // slow steady blinking (ready LED while booting)
+	LEDFlash LEDState = "flash" // one short flash (mail LED per delivery)
+)
+
+// LEDs is the state of the panel's three LEDs. Zero values read as off.
+type LEDs struct {
+	Ready     LEDState `json:"ready,omitempty"`     // green
+	Mail      LEDState `json:"mail,omitempty"`      // second colour: mail activity
+	Attention LEDState `json:"attention,omitempty"` // red: a person is needed
 }
 
 // Clone returns a deep copy.
 func (s Snapshot) Clone() Snapshot {
 	s.Services = slices.Clone(s.Services)
 	s.Addresses = slices.Clone(s.Addresses)
+	if s.CPUTempC != nil {
+		t := *s.CPUTempC
+		s.CPUTempC = &t
+	}
 	return s
+}
+
+// SetCPUTemp records the CPU temperature; NaN records "unknown".
+func (s *Snapshot) SetCPUTemp(celsius float64) {
+	if math.IsNaN(celsius) {
+		s.CPUTempC = nil
+		return
+	}
+	s.CPUTempC = &celsius
+}
+
+// CPUTemp returns the CPU temperature and whether it is known.
+func (s Snapshot) CPUTemp() (float64, bool) {
+	if s.CPUTempC == nil {
+		return 0, false
+	}
+	return *s.CPUTempC, true
 }
 
 // Service returns the service called name.
@@ -106,19 +215,95 @@ func (s Snapshot) Failed() []Service {
 // AddMail counts n received messages at time now, starting from zero again
 // when the local date has changed since the last count.
 func (s *Snapshot) AddMail(n int, now time.Time) {
-	day := now.Format(time.DateOnly)
-	if s.MailDay != day {
-		s.MailDay = day
-		s.MailToday = 0
-	}
-	s.MailToday += n
+	addDaily(&s.MailToday, &s.MailDay, n, now)
 }
 
 // MailOn returns the count of messages received on the local date of now:
 // MailToday, or 0 when the count belongs to another day.
 func (s Snapshot) MailOn(now time.Time) int {
-	if s.MailDay != now.Format(time.DateOnly) {
+	return daily(s.MailToday, s.MailDay, now)
+}
+
+// AddSent counts n messages delivered to other servers at time now, like
+// AddMail.
+func (s *Snapshot) AddSent(n int, now time.Time) {
+	addDaily(&s.SentToday, &s.SentDay, n, now)
+}
+
+// SentOn returns SentToday for the local date of now, like MailOn.
+func (s Snapshot) SentOn(now time.Time) int {
+	return daily(s.SentToday, s.SentDay, now)
+}
+
+func addDaily(count *int, day *string, n int, now time.Time) {
+	d := now.Format(time.DateOnly)
+	if *day != d {
+		*day = d
+		*count = 0
+	}
+	*count += n
+}
+
+func daily(count int, day string, now time.Time) int {
+	if day != now.Format(time.DateOnly) {
 		return 0
 	}
-	return s.MailToday
+	return count
+}
+
+// Thresholds for Attention.
+const (
+	QueueStuckAfter = time.Hour // oldest queued message older than this
+	DiskFullPercent = 90        // used share of the data disk above this
+	CertWarnDays    = 14        // certificate ends in fewer days than this
+)
+
+// Attention lists what needs a person, most important first, in plain
+// words short enough for the panel's display: Problem (as set by the
+// appliance), failed services, a stuck queue, a full disk, an expiring
+// certificate, a failed backup. Empty when all is well; the red LED is on
+// whenever it is not.
+func (s Snapshot) Attention(now time.Time) []string {
+	var out []string
+	if s.Problem != "" {
+		out = append(out, s.Problem)
+	}
+	for _, sv := range s.Failed() {
+		name := sv.Title
+		if name == "" {
+			name = sv.Name
+		}
+		if !strings.Contains(s.Problem, name) { // the appliance's Problem often says it already
+			out = append(out, name+" is down: "+sv.Error)
+		}
+	}
+	if s.Queue.Length > 0 && !s.Queue.Oldest.IsZero() && now.Sub(s.Queue.Oldest) > QueueStuckAfter {
+		msg := "Outgoing mail is stuck for " + roundAge(now.Sub(s.Queue.Oldest)) + "."
+		if s.Queue.LastError != "" {
+			msg += " " + s.Queue.LastError
+		}
+		out = append(out, msg)
+	}
+	if s.Disk.UsedPercent() > DiskFullPercent {
+		out = append(out, fmt.Sprintf("The disk is %.0f%% full.", s.Disk.UsedPercent()))
+	}
+	if !s.CertExpires.IsZero() && s.CertDaysLeft < CertWarnDays {
+		if s.CertDaysLeft < 0 {
+			out = append(out, "The TLS certificate has expired.")
+		} else {
+			out = append(out, fmt.Sprintf("The TLS certificate expires in %d days.", s.CertDaysLeft))
+		}
+	}
+	if s.BackupError != "" {
+		out = append(out, "The last backup failed: "+s.BackupError)
+	}
+	return out
+}
+
+// roundAge writes d as "3 h" or "45 min".
+func roundAge(d time.Duration) string {
+	if d >= 2*time.Hour {
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d min", int(d.Minutes()))
 }

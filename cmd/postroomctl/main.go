@@ -45,7 +45,7 @@ const (
 
 // usageText is the help; a mistake on the command line shows only its
 // synopsis, the part between "Usage:" and the notes.
-const usageText = introText + synopsisText + notesText
+const usageText = introText + synopsisText + queueSynopsis + hwSynopsis + notesText // queueSynopsis: queue.go, hwSynopsis: hw.go
 
 const introText = `postroomctl administers the data folder of a STOPPED Postroom appliance:
 accounts, passwords, addresses, quotas, and the consistency check of the mail store.

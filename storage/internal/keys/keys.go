@@ -18,6 +18,8 @@
 //	31 obj chunk                body bytes
 //	32 obj                      erase queue (refcount reached zero)
 //	33 obj                      staged marker (body written, not yet delivered)
+//	40 qid                      outbound queue: message (sender, body object, DKIM prefix)
+//	41 qid rcpt                 outbound queue: one recipient's delivery state
 //
 // The tag '!' (0x21) is never used: Badger reserves keys starting "!badger!".
 package keys
@@ -42,6 +44,8 @@ const (
 	TagChunk     byte = 0x31
 	TagErase     byte = 0x32
 	TagStaged    byte = 0x33
+	TagQueueMsg  byte = 0x40
+	TagQueueRcpt byte = 0x41
 )
 
 // Meta keys and sequence names live in family 01.
@@ -197,6 +201,31 @@ func ParseObjectKey(k []byte) (uint64, error) {
 		return 0, badKey("object", k)
 	}
 	return binary.BigEndian.Uint64(k[1:]), nil
+}
+
+// QueueMsg is 40 qid: a message of the outbound queue.
+func QueueMsg(qid uint64) []byte { return u64([]byte{TagQueueMsg}, qid) }
+
+// ParseQueueMsg returns qid from a 40 key.
+func ParseQueueMsg(k []byte) (uint64, error) {
+	if len(k) != 9 || k[0] != TagQueueMsg {
+		return 0, badKey("queue message", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), nil
+}
+
+// QueueRcpt is 41 qid rcpt: recipient number rcpt of queued message qid.
+func QueueRcpt(qid uint64, rcpt uint32) []byte { return u32(u64([]byte{TagQueueRcpt}, qid), rcpt) }
+
+// QueueRcptPrefix selects the recipients of qid, in order.
+func QueueRcptPrefix(qid uint64) []byte { return u64([]byte{TagQueueRcpt}, qid) }
+
+// ParseQueueRcpt returns qid, rcpt from a 41 key.
+func ParseQueueRcpt(k []byte) (qid uint64, rcpt uint32, err error) {
+	if len(k) != 13 || k[0] != TagQueueRcpt {
+		return 0, 0, badKey("queue recipient", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint32(k[9:]), nil
 }
 
 // Prefix is a one-byte family prefix for whole-family scans.

@@ -32,6 +32,15 @@ func TestRoundTrip(t *testing.T) {
 	if o, c, err := ParseChunk(Chunk(9, 10)); err != nil || o != 9 || c != 10 {
 		t.Fatalf("chunk: %v", err)
 	}
+	if q, err := ParseQueueMsg(QueueMsg(11)); err != nil || q != 11 {
+		t.Fatalf("queue message: %v", err)
+	}
+	if q, r, err := ParseQueueRcpt(QueueRcpt(11, 12)); err != nil || q != 11 || r != 12 {
+		t.Fatalf("queue recipient: %v", err)
+	}
+	if !bytes.HasPrefix(QueueRcpt(11, 12), QueueRcptPrefix(11)) {
+		t.Fatal("queue recipient prefix")
+	}
 	for _, k := range [][]byte{Object(5), Erase(5), Staged(5)} {
 		if o, err := ParseObjectKey(k); err != nil || o != 5 {
 			t.Fatalf("object: %v", err)

@@ -1,0 +1,621 @@
+// Package imapd is Postroom's IMAP server (IMAP4rev2, RFC 9051, and
+// IMAP4rev1, RFC 3501) over the mail store: port 143 with STARTTLS and port
+// 993 with implicit TLS (RFC 8314).
+//
+// github.com/emersion/go-imap/v2's imapserver does the wire protocol:
+// parsing, literals, STARTTLS, SASL PLAIN, IDLE's DONE, the response
+// encoding. This package is its Session: it maps every command onto
+// storage, keeps each client's view of its selected mailbox, and pushes
+// other sessions' changes to it.
+//
+// The map:
+//
+//	server.go     Options, New, Serve/ServeTLS, Shutdown, Close; connection
+//	              limits, deadlines, one imapserver.Server per connection
+//	session.go    the Session: login through authguard, NAMESPACE, and the
+//	              one place storage errors become IMAP responses
+//	mailboxes.go  CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST/LSUB, STATUS
+//	selected.go   SELECT/EXAMINE, the client's view, change events, Poll, IDLE,
+//	              sequence sets
+//	view.go       uidView: the UIDs behind sequence numbers, kept as runs
+//	fetch.go      FETCH: metadata, ENVELOPE/BODYSTRUCTURE, streamed sections
+//	messages.go   STORE, COPY, MOVE, EXPUNGE, APPEND
+//	search.go     SEARCH/ESEARCH and SEARCHRES
+//
+// Rendering of message content (sections, BINARY, BODYSTRUCTURE) and the
+// SEARCH evaluation live in the subpackage imapmsg.
+//
+// Push: every selected session holds a storage.Watcher on its account.
+// Events only say that something changed; the session then reads the store
+// (the authority for UID order) and tells its client, expunges first and
+// then the new count (RFC 9051 7.5.1, 7.4.1), at the next command or at
+// once while the client IDLEs (RFC 2177).
+package imapd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"postroom/appliance/authguard"
+	"postroom/storage"
+)
+
+// Options configures New. Zero values are documented per field; Store is
+// required.
+type Options struct {
+	// Hostname names the server in the logs. "" means "localhost".
+	Hostname string
+
+	// Store holds the mail. Required.
+	Store *storage.Store
+
+	// Logger receives one line per login, refusal and fault. nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// TLSConfig enables STARTTLS on Serve; ServeTLS requires it. nil
+	// offers no TLS, and then passwords are refused unless
+	// AllowPlaintextLAN lets a local client in.
+	TLSConfig *tls.Config
+
+	// Guard delays and limits failed logins and counts protocol errors
+	// before login, shared with the other protocols. nil means a private
+	// Guard with default settings.
+	Guard *authguard.Guard
+
+	// AllowPlaintextLAN lets clients on loopback and private addresses log
+	// in without TLS (authguard.PlaintextAllowed). Off, a connection
+	// without TLS advertises LOGINDISABLED (RFC 9051 6.2.3).
+	AllowPlaintextLAN bool
+
+	// AppendLimit is the largest message APPEND accepts, advertised as
+	// APPENDLIMIT (RFC 7889); larger literals are refused with NO [TOOBIG]
+	// before a byte is read. 0 means the store's MaxMessageSize. It must
+	// fit in 32 bits.
+	AppendLimit int64
+
+	// MaxConnections bounds concurrent connections on all listeners
+	// together; more are greeted with BYE and closed. 0 means 200.
+	MaxConnections int
+
+	// MaxConnectionsPerIP bounds concurrent connections from one address,
+	// so one client cannot take every slot. 0 means 50.
+	MaxConnectionsPerIP int
+
+	// IdleTimeout is how long a logged-in client may stay silent, between
+	// commands or in IDLE, before the server hangs up. RFC 9051 5.4 asks
+	// for at least 30 minutes. 0 means 35 minutes (go-imap's own). Before
+	// login go-imap allows 30 seconds per command.
+	IdleTimeout time.Duration
+
+	// HandshakeTimeout bounds the TLS handshake on ServeTLS listeners. 0
+	// means 30 seconds.
+	HandshakeTimeout time.Duration
+
+	// Debug, when set, receives a trace of the wire protocol, passwords and
+	// message content included (STYLE convention 10): never in production.
+	Debug io.Writer
+}
+
+// DefaultOptions holds the value used for each zero field of Options.
+var DefaultOptions = Options{
+	Hostname:            "localhost",
+	MaxConnections:      200,
+	MaxConnectionsPerIP: 50,
+	IdleTimeout:         35 * time.Minute,
+	HandshakeTimeout:    30 * time.Second,
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("imapd: server closed")
+
+// caps are the capabilities go-imap advertises for us. IMAP4rev1-only
+// extensions that rev2 includes are listed so that rev1 clients see them;
+// go-imap adds IDLE, ENABLE, UNSELECT, UTF8=ACCEPT, SASL-IR, LITERAL-,
+// AUTH=PLAIN or LOGINDISABLED and STARTTLS by itself, and APPENDLIMIT=n
+// from Session.AppendLimit.
+var caps = imap.CapSet{
+	imap.CapIMAP4rev1:        {},
+	imap.CapIMAP4rev2:        {},
+	imap.CapNamespace:        {},
+	imap.CapUIDPlus:          {},
+	imap.CapESearch:          {},
+	imap.CapSearchRes:        {},
+	imap.CapListExtended:     {},
+	imap.CapListStatus:       {},
+	imap.CapMove:             {},
+	imap.CapStatusSize:       {},
+	imap.CapBinary:           {},
+	imap.CapChildren:         {},
+	imap.CapSpecialUse:       {},
+	imap.CapCreateSpecialUse: {},
+	imap.CapLiteralPlus:      {},
+	imap.CapUnauthenticate:   {},
+}
+
+// Server is the IMAP server. Create it with New, run Serve (STARTTLS) and
+// ServeTLS (implicit TLS) on listeners, stop it with Shutdown or Close.
+type Server struct {
+	opts  Options
+	st    *storage.Store
+	log   *slog.Logger
+	guard *authguard.Guard
+
+	// ctx ends with Close; logins and storage calls run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	sessions sync.WaitGroup // sessions not yet closed
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	perIP     map[netip.Addr]int
+	banned    map[netip.Addr]time.Time // addresses Guard.Strike said to drop
+}
+
+// banTime is how long an address that struck out is greeted with BYE.
+const banTime = 15 * time.Minute
+
+// New checks opts, fills its zero fields from DefaultOptions and returns a
+// server ready to Serve.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("imapd: Options.Store is required")
+	}
+	if opts.AppendLimit < 0 || opts.MaxConnections < 0 || opts.MaxConnectionsPerIP < 0 ||
+		opts.IdleTimeout < 0 || opts.HandshakeTimeout < 0 {
+		return nil, errors.New("imapd: negative limit in Options")
+	}
+	if opts.AppendLimit == 0 {
+		opts.AppendLimit = opts.Store.MaxMessageSize()
+	}
+	if opts.AppendLimit > 1<<32-1 {
+		// APPENDLIMIT and go-imap's SessionAppendLimit are 32-bit.
+		return nil, errors.New("imapd: Options.AppendLimit must fit in 32 bits")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := DefaultOptions
+	setDefault(&opts.Hostname, d.Hostname)
+	setDefault(&opts.MaxConnections, d.MaxConnections)
+	setDefault(&opts.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
+	setDefault(&opts.IdleTimeout, d.IdleTimeout)
+	setDefault(&opts.HandshakeTimeout, d.HandshakeTimeout)
+	s := &Server{
+		opts:      opts,
+		st:        opts.Store,
+		log:       opts.Logger.With("service", "imap"),
+		guard:     opts.Guard,
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+		perIP:     map[netip.Addr]int{},
+		banned:    map[netip.Addr]time.Time{},
+	}
+	if s.guard == nil {
+		s.guard = authguard.New(authguard.Options{Logger: s.log})
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Serve accepts IMAP connections on l, offering STARTTLS when
+// Options.TLSConfig is set, until Shutdown or Close; then it returns
+// ErrServerClosed. Serve closes l when it returns.
+func (s *Server) Serve(l net.Listener) error { return s.serve(l, false) }
+
+// ServeTLS is Serve for implicit TLS (port 993, RFC 8314 3.3): every
+// connection starts with a TLS handshake.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.opts.TLSConfig == nil {
+		l.Close()
+		return errors.New("imapd: ServeTLS needs Options.TLSConfig")
+	}
+	return s.serve(l, true)
+}
+
+func (s *Server) serve(l net.Listener, implicitTLS bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of file descriptors and the like: back off, as
+				// net/http does, rather than spin.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("imap accept", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("imapd: accept: %w", err)
+		}
+		delay = 0
+		go s.handle(nc, implicitTLS)
+	}
+}
+
+// handle admits one connection and hands it to its own imapserver.Server.
+// One imapserver.Server per connection, because go-imap decides "may a
+// password be sent here" (InsecureAuth) per server, and we decide it per
+// client address; its DebugWriter is also the only place that sees what it
+// answers before login (see sniffer).
+func (s *Server) handle(nc net.Conn, implicitTLS bool) {
+	c, reason := s.admit(nc)
+	if c == nil {
+		s.log.Info("imap connection refused", "remote", remoteIP(nc.RemoteAddr()), "reason", reason)
+		nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if !implicitTLS {
+			io.WriteString(nc, "* BYE "+reason+"\r\n")
+		}
+		nc.Close()
+		return
+	}
+	var ic net.Conn = c
+	tlsConfig := s.opts.TLSConfig
+	if implicitTLS {
+		tc := tls.Server(c, s.opts.TLSConfig)
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.HandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.log.Debug("imap TLS handshake failed", "remote", remoteIP(c.remote), "err", err)
+			c.Close()
+			return
+		}
+		ic, tlsConfig = tc, nil
+	}
+	var debug io.Writer = &sniffer{c: c, debug: s.opts.Debug}
+	isrv := imapserver.New(&imapserver.Options{
+		NewSession: func(ic *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return s.newSession(c, ic)
+		},
+		Caps:         caps,
+		Logger:       libLogger{s.log.With("remote", remoteIP(c.remote))},
+		TLSConfig:    tlsConfig,
+		InsecureAuth: authguard.PlaintextAllowed(c.remote, false, s.opts.AllowPlaintextLAN),
+		DebugWriter:  debug,
+	})
+	// Serve takes the one connection, starts its goroutine and returns
+	// when the listener reports closed.
+	if err := isrv.Serve(&oneConnListener{c: ic}); err != nil {
+		s.log.Warn("imap serve", "err", err)
+		c.Close()
+	}
+}
+
+// admit registers a connection, or says why not.
+func (s *Server) admit(nc net.Conn) (*conn, string) {
+	ip := addrOf(nc.RemoteAddr())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, "Server shutting down"
+	}
+	if until, ok := s.banned[ip]; ok {
+		if time.Now().Before(until) {
+			return nil, "Too many errors from your address, try again later"
+		}
+		delete(s.banned, ip)
+	}
+	if len(s.conns) >= s.opts.MaxConnections {
+		return nil, "Too many connections, try again later"
+	}
+	if s.perIP[ip] >= s.opts.MaxConnectionsPerIP {
+		return nil, "Too many connections from your address"
+	}
+	c := &conn{Conn: nc, srv: s, remote: nc.RemoteAddr(), ip: ip}
+	s.conns[c] = struct{}{}
+	s.perIP[ip]++
+	return c, ""
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
+	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+}
+
+// strike counts an unknown command before login against the client's
+// address (authguard.Guard.Strike); an address with too many is refused
+// for banTime.
+func (s *Server) strike(c *conn) {
+	if !s.guard.Strike(c.remote) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.banned) >= 10000 {
+		now := time.Now()
+		for ip, until := range s.banned {
+			if now.After(until) {
+				delete(s.banned, ip)
+			}
+		}
+		if len(s.banned) >= 10000 {
+			return // full of current bans; the Guard still counts
+		}
+	}
+	s.banned[c.ip] = time.Now().Add(banTime)
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Shutdown drains the server: it stops accepting, says BYE to every client
+// not in the middle of a command and to the others as soon as their command
+// ends, and waits for them to go. If ctx ends first, the remaining
+// connections are closed and ctx's error returned. Either way no session
+// touches the store once Shutdown returns.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	var err error
+drain:
+	for {
+		s.mu.Lock()
+		var idle []*conn
+		for c := range s.conns {
+			if !c.byeSent && !c.busy() {
+				c.byeSent = true
+				idle = append(idle, c)
+			}
+		}
+		n := len(s.conns)
+		s.mu.Unlock()
+		for _, c := range idle {
+			go c.bye("Server shutting down")
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			err = ctx.Err()
+			s.closeConns()
+			break drain
+		}
+	}
+	s.cancel()
+	s.sessions.Wait()
+	return err
+}
+
+// Close closes every listener and connection at once and waits for the
+// sessions to end.
+func (s *Server) Close() error {
+	s.stop()
+	s.cancel()
+	s.closeConns()
+	s.sessions.Wait()
+	return nil
+}
+
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+}
+
+func (s *Server) closeConns() {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// Addr is the address of one listener, for tests and logs; nil before
+// Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for l := range s.listeners {
+		return l.Addr()
+	}
+	return nil
+}
+
+// conn is one client connection under go-imap (below TLS when there is
+// TLS). It frees its slot when closed and applies IdleTimeout.
+type conn struct {
+	net.Conn
+	srv    *Server
+	remote net.Addr
+	ip     netip.Addr
+
+	closeOnce sync.Once
+
+	// Set once by newSession; read by Shutdown.
+	ic      atomic.Pointer[imapserver.Conn]
+	sess    atomic.Pointer[session]
+	byeSent bool // under srv.mu
+
+	authed  atomic.Bool // logged in: the sniffer stands down
+	struck  atomic.Bool
+	sniffMu sync.Mutex
+	tail    []byte // the sniffer's last bytes, across writes
+}
+
+func (c *conn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.srv.forget(c)
+		err = c.Conn.Close()
+	})
+	return err
+}
+
+// SetReadDeadline replaces go-imap's fixed 35-minute idle deadline (the
+// only one it sets beyond 10 minutes) with Options.IdleTimeout.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() && time.Until(t) > 10*time.Minute {
+		t = time.Now().Add(c.srv.opts.IdleTimeout)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// busy reports a session inside a command that changes or streams mail;
+// Shutdown lets it finish.
+func (c *conn) busy() bool {
+	s := c.sess.Load()
+	return s != nil && s.busy.Load() > 0
+}
+
+func (c *conn) bye(text string) {
+	if ic := c.ic.Load(); ic != nil {
+		ic.Bye(text)
+	}
+	c.Close()
+}
+
+// sniffer is the connection's go-imap DebugWriter: it sees the plain text
+// in both directions, even under TLS. Before login it watches for go-imap's
+// answer to an unknown command (which go-imap follows with BYE, against
+// cross-protocol attacks) so the Guard can count it; Options.Debug, if
+// set, gets everything.
+type sniffer struct {
+	c     *conn
+	debug io.Writer
+}
+
+// unknownReply is what go-imap answers to an unknown command
+// (imapserver/conn.go readCommand).
+const unknownReply = "BAD Unknown command"
+
+func (w *sniffer) Write(p []byte) (int, error) {
+	if w.debug != nil {
+		w.debug.Write(p)
+	}
+	c := w.c
+	if c.authed.Load() || c.struck.Load() {
+		return len(p), nil
+	}
+	c.sniffMu.Lock()
+	buf := append(c.tail, p...)
+	hit := strings.Contains(string(buf), unknownReply)
+	if len(buf) > len(unknownReply) {
+		buf = buf[len(buf)-len(unknownReply):]
+	}
+	c.tail = append(c.tail[:0], buf...)
+	c.sniffMu.Unlock()
+	if hit && c.struck.CompareAndSwap(false, true) {
+		c.srv.log.Info("imap unknown command before login", "remote", remoteIP(c.remote))
+		c.srv.strike(c)
+	}
+	return len(p), nil
+}
+
+// oneConnListener hands one connection to imapserver.Server.Serve.
+type oneConnListener struct {
+	c    net.Conn
+	done bool
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	if l.done {
+		return nil, net.ErrClosed
+	}
+	l.done = true
+	return l.c, nil
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.c.LocalAddr() }
+
+// libLogger takes go-imap's log lines: a client that vanished is routine,
+// a recovered panic or an internal error is not.
+type libLogger struct{ l *slog.Logger }
+
+func (g libLogger) Printf(format string, args ...any) {
+	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
+	switch {
+	case strings.Contains(msg, "panic"):
+		g.l.Error("imap internal error", "detail", msg)
+	case strings.HasPrefix(msg, "handling "):
+		g.l.Error("imap command failed", "detail", msg)
+	default:
+		g.l.Debug("imap connection", "detail", msg)
+	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func remoteIP(a net.Addr) string { return addrOf(a).String() }

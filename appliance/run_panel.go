@@ -1,0 +1,234 @@
+package appliance
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"postroom/appliance/status"
+	"postroom/hw"
+	"postroom/storage"
+)
+
+// DisplayEnv asks for the display in the terminal: POSTROOM_DISPLAY=term
+// make run prints every new frame of the (simulated) display to stdout.
+const DisplayEnv = "POSTROOM_DISPLAY"
+
+// openPanel returns the panel for cfg.Panel: the real parts on a board, the
+// simulated panel elsewhere (hw.Open never fails). stdout receives the
+// display as text when DisplayEnv is "term".
+func openPanel(cfg Config, logger *slog.Logger, stdout io.Writer) hw.Panel {
+	hc := cfg.Panel.HWConfig()
+	if os.Getenv(DisplayEnv) == "term" {
+		hc.Terminal = stdout
+	}
+	return hw.Open(hc, logger)
+}
+
+// panelPNG returns the function the web page calls for the display's
+// current frame, or nil when the panel draws none.
+func panelPNG(p hw.Panel) func() []byte {
+	if f, ok := p.(interface{ PNG() []byte }); ok {
+		return f.PNG
+	}
+	return nil
+}
+
+// panelWorker registers the job that keeps the Snapshot's readings of this
+// machine up to date: disk, CPU temperature, clock, unread mail and the
+// certificate's days left. It serves nothing.
+func (r *runner) panelWorker(st *storage.Store, tlsConfig *tls.Config) {
+	rd := &readings{
+		publish:  r.update,
+		log:      r.log.With("part", "readings"),
+		dataDir:  r.cfg.DataDir,
+		store:    st,
+		onBoard:  hw.BoardModel("") != "",
+		thermal:  "/sys/class/thermal/thermal_zone*/temp",
+		timesync: "/run/systemd/timesync/synchronized",
+		now:      time.Now,
+	}
+	if tlsConfig != nil && len(tlsConfig.Certificates) > 0 && tlsConfig.Certificates[0].Leaf != nil {
+		rd.certNotAfter = tlsConfig.Certificates[0].Leaf.NotAfter
+	}
+	r.addWorker("panel-readings", rd.run)
+}
+
+// Reading intervals. Every value is cheap to read; the intervals keep the
+// Snapshot (and the display) calm.
+const (
+	readEvery    = 30 * time.Second
+	unreadEvery  = 2 * time.Second // at most this often after mail changes
+	trendSample  = 10 * time.Minute
+	trendSamples = 24 * 6 // a day of samples
+)
+
+// unreadStore is the part of the store the readings use.
+type unreadStore interface {
+	Accounts() ([]storage.Account, error)
+	Mailboxes(acct storage.AccountID) ([]storage.Mailbox, error)
+	WatchAll() *storage.Watcher
+}
+
+// readings collects what the Snapshot says about the machine itself.
+type readings struct {
+	publish      func(func(*status.Snapshot))
+	log          *slog.Logger
+	dataDir      string
+	store        unreadStore
+	certNotAfter time.Time
+	onBoard      bool   // off the board the host keeps the clock: assume synced
+	thermal      string // glob of millidegree files
+	timesync     string // exists once systemd-timesyncd has synchronised
+	now          func() time.Time
+
+	trend []diskSample
+}
+
+type diskSample struct {
+	at   time.Time
+	free uint64
+}
+
+// run reads everything at once, then the machine every readEvery and the
+// unread count after mail changes (at most every unreadEvery), until ctx
+// ends.
+func (rd *readings) run(ctx context.Context) error {
+	w := rd.store.WatchAll()
+	defer w.Close()
+	rd.readMachine()
+	rd.readUnread()
+	tick := time.NewTicker(readEvery)
+	defer tick.Stop()
+	var unreadTimer <-chan time.Time // non-nil while a recount is pending
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			rd.readMachine()
+		case _, ok := <-w.C():
+			if !ok {
+				return nil // the store closed: the appliance is stopping
+			}
+			w.Next() // the count is reread whole; the events only wake us
+			if unreadTimer == nil {
+				unreadTimer = time.After(unreadEvery)
+			}
+		case <-unreadTimer:
+			unreadTimer = nil
+			rd.readUnread()
+		}
+	}
+}
+
+// readMachine reads disk, temperature, clock and certificate and publishes
+// them when any changed.
+func (rd *readings) readMachine() {
+	now := rd.now()
+	var disk status.Disk
+	if free, total, err := diskSpace(rd.dataDir); err != nil {
+		rd.log.Debug("disk space unknown", "err", err)
+	} else {
+		disk = status.Disk{FreeBytes: free, TotalBytes: total, TrendBytesPerDay: rd.diskTrend(now, free)}
+	}
+	temp := readTemperature(rd.thermal)
+	synced, note := rd.clock()
+	var daysLeft int
+	if !rd.certNotAfter.IsZero() {
+		daysLeft = int(math.Floor(rd.certNotAfter.Sub(now).Hours() / 24))
+	}
+	rd.publish(func(s *status.Snapshot) {
+		s.Disk = disk
+		s.SetCPUTemp(temp)
+		s.ClockSynced, s.ClockNote = synced, note
+		s.CertExpires, s.CertDaysLeft = rd.certNotAfter, daysLeft
+	})
+}
+
+// diskTrend keeps a sample every trendSample and returns the change of
+// free bytes per day over the samples kept (up to a day); 0 until an hour
+// of samples exists.
+func (rd *readings) diskTrend(now time.Time, free uint64) int64 {
+	if n := len(rd.trend); n == 0 || now.Sub(rd.trend[n-1].at) >= trendSample {
+		rd.trend = append(rd.trend, diskSample{now, free})
+		if len(rd.trend) > trendSamples {
+			rd.trend = rd.trend[1:]
+		}
+	}
+	first := rd.trend[0]
+	span := now.Sub(first.at)
+	if span < time.Hour {
+		return 0
+	}
+	return int64(float64(int64(free)-int64(first.free)) / span.Hours() * 24)
+}
+
+// clock tells whether the system clock is synchronised. On a board,
+// systemd-timesyncd's flag file or else the kernel's NTP state (adjtimex)
+// says so; off the board the host keeps the time.
+func (rd *readings) clock() (bool, string) {
+	if !rd.onBoard {
+		return true, "not a board: the host keeps the time"
+	}
+	if _, err := os.Stat(rd.timesync); err == nil {
+		return true, "systemd-timesyncd"
+	}
+	if synced, err := kernelClockSynced(); err == nil {
+		return synced, "kernel NTP state"
+	}
+	return false, "no time synchronisation found"
+}
+
+// readUnread counts unseen messages over every account, leaving out Junk
+// and Trash (nobody needs to read those).
+func (rd *readings) readUnread() {
+	accts, err := rd.store.Accounts()
+	if err != nil {
+		if !errors.Is(err, storage.ErrClosed) {
+			rd.log.Warn("count unread mail", "err", err)
+		}
+		return
+	}
+	total := 0
+	for _, a := range accts {
+		mbs, err := rd.store.Mailboxes(a.ID)
+		if err != nil {
+			rd.log.Warn("count unread mail", "account", a.Name, "err", err)
+			continue
+		}
+		for _, mb := range mbs {
+			if mb.SpecialUse != storage.SpecialJunk && mb.SpecialUse != storage.SpecialTrash {
+				total += int(mb.Unseen)
+			}
+		}
+	}
+	rd.publish(func(s *status.Snapshot) { s.Unread = total })
+}
+
+// readTemperature returns the first thermal zone's temperature in degrees
+// Celsius (the SoC on a Raspberry Pi), or NaN where there is none.
+func readTemperature(glob string) float64 {
+	files, _ := filepath.Glob(glob)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		milli, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			continue
+		}
+		// One decimal: a change of a hundredth is not news for the panel.
+		return math.Round(float64(milli)/100) / 10
+	}
+	return math.NaN()
+}

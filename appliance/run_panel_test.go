@@ -1,0 +1,220 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"postroom/appliance/status"
+	"postroom/internal/testutil"
+	"postroom/storage"
+	"postroom/storage/storagetest"
+)
+
+// newReadings returns readings that publish into bus, on files in a temp
+// dir, and the paths of its fake thermal and timesync files.
+func newReadings(t *testing.T, st *storage.Store, bus *status.Bus) (*readings, string, string) {
+	dir := t.TempDir()
+	rd := &readings{
+		publish:  bus.Update,
+		log:      testutil.Logger(t),
+		dataDir:  dir,
+		store:    st,
+		onBoard:  true,
+		thermal:  filepath.Join(dir, "thermal_zone*", "temp"),
+		timesync: filepath.Join(dir, "synchronized"),
+		now:      time.Now,
+	}
+	return rd, filepath.Join(dir, "thermal_zone0", "temp"), rd.timesync
+}
+
+func TestReadingsMachine(t *testing.T) {
+	bus := status.NewBus(status.Snapshot{})
+	rd, thermal, timesync := newReadings(t, storagetest.Open(t), bus)
+
+	rd.onBoard = false
+	rd.readMachine()
+	s := bus.Latest()
+	if _, ok := s.CPUTemp(); ok {
+		t.Error("a temperature without a thermal zone")
+	}
+	if !s.ClockSynced || !strings.Contains(s.ClockNote, "not a board") {
+		t.Errorf("off the board: clock %v %q; want synced with a note", s.ClockSynced, s.ClockNote)
+	}
+	if s.Disk.TotalBytes == 0 || s.Disk.FreeBytes > s.Disk.TotalBytes {
+		t.Errorf("disk = %+v", s.Disk)
+	}
+	if !s.CertExpires.IsZero() {
+		t.Error("a certificate date without a certificate")
+	}
+
+	os.MkdirAll(filepath.Dir(thermal), 0o755)
+	os.WriteFile(thermal, []byte("48123\n"), 0o644)
+	os.WriteFile(timesync, nil, 0o644)
+	rd.onBoard = true
+	rd.certNotAfter = time.Now().Add(10*24*time.Hour + time.Hour)
+	rd.readMachine()
+	s = bus.Latest()
+	if c, ok := s.CPUTemp(); !ok || c != 48.1 {
+		t.Errorf("temperature = %v, %v; want 48.1", c, ok)
+	}
+	if !s.ClockSynced || s.ClockNote != "systemd-timesyncd" {
+		t.Errorf("clock %v %q; want synced by systemd-timesyncd", s.ClockSynced, s.ClockNote)
+	}
+	if s.CertDaysLeft != 10 {
+		t.Errorf("cert days left = %d; want 10", s.CertDaysLeft)
+	}
+	b, _ := json.Marshal(s)
+	if !strings.Contains(string(b), `"cpu_temp_c":48.1`) {
+		t.Errorf("JSON: %s", b)
+	}
+}
+
+func TestDiskTrend(t *testing.T) {
+	rd := &readings{}
+	start := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	const gb = 1_000_000_000
+	if got := rd.diskTrend(start, 10*gb); got != 0 {
+		t.Fatalf("trend from one sample = %d", got)
+	}
+	if got := rd.diskTrend(start.Add(30*time.Minute), 9*gb); got != 0 {
+		t.Fatalf("trend before an hour = %d", got)
+	}
+	// 1 GB less after 2 hours: 12 GB a day.
+	if got := rd.diskTrend(start.Add(2*time.Hour), 9*gb); got != -12*gb {
+		t.Fatalf("trend = %d; want %d", got, -12*gb)
+	}
+	for i := range 2 * trendSamples {
+		rd.diskTrend(start.Add(time.Duration(i)*trendSample), 9*gb)
+	}
+	if len(rd.trend) != trendSamples {
+		t.Fatalf("kept %d samples; want %d", len(rd.trend), trendSamples)
+	}
+}
+
+func TestReadingsUnreadFollowsTheStore(t *testing.T) {
+	st := storagetest.Open(t)
+	a := storagetest.Account(t, st, "ann@example.test")
+	b := storagetest.Account(t, st, "bob@example.test")
+	ctx := context.Background()
+	put := func(acct storage.AccountID, mbox string, flags storage.Flags) {
+		t.Helper()
+		body := "Subject: hi\r\n\r\nhello\r\n"
+		if _, err := st.Append(ctx, acct, mbox, flags, nil, time.Now(), strings.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(a.ID, "INBOX", 0)
+	put(a.ID, "INBOX", storage.FlagSeen)
+	put(a.ID, "Trash", 0) // not counted
+	put(a.ID, "Junk", 0)  // not counted
+	put(b.ID, "Archive", 0)
+
+	bus := status.NewBus(status.Snapshot{})
+	updates := make(chan int, 100)
+	rd, _, _ := newReadings(t, st, bus)
+	rd.publish = func(f func(*status.Snapshot)) {
+		bus.Update(f)
+		updates <- bus.Latest().Unread
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rd.run(runCtx) }()
+	waitUnread := func(want int) {
+		t.Helper()
+		deadline := time.After(15 * time.Second)
+		for {
+			select {
+			case got := <-updates:
+				if got == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("unread never became %d (now %d)", want, bus.Latest().Unread)
+			}
+		}
+	}
+	waitUnread(2)
+	put(b.ID, "INBOX", 0)
+	put(b.ID, "INBOX", 0)
+	waitUnread(4)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run = %v", err)
+	}
+}
+
+func TestReadTemperature(t *testing.T) {
+	dir := t.TempDir()
+	if got := readTemperature(filepath.Join(dir, "none*")); !math.IsNaN(got) {
+		t.Fatalf("no file: %v; want NaN", got)
+	}
+	os.WriteFile(filepath.Join(dir, "a"), []byte("garbage"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b"), []byte("-5250\n"), 0o644)
+	if got := readTemperature(filepath.Join(dir, "*")); got != -5.3 && got != -5.2 {
+		t.Fatalf("got %v; want -5.2 (skipping the unreadable zone)", got)
+	}
+}
+
+func TestPanelConfig(t *testing.T) {
+	if errs := defaultPanel().validate(); len(errs) != 0 {
+		t.Fatalf("default panel invalid: %v", errs)
+	}
+	if errs := devPanel().validate(); len(errs) != 0 {
+		t.Fatalf("dev panel invalid: %v", errs)
+	}
+	tests := []struct {
+		name  string
+		mod   func(*PanelConfig)
+		field string
+	}{
+		{"mode", func(p *PanelConfig) { p.Mode = "on" }, "panel.mode"},
+		{"pin name", func(p *PanelConfig) { p.ReadyLED = "pin 11" }, "panel.ready_led"},
+		{"pin twice", func(p *PanelConfig) { p.Button = "gpio17" }, "panel.button: gpio17 is also panel.ready_led"},
+		{"display", func(p *PanelConfig) { p.Display = "hd44780" }, "panel.display"},
+		{"address", func(p *PanelConfig) { p.DisplayAddress = "0x99" }, "panel.display_address"},
+		{"page time", func(p *PanelConfig) { p.PageTime = Duration(time.Millisecond) }, "panel.page_time"},
+		{"night", func(p *PanelConfig) { p.NightFrom = "25:00" }, "panel.night_from"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mod(&c.Panel)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("Validate = %v; want an error naming %s", err, tt.field)
+			}
+		})
+	}
+	hc := defaultPanel().HWConfig()
+	if hc.DisplayAddr != 0x3c || hc.NightFrom != 22*60 || hc.NightTo != 7*60 || hc.Simulate || hc.Display != "ssd1306" {
+		t.Fatalf("hwConfig = %+v", hc)
+	}
+	p := defaultPanel()
+	p.Display = "none"
+	if p.HWConfig().Display != "" {
+		t.Fatal("display none still opens a display")
+	}
+}
+
+func TestPanelConfigRoundTrip(t *testing.T) {
+	c := Default()
+	c.Panel.DisplayAddress = "0x3d"
+	c.Panel.Button = ""
+	path := filepath.Join(t.TempDir(), ConfigFile)
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Panel != c.Panel {
+		t.Fatalf("panel after Save and Load = %+v; want %+v", back.Panel, c.Panel)
+	}
+}

@@ -1,0 +1,92 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"postroom/appliance/dkim"
+	"postroom/appliance/queue"
+	"postroom/appliance/status"
+	"postroom/storage"
+)
+
+// outboundQueues holds each runner's outbound queue.
+// TODO(lead): replace with a runner field `queue *queue.Queue`.
+var outboundQueues sync.Map // *runner -> *queue.Queue
+
+// outboundQueue returns the runner's outbound queue, building it on first
+// use and registering its delivery loop as a worker. Submission calls it to
+// hand over mail for remote recipients (Queue.Enqueue).
+func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
+	if q, ok := outboundQueues.Load(r); ok {
+		return q.(*queue.Queue), nil
+	}
+	cfg := r.cfg
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	retry, err := cfg.Queue.retry()
+	if err != nil {
+		return nil, fmt.Errorf("queue.retry_schedule: %w", err)
+	}
+	var keys *dkim.Keys
+	if cfg.Queue.DKIM {
+		keys = dkim.New(filepath.Join(dataDir, "dkim"))
+	}
+	sh := cfg.Queue.Smarthost
+	delay := time.Duration(cfg.Queue.DelayWarning)
+	if delay == 0 {
+		delay = -1 // the config's "0s" means never; the queue's 0 means default
+	}
+	q, err := queue.New(queue.Options{
+		Store:             st,
+		Logger:            r.log,
+		Hostname:          cfg.Hostname,
+		Resolver:          r.resolver,
+		Port:              cfg.Queue.Port,
+		Smarthost:         queue.Smarthost{Host: sh.Host, Port: sh.Port, TLS: sh.TLS, Username: sh.Username, Password: sh.Password},
+		DKIM:              keys,
+		MaxConcurrent:     cfg.Queue.Concurrency,
+		MaxPerDestination: cfg.Queue.PerDomain,
+		Retry:             retry,
+		MaxAge:            time.Duration(cfg.Queue.MaxAge),
+		DelayWarning:      delay,
+		OnSent: func(n int) {
+			r.update(func(s *status.Snapshot) { s.AddSent(n, time.Now()) })
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set up outgoing mail: %w", err)
+	}
+	outboundQueues.Store(r, q)
+	r.addWorker("queue", func(ctx context.Context) error {
+		defer outboundQueues.Delete(r)
+		if err := q.LoadIndex(); err != nil {
+			return fmt.Errorf("read the outgoing queue: %w", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- q.Run(ctx) }()
+		// The status Snapshot's queue line, refreshed while the queue runs.
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		var last queue.Stats
+		for {
+			if s := q.Stats(); s != last {
+				last = s
+				r.update(func(snap *status.Snapshot) {
+					snap.Queue = status.Queue{Length: s.Length, Oldest: s.Oldest, LastError: s.LastError}
+				})
+			}
+			select {
+			case err := <-done:
+				return err
+			case <-t.C:
+			}
+		}
+	})
+	return q, nil
+}
