@@ -37,6 +37,14 @@ func (s *Store) OpenBody(id ObjectID) (*Body, error) {
 	return &Body{r: &chunkReader{s: s, id: id, size: rec.Size}, unpin: unpin}, nil
 }
 
+// OpenObjectBody is OpenBody for an Object read a moment ago: it does not
+// read and decode the object record again, which is most of the cost of
+// opening a body when a SEARCH or a FETCH opens thousands. Should the
+// object have been erased in between, reads fail with ErrNotFound.
+func (s *Store) OpenObjectBody(obj Object) *Body {
+	return &Body{r: &chunkReader{s: s, id: obj.ID, size: obj.Size}, unpin: s.Pin(obj.ID)}
+}
+
 // Size is the body's length in octets.
 func (b *Body) Size() int64 { return b.r.size }
 
@@ -123,6 +131,9 @@ func (c *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 func (c *chunkReader) load(idx int64) error {
 	return c.s.view(func(txn *badger.Txn) error {
 		it, err := txn.Get(keys.Chunk(uint64(c.id), uint32(idx)))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			err = ErrNotFound // erased: the message was expunged
+		}
 		if err != nil {
 			return fmt.Errorf("storage: object %d chunk %d: %w", c.id, idx, err)
 		}

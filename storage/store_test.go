@@ -380,6 +380,13 @@ func TestLargeMessageStreamed(t *testing.T) {
 	if _, err := io.Copy(h2, body.Reader()); err != nil || !bytes.Equal(h2.Sum(nil), h.Sum(nil)) {
 		t.Fatalf("read back differs: %v", err)
 	}
+	// OpenObjectBody reads the same bytes without reading the record again.
+	ob := st.OpenObjectBody(obj)
+	defer ob.Close()
+	h3 := sha256.New()
+	if _, err := io.Copy(h3, ob.Reader()); err != nil || ob.Size() != size || !bytes.Equal(h3.Sum(nil), h.Sum(nil)) {
+		t.Fatalf("OpenObjectBody read back differs: %v, size %d", err, ob.Size())
+	}
 	// Random access across a chunk boundary.
 	p := make([]byte, 10)
 	if _, err := body.ReadAt(p, 64<<10-5); err != nil {

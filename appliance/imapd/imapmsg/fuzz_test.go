@@ -211,3 +211,102 @@ func FuzzSearch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCriteria builds random SEARCH criteria over the SEARCH test mailbox
+// and checks the laws any evaluation must keep: NOT c is the complement
+// of c, OR c d the union, and c AND d (written as NOT NOT c, NOT NOT d)
+// the intersection, whichever keys are cheap or expensive.
+func FuzzCriteria(f *testing.F) {
+	fx := searchMailbox(f)
+	cands := fx.candidates()
+	f.Add([]byte{0, 1, 7, 2}, []byte{9, 3})
+	f.Add([]byte{10, 0, 11, 2, 12, 5}, []byte{13, 1, 8, 4})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		ca, cb := randomCriteria(&a, 0), randomCriteria(&b, 0)
+		run := func(c imap.SearchCriteria) map[uint32]bool {
+			got, err := Search(context.Background(), fx.st, &c, cands)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[uint32]bool{}
+			for _, g := range got {
+				out[g.Message.UID] = true
+			}
+			return out
+		}
+		not := func(c imap.SearchCriteria) imap.SearchCriteria {
+			return imap.SearchCriteria{Not: []imap.SearchCriteria{c}}
+		}
+		sa, sb := run(ca), run(cb)
+		sNot := run(not(ca))
+		sOr := run(imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{ca, cb}}})
+		sAnd := run(imap.SearchCriteria{Not: []imap.SearchCriteria{not(ca), not(cb)}})
+		for _, c := range cands {
+			u := c.Message.UID
+			if sNot[u] == sa[u] || sOr[u] != (sa[u] || sb[u]) || sAnd[u] != (sa[u] && sb[u]) {
+				t.Fatalf("uid %d: a=%v b=%v not=%v or=%v and=%v\na=%+v\nb=%+v", u, sa[u], sb[u], sNot[u], sOr[u], sAnd[u], ca, cb)
+			}
+		}
+	})
+}
+
+// randomCriteria reads criteria from fuzz bytes: each byte picks a key,
+// the next one its argument.
+func randomCriteria(p *[]byte, depth int) imap.SearchCriteria {
+	next := func() byte {
+		if len(*p) == 0 {
+			return 0
+		}
+		c := (*p)[0]
+		*p = (*p)[1:]
+		return c
+	}
+	words := []string{"", "alice", "grüße", "numbers", "müller", "secret", "inner", "world", "x-custom", "report", "Present"}
+	flags := []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, "$Important", `\Recent`}
+	fields := []string{"From", "To", "Cc", "Bcc", "Subject", "X-Custom", "Date"}
+	var c imap.SearchCriteria
+	for range 3 {
+		if len(*p) == 0 {
+			break
+		}
+		op, arg := next(), next()
+		w := words[int(arg)%len(words)]
+		switch op % 15 {
+		case 0:
+			c.Flag = append(c.Flag, flags[int(arg)%len(flags)])
+		case 1:
+			c.NotFlag = append(c.NotFlag, flags[int(arg)%len(flags)])
+		case 2:
+			c.SeqNum = append(c.SeqNum, imap.SeqSet{{Start: uint32(arg % 8), Stop: uint32(arg / 32)}})
+		case 3:
+			c.UID = append(c.UID, imap.UIDSet{{Start: imap.UID(arg % 8), Stop: imap.UID(arg / 32)}})
+		case 4:
+			c.Since = date(int(arg%25) + 1)
+		case 5:
+			c.Before = date(int(arg%25) + 1)
+		case 6:
+			c.SentSince = date(int(arg%25) + 1)
+		case 7:
+			c.SentBefore = date(int(arg%25) + 1)
+		case 8:
+			c.Larger = int64(arg) * 32
+		case 9:
+			c.Smaller = int64(arg) * 32
+		case 10:
+			c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: fields[int(arg)%len(fields)], Value: words[int(arg/16)%len(words)]})
+		case 11:
+			c.Body = append(c.Body, w)
+		case 12:
+			c.Text = append(c.Text, w)
+		case 13:
+			if depth < 4 {
+				c.Not = append(c.Not, randomCriteria(p, depth+1))
+			}
+		case 14:
+			if depth < 4 {
+				c.Or = append(c.Or, [2]imap.SearchCriteria{randomCriteria(p, depth+1), randomCriteria(p, depth+1)})
+			}
+		}
+	}
+	return c
+}

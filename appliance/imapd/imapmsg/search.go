@@ -17,7 +17,7 @@ import (
 // *storage.Store satisfies it.
 type Loader interface {
 	Object(storage.ObjectID) (storage.Object, error)
-	OpenBody(storage.ObjectID) (*storage.Body, error)
+	OpenObjectBody(storage.Object) *storage.Body
 }
 
 var _ Loader = (*storage.Store)(nil)
@@ -47,8 +47,10 @@ type Candidate struct {
 //     header values RFC 2047 decoded, text parts with base64 or
 //     quoted-printable undone and their charset converted to UTF-8 where
 //     go-message knows it (the IANA and WHATWG charsets); text in an
-//     unknown charset is searched as stored. Only text/* parts and the
-//     headers of enclosed messages count as body text.
+//     unknown charset is searched as stored, and bytes that are not UTF-8
+//     are read as Latin-1. Only text/* parts and the headers of enclosed
+//     messages count as body text; HTML is searched with its markup.
+//     Case folding is rune by rune (no "ß" = "ss").
 //   - FROM, TO, CC, BCC and SUBJECT match the envelope fields (RFC 9051:
 //     "the envelope structure's FROM field"), each address as
 //     `Name <mailbox@host>`; HEADER of any other field, and these with an
@@ -91,7 +93,8 @@ func Search(ctx context.Context, ld Loader, c *imap.SearchCriteria, cands []Cand
 		ok, err := root.eval(st)
 		st.close()
 		switch {
-		case errors.Is(err, errVanished):
+		case errors.Is(err, errVanished), errors.Is(err, storage.ErrNotFound):
+			// Expunged and erased while the search ran: not a match.
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("imapmsg: search message uid %d: %w", cands[i].Message.UID, err)
@@ -462,14 +465,7 @@ func (st *msgState) openBody() (*storage.Body, *storage.Object, error) {
 		return nil, nil, err
 	}
 	if st.body == nil {
-		b, err := st.ld.OpenBody(st.cand.Message.Object)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, nil, errVanished
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		st.body = b
+		st.body = st.ld.OpenObjectBody(*obj)
 	}
 	return st.body, obj, nil
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // searchMailbox stores the messages the SEARCH tests look at (UIDs 1..6).
-func searchMailbox(t *testing.T) *fixture {
+func searchMailbox(t testing.TB) *fixture {
 	f := newFixture(t)
 	day := func(d int) time.Time { return time.Date(2026, 11, d, 12, 0, 0, 0, time.Local) }
 	// 1: plain text, seen and answered.
@@ -267,9 +267,9 @@ func (c *countingLoader) Object(id storage.ObjectID) (storage.Object, error) {
 	return c.Store.Object(id)
 }
 
-func (c *countingLoader) OpenBody(id storage.ObjectID) (*storage.Body, error) {
+func (c *countingLoader) OpenObjectBody(o storage.Object) *storage.Body {
 	c.bodies++
-	return c.Store.OpenBody(id)
+	return c.Store.OpenObjectBody(o)
 }
 
 // TestSearchLoadsLazily checks that cheaper keys decide first, and that a
@@ -304,6 +304,23 @@ func TestSearchLoadsLazily(t *testing.T) {
 				t.Errorf("loaded %d objects and %d bodies, want %d and %d", ld.objects, ld.bodies, tt.objects, tt.bodies)
 			}
 		})
+	}
+}
+
+// TestSearchUndeclaredLatin1 checks that 8-bit text without a charset is
+// read as Latin-1, like storage reads such headers.
+func TestSearchUndeclaredLatin1(t *testing.T) {
+	f := newFixture(t)
+	f.add("Subject: 8bit\nContent-Transfer-Encoding: 8bit\n\nHerr M\xfcller, \xc0 bient\xf4t\n", 0, nil, time.Time{})
+	f.add("Subject: utf-8\n\nHerr M\xc3\xbcller\n", 0, nil, time.Time{})
+	for _, tt := range []struct {
+		needle string
+		want   int
+	}{{"MÜLLER", 2}, {"à BIENTÔT", 1}, {"m\xfcller", 2}, {"\xb6", 0}} {
+		got, err := Search(context.Background(), f.st, &imap.SearchCriteria{Body: []string{tt.needle}}, f.candidates())
+		if err != nil || len(got) != tt.want {
+			t.Errorf("BODY %q: %d matches (%v), want %d", tt.needle, len(got), err, tt.want)
+		}
 	}
 }
 

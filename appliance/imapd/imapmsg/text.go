@@ -28,8 +28,10 @@ func foldRune(r rune) rune {
 	return unicode.ToLower(unicode.ToUpper(r))
 }
 
-// fold appends the folded form of s to dst. Bytes that are not UTF-8 are
-// kept as they are, so every input folds to something.
+// fold appends the folded form of s to dst. A byte that is not part of
+// valid UTF-8 is read as Latin-1, as storage reads such header bytes: old
+// mailers send 8-bit text in their local charset without saying so, and
+// Latin-1 is most often right and never loses a byte.
 func fold(dst []byte, s []byte) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -43,10 +45,9 @@ func fold(dst []byte, s []byte) []byte {
 		}
 		r, n := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, c)
-		} else {
-			dst = utf8.AppendRune(dst, foldRune(r))
+			r = rune(c)
 		}
+		dst = utf8.AppendRune(dst, foldRune(r))
 		i += n
 	}
 	return dst
