@@ -3,14 +3,21 @@ package appliance
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"periph.io/x/conn/v3/physic"
+
 	"postroom/appliance/status"
+	"postroom/hw"
 	"postroom/internal/testutil"
 	"postroom/storage"
 	"postroom/storage/storagetest"
@@ -216,5 +223,100 @@ func TestPanelConfigRoundTrip(t *testing.T) {
 	}
 	if back.Panel != c.Panel {
 		t.Fatalf("panel after Save and Load = %+v; want %+v", back.Panel, c.Panel)
+	}
+}
+
+// TestRunPublishesPanelState runs the appliance: the readings worker fills
+// the machine's fields of the Snapshot and the (simulated) panel reports
+// its LEDs into it.
+func TestRunPublishesPanelState(t *testing.T) {
+	r, err := start(t, testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := r.bus.Subscribe()
+	defer cancel()
+	deadline := time.After(30 * time.Second)
+	for {
+		s := r.bus.Latest()
+		if s.Disk.TotalBytes > 0 && !s.CertExpires.IsZero() && s.LEDs.Ready == status.LEDOn {
+			if s.CertDaysLeft < 1 {
+				t.Errorf("the new self-signed certificate has %d days left", s.CertDaysLeft)
+			}
+			if !s.ClockSynced || s.ClockNote == "" {
+				t.Errorf("clock %v %q", s.ClockSynced, s.ClockNote)
+			}
+			return
+		}
+		select {
+		case <-c:
+		case <-deadline:
+			t.Fatalf("Snapshot never got disk, certificate and LEDs: %+v\nlog:\n%s", s, r.log.String())
+		}
+	}
+}
+
+// brokenI2C is a display bus that stopped answering after the set-up.
+type brokenI2C struct {
+	mu sync.Mutex
+	ok int
+}
+
+func (b *brokenI2C) String() string                  { return "broken" }
+func (b *brokenI2C) SetSpeed(physic.Frequency) error { return nil }
+func (b *brokenI2C) Tx(addr uint16, w, r []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ok > 0 {
+		b.ok--
+		return nil
+	}
+	return errors.New("i2c: remote I/O error")
+}
+
+// TestFailingPanelKeepsMailRunning: a display whose every frame fails is
+// logged and the appliance takes mail as usual.
+func TestFailingPanelKeepsMailRunning(t *testing.T) {
+	disp, err := hw.NewSSD1306(&brokenI2C{ok: 1}, hw.SSD1306Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logBuf testutil.SyncBuffer
+	logger := slog.New(slog.NewTextHandler(&logBuf, nil))
+	panel := hw.NewFront(hw.Options{Logger: logger, Display: disp})
+	cfg := testConfig(t)
+	bus := status.NewBus(status.Snapshot{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	c, unsubscribe := bus.Subscribe()
+	defer unsubscribe()
+	go func() {
+		done <- RunOptions(ctx, cfg, Options{Logger: logger, Bus: bus, Panel: panel, Stdout: io.Discard})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	deadline := time.After(30 * time.Second)
+	// Running, and the panel has shown it (it reports its LEDs after each
+	// Show, and its first frame failed before that).
+	for s := bus.Latest(); s.Phase != status.PhaseRunning || s.LEDs.Ready != status.LEDOn; s = bus.Latest() {
+		select {
+		case <-c:
+		case err := <-done:
+			t.Fatalf("Run ended: %v", err)
+		case <-deadline:
+			t.Fatalf("not running; log:\n%s", logBuf.String())
+		}
+	}
+	sv, _ := bus.Latest().Service(ServiceSMTP)
+	sendMail(t, sv.Addr, cfg, "sender@elsewhere.test", DemoUser)
+	if got := bus.Latest().MailOn(time.Now()); got != 1 {
+		t.Errorf("mail today = %d; want 1", got)
+	}
+	if !strings.Contains(logBuf.String(), "display not answering") {
+		t.Errorf("the failing display was not logged:\n%s", logBuf.String())
 	}
 }

@@ -42,7 +42,8 @@ func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
 	if delay == 0 {
 		delay = -1 // the config's "0s" means never; the queue's 0 means default
 	}
-	q, err := queue.New(queue.Options{
+	var q *queue.Queue
+	q, err = queue.New(queue.Options{
 		Store:             st,
 		Logger:            r.log,
 		Hostname:          cfg.Hostname,
@@ -58,6 +59,7 @@ func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
 		OnSent: func(n int) {
 			r.update(func(s *status.Snapshot) { s.AddSent(n, time.Now()) })
 		},
+		OnChange: func() { r.publishQueue(q) }, // called only once q is set
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set up outgoing mail: %w", err)
@@ -68,25 +70,15 @@ func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
 		if err := q.LoadIndex(); err != nil {
 			return fmt.Errorf("read the outgoing queue: %w", err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- q.Run(ctx) }()
-		// The status Snapshot's queue line, refreshed while the queue runs.
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		var last queue.Stats
-		for {
-			if s := q.Stats(); s != last {
-				last = s
-				r.update(func(snap *status.Snapshot) {
-					snap.Queue = status.Queue{Length: s.Length, Oldest: s.Oldest, LastError: s.LastError}
-				})
-			}
-			select {
-			case err := <-done:
-				return err
-			case <-t.C:
-			}
-		}
+		return q.Run(ctx)
 	})
 	return q, nil
+}
+
+// publishQueue copies the queue's Stats into the status Snapshot.
+func (r *runner) publishQueue(q *queue.Queue) {
+	s := q.Stats()
+	r.update(func(snap *status.Snapshot) {
+		snap.Queue = status.Queue{Length: s.Length, Oldest: s.Oldest, LastError: s.LastError}
+	})
 }

@@ -20,8 +20,9 @@ const (
 	DefaultPageTime = 5 * time.Second
 	// DefaultShiftEvery is how often the frame moves by a pixel.
 	DefaultShiftEvery = 10 * time.Minute
-	// MinFrameInterval limits redraws to 5 a second: an I²C SSD1306 takes
-	// about 25 ms for a whole frame, and the bus is shared.
+	// MinFrameInterval limits redraws to 5 a second: a whole frame takes
+	// about 25 ms on I²C at 400 kHz and 100 ms at 100 kHz, and the panel's
+	// lock is held meanwhile.
 	MinFrameInterval = 200 * time.Millisecond
 	// RefreshEvery redraws time-dependent text (queue age) and rechecks
 	// the night and the attention rules without a new Snapshot.
@@ -29,10 +30,11 @@ const (
 	// ManualHold is how long a page chosen with the button stays before
 	// the attention page or the cycle takes over again.
 	ManualHold = 30 * time.Second
-	// buttonPoll and buttonPollBusy are the polling intervals of the
-	// button: idle, a press of 50 ms is still seen twice; during a press,
-	// often enough to debounce.
-	buttonPoll     = 25 * time.Millisecond
+	// buttonPoll and buttonPollBusy are the polling intervals of a button
+	// without edge detection: idle, every 50 ms (a deliberate press lasts
+	// 100 ms or more; about 0.2 % of a core); during a press, often enough
+	// to debounce.
+	buttonPoll     = 50 * time.Millisecond
 	buttonPollBusy = 10 * time.Millisecond
 	// maxWait is the longest Tick asks to wait.
 	maxWait = time.Minute
@@ -328,7 +330,12 @@ func (f *Front) refresh(now time.Time) {
 	f.ready, f.attention = ledStates(s, now)
 	f.alarm = len(s.Attention(now)) > 0
 	switch s.Phase {
-	case status.PhaseRunning, status.PhaseNeedsSetup:
+	case status.PhaseNeedsSetup:
+		// What the person setting up needs is the code and where to type
+		// it; the attention page only takes over when a service is down.
+		f.alarm = len(s.Failed()) > 0
+		f.cycle = append(f.cycle[:0], PageSetup, PageAddress)
+	case status.PhaseRunning:
 		f.cycle = f.cycle[:0]
 		f.cycle = append(f.cycle, PageAddress)
 		if s.SetupCode != "" {

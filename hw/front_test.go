@@ -599,3 +599,24 @@ func TestButtonEdges(t *testing.T) {
 		t.Fatalf("after the press the panel still polls every %v", wait)
 	}
 }
+
+func TestNeedsSetupShowsTheCode(t *testing.T) {
+	r := newRig(t, nil)
+	s := running()
+	s.Phase = status.PhaseNeedsSetup
+	s.Problem = "Setup is not finished: there are no mail accounts yet."
+	r.f.Show(s)
+	var seen []Page
+	for range 3 {
+		_, p := r.f.Frame()
+		seen = append(seen, p)
+		r.clock.Advance(DefaultPageTime)
+		r.f.Tick()
+	}
+	if fmt.Sprint(seen) != fmt.Sprint([]Page{PageSetup, PageAddress, PageSetup}) {
+		t.Fatalf("pages while setup is pending: %v; want the setup code and the address in turn", seen)
+	}
+	if mark(r.attn) != "#" {
+		t.Error("red LED off while setup is pending")
+	}
+}

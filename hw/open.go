@@ -139,7 +139,9 @@ func Open(cfg Config, logger *slog.Logger) *Front {
 		logger.Warn("panel: some parts are not there; going on without them", "board", model, "missing", missing)
 	}
 	f := NewFront(opts)
-	f.log.Info("panel ready", "board", model, "display", opts.Display != nil, "button", opts.Button != nil)
+	f.log.Info("panel ready", "board", model, "display", opts.Display != nil,
+		"leds", opts.Ready != nil || opts.Mail != nil || opts.Attention != nil,
+		"button", opts.Button != nil, "button_edges", opts.ButtonEdges)
 	return f
 }
 

@@ -15,6 +15,7 @@
 //	button.go   debouncer: short, long (setup code) and 10-second (reset request) presses
 //	term.go     the frame as text for a terminal (make run, POSTROOM_DISPLAY=term)
 //	open.go     Open: board detection (/proc/device-tree/model), pins and bus by name
+//	selftest.go SelfTest (postroomctl hw test) and the sample Snapshot of the test pages
 //
 // The package reads appliance/status and nothing else of the appliance.
 // Nothing here is ever fatal: a missing or failing part is logged and the

@@ -79,6 +79,7 @@ func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
 func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 	s := h.bus.Latest()
 	s.MailToday = s.MailOn(time.Now())
+	s.SentToday = s.SentOn(time.Now())
 	if s.Services == nil { // [] rather than null for scripts that loop over them
 		s.Services = []status.Service{}
 	}

@@ -31,6 +31,9 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if benchStop != nil {
+		benchStop()
+	}
 	storagetest.CleanupPrefilled()
 	os.Exit(code)
 }
@@ -189,9 +192,10 @@ func (e *testEnv) client(name string, h *imapclient.UnilateralDataHandler) *imap
 
 // rawConn is a client that speaks the wire protocol by hand.
 type rawConn struct {
-	t testing.TB
-	c net.Conn
-	r *bufio.Reader
+	t       testing.TB
+	c       net.Conn
+	r       *bufio.Reader
+	timeout time.Duration // for one response line; 0 means a minute
 }
 
 // raw connects to addr (the plain port by default) and reads the greeting.
@@ -228,7 +232,11 @@ func (rc *rawConn) send(s string) {
 // than a minute for the server has failed.
 func (rc *rawConn) line() string {
 	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(time.Minute))
+	d := rc.timeout
+	if d == 0 {
+		d = time.Minute
+	}
+	rc.c.SetReadDeadline(time.Now().Add(d))
 	l, err := rc.r.ReadString('\n')
 	if err != nil {
 		rc.t.Fatalf("read: %v (got %q)", err, l)

@@ -87,7 +87,7 @@ func (s *session) Status(mailbox string, options *imap.StatusOptions) (*imap.Sta
 	if err != nil {
 		return nil, s.fail("status", err)
 	}
-	data := s.statusData(mb, options)
+	data := s.statusData(mb)
 	if options.DeletedStorage {
 		msgs, err := s.srv.st.Messages(s.acct, mb.ID)
 		if err != nil {
@@ -104,8 +104,8 @@ func (s *session) Status(mailbox string, options *imap.StatusOptions) (*imap.Sta
 	return data, nil
 }
 
-// statusData fills every item go-imap may write for options.
-func (s *session) statusData(mb storage.Mailbox, options *imap.StatusOptions) *imap.StatusData {
+// statusData fills every item go-imap may write; it writes those asked for.
+func (s *session) statusData(mb storage.Mailbox) *imap.StatusData {
 	var zero uint32
 	limit := s.AppendLimit()
 	size := mb.Size
@@ -218,7 +218,7 @@ func (s *session) listEntry(t *tree, name string, o *imap.ListOptions, pct, exte
 		data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
 	}
 	if o.ReturnStatus != nil {
-		data.Status = s.statusData(mb, o.ReturnStatus)
+		data.Status = s.statusData(mb)
 	}
 	return data, true
 }

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"errors"
+	"io"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -317,9 +318,26 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if err != nil {
 		return nil, err
 	}
-	dv, err := s.srv.st.Append(s.srv.ctx, s.acct, mailbox, f, kw, options.Time, r)
+	dv, err := s.srv.st.Append(s.srv.ctx, s.acct, mailbox, f, kw, options.Time, &exactReader{r: r, left: r.Size()})
 	if err != nil {
 		return nil, s.copyFail("append", err)
 	}
 	return &imap.AppendData{UID: imap.UID(dv.UID), UIDValidity: dv.UIDValidity}, nil
+}
+
+// exactReader fails with io.ErrUnexpectedEOF when the literal ends before
+// its announced size: go-imap's literal reader just stops when the client
+// goes away, and half a message must not be stored as a whole one.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }

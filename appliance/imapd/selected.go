@@ -38,7 +38,7 @@ type selected struct {
 	announce    bool            // our own STORE added keywords: send FLAGS
 
 	// Pending changes by others.
-	expunged map[uint32]uint64 // UID -> MODSEQ of the expunge
+	expunged map[uint32]uint64          // UID -> MODSEQ of the expunge
 	flags    map[uint32]storage.Message // latest state per UID
 	added    bool
 	resync   bool // the watcher overflowed: compare with storage
@@ -177,6 +177,11 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // Idle pushes changes while the client idles (RFC 2177): the watcher's
 // signal wakes it as soon as another session's change is committed.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	s.idleMu.Lock()
+	defer s.idleMu.Unlock()
+	if s.closed {
+		return nil
+	}
 	if s.sel == nil {
 		select {
 		case <-stop:

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/emersion/go-imap/v2"
@@ -31,6 +32,12 @@ type session struct {
 	saved []uint32  // SEARCHRES result (RFC 5182) as UIDs, ascending
 
 	busy atomic.Int32
+	// idleMu is held by Idle while it runs and by Close: go-imap may end
+	// the connection and call Close while its IDLE goroutine is still
+	// starting or running (imapserver/idle.go returns on a read error
+	// without waiting for it).
+	idleMu sync.Mutex
+	closed bool
 }
 
 var (
@@ -53,15 +60,23 @@ func (s *Server) newSession(c *conn, ic *imapserver.Conn) (imapserver.Session, *
 	return sess, nil, nil
 }
 
-// enter marks the session busy for Shutdown; call the result when done.
+// enter marks the session busy for Shutdown and corks the connection's
+// writes; call the result when the command's work is done.
 func (s *session) enter() func() {
 	s.busy.Add(1)
-	return func() { s.busy.Add(-1) }
+	s.c.cork()
+	return func() {
+		s.c.uncork()
+		s.busy.Add(-1)
+	}
 }
 
 // Close ends the session when the connection ends.
 func (s *session) Close() error {
+	s.idleMu.Lock()
+	s.closed = true
 	s.unselect()
+	s.idleMu.Unlock()
 	s.srv.sessions.Done()
 	return nil
 }

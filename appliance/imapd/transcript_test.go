@@ -364,7 +364,7 @@ func TestUnknownCommandBeforeLogin(t *testing.T) {
 	}
 	defer c.Close()
 	got := readAll(t, c)
-	if !strings.HasPrefix(got, "* BYE Too many errors") {
+	if !strings.HasPrefix(got, "* BYE imap.example.test: Too many errors") {
 		t.Fatalf("after %d strikes the greeting is %q, want BYE", limit, got)
 	}
 	if n := strings.Count(e.logs.String(), "imap unknown command before login"); n != limit {

@@ -13,6 +13,7 @@
 //	header.go    reading the header section (bounded), the From: domain,
 //	             formatting Authentication-Results, and ClaimsHost for
 //	             removing forged ones (RFC 8601 5)
+//	mailauthtest/  an Ed25519 DKIM key for tests: sign, publish in dnstest
 //
 // SPF comes from blitiri.com.ar/go/spf; DKIM verification, DMARC record
 // parsing and the result formatting from github.com/emersion/go-msgauth.

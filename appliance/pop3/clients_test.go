@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
+	"postroom/appliance/imapd"
 	"postroom/appliance/smtpd"
 	"postroom/storage"
 )
@@ -280,4 +282,100 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 		tc.SetWriteBuffer(4096)
 	}
 	return c, err
+}
+
+// TestPOP3DeleteReachesIMAPIdle: an IMAP client idling on INBOX (imapd
+// in-process, go-imap's imapclient) sees EXPUNGE when a POP3 session
+// deletes the message at QUIT, and not before.
+func TestPOP3DeleteReachesIMAPIdle(t *testing.T) {
+	e := newEnv(t, nil)
+	e.deliver(e.alice, msgText("keep", 1))
+	e.deliver(e.alice, msgText("delete me", 1))
+	imapSrv, err := imapd.New(imapd.Options{Hostname: "imap.example.test", Store: e.st, Logger: e.srv.opts.Logger,
+		AllowPlaintextLAN: true, Guard: e.srv.guard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go imapSrv.Serve(l)
+	defer imapSrv.Close()
+
+	expunged := make(chan uint32, 10)
+	ic, err := imapclient.DialInsecure(l.Addr().String(), &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Expunge: func(seq uint32) { expunged <- seq }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login(alice, password(alice)).Wait(); err != nil {
+		t.Fatalf("IMAP LOGIN: %v", err)
+	}
+	if sel, err := ic.Select("INBOX", nil).Wait(); err != nil || sel.NumMessages != 2 {
+		t.Fatalf("SELECT: %+v %v", sel, err)
+	}
+	idle, err := ic.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c := e.dial()
+	c.login(alice)
+	c.run([]step{{send: "DELE 2", expect: "+OK"}, {send: "NOOP", expect: "+OK"}})
+	select {
+	case seq := <-expunged:
+		t.Fatalf("EXPUNGE %d before QUIT", seq)
+	default:
+	}
+	c.run([]step{{send: "QUIT", expect: "+OK pop.example.test signing off (1 messages deleted)"}})
+	select {
+	case seq := <-expunged:
+		if seq != 2 {
+			t.Fatalf("EXPUNGE %d, want 2", seq)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the IMAP client saw no EXPUNGE")
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShutdownLetsRETRFinish: Shutdown while a RETR is being sent (the
+// client reads slowly, small socket buffers) lets the RETR complete, then
+// ends the session with [SYS/TEMP]; Shutdown returns nil.
+func TestShutdownLetsRETRFinish(t *testing.T) {
+	e := newEnv(t, nil)
+	small := e.serve(e.srv.Serve, func(l net.Listener) net.Listener { return smallBufListener{l} })
+	big := msgText("big", 100000) // about 1.2 MB
+	e.deliver(e.alice, big)
+	c := e.dialAddr(small, false)
+	c.login(alice)
+	c.send("RETR 1\r\n")
+	if r := c.line(); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("RETR: %q", r)
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		shut <- e.srv.Shutdown(ctx)
+	}()
+	got := strings.Join(c.multi(), "\r\n") + "\r\n"
+	if got != big {
+		t.Fatalf("RETR cut short: %d of %d octets", len(got), len(big))
+	}
+	if r := c.line(); r != "-ERR [SYS/TEMP] server shutting down, try again later" {
+		t.Fatalf("after RETR: %q", r)
+	}
+	c.expectClosed()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
 }

@@ -169,7 +169,8 @@ func FuzzSession(f *testing.F) {
 // FuzzDotWriter checks that dotWriter's output is byte for byte that of
 // net/textproto's DotWriter, for any text cut into any two writes.
 func FuzzDotWriter(f *testing.F) {
-	for _, s := range []string{"", ".", "..\r\n", "a\r\n.b\r\n.\r\n", "a\nb\n.c", "x\r", "\r\r\n.", "\r.\r\n\n.", "line\r\n"} {
+	for _, s := range []string{"", ".", "..\r\n", "a\r\n.b\r\n.\r\n", "a\nb\n.c", "x\r", "\r\r\n.", "\r.\r\n\n.", "line\r\n",
+		"a\r\nb\r\n.c\r\n\nd\r\r\n", "x\r\n\r\n..\r\n\r", "a\r\n\n\r\n.\n.\r\n"} {
 		f.Add(s, uint8(1))
 	}
 	f.Fuzz(func(t *testing.T, in string, cut uint8) {

@@ -15,7 +15,8 @@
 //	              state machine and every command handler
 //	wire.go       reading command lines with limits (overlong lines, NUL),
 //	              parsing commands and arguments, writing replies, and
-//	              streaming RETR and TOP through textproto's DotWriter
+//	              streaming RETR and TOP through dotWriter (textproto's
+//	              DotWriter, byte for byte, made fast)
 //	auth.go       USER/PASS and AUTH PLAIN, through authguard.Guard
 //	retention.go  the background job that deletes INBOX messages N days
 //	              after their first POP3 download (per-account setting)

@@ -210,18 +210,20 @@ func init() {
 func (c *session) dispatch(line string) error {
 	name, arg := parseCommand(line)
 	cmd, ok := commands[name]
+	var why string
 	switch {
 	case !ok:
-		c.fail("", "unknown command")
+		why = "unknown command"
+	case cmd.states&c.state == 0 && c.state == stateAuth:
+		why = "log in first"
 	case cmd.states&c.state == 0:
-		if c.state == stateAuth {
-			c.fail("", "log in first")
-		} else {
-			c.fail("", "not allowed after login")
-		}
+		why = "not allowed after login"
 	default:
 		return cmd.run(c, arg)
 	}
+	// The keyword only: arguments may hold a password.
+	c.log.Info("pop3 refused command", "command", name[:min(len(name), 16)], "reason", why)
+	c.fail("", why)
 	if c.strike() {
 		return errors.New("too many errors before login")
 	}
@@ -308,6 +310,12 @@ func (c *session) cmdQuit(string) error {
 	if c.state == stateAuth {
 		c.ok(c.srv.opts.Hostname + " signing off")
 		return errQuit
+	}
+	// Downloads are recorded first, so that IMAP sees \Seen before the
+	// EXPUNGE, and the retention clock of kept messages starts.
+	if c.mark != nil {
+		c.mark.stop()
+		c.mark = nil
 	}
 	uids := c.snap.deletedUIDs()
 	var gone []uint32
@@ -433,8 +441,9 @@ func (c *session) cmdTop(arg string) error {
 
 // send streams a message (lines < 0) or its top from the stored chunks
 // through dotWriter (RFC 1939 section 3 byte-stuffing, textproto's
-// DotWriter made fast), never holding it whole. Once "+OK" is out, a failure can only end the session: the
-// multi-line reply has no way to say "error" halfway.
+// DotWriter made fast), never holding it whole. Once "+OK" is out, a
+// failure can only end the session: the multi-line reply has no way to say
+// "error" halfway.
 func (c *session) send(m *snapMsg, lines int) error {
 	st := c.srv.opts.Store
 	var headerEnd, bodyLines int64 = m.size, 0

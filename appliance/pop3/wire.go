@@ -175,26 +175,15 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 				err = d.w.WriteByte('.')
 			}
 		case dotData:
-			rest := b[n:]
-			cr := bytes.IndexByte(rest, '\r')
-			lim := len(rest)
-			if cr >= 0 {
-				lim = cr
-			}
-			if lf := bytes.IndexByte(rest[:lim], '\n'); lf >= 0 {
+			var k int
+			k, d.state = dataRun(b[n:])
+			_, err = d.w.Write(b[n : n+k])
+			if k == 0 {
 				// A bare LF: DotWriter adds the CR.
-				d.w.Write(rest[:lf])
 				_, err = d.w.WriteString("\r\n")
-				d.state = dotBeginLine
-				n += lf + 1
-			} else if cr >= 0 {
-				_, err = d.w.Write(rest[:cr+1])
-				d.state = dotCR
-				n += cr + 1
-			} else {
-				_, err = d.w.Write(rest)
-				n = len(b)
+				k = 1
 			}
+			n += k
 		case dotCR:
 			// Whatever follows a CR is written as it is; only LF ends
 			// the line.
@@ -207,6 +196,39 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// dataRun measures the run at the start of b (in the data state) that
+// passes unchanged: whole CRLF lines as long as the next one does not start
+// with ".", up to and including the CR or CRLF where that stops. It
+// returns the run's length and the state after it; a length of 0 means b
+// starts with a bare LF.
+func dataRun(b []byte) (int, uint8) {
+	end := 0
+	for {
+		seg := b[end:]
+		cr := bytes.IndexByte(seg, '\r')
+		lim := len(seg)
+		if cr >= 0 {
+			lim = cr
+		}
+		if lf := bytes.IndexByte(seg[:lim], '\n'); lf >= 0 {
+			if end+lf == 0 {
+				return 0, dotBeginLine
+			}
+			return end + lf, dotData // stop before the bare LF
+		}
+		switch {
+		case cr < 0:
+			return len(b), dotData
+		case cr+1 == len(seg) || seg[cr+1] != '\n':
+			return end + cr + 1, dotCR
+		case cr+2 < len(seg) && seg[cr+2] != '.':
+			end += cr + 2 // a CRLF line; the next one needs no stuffing
+		default:
+			return end + cr + 2, dotBeginLine
+		}
+	}
 }
 
 // Close writes the end of the reply; the session flushes.

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -181,17 +182,16 @@ func (q *Queue) record(ctx context.Context, id storage.QueueID, rcpts []storage.
 	if delivered > 0 {
 		q.o.OnSent(delivered)
 	}
+	if !due.IsZero() {
+		q.noteDue(due)
+		q.Kick()
+	}
 	if failed {
 		q.start(ctx, id, "", func(ctx context.Context) { q.notifyFailed(ctx, id) })
 		return
 	}
 	if done {
 		q.forget(id) // QueueUpdate removed it with the last outcome
-		return
-	}
-	if !due.IsZero() {
-		q.noteDue(due)
-		q.Kick()
 	}
 }
 
@@ -334,7 +334,6 @@ func (q *Queue) session(ctx context.Context, h host, addr string, m *storage.Que
 	var nc net.Conn = conn
 	if h.tls == "tls" {
 		tc := tls.Client(conn, &tls.Config{ServerName: h.name, MinVersion: tls.VersionTLS12, RootCAs: h.roots})
-		conn.SetDeadline(time.Now().Add(q.o.CommandTimeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return fail(temp("4.7.5", h.name, "TLS with %s: %v", h.name, err))
 		}
@@ -503,21 +502,41 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// deadlineConn gives every read and write its own deadline, so a server
-// that stops reading our DATA (full TCP window) cannot hold us forever;
-// go-smtp only sets deadlines around its replies.
+// deadlineConn bounds every read and write that has no deadline of its
+// own by timeout, so that a server that stalls anywhere (TLS handshake, a
+// full TCP window during DATA, our own greeting and EHLO reads) cannot hold
+// an attempt forever. Deadlines go-smtp sets around its replies (the longer
+// one for the reply to the final dot) are kept.
 type deadlineConn struct {
 	net.Conn
-	timeout time.Duration
+	timeout  time.Duration
+	mu       sync.Mutex
+	explicit time.Time
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.explicit = t
+	c.mu.Unlock()
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *deadlineConn) idle(set func(time.Time) error) {
+	c.mu.Lock()
+	none := c.explicit.IsZero()
+	c.mu.Unlock()
+	if none {
+		set(time.Now().Add(c.timeout))
+	}
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	c.idle(c.Conn.SetWriteDeadline)
 	return c.Conn.Write(p)
 }
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	c.idle(c.Conn.SetReadDeadline)
 	return c.Conn.Read(p)
 }
 

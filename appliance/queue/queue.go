@@ -108,6 +108,9 @@ type Options struct {
 	// OnSent is called with the number of recipients a transaction
 	// delivered (the status "sent today" count).
 	OnSent func(n int)
+	// OnChange is called after Stats may have changed (a message queued,
+	// finished, or a new error), outside any lock; for the status Snapshot.
+	OnChange func()
 }
 
 // DefaultRetry is the retry schedule when Options.Retry is empty.
@@ -124,7 +127,7 @@ type Queue struct {
 	sem  chan struct{} // overall delivery slots
 
 	mu                   sync.Mutex
-	dests                map[string]chan struct{}                  // per-destination slots
+	dests                map[string]*destSlots                     // per-destination slots
 	running              map[jobKey]bool                           // jobs in progress
 	msgLocks             map[storage.QueueID]*sync.Mutex           // serialises updates of one message
 	index                map[storage.QueueID]time.Time             // queued messages and when they arrived
@@ -133,6 +136,13 @@ type Queue struct {
 	lastErr              string
 	tlsCount, plainCount int
 	wg                   sync.WaitGroup // running jobs
+}
+
+// destSlots limits the simultaneous deliveries to one destination; jobs
+// counts the jobs started for it and not finished (under Queue.mu).
+type destSlots struct {
+	ch   chan struct{}
+	jobs int
 }
 
 type jobKey struct {
@@ -192,6 +202,9 @@ func New(o Options) (*Queue, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.OnChange == nil {
+		o.OnChange = func() {}
+	}
 	if o.OnSent == nil {
 		o.OnSent = func(int) {}
 	}
@@ -211,7 +224,7 @@ func New(o Options) (*Queue, error) {
 		o: o, st: o.Store, log: o.Logger.With("component", "queue"),
 		kick:     make(chan struct{}, 1),
 		sem:      make(chan struct{}, o.MaxConcurrent),
-		dests:    map[string]chan struct{}{},
+		dests:    map[string]*destSlots{},
 		running:  map[jobKey]bool{},
 		msgLocks: map[storage.QueueID]*sync.Mutex{},
 		index:    map[storage.QueueID]time.Time{},
@@ -260,6 +273,7 @@ func (q *Queue) Enqueue(ctx context.Context, from string, to []string, body io.R
 	q.index[m.ID] = m.Created
 	q.fresh[m.ID] = &m
 	q.mu.Unlock()
+	q.o.OnChange()
 	q.Kick()
 	q.log.Info("queued", "id", FormatID(m.ID), "from", from, "rcpts", len(to), "size", m.Size, "dkim", len(m.Prefix) > 0)
 	return FormatID(m.ID), nil
@@ -510,13 +524,14 @@ func (q *Queue) start(ctx context.Context, id storage.QueueID, dest string, fn f
 		return
 	}
 	q.running[k] = true
-	var slot chan struct{}
+	var slot *destSlots
 	if dest != "" && dest[0] != 0 {
 		slot = q.dests[dest]
 		if slot == nil {
-			slot = make(chan struct{}, q.o.MaxPerDestination)
+			slot = &destSlots{ch: make(chan struct{}, q.o.MaxPerDestination)}
 			q.dests[dest] = slot
 		}
+		slot.jobs++
 	}
 	q.wg.Add(1)
 	q.mu.Unlock()
@@ -524,13 +539,20 @@ func (q *Queue) start(ctx context.Context, id storage.QueueID, dest string, fn f
 		defer func() {
 			q.mu.Lock()
 			delete(q.running, k)
+			if slot != nil {
+				// The last job of a destination takes its slots along, so
+				// that every domain ever mailed does not stay in memory.
+				if slot.jobs--; slot.jobs == 0 {
+					delete(q.dests, dest)
+				}
+			}
 			q.mu.Unlock()
 			q.wg.Done()
 		}()
 		if slot != nil {
 			select {
-			case slot <- struct{}{}:
-				defer func() { <-slot }()
+			case slot.ch <- struct{}{}:
+				defer func() { <-slot.ch }()
 			case <-ctx.Done():
 				return
 			}
@@ -578,6 +600,7 @@ func (q *Queue) forget(id storage.QueueID) {
 		q.lastErr = "" // all sent or given up: nothing is wrong now
 	}
 	q.mu.Unlock()
+	q.o.OnChange()
 }
 
 // retryDelay is the wait after the given number of failed attempts.
@@ -614,10 +637,11 @@ func (q *Queue) LoadIndex() error {
 		return err
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	for _, m := range msgs {
 		q.index[m.ID] = m.Created
 	}
+	q.mu.Unlock()
+	q.o.OnChange()
 	return nil
 }
 
@@ -625,6 +649,7 @@ func (q *Queue) setLastError(rcpt, text string) {
 	q.mu.Lock()
 	q.lastErr = fmt.Sprintf("%s: %s", rcpt, oneLine(text, 200))
 	q.mu.Unlock()
+	q.o.OnChange()
 }
 
 // oneLine flattens a multi-line server reply and bounds its length.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/textproto"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -373,7 +374,6 @@ func TestExpiryAndDelayWarning(t *testing.T) {
 		o.MaxAge = 10 * time.Hour
 	}, mx("remote.test", 10, "mx.remote.test"), a("mx.remote.test", "127.0.0.1"))
 	e.enqueue(t, "ann@local.test", "bob@remote.test")
-	var attempts int
 	for i := 0; i <= 12; i++ {
 		e.run(t)
 		e.run(t) // notices started by the previous run
@@ -381,7 +381,6 @@ func TestExpiryAndDelayWarning(t *testing.T) {
 			t.Fatalf("notice before 4 hours")
 		}
 		e.clk.Add(time.Hour)
-		attempts++
 	}
 	in := e.inbox(t)
 	if len(in) != 2 {
@@ -540,24 +539,37 @@ func TestConcurrencyLimits(t *testing.T) {
 	}
 }
 
-// TestStalledPeer: a server that accepts and never greets, and one that
-// stalls after the data, cost one command timeout each; the message stays
+// TestStalledPeer: a server that accepts and never greets, one that stalls
+// in the STARTTLS handshake and one that stalls after the data cost one
+// timeout each; the message stays
 // queued for a retry.
 func TestStalledPeer(t *testing.T) {
 	hold := make(chan struct{})
 	t.Cleanup(func() { close(hold) })
 	silent := rawPeer(t, func(c net.Conn) { <-hold })
+	// Offers STARTTLS, says "go ahead", then never does the handshake.
+	tlsStall := rawPeer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		io.WriteString(c, "220 stall.test ESMTP\r\n")
+		br.ReadString('\n')
+		io.WriteString(c, "250-stall.test\r\n250 STARTTLS\r\n")
+		br.ReadString('\n')
+		io.WriteString(c, "220 go ahead\r\n")
+		<-hold
+	})
 	p := startPeer(t, peerOpts{})
 	p.data = func() error { <-hold; return nil }
 	e, rt := routedEnv(t, func(o *Options) { o.CommandTimeout, o.DataTimeout = 300*time.Millisecond, 300*time.Millisecond },
-		a("silent.test", "10.0.0.1"), a("slow.test", "10.0.0.2"))
+		a("silent.test", "10.0.0.1"), a("slow.test", "10.0.0.2"), a("tls.test", "10.0.0.3"))
 	rt.set("10.0.0.1:25", silent)
 	rt.set("10.0.0.2:25", p.addr)
+	rt.set("10.0.0.3:25", tlsStall)
 	e.enqueue(t, "ann@local.test", "bob@silent.test")
 	e.enqueue(t, "ann@local.test", "bob@slow.test")
+	e.enqueue(t, "ann@local.test", "bob@tls.test")
 	e.run(t)
 	q := e.queued(t)
-	if len(q) != 2 {
+	if len(q) != 3 {
 		t.Fatalf("queue %d", len(q))
 	}
 	for _, m := range q {
@@ -775,5 +787,45 @@ func Test8BitMIME(t *testing.T) {
 		if g.to[0] == "bob@remote.test" && (g.body != smtp.Body8BitMIME || !bytes.HasSuffix(g.data, []byte(body))) {
 			t.Fatalf("received %+v", g)
 		}
+	}
+}
+
+// TestStalledDataWrite: a server that says 354 and then stops reading
+// fills the TCP window; the write deadline ends the attempt instead of
+// blocking forever, and the message stays queued.
+func TestStalledDataWrite(t *testing.T) {
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	addr := rawPeer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		io.WriteString(c, "220 stall.test ESMTP\r\n")
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.Fields(line + " x")[0]); cmd {
+			case "EHLO":
+				io.WriteString(c, "250-stall.test\r\n250 8BITMIME\r\n")
+			case "DATA":
+				io.WriteString(c, "354 go on\r\n")
+				<-hold // and never read again
+				return
+			default:
+				io.WriteString(c, "250 ok\r\n")
+			}
+		}
+	})
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	e := newEnv(t, p, func(o *Options) { o.CommandTimeout = 300 * time.Millisecond }, a("remote.test", "127.0.0.1"))
+	big := "From: ann@local.test\r\nSubject: big\r\n\r\n" + strings.Repeat(strings.Repeat("z", 998)+"\r\n", 32<<10) // 32 MiB
+	if _, err := e.q.Enqueue(bg, "ann@local.test", []string{"bob@remote.test"}, strings.NewReader(big)); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t)
+	q := e.queued(t)
+	if len(q) != 1 || q[0].Recipients[0].State != storage.QueuePending || !strings.Contains(q[0].Recipients[0].LastError, "timeout") {
+		t.Fatalf("after a stalled DATA: %+v", q)
 	}
 }

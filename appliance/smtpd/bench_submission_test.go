@@ -61,6 +61,9 @@ func BenchmarkSubmission(b *testing.B) {
 					if err != nil {
 						return nil, err
 					}
+					if err := c.Hello("bench.test"); err != nil {
+						return nil, err
+					}
 					return c, c.Auth(sasl.NewPlainClient("", alice, password(alice)))
 				},
 				from: alice, rcpt: rcpt, msg: msg,
@@ -102,7 +105,7 @@ func BenchmarkInboundChecks(b *testing.B) {
 			before := countInbox(b, st, alice)
 			runBench(b, benchCase{
 				opts: opts, senders: 16,
-				dial: func(addr string) (*smtp.Client, error) { return smtp.Dial(addr) },
+				dial: dialPlain,
 				from: "bench@remote.test", rcpt: alice, msg: msg,
 			})
 			if got := countInbox(b, st, alice) - before; got != b.N {

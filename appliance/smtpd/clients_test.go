@@ -234,6 +234,9 @@ func TestSwaksSubmission(t *testing.T) {
 	if err != nil {
 		t.Skip("swaks not installed")
 	}
+	if err := exec.Command("perl", "-MIO::Socket::SSL", "-MAuthen::SASL", "-e1").Run(); err != nil {
+		t.Skip("swaks cannot do TLS and AUTH: apt-get install libio-socket-ssl-perl libauthen-sasl-perl")
+	}
 	e := newSubEnv(t, nil)
 	for _, tc := range []struct {
 		name string

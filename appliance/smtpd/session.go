@@ -65,6 +65,8 @@ var (
 	errNoRcpt      = reply(503, 5, 5, 1, "No valid recipients")
 	// MaxMessagesPerConnection reached; the connection is closed after it.
 	errTooManyMessages = reply(421, 4, 7, 0, "Too many messages on this connection, reconnect to send more")
+	// authguard.Guard.Strike said to disconnect.
+	errTooManyErrors = reply(421, 4, 7, 0, "Too many errors, try again later")
 )
 
 func reply(code, a, b, c int, msg string) *smtp.SMTPError {
@@ -185,6 +187,13 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return s.refuse(nil, errShutdown, "MAIL")
 	}
 	if s.srv.opts.Submission != nil && s.acct == nil {
+		// A protocol error before login counts against the address
+		// (authguard): a client that keeps trying without logging in is
+		// probing, and is sent away.
+		if s.srv.guard.Strike(s.sconn.Conn().RemoteAddr()) && s.conn != nil {
+			s.conn.hangup.Store(true)
+			return s.refuse(nil, errTooManyErrors, "MAIL", "from", from)
+		}
 		return s.refuse(nil, errAuthRequired, "MAIL", "from", from)
 	}
 	if s.conn != nil {
@@ -207,10 +216,16 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if needUTF8 && !tx.utf8 {
 		return s.refuse(tx, errNeedUTF8, "MAIL")
 	}
-	if s.acct != nil && from != "" && !owns(s.acct, from) {
+	if s.acct != nil && from != "" {
 		// RFC 6409 6.1: the MSA may refuse a sender the login is not
 		// entitled to.
-		return s.refuse(tx, errNotYourSender, "MAIL")
+		ok, err := s.owns(from)
+		if err != nil {
+			return s.refuse(tx, errInternal, "MAIL", "error", err)
+		}
+		if !ok {
+			return s.refuse(tx, errNotYourSender, "MAIL")
+		}
 	}
 	if max := s.srv.opts.MaxMessageBytes; tx.sizeHint > max {
 		return s.refuse(tx, errTooLarge, "MAIL", "size", tx.sizeHint)

@@ -126,30 +126,20 @@ func (sub *Submission) allow(acct *storage.Account) bool {
 	return sub.Limiter.Allow(acct.ID)
 }
 
-// owns reports whether the account may use addr as a sender: one of its
-// addresses (name and aliases), the same with a "+tag" (RFC 5233
-// subaddress, which Resolve delivers to it too), or any address of a
-// domain it has the catch-all "@domain" of.
-func owns(acct *storage.Account, addr string) bool {
-	a := strings.ToLower(strings.TrimSuffix(addr, "."))
-	at := strings.LastIndexByte(a, '@')
-	if at <= 0 {
-		return false
+// owns reports whether the logged-in account may use addr as a sender:
+// exactly when mail to addr would be delivered to it (Store.Resolve): its
+// name and aliases, a "+tag" of those (RFC 5233), and for a catch-all
+// "@domain" every address of that domain that no other account has. So the
+// owner of a catch-all cannot write as a colleague in the same domain.
+func (s *session) owns(addr string) (bool, error) {
+	id, err := s.srv.opts.Store.Resolve(addr)
+	if errors.Is(err, storage.ErrUnknownAddress) {
+		return false, nil
 	}
-	local, domain := a[:at], a[at+1:]
-	cands := []string{a, "@" + domain}
-	if plus := strings.IndexByte(local, '+'); plus > 0 {
-		cands = append(cands, local[:plus]+"@"+domain)
+	if err != nil {
+		return false, fmt.Errorf("resolve sender %q: %w", addr, err)
 	}
-	for _, have := range append([]string{acct.Name}, acct.Addresses...) {
-		have = strings.ToLower(have)
-		for _, c := range cands {
-			if have == c {
-				return true
-			}
-		}
-	}
-	return false
+	return id == s.acct.ID, nil
 }
 
 // rcptRemote accepts a recipient in another domain for the queue.
@@ -192,8 +182,8 @@ func (s *session) submit(tx *transaction, body io.Reader, start time.Time) ([]an
 		return nil, fmt.Errorf("%w: read back: %w", errSpool, err)
 	}
 	fields := mailauth.Fields(hdr)
-	if e := s.checkAuthors(fields); e != nil {
-		return nil, e
+	if err := s.checkAuthors(fields); err != nil {
+		return nil, err
 	}
 	rcv := received(s.trace(tx, start)) + missingFields(fields, tx.id, s.srv.opts.Hostname, start)
 
@@ -221,7 +211,9 @@ func (s *session) submit(tx *transaction, body io.Reader, start time.Time) ([]an
 // checkAuthors enforces that the author fields name the account: every
 // address of every From: field, and the Sender: field (RFC 5322 3.6.2),
 // which would otherwise let a user claim to send on someone's behalf.
-func (s *session) checkAuthors(fields []mailauth.Field) *smtp.SMTPError {
+//
+// The error is an *smtp.SMTPError for the client, or a store fault.
+func (s *session) checkAuthors(fields []mailauth.Field) error {
 	from := 0
 	for _, f := range fields {
 		isFrom := strings.EqualFold(f.Name, "From")
@@ -233,7 +225,11 @@ func (s *session) checkAuthors(fields []mailauth.Field) *smtp.SMTPError {
 			return errBadFrom
 		}
 		for _, a := range addrs {
-			if !owns(s.acct, a) {
+			ok, err := s.owns(a)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				return errNotYourFrom
 			}
 		}

@@ -56,11 +56,12 @@ func (r *recordingOutbound) all() []queued {
 }
 
 // Accounts of the submission tests, besides alice and bob: alice has the
-// alias "a.liddell@example.test"; carol owns every address of other.test
-// (a catch-all).
+// alias "a.liddell@example.test"; carol has the catch-all of other.test,
+// where dave has his own account.
 const (
 	aliceAlias = "a.liddell@example.test"
 	carol      = "carol@other.test"
+	dave       = "dave@other.test" // a colleague in carol's catch-all domain
 )
 
 func password(name string) string { return "password-" + name }
@@ -87,9 +88,11 @@ func newSubEnv(t testing.TB, tweak func(*Options)) *subEnv {
 	if err := st.AddAddress(carol, "@other.test"); err != nil {
 		t.Fatal(err)
 	}
+	storagetest.Account(t, st, dave)
 	e := &subEnv{
-		out:     &recordingOutbound{},
-		guard:   authguard.New(authguard.Options{FailureDelay: time.Millisecond, MaxFailures: 3, Logger: slog.New(slog.DiscardHandler)}),
+		out: &recordingOutbound{},
+		guard: authguard.New(authguard.Options{FailureDelay: time.Millisecond, MaxFailures: 3, MaxStrikes: 1000,
+			Logger: slog.New(slog.DiscardHandler)}),
 		tlsConf: testTLSConfig(t),
 	}
 	opts := func(implicit bool) func(*Options) {
@@ -360,6 +363,9 @@ func TestSubmissionSenders(t *testing.T) {
 		{alice, bob, "From: alice@example.test\r\n", 553, smtp.EnhancedCode{5, 7, 1}},
 		{alice, "alice@other.test", "From: alice@example.test\r\n", 553, smtp.EnhancedCode{5, 7, 1}},
 		{carol, "carol@example.test", "From: carol@other.test\r\n", 553, smtp.EnhancedCode{5, 7, 1}},
+		{carol, dave, "From: carol@other.test\r\n", 553, smtp.EnhancedCode{5, 7, 1}},
+		{carol, "carol@other.test", "From: Dave <DAVE@other.test>\r\n", 553, smtp.EnhancedCode{5, 7, 1}},
+		{dave, "dave+x@other.test", "From: dave@other.test\r\n", 250, smtp.EnhancedCode{2, 0, 0}},
 		// Header not hers.
 		{alice, alice, "From: bob@example.test\r\n", 553, smtp.EnhancedCode{5, 7, 1}},
 		{alice, alice, "From: alice@example.test, bob@example.test\r\n", 553, smtp.EnhancedCode{5, 7, 1}},
@@ -383,8 +389,8 @@ func TestSubmissionSenders(t *testing.T) {
 			wantCode(t, err, tc.code, tc.enh)
 		})
 	}
-	if n := len(e.inbox(bob)); n != 6 {
-		t.Errorf("bob has %d messages, want 6", n)
+	if n := len(e.inbox(bob)); n != 7 {
+		t.Errorf("bob has %d messages, want 7", n)
 	}
 }
 
@@ -415,13 +421,18 @@ func TestSubmissionRelayMatrix(t *testing.T) {
 	b64 := base64.StdEncoding.EncodeToString([]byte("\x00" + alice + "\x00" + password(alice)))
 	for _, tc := range cases {
 		t.Run(tc.rcpt, func(t *testing.T) {
-			// Without login: refused at MAIL, RCPT has no transaction.
+			// Without login: refused at MAIL, RCPT has no transaction,
+			// and a pipelined DATA finds nothing to send.
+			before := len(e.out.all())
 			e.transcript(
 				s("MAIL FROM:<alice@example.test>", "530 5.7.0 "),
 				s("RCPT TO:"+tc.rcpt, "502 5.5.1 "),
+				s("DATA", "502 5.5.1 "),
 				s("QUIT", "221 "),
 			)
-			before := len(e.out.all())
+			if len(e.out.all()) != before {
+				t.Fatal("queued without login")
+			}
 			steps := []step{
 				s("AUTH PLAIN "+b64, "235 "),
 				s("MAIL FROM:<alice@example.test>", "250 "),
@@ -583,5 +594,43 @@ func TestSubmissionBadInput(t *testing.T) {
 	q := e.out.all()
 	if len(q) != 1 || !bytes.HasSuffix(q[0].body, []byte("From: alice@example.test\nSubject: lf\n\nline\r\n")) {
 		t.Fatalf("queued %q", q)
+	}
+}
+
+// TestSubmissionStrikes: MAIL without login, again and again, counts as
+// protocol errors (authguard.Strike) until the client is sent away.
+func TestSubmissionStrikes(t *testing.T) {
+	e := newSubEnv(t, nil)
+	e.guard = authguard.New(authguard.Options{MaxStrikes: 3, Logger: slog.New(slog.DiscardHandler)})
+	st := e.st
+	srv := startServer(t, st, func(o *Options) {
+		o.TLSConfig = e.tlsConf
+		o.Submission = &Submission{Accounts: st, Guard: e.guard, Outbound: e.out}
+	})
+	c := srv.transcript(
+		s("MAIL FROM:<alice@example.test>", "530 5.7.0 "),
+		s("MAIL FROM:<alice@example.test>", "530 5.7.0 "),
+		s("MAIL FROM:<alice@example.test>", "421 4.7.0 "),
+	)
+	c.expectClosed()
+}
+
+// TestSubmissionStoreFault: a store that cannot resolve the sender is our
+// fault, a 451, not a 553 that would tell the user their address is wrong.
+func TestSubmissionStoreFault(t *testing.T) {
+	e := newSubEnv(t, nil)
+	fs := &faultStore{Store: e.st, resolveErr: errors.New("index unreadable")}
+	srv := startServer(t, e.st, func(o *Options) {
+		o.Store = fs
+		o.TLSConfig = e.tlsConf
+		o.Submission = &Submission{Accounts: e.st, Guard: e.guard, Outbound: e.out, AllowPlaintextLAN: true}
+	})
+	b64 := base64.StdEncoding.EncodeToString([]byte("\x00" + alice + "\x00" + password(alice)))
+	srv.transcript(
+		s("AUTH PLAIN "+b64, "235 "),
+		s("MAIL FROM:<alice@example.test>", "451 4.3.0 "),
+	)
+	if !strings.Contains(srv.logs.String(), "index unreadable") {
+		t.Error("fault not logged")
 	}
 }

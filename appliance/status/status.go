@@ -1,7 +1,10 @@
 // Package status holds the appliance's picture of itself: a Snapshot (boot
-// phase, the state of each service, addresses, mail counted today, the most
-// important problem in plain words) and a Bus that hands the latest Snapshot
-// to every reader.
+// phase, the state of each service, addresses, clock, disk, mail received
+// and sent today, unread mail, the outgoing queue, certificate, CPU
+// temperature, setup code, the panel's LEDs and the most important problem
+// in plain words) and a Bus that hands the latest Snapshot to every reader.
+// Snapshot.Attention lists everything that needs a person; the red LED and
+// the display's attention page show it.
 //
 // It is a leaf: it imports no protocol, storage or UI package, so the panel
 // (hw), the web page (webui) and every service can depend on it without
