@@ -265,23 +265,3 @@ func TestSaveIsAtomic(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicKeepsOldOnFailure(t *testing.T) {
-	if os.Geteuid() == 0 {
-		// root ignores directory permissions; the rename-based design is
-		// still covered by TestSaveIsAtomic.
-		t.Skip("permissions do not bind root")
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "f")
-	if err := WriteFileAtomic(path, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o500)
-	defer os.Chmod(dir, 0o700)
-	if err := WriteFileAtomic(path, []byte("new"), 0o600); err == nil {
-		t.Fatal("write into a read-only folder succeeded")
-	}
-	if b, _ := os.ReadFile(path); string(b) != "old" {
-		t.Fatalf("content = %q; want old", b)
-	}
-}

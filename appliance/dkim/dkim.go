@@ -23,6 +23,8 @@
 package dkim
 
 import (
+	"postroom/internal/atomicfile"
+
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -166,49 +168,13 @@ func loadOrCreate(path string, create bool, gen func() (crypto.Signer, error)) (
 	if err != nil {
 		return nil, fmt.Errorf("dkim: %s: %w", path, err)
 	}
-	if err := writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("dkim: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return nil, fmt.Errorf("dkim: save %s: %w", path, err)
 	}
 	return key, nil
-}
-
-// writeAtomic writes a private file so that a crash leaves either no file
-// or the whole one: temp file, fsync, rename, fsync the folder.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Sign reads a whole message (CRLF line endings) and returns the two
