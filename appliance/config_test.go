@@ -264,4 +264,3 @@ func TestSaveIsAtomic(t *testing.T) {
 		t.Fatal("Save did not replace the content")
 	}
 }
-

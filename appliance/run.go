@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"postroom/appliance/authguard"
+	"postroom/appliance/queue"
 	"postroom/appliance/smtpd"
 	"postroom/appliance/status"
 	"postroom/hw"
@@ -132,6 +133,8 @@ type runner struct {
 	// workers are background jobs (the outbound queue, retention, the
 	// panel's readings) registered while the services are built.
 	workers []worker
+	// queue is the outbound queue, built on first use by outboundQueue.
+	queue *queue.Queue
 	// jobFailed is the last worker that stopped with an error.
 	jobFailed atomic.Pointer[jobFailure]
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"postroom/appliance/dkim"
@@ -13,16 +12,12 @@ import (
 	"postroom/storage"
 )
 
-// outboundQueues holds each runner's outbound queue.
-// TODO(lead): replace with a runner field `queue *queue.Queue`.
-var outboundQueues sync.Map // *runner -> *queue.Queue
-
 // outboundQueue returns the runner's outbound queue, building it on first
 // use and registering its delivery loop as a worker. Submission calls it to
 // hand over mail for remote recipients (Queue.Enqueue).
 func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
-	if q, ok := outboundQueues.Load(r); ok {
-		return q.(*queue.Queue), nil
+	if r.queue != nil {
+		return r.queue, nil
 	}
 	cfg := r.cfg
 	dataDir, err := filepath.Abs(cfg.DataDir)
@@ -64,9 +59,8 @@ func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up outgoing mail: %w", err)
 	}
-	outboundQueues.Store(r, q)
+	r.queue = q
 	r.addWorker("queue", func(ctx context.Context) error {
-		defer outboundQueues.Delete(r)
 		if err := q.LoadIndex(); err != nil {
 			return fmt.Errorf("read the outgoing queue: %w", err)
 		}
