@@ -69,23 +69,33 @@ func printDemoBanner(w io.Writer, password string, services []*service) {
 		"            (shown only this once; write it down)",
 		"",
 	}
-	smtp, web := addr(ServiceSMTP), addr(ServiceWeb)
-	if smtp != "" {
-		lines = append(lines, "Incoming mail (SMTP):  "+smtp)
+	titleWidth := 0
+	for _, sv := range services {
+		titleWidth = max(titleWidth, len(sv.title))
 	}
-	if web != "" {
-		lines = append(lines, "Status page:           http://"+web+"/")
+	for _, sv := range services {
+		a := sv.ln.Addr().String()
+		if sv.name == ServiceWeb {
+			a = "http://" + a + "/"
+		}
+		lines = append(lines, sv.title+":"+strings.Repeat(" ", titleWidth-len(sv.title)+2)+a)
 	}
-	lines = append(lines,
-		"Submission, IMAP and POP3 are not built yet (later issues).",
-		"",
-		"Try it:",
-	)
-	if smtp != "" {
-		lines = append(lines, "  swaks --server "+smtp+" --to "+DemoUser)
+	lines = append(lines, "", "Try it (-k: the certificate is self-signed):")
+	pw := "'" + DemoUser + ":" + password + "'"
+	if a := addr(ServiceSMTP); a != "" {
+		lines = append(lines, "  swaks --server "+a+" --to "+DemoUser)
 	}
-	if web != "" {
-		lines = append(lines, "  curl http://"+web+"/status.json")
+	if a := addr(ServiceSubmission); a != "" {
+		lines = append(lines, "  swaks --server "+a+" --tls --auth-user "+DemoUser+" --auth-password "+password+" --from "+DemoUser+" --to "+DemoUser)
+	}
+	if a := addr("imaps"); a != "" {
+		lines = append(lines, "  curl -k -u "+pw+" 'imaps://"+a+"/INBOX;UID=1'")
+	}
+	if a := addr("pop3s"); a != "" {
+		lines = append(lines, "  curl -k -u "+pw+" pop3s://"+a+"/1")
+	}
+	if a := addr(ServiceWeb); a != "" {
+		lines = append(lines, "  curl http://"+a+"/status.json")
 	}
 	width := 0
 	for _, l := range lines {
