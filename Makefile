@@ -26,13 +26,16 @@ test: deps
 
 ## deps: install what the tests need, only when it is missing (idempotent)
 # swaks and curl are real mail clients for the tests; gcc is needed by -race;
-# qemu-user-static runs the hardware tests as arm64 binaries.
+# qemu-user-static runs the hardware tests as arm64 binaries; swaks needs the
+# perl modules for TLS and AUTH.
 deps:
 	@missing=""; \
 	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
 	command -v curl  >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v gcc   >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v qemu-aarch64-static >/dev/null 2>&1 || missing="$$missing qemu-user-static"; \
+	perl -MIO::Socket::SSL -e1 >/dev/null 2>&1 || missing="$$missing libio-socket-ssl-perl libnet-ssleay-perl"; \
+	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
 			echo "deps: installing$$missing"; \

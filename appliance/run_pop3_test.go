@@ -15,14 +15,7 @@ import (
 func TestRunServesPOP3(t *testing.T) {
 	cfg := DevDefault(t.TempDir())
 	cfg.Listen = Listeners{POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0"}
-	r, err := start(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := passwordLine.FindStringSubmatch(r.stdout.String())
-	if m == nil {
-		t.Fatalf("no demo password in the banner:\n%s", r.stdout.String())
-	}
+	r, password := startDemo(t, cfg)
 
 	talk := func(conn net.Conn, lines ...string) string {
 		t.Helper()
@@ -63,7 +56,7 @@ func TestRunServesPOP3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	got := talk(tc, "USER "+DemoUser, "PASS "+m[1], "STAT", "QUIT")
+	got := talk(tc, "USER "+DemoUser, "PASS "+password, "STAT", "QUIT")
 	if strings.Count(got, "+OK") != 5 || !strings.Contains(got, "+OK 0 0\r\n") {
 		t.Fatalf("pop3s session:\n%s", got)
 	}

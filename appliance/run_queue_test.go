@@ -40,14 +40,7 @@ func TestRunDeliversOutbound(t *testing.T) {
 	cfg.Listen.Submission = "127.0.0.1:0"
 	cfg.Resolver = zone.Addr()
 	cfg.Queue.Port = ln.Addr().(*net.TCPAddr).Port
-	r, err := start(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := passwordLine.FindStringSubmatch(r.stdout.String())
-	if m == nil {
-		t.Fatalf("no demo password in the banner:\n%s", r.stdout.String())
-	}
+	r, password := startDemo(t, cfg)
 	notify, unsubscribe := r.bus.Subscribe()
 	defer unsubscribe()
 
@@ -56,7 +49,7 @@ func TestRunDeliversOutbound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Auth(sasl.NewPlainClient("", DemoUser, m[1])); err != nil {
+	if err := c.Auth(sasl.NewPlainClient("", DemoUser, password)); err != nil {
 		t.Fatal(err)
 	}
 	body := "From: " + DemoUser + "\r\nTo: bob@remote.test\r\nSubject: outbound\r\n\r\nhello Bob\r\n"

@@ -24,14 +24,7 @@ func TestRunSubmissionAndChecks(t *testing.T) {
 	cfg.Listen.Submissions = "127.0.0.1:0"
 	cfg.SMTP.InboundChecks = true
 	cfg.Resolver = zone.Addr()
-	r, err := start(t, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := passwordLine.FindStringSubmatch(r.stdout.String())
-	if m == nil {
-		t.Fatalf("no demo password in the banner:\n%s", r.stdout.String())
-	}
+	r, password := startDemo(t, cfg)
 	tlsConf := &tls.Config{InsecureSkipVerify: true}
 	msg := "From: " + DemoUser + "\r\nSubject: via %s\r\n\r\nhello\r\n"
 
@@ -43,7 +36,7 @@ func TestRunSubmissionAndChecks(t *testing.T) {
 	if err := sub.Auth(sasl.NewPlainClient("", DemoUser, "wrong")); err == nil {
 		t.Fatal("wrong password accepted")
 	}
-	if err := sub.Auth(sasl.NewPlainClient("", DemoUser, m[1])); err != nil {
+	if err := sub.Auth(sasl.NewPlainClient("", DemoUser, password)); err != nil {
 		t.Fatalf("AUTH on 587: %v", err)
 	}
 	if err := sub.SendMail(DemoUser, []string{DemoUser}, strings.NewReader(strings.Replace(msg, "%s", "587", 1))); err != nil {
@@ -54,7 +47,7 @@ func TestRunSubmissionAndChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer subs.Close()
-	if err := subs.Auth(sasl.NewLoginClient(DemoUser, m[1])); err != nil {
+	if err := subs.Auth(sasl.NewLoginClient(DemoUser, password)); err != nil {
 		t.Fatalf("AUTH on 465: %v", err)
 	}
 	if err := subs.SendMail(DemoUser, []string{DemoUser}, strings.NewReader(strings.Replace(msg, "%s", "465", 1))); err != nil {

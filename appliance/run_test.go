@@ -110,6 +110,21 @@ func (r *running) addr(t *testing.T, service string) string {
 
 var passwordLine = regexp.MustCompile(`Password:\s+(\S+)`)
 
+// startDemo starts the dev appliance with cfg and returns it with the demo
+// user's password from the one-time banner.
+func startDemo(t *testing.T, cfg Config) (*running, string) {
+	t.Helper()
+	r, err := start(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := passwordLine.FindStringSubmatch(r.stdout.String())
+	if m == nil {
+		t.Fatalf("no demo password in the banner:\n%s", r.stdout.String())
+	}
+	return r, m[1]
+}
+
 func TestRunStartsServesAndStops(t *testing.T) {
 	cfg := testConfig(t)
 	r, err := start(t, cfg)

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -97,4 +98,61 @@ func TestSearch(t *testing.T) {
 		{send: "w MOVE 2 Archive", want: []string{`^w OK`}},
 		{send: "x FETCH $ UID", want: []string{`^\* 3 FETCH \(UID 4\)`, `^x OK`}},
 	})
+}
+
+// TestDeepNesting: a message nested a thousand multiparts deep is
+// answered (whatever storage's parser kept of it) and the connection goes
+// on.
+func TestDeepNesting(t *testing.T) {
+	e := newEnv(t, nil)
+	var b strings.Builder
+	b.WriteString("Subject: deep\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n")
+	const depth = 1000
+	for i := 0; i < depth; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n", i, i+1)
+	}
+	b.WriteString("--b1000\r\nContent-Type: text/plain\r\n\r\nbottom\r\n")
+	for i := depth; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	e.deliver(e.alice, "", b.String())
+	rc := e.rawLogin(alice)
+	rc.run([]step{
+		{send: "s SELECT INBOX", want: []string{`^s OK`}},
+		{send: "a FETCH 1 BODYSTRUCTURE", want: []string{`^a (OK|NO)`}},
+		{send: "b FETCH 1 BODY.PEEK[" + strings.Repeat("1.", 200) + "1]", want: []string{`^b (OK|NO)`}},
+		{send: "c SEARCH BODY bottom", want: []string{`^c OK`}},
+		{send: "d NOOP", want: []string{`^d OK`}},
+	})
+}
+
+// TestLargeMessageRoundTrip: an 8 MB message goes in by APPEND and comes
+// back by FETCH BODY[] byte for byte, streamed both ways.
+func TestLargeMessageRoundTrip(t *testing.T) {
+	e := newEnv(t, nil)
+	var b strings.Builder
+	b.WriteString("Subject: big\r\n\r\n")
+	line := strings.Repeat("0123456789", 10) + "\r\n"
+	for b.Len() < 8<<20 {
+		b.WriteString(line)
+	}
+	msg := b.String()
+	rc := e.rawLogin(alice)
+	rc.send(fmt.Sprintf("a APPEND INBOX {%d+}\r\n", len(msg)))
+	rc.send(msg + "\r\n")
+	rc.until(`^a OK \[APPENDUID`)
+	rc.do(step{send: "s SELECT INBOX", want: []string{`^s OK`}})
+	rc.send("f FETCH 1 BODY.PEEK[]\r\n")
+	head := rc.line()
+	if want := fmt.Sprintf("* 1 FETCH (BODY[] {%d}", len(msg)); head != want {
+		t.Fatalf("got %q, want %q", head, want)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(rc.r, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != msg {
+		t.Fatal("the fetched message differs from the appended one")
+	}
+	rc.until(`^f OK`)
 }

@@ -819,7 +819,7 @@ func TestStalledDataWrite(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
 	e := newEnv(t, p, func(o *Options) { o.CommandTimeout = 300 * time.Millisecond }, a("remote.test", "127.0.0.1"))
-	big := "From: ann@local.test\r\nSubject: big\r\n\r\n" + strings.Repeat(strings.Repeat("z", 998)+"\r\n", 32<<10) // 32 MiB
+	big := "From: ann@elsewhere.test\r\nSubject: big\r\n\r\n" + strings.Repeat(strings.Repeat("z", 998)+"\r\n", 32<<10) // 32 MiB
 	if _, err := e.q.Enqueue(bg, "ann@local.test", []string{"bob@remote.test"}, strings.NewReader(big)); err != nil {
 		t.Fatal(err)
 	}
