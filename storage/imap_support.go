@@ -15,23 +15,61 @@ import (
 // UIDRange is an inclusive range of UIDs.
 type UIDRange struct{ First, Last uint32 }
 
-// MailboxSnapshot returns a mailbox by name and the metadata of all its
-// messages from one read transaction, so that the counts, UIDNEXT and
-// HIGHESTMODSEQ agree with the list exactly (IMAP SELECT): a change event
-// whose MODSEQ is above the snapshot's HighestModSeq happened after it.
-func (s *Store) MailboxSnapshot(acct AccountID, name string) (Mailbox, []Message, error) {
-	var mb Mailbox
-	var msgs []Message
+// SelectView is what IMAP SELECT needs of a mailbox, from one read
+// transaction so that the counts, UIDNEXT and HIGHESTMODSEQ agree with the
+// list exactly: a change event whose MODSEQ is above HighestModSeq
+// happened after it.
+type SelectView struct {
+	Mailbox
+	UIDs        []uint32 // every message, ascending
+	FirstUnseen uint32   // position (1-based) of the first message without \Seen; 0: none
+	Keywords    []string // keywords in use, at most the maxKeywords asked for
+}
+
+// MailboxSelect reads a mailbox by name for SELECT without keeping the
+// message records: 100,000 messages cost their 400 KB of UIDs, not 10 MB
+// of records.
+func (s *Store) MailboxSelect(acct AccountID, name string, maxKeywords int) (SelectView, error) {
+	var out SelectView
 	err := s.view(func(txn *badger.Txn) error {
-		m, err := getMailboxByName(txn, acct, name)
+		mb, err := getMailboxByName(txn, acct, name)
 		if err != nil {
 			return err
 		}
-		mb = *m
-		msgs, err = listMessagesTxn(txn, acct, m.ID, 0)
-		return err
+		out.Mailbox = *mb
+		out.UIDs = make([]uint32, 0, mb.Messages)
+		seen := map[string]bool{}
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: keys.MessagePrefix(uint64(acct), uint64(mb.ID))})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			_, _, uid, err := keys.ParseMessage(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			err = it.Item().Value(func(v []byte) error {
+				m, err := decodeMessage(uid, v)
+				if err != nil {
+					return err
+				}
+				out.UIDs = append(out.UIDs, uid)
+				if out.FirstUnseen == 0 && m.Flags&FlagSeen == 0 {
+					out.FirstUnseen = uint32(len(out.UIDs))
+				}
+				for _, k := range m.Keywords {
+					if !seen[k] && len(out.Keywords) < maxKeywords {
+						seen[k] = true
+						out.Keywords = append(out.Keywords, k)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return mb, msgs, err
+	return out, err
 }
 
 // seekGap is how far ahead the next range may start before

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -22,9 +23,25 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	if err != nil {
 		return err
 	}
+	missing := false
+	for chunk := range slices.Chunk(refs, loadChunk) {
+		m, err := s.fetchChunk(w, chunk, options)
+		if err != nil {
+			return err
+		}
+		missing = missing || m
+	}
+	return expungeIssued(numSet, missing)
+}
+
+// loadChunk bounds the message records a command holds at once: "FETCH
+// 1:*" of 100,000 messages reads and answers them 4,096 at a time.
+const loadChunk = 4096
+
+func (s *session) fetchChunk(w *imapserver.FetchWriter, refs []msgRef, options *imap.FetchOptions) (missing bool, err error) {
 	items, missing, err := s.load(refs)
 	if err != nil {
-		return s.fail("fetch", err)
+		return false, s.fail("fetch", err)
 	}
 	// A body section without .PEEK sets \Seen (RFC 9051 6.4.5), before
 	// the responses so that they carry the new FLAGS.
@@ -39,7 +56,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		if len(unseen) > 0 {
 			res, err := s.setFlags(unseen, storage.FlagsAdd, storage.FlagSeen, nil, false)
 			if err != nil {
-				return s.fail("fetch", err)
+				return false, s.fail("fetch", err)
 			}
 			seen = make(map[uint32]bool, len(res))
 			for _, m := range res {
@@ -55,11 +72,11 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	for _, it := range items {
 		ok, err := s.fetchOne(w, it, options, seen[it.uid])
 		if err != nil {
-			return err
+			return false, err
 		}
 		missing = missing || !ok
 	}
-	return expungeIssued(numSet, missing)
+	return missing, nil
 }
 
 func setsSeen(o *imap.FetchOptions) bool {

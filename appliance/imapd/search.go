@@ -1,6 +1,8 @@
 package imapd
 
 import (
+	"slices"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
@@ -31,17 +33,23 @@ func (s *session) search(kind imapserver.NumKind, criteria *imap.SearchCriteria)
 	} else {
 		v.eachSeqRange(1, v.Len(), func(seq, uid uint32) { refs = append(refs, msgRef{seq, uid}) })
 	}
-	items, _, err := s.load(refs)
-	if err != nil {
-		return nil, nil, s.fail("search", err)
-	}
-	cands := make([]imapmsg.Candidate, len(items))
-	for i, it := range items {
-		cands[i] = imapmsg.Candidate{SeqNum: it.seq, Message: it.m}
-	}
-	found, err := imapmsg.Search(s.srv.ctx, s.srv.st, criteria, cands)
-	if err != nil {
-		return nil, nil, s.fail("search", err)
+	// Each message is judged alone, so the candidates go in chunks: the
+	// records of a 100,000-message mailbox are never all in memory.
+	var found []imapmsg.Candidate
+	for chunk := range slices.Chunk(refs, loadChunk) {
+		items, _, err := s.load(chunk)
+		if err != nil {
+			return nil, nil, s.fail("search", err)
+		}
+		cands := make([]imapmsg.Candidate, len(items))
+		for i, it := range items {
+			cands[i] = imapmsg.Candidate{SeqNum: it.seq, Message: it.m}
+		}
+		got, err := imapmsg.Search(s.srv.ctx, s.srv.st, criteria, cands)
+		if err != nil {
+			return nil, nil, s.fail("search", err)
+		}
+		found = append(found, got...)
 	}
 	uids := make([]uint32, len(found))
 	nums := make([]uint32, len(found))

@@ -55,35 +55,27 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	defer s.enter()()
 	s.unselect()
 	w := s.srv.st.Watch(s.acct)
-	mb, msgs, err := s.srv.st.MailboxSnapshot(s.acct, name)
+	sv, err := s.srv.st.MailboxSelect(s.acct, name, maxFlagKeywords)
 	if err != nil {
 		w.Close()
 		return nil, s.fail("select", err)
 	}
-	uids := make([]uint32, len(msgs))
-	var firstUnseen uint32
 	sel := &selected{
-		id: mb.ID, name: mb.Name, readOnly: options != nil && options.ReadOnly, w: w,
-		baseModSeq: mb.HighestModSeq, knownModSeq: mb.HighestModSeq,
+		id: sv.ID, name: sv.Name, readOnly: options != nil && options.ReadOnly, w: w,
+		baseModSeq: sv.HighestModSeq, knownModSeq: sv.HighestModSeq,
 		keywords: map[string]bool{}, expunged: map[uint32]uint64{}, flags: map[uint32]storage.Message{},
+		view: newUIDView(sv.UIDs),
 	}
-	for i, m := range msgs {
-		uids[i] = m.UID
-		if firstUnseen == 0 && m.Flags&storage.FlagSeen == 0 {
-			firstUnseen = uint32(i + 1)
-		}
-		sel.noteKeywords(m.Keywords)
-	}
-	sel.view = newUIDView(uids)
+	sel.noteKeywords(sv.Keywords)
 	s.sel = sel
 	flags := sel.flagList()
 	return &imap.SelectData{
 		Flags:             flags,
 		PermanentFlags:    append(slices.Clone(flags), imap.FlagWildcard),
 		NumMessages:       sel.view.Len(),
-		FirstUnseenSeqNum: firstUnseen,
-		UIDNext:           imap.UID(mb.UIDNext),
-		UIDValidity:       mb.UIDValidity,
+		FirstUnseenSeqNum: sv.FirstUnseen,
+		UIDNext:           imap.UID(sv.UIDNext),
+		UIDValidity:       sv.UIDValidity,
 	}, nil
 }
 

@@ -493,6 +493,7 @@ type conn struct {
 
 	authed   atomic.Bool // logged in: the sniffer stands down
 	timedOut atomic.Bool
+	renew    atomic.Int64 // read inactivity timeout to renew per read, ns
 
 	wmu     sync.Mutex
 	wbuf    *bufio.Writer // while corked
@@ -506,6 +507,9 @@ type conn struct {
 // 9051 7.1.5). Without this go-imap answers the timed-out command and then
 // waits a further 30 seconds for the next one.
 func (c *conn) Read(p []byte) (int, error) {
+	if d := time.Duration(c.renew.Load()); d > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(d))
+	}
 	n, err := c.Conn.Read(p)
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() && c.timedOut.CompareAndSwap(false, true) {
@@ -565,11 +569,20 @@ func (c *conn) Close() error {
 }
 
 // SetReadDeadline replaces go-imap's fixed 35-minute idle deadline (the
-// only one it sets beyond 10 minutes) with Options.IdleTimeout.
+// only one it sets beyond 10 minutes) with Options.IdleTimeout. Deadlines
+// of a minute or more (idle, and go-imap's 5 minutes for a whole literal)
+// become inactivity timeouts, renewed by every read, so that a 50 MB
+// APPEND over a slow line is not cut off while bytes still flow.
 func (c *conn) SetReadDeadline(t time.Time) error {
-	if !t.IsZero() && time.Until(t) > 10*time.Minute {
-		t = time.Now().Add(c.srv.opts.IdleTimeout)
+	d := time.Until(t)
+	if !t.IsZero() && d > 10*time.Minute {
+		d = c.srv.opts.IdleTimeout
+		t = time.Now().Add(d)
 	}
+	if t.IsZero() || d < time.Minute {
+		d = 0
+	}
+	c.renew.Store(int64(d))
 	return c.Conn.SetReadDeadline(t)
 }
 
