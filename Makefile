@@ -18,10 +18,12 @@ run:
 	$(GO) build -o bin/postroom ./cmd/postroom
 	./bin/postroom -dev -data $(DEV_DATA)
 
-## test: vet, race-enabled tests, and the static arm64 build of every command
+## test: vet, race-enabled tests, the panel tests as arm64 binaries under qemu,
+## and the static arm64 build of every command
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race ./...
+	$(ARM64_ENV) $(GO) test -exec qemu-aarch64-static ./hw/... ./appliance/status/...
 	$(ARM64_ENV) $(GO) build -trimpath -o /dev/null ./cmd/...
 
 ## deps: install what the tests need, only when it is missing (idempotent)

@@ -87,11 +87,12 @@ type service struct {
 // serve. Shutdown runs the other way round and the store closes last, after
 // every session that could write to it has ended.
 //
-// Services started today: inbound SMTP (the MX role, appliance/smtpd) and
-// the status web page (webui). Submission (587/465), IMAP (143/993) and
-// POP3 (110/995) are configured in Config.Listen already, but their servers
-// are built by later issues; Run does not start anything on those ports
-// until they exist.
+// The services, each on its Config.Listen address ("" leaves it off):
+// inbound SMTP (25, appliance/smtpd with appliance/mailauth), submission
+// (587 STARTTLS, 465 TLS), POP3 (110, 995, appliance/pop3), IMAP (143, 993,
+// appliance/imapd) and the web page (webui). Background workers: the
+// outbound queue (appliance/queue), POP3 retention, and the panel's
+// readings (run_panel.go).
 func RunOptions(ctx context.Context, cfg Config, opts Options) (err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -99,11 +100,13 @@ func RunOptions(ctx context.Context, cfg Config, opts Options) (err error) {
 	if opts.Bus == nil {
 		opts.Bus = status.NewBus(status.Snapshot{})
 	}
-	if opts.Panel == nil {
-		opts.Panel = hw.NewSimulated(opts.Logger)
-	}
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
+	}
+	if opts.Panel == nil {
+		// The board's LEDs and display when there are any; otherwise
+		// the simulated panel. Never an error: mail matters more.
+		opts.Panel = openPanel(cfg, opts.Logger, opts.Stdout) // run_panel.go
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
@@ -371,10 +374,6 @@ type serviceResult struct {
 
 // services builds the servers that exist today, each on its configured
 // address; an empty address leaves a service off.
-//
-// Later issues add here, in this order: submission (587, 465) with AUTH,
-// IMAP (143, 993) and POP3 (110, 995). Until then nothing listens on their
-// configured ports.
 func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service, error) {
 	cfg := r.cfg
 	var out []*service
@@ -412,29 +411,40 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 
 	if cfg.Listen.Web != "" {
 		hs := &http.Server{
-			Handler:           webui.New(webui.Options{Bus: r.bus, Logger: r.log.With("service", "web")}),
+			Handler: webui.New(webui.Options{
+				Bus: r.bus, Logger: r.log.With("service", "web"),
+				DisplayPNG: panelPNG(r.opts.Panel), // what the display shows, for the status page
+			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(r.log.With("service", "web").Handler(), slog.LevelInfo),
 		}
-		out = append(out, &service{
-			name: ServiceWeb, title: "Status page (web)", addr: cfg.Listen.Web,
-			serve: func(l net.Listener) error {
-				if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-					return err
-				}
-				return nil
-			},
-			shutdown: func(ctx context.Context) error {
+		out = append(out, newService(ServiceWeb, "Status page (web)", cfg.Listen.Web, hs.Serve, http.ErrServerClosed,
+			func(ctx context.Context) error {
 				err := hs.Shutdown(ctx)
 				if err != nil {
 					hs.Close()
 				}
 				return err
-			},
-		})
+			}))
 	}
 	return out, nil
+}
+
+// newService makes a service of one Serve method of a server. closed is the
+// error the server's Serve returns after a requested shutdown (its
+// ErrServerClosed): the normal end, reported as nil.
+func newService(name, title, addr string, serve func(net.Listener) error, closed error, shutdown func(context.Context) error) *service {
+	return &service{
+		name: name, title: title, addr: addr,
+		serve: func(l net.Listener) error {
+			if err := serve(l); !errors.Is(err, closed) {
+				return err
+			}
+			return nil
+		},
+		shutdown: shutdown,
+	}
 }
 
 // listen binds every service's address before any serves, so that a port in
@@ -494,6 +504,11 @@ func (r *runner) problem(s status.Snapshot) string {
 	}
 	if s.Phase == status.PhaseNeedsSetup {
 		return "Setup is not finished: there are no mail accounts yet."
+	}
+	// What lights the red LED (queue stuck, disk full, certificate) is
+	// the problem too, so that the page never says "all is well" then.
+	if a := s.Attention(time.Now()); len(a) > 0 {
+		return a[0]
 	}
 	return r.certWarning
 }

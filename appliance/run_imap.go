@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 
@@ -40,23 +39,13 @@ func (r *runner) imapServices(st *storage.Store, tlsConfig *tls.Config) ([]*serv
 	if err != nil {
 		return nil, fmt.Errorf("set up IMAP: %w", err)
 	}
+	// Both services share the server: the first Shutdown drains it, the
+	// second finds nothing left to wait for.
 	var out []*service
 	add := func(name, title, addr string, serve func(net.Listener) error) {
-		if addr == "" {
-			return
+		if addr != "" {
+			out = append(out, newService(name, title, addr, serve, imapd.ErrServerClosed, srv.Shutdown))
 		}
-		out = append(out, &service{
-			name: name, title: title, addr: addr,
-			serve: func(l net.Listener) error {
-				if err := serve(l); !errors.Is(err, imapd.ErrServerClosed) {
-					return err
-				}
-				return nil
-			},
-			// Both services share the server: the first Shutdown drains
-			// it, the second finds nothing left to wait for.
-			shutdown: srv.Shutdown,
-		})
 	}
 	add(ServiceIMAP, "Mail access (IMAP)", cfg.Listen.IMAP, srv.Serve)
 	add(ServiceIMAPS, "Mail access (IMAP over TLS)", cfg.Listen.IMAPS, srv.ServeTLS)

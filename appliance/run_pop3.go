@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 
@@ -38,23 +37,13 @@ func (r *runner) pop3Services(st *storage.Store, tlsConfig *tls.Config) ([]*serv
 	}
 	r.addWorker("pop3-retention", srv.RunRetention)
 
+	// Both services share the server: the first Shutdown drains it, the
+	// second finds nothing left to wait for.
 	var out []*service
 	add := func(name, title, addr string, serve func(net.Listener) error) {
-		if addr == "" {
-			return
+		if addr != "" {
+			out = append(out, newService(name, title, addr, serve, pop3.ErrServerClosed, srv.Shutdown))
 		}
-		out = append(out, &service{
-			name: name, title: title, addr: addr,
-			serve: func(l net.Listener) error {
-				if err := serve(l); !errors.Is(err, pop3.ErrServerClosed) {
-					return err
-				}
-				return nil
-			},
-			// Both services share the server: the first Shutdown drains
-			// it, the second finds nothing left to wait for.
-			shutdown: srv.Shutdown,
-		})
 	}
 	add(ServicePOP3, "Mail download (POP3)", cfg.Listen.POP3, srv.Serve)
 	add(ServicePOP3S, "Mail download (POP3 over TLS)", cfg.Listen.POP3S, srv.ServeTLS)

@@ -2,9 +2,7 @@ package appliance
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -131,14 +129,5 @@ func spoolDir(dataDir string) (string, error) {
 
 // smtpService runs an smtpd.Server as one service.
 func smtpService(name, title, addr string, srv *smtpd.Server) *service {
-	return &service{
-		name: name, title: title, addr: addr,
-		serve: func(l net.Listener) error {
-			if err := srv.Serve(l); !errors.Is(err, smtpd.ErrServerClosed) {
-				return err
-			}
-			return nil
-		},
-		shutdown: srv.Shutdown,
-	}
+	return newService(name, title, addr, srv.Serve, smtpd.ErrServerClosed, srv.Shutdown)
 }

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"image"
+	"image/png"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -423,5 +425,49 @@ func TestWorkersRunUntilStoppedAndReportFailure(t *testing.T) {
 	r.update(func(s *status.Snapshot) { s.Phase = status.PhaseRunning })
 	if p := r.bus.Latest().Problem; !strings.Contains(p, "broken") {
 		t.Fatalf("Problem after another update = %q", p)
+	}
+}
+
+// TestRunShowsTheDisplay: the status page serves the picture the (here
+// simulated) display shows, drawn by the same renderer as on the board.
+func TestRunShowsTheDisplay(t *testing.T) {
+	r, err := start(t, testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + r.addr(t, ServiceWeb) + "/display.png"
+	var img image.Image
+	for range 100 { // the panel draws its first frame shortly after start
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			img, err = png.Decode(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatalf("%s is not a PNG: %v", url, err)
+			}
+			break
+		}
+		resp.Body.Close()
+		<-time.After(50 * time.Millisecond)
+	}
+	if img == nil {
+		t.Fatalf("%s never served a picture", url)
+	}
+	if b := img.Bounds(); b.Dx() < 128 || b.Dy() < 64 {
+		t.Fatalf("display picture is %v; want at least the 128x64 of the display", b)
+	}
+	lit := 0
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			if r, g, b, _ := img.At(x, y).RGBA(); r+g+b > 0x8000 {
+				lit++
+			}
+		}
+	}
+	if lit == 0 {
+		t.Fatal("the display picture is blank")
 	}
 }

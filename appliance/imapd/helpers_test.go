@@ -3,21 +3,14 @@ package imapd
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,39 +114,9 @@ func (e *testEnv) start(tweak func(*Options)) {
 	})
 }
 
-var (
-	tlsOnce             sync.Once
-	tlsServer, tlsClint *tls.Config
-)
-
-// testTLS makes one self-signed certificate for 127.0.0.1 per test binary.
+// testTLS is a throwaway certificate for imap.example.test and 127.0.0.1.
 func testTLS(t testing.TB) (server, client *tls.Config) {
-	tlsOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "imap.example.test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-			DNSNames:     []string{"imap.example.test"},
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		cert, _ := x509.ParseCertificate(der)
-		pool := x509.NewCertPool()
-		pool.AddCert(cert)
-		tlsServer = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
-		tlsClint = &tls.Config{RootCAs: pool, ServerName: "imap.example.test"}
-	})
-	return tlsServer.Clone(), tlsClint.Clone()
+	return testutil.TLS(t, "imap.example.test")
 }
 
 // deliver stores a message for an account's mailbox as SMTP would.

@@ -51,6 +51,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"postroom/appliance/authguard"
+	"postroom/internal/defaults"
 	"postroom/storage"
 )
 
@@ -194,11 +195,11 @@ func New(opts Options) (*Server, error) {
 		opts.Logger = slog.Default()
 	}
 	d := DefaultOptions
-	setDefault(&opts.Hostname, d.Hostname)
-	setDefault(&opts.MaxConnections, d.MaxConnections)
-	setDefault(&opts.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
-	setDefault(&opts.IdleTimeout, d.IdleTimeout)
-	setDefault(&opts.HandshakeTimeout, d.HandshakeTimeout)
+	defaults.Set(&opts.Hostname, d.Hostname)
+	defaults.Set(&opts.MaxConnections, d.MaxConnections)
+	defaults.Set(&opts.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
+	defaults.Set(&opts.IdleTimeout, d.IdleTimeout)
+	defaults.Set(&opts.HandshakeTimeout, d.HandshakeTimeout)
 	s := &Server{
 		opts:      opts,
 		st:        opts.Store,
@@ -214,13 +215,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Serve accepts IMAP connections on l, offering STARTTLS when

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"postroom/appliance/authguard"
+	"postroom/internal/defaults"
 	"postroom/storage"
 )
 
@@ -165,10 +166,10 @@ func New(opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	d := DefaultOptions
-	setDefault(&opts.MaxConnections, d.MaxConnections)
-	setDefault(&opts.IdleTimeout, d.IdleTimeout)
-	setDefault(&opts.WriteTimeout, d.WriteTimeout)
-	setDefault(&opts.RetentionInterval, d.RetentionInterval)
+	defaults.Set(&opts.MaxConnections, d.MaxConnections)
+	defaults.Set(&opts.IdleTimeout, d.IdleTimeout)
+	defaults.Set(&opts.WriteTimeout, d.WriteTimeout)
+	defaults.Set(&opts.RetentionInterval, d.RetentionInterval)
 	s := &Server{
 		opts:  opts,
 		log:   opts.Logger.With("service", "pop3"),
@@ -181,13 +182,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Serve accepts plain connections on l (port 110) that may upgrade with STLS,

@@ -63,6 +63,7 @@ import (
 
 	"postroom/appliance/authguard"
 	"postroom/appliance/mailauth"
+	"postroom/internal/defaults"
 )
 
 // Options configures New. Every zero value is documented and replaced by the
@@ -279,15 +280,15 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("smtpd: Options.MaxMessageBytes must fit in 32 bits")
 	}
 	d := DefaultOptions
-	setDefault(&opts.MaxMessageBytes, d.MaxMessageBytes)
-	setDefault(&opts.MaxRecipients, d.MaxRecipients)
-	setDefault(&opts.ReadTimeout, d.ReadTimeout)
-	setDefault(&opts.WriteTimeout, d.WriteTimeout)
-	setDefault(&opts.MaxLineLength, d.MaxLineLength)
-	setDefault(&opts.MaxConnections, d.MaxConnections)
-	setDefault(&opts.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
-	setDefault(&opts.MaxMessagesPerConnection, d.MaxMessagesPerConnection)
-	setDefault(&opts.SpoolMemory, d.SpoolMemory)
+	defaults.Set(&opts.MaxMessageBytes, d.MaxMessageBytes)
+	defaults.Set(&opts.MaxRecipients, d.MaxRecipients)
+	defaults.Set(&opts.ReadTimeout, d.ReadTimeout)
+	defaults.Set(&opts.WriteTimeout, d.WriteTimeout)
+	defaults.Set(&opts.MaxLineLength, d.MaxLineLength)
+	defaults.Set(&opts.MaxConnections, d.MaxConnections)
+	defaults.Set(&opts.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
+	defaults.Set(&opts.MaxMessagesPerConnection, d.MaxMessagesPerConnection)
+	defaults.Set(&opts.SpoolMemory, d.SpoolMemory)
 	if opts.ImplicitTLS && opts.TLSConfig == nil {
 		return nil, errors.New("smtpd: Options.ImplicitTLS needs a TLSConfig")
 	}
@@ -333,13 +334,6 @@ func New(opts Options) (*Server, error) {
 	srv.ErrorLog = errorLog{s.log}
 	s.smtp = srv
 	return s, nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // Serve accepts connections on l until Shutdown or Close, then returns
