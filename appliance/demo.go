@@ -86,7 +86,8 @@ func printDemoBanner(w io.Writer, password string, services []*service) {
 		lines = append(lines, "  swaks --server "+a+" --to "+DemoUser)
 	}
 	if a := addr(ServiceSubmission); a != "" {
-		lines = append(lines, "  swaks --server "+a+" --tls --auth-user "+DemoUser+" --auth-password "+password+" --from "+DemoUser+" --to "+DemoUser)
+		lines = append(lines, "  swaks --server "+a+" --tls --from "+DemoUser+" --to "+DemoUser+" \\",
+			"    --auth-user "+DemoUser+" --auth-password "+password)
 	}
 	if a := addr("imaps"); a != "" {
 		lines = append(lines, "  curl -k -u "+pw+" 'imaps://"+a+"/INBOX;UID=1'")

@@ -96,7 +96,8 @@ func writeZone(w io.Writer, cfg appliance.Config, domain string, dk *dkim.Domain
 			rr(r.Name, "TXT", dkim.ZoneText(r.Value))
 		}
 	}
-	fmt.Fprintln(&b, "; DMARC (RFC 7489): start with p=none, then quarantine once reports look right.")
+	fmt.Fprintln(&b, "; DMARC (RFC 7489): mail failing both SPF and DKIM alignment goes to the junk folder;")
+	fmt.Fprintln(&b, "; reports go to postmaster. Use p=none while you first check that all your mail passes.")
 	rr("_dmarc."+d, "TXT", dkim.ZoneText("v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@"+strings.TrimSuffix(d, ".")))
 	fmt.Fprintln(&b, "; Mail programs set themselves up (Thunderbird autoconfig, Outlook Autodiscover):")
 	rr("autoconfig."+d, "CNAME", host)
