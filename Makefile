@@ -27,7 +27,8 @@ test: deps
 	$(ARM64_ENV) $(GO) build -trimpath -o /dev/null ./cmd/...
 
 ## deps: install what the tests need, only when it is missing (idempotent)
-# swaks and curl are real mail clients for the tests; gcc is needed by -race;
+# swaks and curl are real mail clients for the tests, and so are msmtp,
+# fetchmail, isync (mbsync) and s-nail (appliance/clients_test.go); gcc is needed by -race;
 # qemu-user-static runs the hardware tests as arm64 binaries; swaks needs the
 # perl modules for TLS and AUTH.
 deps:
@@ -36,6 +37,10 @@ deps:
 	command -v curl  >/dev/null 2>&1 || missing="$$missing curl"; \
 	command -v gcc   >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v qemu-aarch64-static >/dev/null 2>&1 || missing="$$missing qemu-user-static"; \
+	command -v msmtp     >/dev/null 2>&1 || missing="$$missing msmtp"; \
+	command -v fetchmail >/dev/null 2>&1 || missing="$$missing fetchmail"; \
+	command -v mbsync    >/dev/null 2>&1 || missing="$$missing isync"; \
+	command -v s-nail    >/dev/null 2>&1 || missing="$$missing s-nail"; \
 	perl -MIO::Socket::SSL -e1 >/dev/null 2>&1 || missing="$$missing libio-socket-ssl-perl libnet-ssleay-perl"; \
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
 	if [ -n "$$missing" ]; then \

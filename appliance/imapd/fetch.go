@@ -106,6 +106,11 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, it loaded, o *imap.FetchOp
 	m := it.m
 	var obj storage.Object
 	needBody := len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
+	if needBody {
+		// Pinned before the record is read, the body cannot be erased
+		// between that read and the last byte sent.
+		defer s.srv.st.Pin(m.Object)()
+	}
 	if needBody || o.Envelope || o.BodyStructure != nil {
 		if obj, err = s.srv.st.Object(m.Object); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
@@ -117,13 +122,8 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, it loaded, o *imap.FetchOp
 	var sections, binaries []part
 	var sizes []uint32
 	if needBody {
-		body, err := s.srv.st.OpenBody(m.Object)
-		if errors.Is(err, storage.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, s.fail("fetch", err)
-		}
+		// The record was just read: OpenObjectBody does not decode it again.
+		body := s.srv.st.OpenObjectBody(obj)
 		defer body.Close()
 		for _, bs := range o.BodySection {
 			r, n, err := imapmsg.Section(body, obj.Structure, bs)

@@ -18,7 +18,9 @@ type Maildrop interface {
 	Mailbox(acct storage.AccountID, name string) (storage.Mailbox, error)
 	Messages(acct storage.AccountID, mbox storage.MailboxID) ([]storage.Message, error)
 	Object(id storage.ObjectID) (storage.Object, error)
-	OpenBody(id storage.ObjectID) (*storage.Body, error)
+	// OpenObjectBody reads a body whose size is known (the snapshot has
+	// it), without decoding the object record.
+	OpenObjectBody(obj storage.Object) *storage.Body
 	// Pin keeps bodies readable after an expunge until unpin is called.
 	Pin(ids ...storage.ObjectID) (unpin func())
 	// Expunge removes exactly the given UIDs, skipping missing ones, and

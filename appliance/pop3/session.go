@@ -458,12 +458,8 @@ func (c *session) send(m *snapMsg, lines int) error {
 			headerEnd, bodyLines = min(p.BodyStart, m.size), p.Lines
 		}
 	}
-	body, err := st.OpenBody(m.obj)
-	if err != nil {
-		c.log.Error("pop3 open message", "account", c.snap.acct.Name, "uid", m.uid, "err", err)
-		c.fail("SYS/TEMP", "cannot read the message now")
-		return nil
-	}
+	// Pinned since login, so the body is there even if IMAP expunged it.
+	body := st.OpenObjectBody(storage.Object{ID: m.obj, Size: m.size})
 	defer body.Close()
 	var r io.Reader = body.Reader()
 	if lines < 0 {
