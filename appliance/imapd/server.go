@@ -51,6 +51,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"postroom/appliance/authguard"
+	"postroom/internal/acceptloop"
 	"postroom/internal/defaults"
 	"postroom/storage"
 )
@@ -248,27 +249,9 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 		l.Close()
 	}()
 
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and the like: back off, as
-				// net/http does, rather than spin.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("imap accept", "err", err, "retry_in", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return fmt.Errorf("imapd: accept: %w", err)
-		}
-		delay = 0
+	return acceptloop.Run(l, "imapd", s.log, s.isClosed, ErrServerClosed, func(nc net.Conn) {
 		go s.handle(nc, implicitTLS)
-	}
+	})
 }
 
 // handle admits one connection and hands it to its own imapserver.Server.

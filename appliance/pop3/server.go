@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"postroom/appliance/authguard"
+	"postroom/internal/acceptloop"
 	"postroom/internal/defaults"
 	"postroom/storage"
 )
@@ -209,31 +210,14 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 	s.mu.Unlock()
 	defer l.Close()
 
-	var tempDelay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and the like: back off, as
-				// net/http does, instead of spinning.
-				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
-				time.Sleep(tempDelay)
-				continue
-			}
-			return fmt.Errorf("pop3: accept: %w", err)
-		}
-		tempDelay = 0
+	return acceptloop.Run(l, "pop3", s.log, s.isClosed, ErrServerClosed, func(nc net.Conn) {
 		sess, ok := s.admit(nc)
 		if !ok {
 			go s.refuse(nc)
-			continue
+			return
 		}
 		go sess.run(implicitTLS)
-	}
+	})
 }
 
 // admit registers a connection, or reports false when the server is full
