@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"io"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 
 	"postroom/appliance/dkim"
 	"postroom/internal/dnstest"
+	"postroom/internal/testutil"
 )
 
 // TestRunDeliversOutbound: mail submitted on 587 to a remote domain goes
@@ -25,21 +24,14 @@ import (
 // the sender domain's DKIM keys from DATA/dkim; the status Snapshot counts
 // it as sent and shows an empty queue.
 func TestRunDeliversOutbound(t *testing.T) {
-	sink := &recordingSink{got: make(chan []byte, 1)}
-	srv := smtp.NewServer(sink)
-	srv.Domain = "mx.remote.test"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	got := make(chan []byte, 1)
+	port := testutil.StartSMTPSink(t, "mx.remote.test", func(b []byte) error { got <- b; return nil })
 
 	zone := dnstest.Start(t, "remote.test. 300 IN A 127.0.0.1")
 	cfg := testConfig(t)
 	cfg.Listen.Submission = "127.0.0.1:0"
 	cfg.Resolver = zone.Addr()
-	cfg.Queue.Port = ln.Addr().(*net.TCPAddr).Port
+	cfg.Queue.Port = port
 	r, password := startDemo(t, cfg)
 	notify, unsubscribe := r.bus.Subscribe()
 	defer unsubscribe()
@@ -59,7 +51,7 @@ func TestRunDeliversOutbound(t *testing.T) {
 
 	var data []byte
 	select {
-	case data = <-sink.got:
+	case data = <-got:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("nothing delivered; log:\n%s", r.log.String())
 	}
@@ -95,23 +87,4 @@ func TestRunDeliversOutbound(t *testing.T) {
 			t.Fatalf("snapshot: sent %d, queue %+v", s.SentOn(time.Now()), s.Queue)
 		}
 	}
-}
-
-type recordingSink struct{ got chan []byte }
-
-func (s *recordingSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s}, nil }
-
-type sinkSession struct{ s *recordingSink }
-
-func (*sinkSession) Reset()                               {}
-func (*sinkSession) Logout() error                        { return nil }
-func (*sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (*sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ss *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.s.got <- b
-	return nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -18,6 +16,7 @@ import (
 
 	"postroom/appliance"
 	"postroom/internal/dnstest"
+	"postroom/internal/testutil"
 	"postroom/storage"
 )
 
@@ -141,25 +140,17 @@ var subjectNum = regexp.MustCompile(`Subject: qkill (\d+)`)
 
 func startSink(t *testing.T) *sink {
 	s := &sink{seen: map[int]int{}}
-	srv := smtp.NewServer(s)
-	srv.Domain = "mx.remote.test"
-	srv.ErrorLog = nopLog{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	s.port = testutil.StartSMTPSink(t, "mx.remote.test", func(b []byte) error {
+		m := subjectNum.FindSubmatch(b)
+		if m == nil {
+			return &smtp.SMTPError{Code: 550, Message: "no qkill subject"}
+		}
+		id, _ := strconv.Atoi(string(m[1]))
+		s.add(id)
+		return nil
+	})
 	return s
 }
-
-type nopLog struct{}
-
-func (nopLog) Printf(string, ...any) {}
-func (nopLog) Println(...any)        {}
-
-func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }
 
 func (s *sink) add(id int) {
 	s.mu.Lock()
@@ -208,24 +199,4 @@ func (s *sink) duplicates() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.n - len(s.seen)
-}
-
-type sinkSession struct{ s *sink }
-
-func (*sinkSession) Reset()                               {}
-func (*sinkSession) Logout() error                        { return nil }
-func (*sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (*sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ss *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m := subjectNum.FindSubmatch(b)
-	if m == nil {
-		return &smtp.SMTPError{Code: 550, Message: "no qkill subject"}
-	}
-	id, _ := strconv.Atoi(string(m[1]))
-	ss.s.add(id)
-	return nil
 }
