@@ -17,9 +17,11 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"postroom/appliance/status"
+	"postroom/internal/lan"
 )
 
 //go:embed templates/*.html
@@ -48,7 +50,23 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
 	mux.HandleFunc("GET /display.png", h.display)
-	return secureHeaders(mux)
+	return lanOnly(h.logger, secureHeaders(mux))
+}
+
+// lanOnly answers 403 to clients outside the office network: the pages
+// show the box's state (and, while setup is pending, the display with the
+// setup code), which is nobody else's business, even if a router forwards
+// the port by mistake.
+func lanOnly(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !lan.Contains(ap.Addr()) {
+			log.Warn("web page refused: client outside the local network", "remote", r.RemoteAddr, "path", r.URL.Path)
+			http.Error(w, "This page is only available on the office network.", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type handler struct {

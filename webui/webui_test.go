@@ -152,3 +152,32 @@ func TestRoutes(t *testing.T) {
 		})
 	}
 }
+
+// TestOnlyOnTheLAN: a client outside the local network gets 403 on every
+// page; loopback, private and link-local clients get the page.
+func TestOnlyOnTheLAN(t *testing.T) {
+	h := New(Options{Bus: status.NewBus(status.Snapshot{Phase: status.PhaseRunning}), Logger: slog.New(slog.DiscardHandler)})
+	for _, c := range []struct {
+		remote string
+		want   int
+	}{
+		{"203.0.113.9:4000", http.StatusForbidden},
+		{"[2001:db8::1]:4000", http.StatusForbidden},
+		{"100.64.0.1:4000", http.StatusForbidden},
+		{"garbage", http.StatusForbidden},
+		{"127.0.0.1:4000", http.StatusOK},
+		{"192.168.1.23:4000", http.StatusOK},
+		{"[fe80::1]:4000", http.StatusOK},
+		{"[::ffff:10.0.0.7]:4000", http.StatusOK},
+	} {
+		for _, path := range []string{"/", "/status.json"} {
+			req := httptest.NewRequest("GET", path, nil)
+			req.RemoteAddr = c.remote
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != c.want {
+				t.Errorf("GET %s from %s: %d, want %d", path, c.remote, rec.Code, c.want)
+			}
+		}
+	}
+}

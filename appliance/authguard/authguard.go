@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"postroom/internal/lan"
 	"postroom/storage"
 )
 
@@ -285,25 +286,9 @@ func trim(ts []time.Time, since time.Time) []time.Time {
 	return ts[i:]
 }
 
-// addrOf is the client's IP address; IPv4-mapped IPv6 is unmapped so that
-// one client has one key.
-func addrOf(remote net.Addr) netip.Addr {
-	var ap netip.AddrPort
-	switch a := remote.(type) {
-	case *net.TCPAddr:
-		ap = a.AddrPort()
-	default:
-		if remote == nil {
-			return netip.Addr{}
-		}
-		p, err := netip.ParseAddrPort(remote.String())
-		if err != nil {
-			return netip.Addr{}
-		}
-		ap = p
-	}
-	return ap.Addr().Unmap()
-}
+// addrOf is the client's IP address (lan.Addr: IPv4-mapped IPv6 unmapped,
+// so one client has one key).
+func addrOf(remote net.Addr) netip.Addr { return lan.Addr(remote) }
 
 // PlaintextAllowed says whether a password may be sent on this connection:
 // always under TLS; without TLS only when allowLAN is set and the client is
@@ -317,9 +302,5 @@ func PlaintextAllowed(remote net.Addr, isTLS, allowLAN bool) bool {
 	if !allowLAN {
 		return false
 	}
-	a := addrOf(remote)
-	if !a.IsValid() {
-		return false
-	}
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast()
+	return lan.Contains(lan.Addr(remote))
 }
