@@ -324,8 +324,8 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 				bad("%v", err)
 				return nil
 			}
-			rec := &objectRecord{}
-			if err := decodeJSON(vObject, v, rec); err != nil {
+			rec, err := decodeObject(v)
+			if err != nil {
 				bad("object %d: undecodable: %v", id, err)
 				return nil
 			}

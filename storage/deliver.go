@@ -530,19 +530,15 @@ func getObject(txn *badger.Txn, id ObjectID) (*objectRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := &objectRecord{}
-	if err := it.Value(func(v []byte) error { return decodeJSON(vObject, v, rec) }); err != nil {
-		return nil, fmt.Errorf("object %d: %w", id, err)
+	var rec *objectRecord
+	if err := it.Value(func(v []byte) (err error) { rec, err = decodeObject(v); return err }); err != nil {
+		return nil, objectError(id, err)
 	}
 	return rec, nil
 }
 
 func putObject(txn *badger.Txn, id ObjectID, rec *objectRecord) error {
-	b, err := encodeJSON(vObject, rec)
-	if err != nil {
-		return err
-	}
-	return txn.Set(keys.Object(uint64(id)), b)
+	return txn.Set(keys.Object(uint64(id)), encodeObject(rec))
 }
 
 // addRef changes an object's reference count; at zero the object goes to
