@@ -18,14 +18,17 @@ import (
 //	[part] [envelope]
 //
 // part:     type subtype id description encoding disposition location md5
-//           (strings: uvarint length + bytes), params and disposition
-//           params (uvarint count, then key/value strings in key order),
-//           language (count + strings), headerStart bodyStart end lines
-//           (uvarint), children (count + parts), presence byte
-//           (1 = envelope, 2 = enclosed message) [envelope] [part]
+//
+//	(strings: uvarint length + bytes), params and disposition
+//	params (uvarint count, then key/value strings in key order),
+//	language (count + strings), headerStart bodyStart end lines
+//	(uvarint), children (count + parts), presence byte
+//	(1 = envelope, 2 = enclosed message) [envelope] [part]
+//
 // envelope: date subject messageID (strings), from sender replyTo to cc bcc
-//           (each a count + name/mailbox/host triples), inReplyTo (count +
-//           strings)
+//
+//	(each a count + name/mailbox/host triples), inReplyTo (count +
+//	strings)
 const vObjectPacked byte = 2
 
 // maxPartDepth bounds recursion when decoding, so that a corrupt record
