@@ -9,26 +9,22 @@ import (
 // Object records are read once per message by every IMAP SEARCH, FETCH of
 // ENVELOPE or BODYSTRUCTURE, and POP3 TOP: on a 100,000-message mailbox a
 // header search decodes 100,000 of them. As JSON (version 1, still read)
-// the decode was most of a search's time, so they are now written packed:
+// the decode was most of a search's time, so they are now written packed
+// (strings are a uvarint length and the bytes; counts are uvarints):
 //
-//	vObjectPacked
-//	size lines (uvarint) sha256 (32 bytes) refs chunks (uvarint)
-//	created (varint Unix ns, 0 = none)
-//	flags (1 byte: 1 = structure follows, 2 = envelope follows)
-//	[part] [envelope]
-//
-// part:     type subtype id description encoding disposition location md5
-//
-//	(strings: uvarint length + bytes), params and disposition
-//	params (uvarint count, then key/value strings in key order),
-//	language (count + strings), headerStart bodyStart end lines
-//	(uvarint), children (count + parts), presence byte
-//	(1 = envelope, 2 = enclosed message) [envelope] [part]
-//
-// envelope: date subject messageID (strings), from sender replyTo to cc bcc
-//
-//	(each a count + name/mailbox/host triples), inReplyTo (count +
-//	strings)
+//	record:   vObjectPacked, size lines (uvarint), sha256 (32 bytes),
+//	          refs chunks (uvarint), created (varint Unix ns, 0 = none),
+//	          flags (1 byte: 1 = part follows, 2 = envelope follows),
+//	          [part] [envelope]
+//	part:     type subtype id description encoding disposition location
+//	          md5 (strings), params and disposition params (count, then
+//	          key and value strings in key order), language (count +
+//	          strings), headerStart bodyStart end lines (uvarint),
+//	          children (count + parts), a presence byte (1 = envelope,
+//	          2 = enclosed message), [envelope] [part]
+//	envelope: date subject messageID (strings), from sender replyTo to cc
+//	          bcc (each a count + name mailbox host triples), inReplyTo
+//	          (count + strings)
 const vObjectPacked byte = 2
 
 // maxPartDepth bounds recursion when decoding, so that a corrupt record
