@@ -20,28 +20,10 @@ import (
 	"postroom/internal/testutil"
 )
 
-// fakeClock is the panel's clock in tests: time moves only by Advance.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // rig is a Front on fake pins, a recorded I²C display and a fake clock.
 type rig struct {
 	f                       *Front
-	clock                   *fakeClock
+	clock                   *testutil.Clock
 	ready, mail, attn, butt *gpiotest.Pin
 	rec                     *i2ctest.Record
 	log                     *testutil.SyncBuffer
@@ -50,7 +32,7 @@ type rig struct {
 func newRig(t *testing.T, mod func(*Options)) *rig {
 	t.Helper()
 	r := &rig{
-		clock: &fakeClock{t: testNow},
+		clock: testutil.NewClock(testNow),
 		ready: &gpiotest.Pin{N: "GPIO17"}, mail: &gpiotest.Pin{N: "GPIO27"},
 		attn: &gpiotest.Pin{N: "GPIO22"}, butt: &gpiotest.Pin{N: "GPIO23", L: gpio.High},
 		rec: &i2ctest.Record{},
@@ -488,7 +470,7 @@ func TestFailingDisplayKeepsPanelRunning(t *testing.T) {
 // TestFollowReportsToBus: the simulated panel's LED states and a reset
 // request reach the Snapshot, and the write-back settles.
 func TestFollowReportsToBus(t *testing.T) {
-	clock := &fakeClock{t: testNow}
+	clock := testutil.NewClock(testNow)
 	f := NewFront(Options{Logger: testutil.Logger(t), Now: clock.Now})
 	sb := status.NewBus(status.Snapshot{Phase: status.PhaseBooting})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -523,7 +505,7 @@ func TestFollowReportsToBus(t *testing.T) {
 }
 
 func TestFrameIsRenderOutput(t *testing.T) {
-	clock := &fakeClock{t: testNow}
+	clock := testutil.NewClock(testNow)
 	f := NewFront(Options{Now: clock.Now, PageTime: time.Hour})
 	f.Show(running())
 	got, p := f.Frame()
@@ -536,7 +518,7 @@ func TestFrameIsRenderOutput(t *testing.T) {
 
 func TestTerminalPrintsNewFramesOnly(t *testing.T) {
 	var buf testutil.SyncBuffer
-	clock := &fakeClock{t: testNow}
+	clock := testutil.NewClock(testNow)
 	f := NewFront(Options{Terminal: &buf, Now: clock.Now, PageTime: time.Hour})
 	f.Show(running())
 	f.Show(running())

@@ -12,14 +12,10 @@ import (
 	"postroom/storage/storagetest"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
-func tcp(ip string) net.Addr             { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000} }
-func newGuard(t *testing.T, c *clock) *Guard {
+func tcp(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000} }
+func newGuard(t *testing.T, c *testutil.Clock) *Guard {
 	return New(Options{
-		Logger: testutil.Logger(t), Now: c.now, FailureDelay: time.Nanosecond,
+		Logger: testutil.Logger(t), Now: c.Now, FailureDelay: time.Nanosecond,
 		MaxFailures: 3, Window: time.Minute, Lockout: 10 * time.Minute, MaxStrikes: 4,
 	})
 }
@@ -27,7 +23,7 @@ func newGuard(t *testing.T, c *clock) *Guard {
 func TestLoginLockout(t *testing.T) {
 	st := storagetest.Open(t)
 	storagetest.Account(t, st, "alice@example.test")
-	c := &clock{t: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
 	g := newGuard(t, c)
 	ctx := context.Background()
 	const good = "password-alice@example.test"
@@ -75,7 +71,7 @@ func TestLoginLockout(t *testing.T) {
 	}
 
 	// The lockout ends.
-	c.advance(11 * time.Minute)
+	c.Advance(11 * time.Minute)
 	for _, r := range []net.Addr{stranger, other} {
 		if _, err := g.Login(ctx, st, r, "alice@example.test", good); err != nil {
 			t.Fatalf("after the lockout, %v: %v", r, err)
@@ -84,8 +80,8 @@ func TestLoginLockout(t *testing.T) {
 }
 
 func TestFailureDelayGrows(t *testing.T) {
-	c := &clock{t: time.Unix(1e9, 0)}
-	g := New(Options{Logger: testutil.Logger(t), Now: c.now, FailureDelay: time.Second, MaxFailures: 100})
+	c := testutil.NewClock(time.Unix(1e9, 0))
+	g := New(Options{Logger: testutil.Logger(t), Now: c.Now, FailureDelay: time.Second, MaxFailures: 100})
 	a := addrOf(tcp("203.0.113.1"))
 	var got []time.Duration
 	for range 6 {
@@ -115,7 +111,7 @@ func TestLoginWaitsForContext(t *testing.T) {
 }
 
 func TestStrike(t *testing.T) {
-	c := &clock{t: time.Unix(1e9, 0)}
+	c := testutil.NewClock(time.Unix(1e9, 0))
 	g := newGuard(t, c)
 	r := tcp("203.0.113.5")
 	for i := 1; i <= 3; i++ {
@@ -129,15 +125,15 @@ func TestStrike(t *testing.T) {
 	if g.Strike(tcp("203.0.113.6")) {
 		t.Fatal("another address was struck out")
 	}
-	c.advance(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	if g.Strike(r) {
 		t.Fatal("strikes outside the window still count")
 	}
 }
 
 func TestTrackingIsBounded(t *testing.T) {
-	c := &clock{t: time.Unix(1e9, 0)}
-	g := New(Options{Logger: testutil.Logger(t), Now: c.now, MaxTracked: 100, MaxFailures: 1000})
+	c := testutil.NewClock(time.Unix(1e9, 0))
+	g := New(Options{Logger: testutil.Logger(t), Now: c.Now, MaxTracked: 100, MaxFailures: 1000})
 	for i := range 10000 {
 		ip := net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))
 		g.failed(addrOf(&net.TCPAddr{IP: ip}), "user"+string(rune('a'+i%26)))

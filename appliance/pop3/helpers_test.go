@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,25 +39,7 @@ type env struct {
 	alice   storage.Account
 	bob     storage.Account
 	ended   chan struct{} // one value per session that ended
-	clock   *fakeClock
-}
-
-// fakeClock is Options.Now for tests that move time.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
+	clock   *testutil.Clock
 }
 
 // newEnv starts a server; tweak adjusts the options before New. By default
@@ -68,7 +49,7 @@ func newEnv(t testing.TB, tweak func(*Options)) *env {
 	t.Helper()
 	st := storagetest.Open(t)
 	e := &env{t: t, st: st, logs: &testutil.SyncBuffer{}, ended: make(chan struct{}, 100),
-		clock: &fakeClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
+		clock: testutil.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))}
 	e.alice = storagetest.Account(t, st, alice)
 	e.bob = storagetest.Account(t, st, bob)
 	var w io.Writer = e.logs

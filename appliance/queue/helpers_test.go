@@ -196,25 +196,12 @@ func selfSigned(t testing.TB, name string) tls.Certificate {
 	return s.Certificates[0]
 }
 
-// clock is a settable clock for the retry schedule.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is a store with a local sender, a DNS zone and a queue.
 type env struct {
 	st     *storage.Store
 	dns    *dnstest.Server
 	q      *Queue
-	clk    *clock
+	clk    *testutil.Clock
 	sender storage.Account
 	keys   *dkim.Keys
 	opts   Options
@@ -224,7 +211,7 @@ type env struct {
 // whose MX port is port. mod adjusts the options.
 func newEnv(t *testing.T, port int, mod func(*Options), zone ...string) *env {
 	t.Helper()
-	e := &env{st: storagetest.Open(t), clk: &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
+	e := &env{st: storagetest.Open(t), clk: testutil.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))}
 	e.sender = storagetest.Account(t, e.st, "ann@local.test")
 	e.dns = dnstest.Start(t, zone...)
 	e.keys = dkim.New(t.TempDir())

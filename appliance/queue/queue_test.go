@@ -236,12 +236,12 @@ func TestRetrySchedule(t *testing.T) {
 	if r.Attempts != 1 || !r.NextAttempt.Equal(start.Add(5*time.Minute)) || !strings.Contains(r.LastError, "451") || r.Status != "4.3.0" {
 		t.Fatalf("after 1st attempt: %+v", r)
 	}
-	e.clk.Add(4 * time.Minute)
+	e.clk.Advance(4 * time.Minute)
 	e.run(t) // not due yet
 	if r := rcpt(); r.Attempts != 1 {
 		t.Fatalf("attempted before due: %+v", r)
 	}
-	e.clk.Add(time.Minute)
+	e.clk.Advance(time.Minute)
 	e.run(t)
 	if r := rcpt(); r.Attempts != 2 || !r.NextAttempt.Equal(start.Add(20*time.Minute)) {
 		t.Fatalf("after 2nd attempt: %+v", r)
@@ -249,7 +249,7 @@ func TestRetrySchedule(t *testing.T) {
 	if s := e.q.Stats(); s.Length != 1 || !s.Oldest.Equal(start) || !strings.Contains(s.LastError, "451") {
 		t.Errorf("stats %+v", s)
 	}
-	e.clk.Add(15 * time.Minute)
+	e.clk.Advance(15 * time.Minute)
 	e.run(t)
 	if got := p.received(); len(got) != 1 {
 		t.Fatalf("delivered %d", len(got))
@@ -380,7 +380,7 @@ func TestExpiryAndDelayWarning(t *testing.T) {
 		if i == 3 && len(e.inbox(t)) != 0 {
 			t.Fatalf("notice before 4 hours")
 		}
-		e.clk.Add(time.Hour)
+		e.clk.Advance(time.Hour)
 	}
 	in := e.inbox(t)
 	if len(in) != 2 {
@@ -681,7 +681,7 @@ func TestRestart(t *testing.T) {
 	if len(got) != 1 || got[0].to[0] != "carol@remote.test" {
 		t.Fatalf("after restart: %+v", got)
 	}
-	e2.clk.Add(5 * time.Minute)
+	e2.clk.Advance(5 * time.Minute)
 	e2.run(t)
 	if len(p.received()) != 2 || len(e2.queued(t)) != 0 {
 		t.Fatalf("first message not delivered after restart (%s)", id1)
@@ -710,7 +710,7 @@ func newEnvStore(t *testing.T, st *storage.Store, port int, zone ...string) *env
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{st: st, clk: &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}, sender: acct}
+	e := &env{st: st, clk: testutil.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)), sender: acct}
 	e.dns = dnstest.Start(t, zone...)
 	q, err := New(Options{Store: st, Logger: testutil.Logger(t), Hostname: "mail.local.test", Resolver: e.dns.Resolver(), Port: port, Now: e.clk.Now})
 	if err != nil {
