@@ -132,9 +132,9 @@ func FuzzSession(f *testing.F) {
 		e := &env{t: t, st: st, alice: a}
 		_, before := e.inbox(a)
 		conn := &scriptConn{r: strings.NewReader("USER " + alice + "\r\nPASS " + password(alice) + "\r\n" + in)}
-		sess, ok := srv.admit(conn)
-		if !ok {
-			t.Fatal("not admitted")
+		sess, reason := srv.admit(conn)
+		if sess == nil {
+			t.Fatalf("not admitted: %s", reason)
 		}
 		sess.isTLS = true // as after STLS: the password may be sent
 		go sess.run(false)

@@ -475,6 +475,45 @@ func TestMaxConnections(t *testing.T) {
 	e.dial()
 }
 
+// TestMaxConnectionsPerIP: one address cannot take every slot; another
+// address still gets in, and a slot frees when a session ends.
+func TestMaxConnectionsPerIP(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.MaxConnectionsPerIP = 2 })
+	c1 := e.dial()
+	e.dial() // a second session from the same address, left open
+	conn, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c3 := &client{t: t, conn: conn, br: newReader(conn)}
+	if r := c3.line(); r != "-ERR [SYS/TEMP] too many connections from your address, try again later" {
+		t.Fatalf("third connection from 127.0.0.1: %q", r)
+	}
+	// The same limit does not apply to another address: 127.0.0.2 is
+	// loopback too on Linux.
+	if other, err := net.DialTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, mustTCPAddr(t, e.addr)); err == nil {
+		oc := &client{t: t, conn: other, br: newReader(other)}
+		if r := oc.line(); !strings.HasPrefix(r, "+OK") {
+			t.Fatalf("another address: %q", r)
+		}
+		other.Close()
+	} else {
+		t.Logf("no second loopback address here (%v); skipping that part", err)
+	}
+	c1.run([]step{{send: "QUIT", expect: "+OK"}})
+	e.waitEnded(1)
+	e.dial()
+}
+
+func mustTCPAddr(t *testing.T, addr string) *net.TCPAddr {
+	a, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestAutologout: the idle timer ends a session without UPDATE (RFC 1939
 // section 3). New refuses less than 10 minutes, so the test shortens it
 // afterwards.

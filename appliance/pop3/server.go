@@ -42,6 +42,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,7 @@ import (
 	"postroom/appliance/authguard"
 	"postroom/internal/acceptloop"
 	"postroom/internal/defaults"
+	"postroom/internal/lan"
 	"postroom/storage"
 )
 
@@ -82,6 +84,10 @@ type Options struct {
 	// further ones get "-ERR [SYS/TEMP]" and are closed. 0 means 100.
 	MaxConnections int
 
+	// MaxConnectionsPerIP bounds concurrent connections from one client
+	// address, so that one client cannot take every slot. 0 means 20.
+	MaxConnectionsPerIP int
+
 	// IdleTimeout is how long a session may wait for the next command.
 	// RFC 1939 section 3 asks for an autologout timer of at least 10
 	// minutes. 0 means 10 minutes.
@@ -101,10 +107,11 @@ type Options struct {
 
 // DefaultOptions holds the value used for each zero field of Options.
 var DefaultOptions = Options{
-	MaxConnections:    100,
-	IdleTimeout:       10 * time.Minute,
-	WriteTimeout:      time.Minute,
-	RetentionInterval: time.Hour,
+	MaxConnections:      100,
+	MaxConnectionsPerIP: 20,
+	IdleTimeout:         10 * time.Minute,
+	WriteTimeout:        time.Minute,
+	RetentionInterval:   time.Hour,
 }
 
 // minIdleTimeout is RFC 1939's least autologout timer; tests lower it.
@@ -131,6 +138,7 @@ type Server struct {
 	closed    bool
 	listeners []net.Listener
 	conns     map[*session]struct{}
+	perIP     map[netip.Addr]int
 	// inUse holds the accounts with a session in TRANSACTION state (or a
 	// retention run): RFC 1939 section 8 asks for an exclusive lock on the
 	// maildrop, and RFC 2449 section 8.1.2 names the refusal [IN-USE].
@@ -168,6 +176,7 @@ func New(opts Options) (*Server, error) {
 	}
 	d := DefaultOptions
 	defaults.Set(&opts.MaxConnections, d.MaxConnections)
+	defaults.Set(&opts.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
 	defaults.Set(&opts.IdleTimeout, d.IdleTimeout)
 	defaults.Set(&opts.WriteTimeout, d.WriteTimeout)
 	defaults.Set(&opts.RetentionInterval, d.RetentionInterval)
@@ -176,6 +185,7 @@ func New(opts Options) (*Server, error) {
 		log:   opts.Logger.With("service", "pop3"),
 		guard: opts.Guard,
 		conns: make(map[*session]struct{}),
+		perIP: make(map[netip.Addr]int),
 		inUse: make(map[storage.AccountID]struct{}),
 	}
 	if s.guard == nil {
@@ -211,33 +221,44 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 	defer l.Close()
 
 	return acceptloop.Run(l, "pop3", s.log, s.isClosed, ErrServerClosed, func(nc net.Conn) {
-		sess, ok := s.admit(nc)
-		if !ok {
-			go s.refuse(nc)
+		sess, reason := s.admit(nc)
+		if sess == nil {
+			go s.refuse(nc, reason)
 			return
 		}
 		go sess.run(implicitTLS)
 	})
 }
 
-// admit registers a connection, or reports false when the server is full
-// or closing.
-func (s *Server) admit(nc net.Conn) (*session, bool) {
+// admit registers a connection, or says why not: the server is full,
+// this client address has too many connections, or it is closing.
+func (s *Server) admit(nc net.Conn) (*session, string) {
+	ip := lan.Addr(nc.RemoteAddr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(s.conns) >= s.opts.MaxConnections {
-		return nil, false
+	switch {
+	case s.closed:
+		return nil, "the server is shutting down"
+	case len(s.conns) >= s.opts.MaxConnections:
+		return nil, "too many connections"
+	case s.perIP[ip] >= s.opts.MaxConnectionsPerIP:
+		return nil, "too many connections from your address"
 	}
 	sess := newSession(s, nc)
 	s.conns[sess] = struct{}{}
+	s.perIP[ip]++
 	s.sessions.Add(1)
-	return sess, true
+	return sess, ""
 }
 
 // forget is called once by every session when it ends.
 func (s *Server) forget(sess *session) {
+	ip := lan.Addr(sess.remote)
 	s.mu.Lock()
 	delete(s.conns, sess)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
 	hook := s.sessionEnded
 	s.mu.Unlock()
 	if hook != nil {
@@ -246,12 +267,13 @@ func (s *Server) forget(sess *session) {
 	s.sessions.Done()
 }
 
-// refuse answers a connection over the limit. RFC 1939 allows -ERR in
-// place of the greeting; RFC 2449 section 8.1 [SYS/TEMP] says "later".
-func (s *Server) refuse(nc net.Conn) {
-	s.log.Warn("pop3 refused", "remote", nc.RemoteAddr().String(), "reason", "too many connections", "max", s.opts.MaxConnections)
+// refuse answers a connection that admit turned away. RFC 1939 allows
+// -ERR in place of the greeting; RFC 2449 section 8.1 [SYS/TEMP] says
+// "later".
+func (s *Server) refuse(nc net.Conn, reason string) {
+	s.log.Warn("pop3 refused", "remote", nc.RemoteAddr().String(), "reason", reason)
 	nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(nc, "-ERR [SYS/TEMP] too many connections, try again later\r\n")
+	io.WriteString(nc, "-ERR [SYS/TEMP] "+reason+", try again later\r\n")
 	nc.Close()
 }
 
