@@ -343,7 +343,7 @@ func (s *session) Data(r io.Reader) error {
 		"duration", time.Since(start).Round(time.Microsecond)}, attrs...)
 	if err == nil {
 		s.srv.log.Info("smtp delivered", append(append(s.logAttrs(tx), stats...), "code", 250)...)
-		return nil
+		return accepted(tx)
 	}
 	var e *smtp.SMTPError
 	switch {
@@ -468,4 +468,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// accepted is the 250 reply to DATA. go-smtp's own says "OK: queued" for
+// every message, but mail for this box is not queued: it is on disk when
+// we answer, and the reply should say so. go-smtp writes an *SMTPError's
+// code and text as they are, which is how a 250 gets our words.
+func accepted(tx *transaction) error {
+	msg := "OK: stored"
+	if len(tx.remote) > 0 {
+		msg = "OK: stored and queued for the other servers"
+		if len(tx.rcpts) == 0 {
+			msg = "OK: queued for delivery"
+		}
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: msg}
 }

@@ -72,7 +72,7 @@ func TestHappyPath(t *testing.T) {
 		s("MAIL FROM:<sender@remote.test>", "250 2.0.0"),
 		s("RCPT TO:<alice@example.test>", "250 2.0.0"),
 		s("DATA", "354 "),
-		raw(body+".\r\n", "250 2.0.0"),
+		raw(body+".\r\n", "250 2.0.0 OK: stored"),
 		s("QUIT", "221 "),
 	)
 	c.expectClosed()
@@ -327,7 +327,7 @@ func TestBDAT(t *testing.T) {
 		s("RCPT TO:<alice@example.test>", "250 "),
 		raw(fmt.Sprintf("BDAT %d\r\n%s", len(c1), c1), "250 2.0.0 "),
 		raw(fmt.Sprintf("BDAT %d\r\n%s", len(c2), c2), "250 2.0.0 "),
-		raw(fmt.Sprintf("BDAT %d LAST\r\n%s", len(c3), c3), "250 2.0.0 "),
+		raw(fmt.Sprintf("BDAT %d LAST\r\n%s", len(c3), c3), "250 2.0.0 OK: stored"),
 		// Pipelined (RFC 2920): a whole transaction in one write.
 		raw("MAIL FROM:<sender@remote.test>\r\nRCPT TO:<bob@example.test>\r\nBDAT 9 LAST\r\nSubject:x", ""),
 		s("", "250 "), s("", "250 "), s("", "250 "),

@@ -302,10 +302,21 @@ func TestSubmissionPlaintextLAN(t *testing.T) {
 		s("MAIL FROM:<alice@example.test>", "250 "),
 		s("RCPT TO:<bob@example.test>", "250 "),
 		s("DATA", "354 "),
-		raw("From: alice@example.test\r\nSubject: lan\r\n\r\nx\r\n.\r\n", "250 "),
+		raw("From: alice@example.test\r\nSubject: lan\r\n\r\nx\r\n.\r\n", "250 2.0.0 OK: stored"),
+		// The reply says where the message went: here and to the queue,
+		// or only to the queue.
+		s("MAIL FROM:<alice@example.test>", "250 "),
+		s("RCPT TO:<bob@example.test>", "250 "),
+		s("RCPT TO:<carol@remote.test>", "250 "),
+		s("DATA", "354 "),
+		raw("From: alice@example.test\r\nSubject: both\r\n\r\nx\r\n.\r\n", "250 2.0.0 OK: stored and queued for the other servers"),
+		s("MAIL FROM:<alice@example.test>", "250 "),
+		s("RCPT TO:<dave@remote.test>", "250 "),
+		s("DATA", "354 "),
+		raw("From: alice@example.test\r\nSubject: away\r\n\r\nx\r\n.\r\n", "250 2.0.0 OK: queued for delivery"),
 		s("QUIT", "221 "),
 	)
-	if n := len(e.inbox(bob)); n != 1 {
+	if n := len(e.inbox(bob)); n != 2 {
 		t.Errorf("bob has %d messages", n)
 	}
 	_, rcv, _ := splitTrace(t, e.inbox(bob)[0])
