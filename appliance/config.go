@@ -180,6 +180,16 @@ func Load(path string) (Config, error) {
 	if err := decode(raw, &c); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	if c.Dev {
+		// A development config written by an older Postroom lacks the
+		// fields added since: they take their development values (no
+		// inbound DNS checks on a laptop, the simulated panel), not the
+		// board's.
+		c = DevDefault(c.DataDir)
+		if err := decode(raw, &c); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
 	if !filepath.IsAbs(c.DataDir) && c.DataDir != "" {
 		abs, err := filepath.Abs(filepath.Join(filepath.Dir(path), c.DataDir))
 		if err != nil {

@@ -264,3 +264,26 @@ func TestSaveIsAtomic(t *testing.T) {
 		t.Fatal("Save did not replace the content")
 	}
 }
+
+// TestLoadOldDevConfig: a dev config from before a field existed gets the
+// field's development default, not the board's.
+func TestLoadOldDevConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ConfigFile)
+	old := `{"hostname": "localhost", "data_dir": ".", "dev": true,
+		"listen": {"smtp": "127.0.0.1:2525", "web": "127.0.0.1:8080"}}`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DevDefault(dir)
+	if got.SMTP.InboundChecks != want.SMTP.InboundChecks || got.Panel != want.Panel || got.Listen.SMTP != "127.0.0.1:2525" || got.Listen.IMAP != DevIMAP {
+		t.Errorf("old dev config loaded as %+v", got)
+	}
+	if got.SMTP.InboundChecks {
+		t.Error("inbound DNS checks on for a dev config")
+	}
+}
