@@ -85,7 +85,8 @@ func startServer(t testing.TB, st *storage.Store, tweak func(*Options)) *testEnv
 type step struct {
 	send   string
 	expect string
-	raw    bool // send exactly these bytes, no CRLF added
+	raw    bool   // send exactly these bytes, no CRLF added
+	group  []step // several steps in one (see mailSteps), run in order
 }
 
 // client is a raw SMTP connection for transcripts.
@@ -126,6 +127,10 @@ func (c *client) reply() ([]string, error) {
 func (c *client) run(steps []step) {
 	c.t.Helper()
 	for i, s := range steps {
+		if s.group != nil {
+			c.run(s.group)
+			continue
+		}
 		if s.send != "" || s.raw {
 			data := s.send
 			if !s.raw {
@@ -168,7 +173,7 @@ func trunc(s string) string {
 func (e *testEnv) transcript(steps ...step) *client {
 	e.t.Helper()
 	c := e.dial()
-	c.run(append([]step{{"", "220 ", false}, {"EHLO client.test", "250 ", false}}, steps...))
+	c.run(append([]step{{expect: "220 "}, {send: "EHLO client.test", expect: "250 "}}, steps...))
 	return c
 }
 

@@ -21,6 +21,18 @@ func s(send, expect string) step { return step{send: send, expect: expect} }
 // raw is a step that sends bytes as they are.
 func raw(send, expect string) step { return step{send: send, expect: expect, raw: true} }
 
+// mailSteps is one accepted transaction: MAIL FROM:from, RCPT TO:to, DATA
+// with msg, each answered with a 2xx/3xx (from and to include the angle
+// brackets and any parameters).
+func mailSteps(from, to, msg string) step {
+	return step{group: []step{
+		s("MAIL FROM:"+from, "250 "),
+		s("RCPT TO:"+to, "250 "),
+		s("DATA", "354 "),
+		raw(msg+".\r\n", "250 "),
+	}}
+}
+
 func TestEHLOCapabilities(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.TLSConfig = testTLSConfig(t) })
 	c := e.dial()
@@ -192,10 +204,7 @@ func TestSize(t *testing.T) {
 		s("RCPT TO:<alice@example.test>", "250 "),
 		raw(fmt.Sprintf("BDAT %d LAST\r\n%s", len(big), big), "552 5.3.4 "),
 		// And the connection is still good for a message that fits.
-		s("MAIL FROM:<sender@remote.test>", "250 "),
-		s("RCPT TO:<alice@example.test>", "250 "),
-		s("DATA", "354 "),
-		raw(small+".\r\n", "250 "),
+		mailSteps("<sender@remote.test>", "<alice@example.test>", small),
 		s("QUIT", "221 "),
 	)
 	e.wantOne(alice, []byte(small))
@@ -366,10 +375,7 @@ func TestEightBitBody(t *testing.T) {
 	b.WriteString("\r\n\xff\xfe broken UTF-8 \xc3\r\n")
 	msg := b.String()
 	e.transcript(
-		s("MAIL FROM:<sender@remote.test> BODY=8BITMIME", "250 "),
-		s("RCPT TO:<alice@example.test>", "250 "),
-		s("DATA", "354 "),
-		raw(msg+".\r\n", "250 "),
+		mailSteps("<sender@remote.test> BODY=8BITMIME", "<alice@example.test>", msg),
 	)
 	e.wantOne(alice, []byte(msg))
 }
@@ -385,10 +391,7 @@ func TestBareLF(t *testing.T) {
 	// ".\n": that is dot-unstuffing of a malformed line, not an end.
 	unstuffed := strings.Replace(sent, "\r\n.\nRCPT", "\r\n\nRCPT", 1)
 	c := e.transcript(
-		s("MAIL FROM:<sender@remote.test>", "250 "),
-		s("RCPT TO:<alice@example.test>", "250 "),
-		s("DATA", "354 "),
-		raw(sent+".\r\n", "250 "),
+		mailSteps("<sender@remote.test>", "<alice@example.test>", sent),
 		s("QUIT", "221 "),
 	)
 	c.expectClosed()
@@ -402,10 +405,7 @@ func TestNULBytes(t *testing.T) {
 	e := newEnv(t, nil)
 	msg := "Subject: nul\x00\r\n\r\nbefore\x00after\r\n\x00\r\n\x00\x00\x00\r\n"
 	e.transcript(
-		s("MAIL FROM:<sender@remote.test>", "250 "),
-		s("RCPT TO:<alice@example.test>", "250 "),
-		s("DATA", "354 "),
-		raw(msg+".\r\n", "250 "),
+		mailSteps("<sender@remote.test>", "<alice@example.test>", msg),
 	)
 	e.wantOne(alice, []byte(msg))
 }
@@ -514,10 +514,7 @@ func TestQuota(t *testing.T) {
 		s("RCPT TO:<alice@example.test>", "452 4.2.2 "),
 		s("RCPT TO:<bob@example.test>", "250 "),
 		s("RSET", "250 "),
-		s("MAIL FROM:<sender@remote.test>", "250 "),
-		s("RCPT TO:<alice@example.test>", "250 "),
-		s("DATA", "354 "),
-		raw(msg+".\r\n", "250 "),
+		mailSteps("<sender@remote.test>", "<alice@example.test>", msg),
 		s("MAIL FROM:<sender@remote.test>", "250 "),
 		s("RCPT TO:<alice@example.test>", "452 4.2.2 "),
 	)

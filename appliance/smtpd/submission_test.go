@@ -587,10 +587,7 @@ func TestSubmissionBadInput(t *testing.T) {
 		raw(big+".\r\n", "552 5.3.4 "),
 		// 8-bit header fields without SMTPUTF8, 8-bit body without
 		// BODY=8BITMIME: accepted as sent (see the package comment).
-		s("MAIL FROM:<alice@example.test>", "250 "),
-		s("RCPT TO:<bob@example.test>", "250 "),
-		s("DATA", "354 "),
-		raw(eight+".\r\n", "250 "),
+		mailSteps("<alice@example.test>", "<bob@example.test>", eight),
 		// Bare LF in a submitted message: stored with CRLF.
 		s("MAIL FROM:<alice@example.test>", "250 "),
 		s("RCPT TO:<x@remote.test>", "250 "),
