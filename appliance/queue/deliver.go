@@ -105,8 +105,11 @@ func (q *Queue) attempt(ctx context.Context, id storage.QueueID, dest string, id
 	if len(interrupted) > 0 {
 		q.log.Warn("an attempt was interrupted by a stop; trying again (may arrive twice)", "id", FormatID(id), "rcpts", interrupted)
 	}
-	results := q.deliver(ctx, &m, dest, rcpts)
-	if ctx.Err() != nil {
+	dctx, stop := withGrace(ctx, q.o.StopGrace)
+	results := q.deliver(dctx, &m, dest, rcpts)
+	cut := dctx.Err() != nil
+	stop()
+	if cut {
 		// Shutting down: retry at the next start, without waiting.
 		for i := range results {
 			if results[i].state == storage.QueuePending {

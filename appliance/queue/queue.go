@@ -105,6 +105,11 @@ type Options struct {
 	MaxHostAddresses int
 	// Now is the clock; nil: time.Now. Tests move it to walk the schedule.
 	Now func() time.Time
+	// StopGrace is how long attempts already talking to a server may go on
+	// once Run's context ends, so that a restart does not cut a
+	// transaction between the final dot and the reply (which would send
+	// that message twice); 0: 15s, negative: none.
+	StopGrace time.Duration
 	// OnSent is called with the number of recipients a transaction
 	// delivered (the status "sent today" count).
 	OnSent func(n int)
@@ -189,6 +194,9 @@ func New(o Options) (*Queue, error) {
 	}
 	if o.DelayWarning == 0 {
 		o.DelayWarning = 4 * time.Hour
+	}
+	if o.StopGrace == 0 {
+		o.StopGrace = 15 * time.Second
 	}
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = 5 * time.Minute
@@ -565,6 +573,31 @@ func (q *Queue) start(ctx context.Context, id storage.QueueID, dest string, fn f
 		}
 		fn(ctx)
 	}()
+}
+
+// withGrace returns a context that ends grace after ctx does: a delivery
+// that has started finishes its transaction at shutdown instead of being cut.
+func withGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	if grace <= 0 {
+		return context.WithCancel(ctx)
+	}
+	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var timer *time.Timer
+	stopAfter := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(grace, cancel)
+		mu.Unlock()
+	})
+	return jctx, func() {
+		stopAfter()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 // update changes a message's stored state under its lock.

@@ -829,3 +829,52 @@ func TestStalledDataWrite(t *testing.T) {
 		t.Fatalf("after a stalled DATA: %+v", q)
 	}
 }
+
+// TestStopGrace: a stop while a server holds the reply to the final dot.
+// Within the grace the transaction finishes and the message leaves the
+// queue (no duplicate at the next start); past it the attempt is cut and
+// the message stays, due again at once.
+func TestStopGrace(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		grace     time.Duration
+		delivered bool
+	}{
+		{"finishes within the grace", 10 * time.Second, true},
+		{"cut without a grace", -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startPeer(t, peerOpts{})
+			p.gate, p.arrived = make(chan struct{}), make(chan struct{}, 1)
+			e := newEnv(t, p.port, func(o *Options) { o.StopGrace = tc.grace },
+				mx("remote.test", 10, "mx.remote.test"), a("mx.remote.test", "127.0.0.1"))
+			e.enqueue(t, "ann@local.test", "bob@remote.test")
+			ctx, cancel := context.WithCancel(bg)
+			done := make(chan error)
+			go func() { done <- e.q.Run(ctx) }()
+			<-p.arrived // the message is at the server, the reply held
+			cancel()
+			if !tc.delivered {
+				<-done // cut: Run returns while the server still holds it
+			}
+			close(p.gate)
+			if tc.delivered {
+				<-done
+			}
+			left := e.queued(t)
+			if tc.delivered {
+				if len(left) != 0 || len(p.received()) != 1 {
+					t.Fatalf("after a stop within the grace: %d queued, %d received", len(left), len(p.received()))
+				}
+				return
+			}
+			if len(left) != 1 {
+				t.Fatalf("a cut attempt left %d messages queued, want 1", len(left))
+			}
+			r := left[0].Recipients[0]
+			if r.State != storage.QueuePending || r.InFlight || r.NextAttempt.After(e.clk.Now()) {
+				t.Fatalf("cut attempt recorded as %+v, want pending and due now", r)
+			}
+		})
+	}
+}
