@@ -79,7 +79,7 @@ func (s *Store) Deliver(ctx context.Context, d Delivery, body io.Reader) ([]Deli
 	if d.MaxSize > 0 {
 		maxSize = d.MaxSize // the protocol's own limit, plus its trace headers
 	}
-	return s.store(ctx, targets, d.InternalDate, body, maxSize, false)
+	return s.store(ctx, targets, d.InternalDate, body, maxSize, d.Quota)
 }
 
 // Append stores a message into one mailbox with flags and date (IMAP
@@ -99,6 +99,21 @@ func (s *Store) Append(ctx context.Context, acct AccountID, mailbox string, flag
 	return out[0], nil
 }
 
+// checkQuotas fails with ErrOverQuota when size more bytes would take every
+// target's account over its quota (see Delivery.Quota).
+func (s *Store) checkQuotas(targets []target, size int64) error {
+	var err error
+	for _, t := range targets {
+		if err = s.CheckQuota(t.acct, size); err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrOverQuota) {
+			return err
+		}
+	}
+	return err
+}
+
 func (s *Store) store(ctx context.Context, targets []target, date time.Time, body io.Reader, maxSize int64, quota bool) ([]Delivered, error) {
 	if err := s.CheckDiskSpace(0); err != nil {
 		return nil, err
@@ -111,11 +126,9 @@ func (s *Store) store(ctx context.Context, targets []target, date time.Time, bod
 		return nil, err
 	}
 	if quota {
-		for _, t := range targets {
-			if err := s.CheckQuota(t.acct, obj.rec.Size); err != nil {
-				s.abandon(obj)
-				return nil, err
-			}
+		if err := s.checkQuotas(targets, obj.rec.Size); err != nil {
+			s.abandon(obj)
+			return nil, err
 		}
 	}
 	var ra io.ReaderAt = bytes.NewReader(obj.inline)

@@ -191,6 +191,13 @@ type Delivery struct {
 	// store's limit, so SMTP can allow for the headers it adds; 0 means the
 	// store's limit.
 	MaxSize int64
+	// Quota refuses the message with ErrOverQuota when it would take every
+	// recipient over its quota; nothing is stored then. When only some are
+	// full, all get it: one SMTP reply answers for every recipient, and
+	// refusing would refuse the others' mail too. The full ones are then
+	// over quota and refuse the next message at RCPT. Bounces to our own
+	// senders leave it off: a DSN must not be refused for a full INBOX.
+	Quota bool
 }
 
 // Delivered says where a message landed.

@@ -389,6 +389,8 @@ func (s *session) deliver(tx *transaction, rcpts []storage.Recipient, hdr string
 		// The limit is on what the client sends; our header fields come
 		// on top and must not push a message at the limit over it.
 		MaxSize: s.srv.opts.MaxMessageBytes + int64(len(hdr)),
+		// Without a SIZE= hint at RCPT, the size is known only now.
+		Quota: true,
 	}
 	_, err := s.srv.opts.Store.Deliver(s.srv.ctx, d, io.MultiReader(strings.NewReader(hdr), body))
 	return err

@@ -500,25 +500,44 @@ func TestHeloInReceived(t *testing.T) {
 }
 
 // TestQuota uses the real store's quota. A SIZE= hint that does not fit is
-// refused at RCPT. storage.Deliver itself does not enforce quota (only
-// Append does), so a message without SIZE= may take an account over it;
-// from then on every RCPT for the account is refused, SIZE= or not.
+// refused at RCPT; without one the size is known only after DATA, and a
+// message that does not fit gets 452 there, with nothing stored. When only
+// one of several recipients is full, everyone gets the message (one reply
+// answers for all), and from then on the full account refuses at RCPT.
 func TestQuota(t *testing.T) {
 	e := newEnv(t, nil)
-	if err := e.st.SetQuota(alice, 100); err != nil {
+	if err := e.st.SetQuota(alice, 1000); err != nil {
 		t.Fatal(err)
 	}
-	msg := "Subject: q\r\n\r\n" + strings.Repeat("quota\r\n", 100)
+	small := "Subject: fits\r\n\r\nsmall\r\n"
+	big := "Subject: q\r\n\r\n" + strings.Repeat("quota\r\n", 200)
 	e.transcript(
 		s("MAIL FROM:<sender@remote.test> SIZE=5000", "250 "),
 		s("RCPT TO:<alice@example.test>", "452 4.2.2 "),
 		s("RCPT TO:<bob@example.test>", "250 "),
 		s("RSET", "250 "),
-		mailSteps("<sender@remote.test>", "<alice@example.test>", msg),
+		s("MAIL FROM:<sender@remote.test>", "250 "),
+		s("RCPT TO:<alice@example.test>", "250 "),
+		s("DATA", "354 "),
+		raw(big+".\r\n", "452 4.2.2 "),
+		mailSteps("<sender@remote.test>", "<alice@example.test>", small),
+	)
+	e.wantOne(alice, []byte(small))
+	e.transcript(
+		s("MAIL FROM:<sender@remote.test>", "250 "),
+		s("RCPT TO:<alice@example.test>", "250 "),
+		s("RCPT TO:<bob@example.test>", "250 "),
+		s("DATA", "354 "),
+		raw(big+".\r\n", "250 "),
 		s("MAIL FROM:<sender@remote.test>", "250 "),
 		s("RCPT TO:<alice@example.test>", "452 4.2.2 "),
 	)
-	e.wantOne(alice, []byte(msg))
+	if n := len(e.inbox(alice)); n != 2 {
+		t.Errorf("alice has %d messages, want 2", n)
+	}
+	if n := len(e.inbox(bob)); n != 1 {
+		t.Errorf("bob has %d messages, want 1", n)
+	}
 }
 
 // TestDiskFull uses the real store's reserve: with more reserve than any
