@@ -28,7 +28,9 @@ test: deps
 
 ## deps: install what the tests need, only when it is missing (idempotent)
 # swaks and curl are real mail clients for the tests, and so are msmtp,
-# fetchmail, isync (mbsync) and s-nail (appliance/clients_test.go); gcc is needed by -race;
+# fetchmail, isync (mbsync) and s-nail (appliance/clients_test.go), and postfix is a real
+# second MTA (appliance/postfix_test.go; installed unconfigured: the test runs its own
+# instance on 127.0.0.1); gcc is needed by -race;
 # qemu-user-static runs the hardware tests as arm64 binaries; swaks needs the
 # perl modules for TLS and AUTH.
 deps:
@@ -41,11 +43,13 @@ deps:
 	command -v fetchmail >/dev/null 2>&1 || missing="$$missing fetchmail"; \
 	command -v mbsync    >/dev/null 2>&1 || missing="$$missing isync"; \
 	command -v s-nail    >/dev/null 2>&1 || missing="$$missing s-nail"; \
+	command -v postfix >/dev/null 2>&1 || test -x /usr/sbin/postfix || missing="$$missing postfix"; \
 	perl -MIO::Socket::SSL -e1 >/dev/null 2>&1 || missing="$$missing libio-socket-ssl-perl libnet-ssleay-perl"; \
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
 			echo "deps: installing$$missing"; \
+			echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections; \
 			$(SUDO) apt-get update && \
 			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 		else \

@@ -50,6 +50,12 @@ type clientRig struct {
 // the demo appliance with all mail services on 127.0.0.1:0.
 func newClientRig(t *testing.T, binaries ...string) *clientRig {
 	t.Helper()
+	return newClientRigWith(t, nil, binaries...)
+}
+
+// newClientRigWith is newClientRig with mod applied to the config first.
+func newClientRigWith(t *testing.T, mod func(*Config), binaries ...string) *clientRig {
+	t.Helper()
 	for _, b := range binaries {
 		if _, err := exec.LookPath(b); err != nil {
 			pkg := map[string]string{"mbsync": "isync"}[b]
@@ -62,6 +68,9 @@ func newClientRig(t *testing.T, binaries ...string) *clientRig {
 	cfg := testConfig(t)
 	lo := "127.0.0.1:0"
 	cfg.Listen = Listeners{SMTP: lo, Submission: lo, Submissions: lo, IMAP: lo, IMAPS: lo, POP3: lo, POP3S: lo}
+	if mod != nil {
+		mod(&cfg)
+	}
 	r, pw := startDemo(t, cfg)
 	me, err := user.Current()
 	if err != nil {
