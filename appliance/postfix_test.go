@@ -39,6 +39,7 @@ import (
 
 	"postroom/internal/dnstest"
 	"postroom/internal/testutil"
+	"postroom/storage"
 )
 
 // postfixMTA is one private Postfix instance.
@@ -281,15 +282,37 @@ func TestPostfix(t *testing.T) {
 		"remote.test. 300 IN MX 10 mx.remote.test.",
 		"mx.remote.test. 300 IN A 127.0.0.1",
 	)
-	rig := newClientRigWith(t, func(c *Config) {
-		c.Hostname = "mail.example.test"
-		c.Resolver = zone.Addr()
-		c.Queue.Port = pfPort
-	})
+	cfg := testConfig(t)
+	lo := "127.0.0.1:0"
+	cfg.Listen = Listeners{SMTP: lo, Submission: lo, IMAPS: lo}
+	cfg.Hostname = "mail.example.test"
+	cfg.Resolver = zone.Addr()
+	cfg.Queue.Port = pfPort
+	// The demo account, and a second one that is nearly full, for Postfix
+	// to meet 452.
+	const password = "password-demo"
+	st, err := storage.Open(storage.Options{Dir: filepath.Join(cfg.DataDir, "store")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{DemoUser, "full@" + DemoDomain} {
+		if _, err := st.CreateAccount(name, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetQuota("full@"+DemoDomain, 1000); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	r, err := start(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := &clientRig{r: r, password: password, cert: filepath.Join(cfg.DataDir, "tls", "cert.pem")}
 	mxp, _ := strconv.Atoi(rig.port(t, ServiceSMTP))
 	pf := startPostfix(t, bin, pfPort,
 		map[string]int{"remote.test": sinkPort, DemoDomain: mxp},
-		[]string{"bob@remote.test", "carol@remote.test", DemoUser, "nobody@" + DemoDomain})
+		[]string{"bob@remote.test", "carol@remote.test", DemoUser, "nobody@" + DemoDomain, "full@" + DemoDomain})
 	logs := func() string {
 		return "postfix log:\n" + pf.log() + "\npostroom log:\n" + rig.serverLog()
 	}
@@ -359,6 +382,36 @@ func TestPostfix(t *testing.T) {
 			if !bytes.Contains(bounce, []byte(want)) {
 				t.Errorf("Postfix's bounce lacks %q:\n%s", want, bounce)
 			}
+		}
+	})
+
+	t.Run("a full mailbox is deferred, not bounced", func(t *testing.T) {
+		// Our 452 4.2.2 must make Postfix keep the message and retry
+		// later (RFC 5321 4.2.5), not bounce it and not lose it.
+		c, err := smtp.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(pfPort)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := "From: Carol <carol@remote.test>\r\nTo: full@" + DemoDomain + "\r\nSubject: too big\r\n\r\n" + strings.Repeat("filling the mailbox\r\n", 200)
+		if err := c.SendMail("carol@remote.test", []string{"full@" + DemoDomain}, strings.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+		c.Quit()
+		deadline := time.Now().Add(time.Minute)
+		for !strings.Contains(pf.log(), "to=<full@"+DemoDomain+">") {
+			if time.Now().After(deadline) {
+				t.Fatalf("Postfix did not try full@:\n%s", logs())
+			}
+			<-time.After(100 * time.Millisecond)
+		}
+		var line string
+		for _, l := range strings.Split(pf.log(), "\n") {
+			if strings.Contains(l, "to=<full@"+DemoDomain+">") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "status=deferred") || !strings.Contains(line, "452 4.2.2") {
+			t.Errorf("Postfix's outcome for the full mailbox: %s", line)
 		}
 	})
 }
