@@ -28,7 +28,8 @@ test: deps
 
 ## deps: install what the tests need, only when it is missing (idempotent)
 # swaks and curl are real mail clients for the tests, and so are msmtp,
-# fetchmail, isync (mbsync) and s-nail (appliance/clients_test.go), and postfix is a real
+# fetchmail, isync (mbsync), s-nail, imapfilter, offlineimap3 and getmail6
+# (appliance/clients*_test.go), and postfix is a real
 # second MTA (appliance/postfix_test.go; installed unconfigured: the test runs its own
 # instance on 127.0.0.1); gcc is needed by -race;
 # qemu-user-static runs the hardware tests as arm64 binaries; swaks needs the
@@ -43,6 +44,9 @@ deps:
 	command -v fetchmail >/dev/null 2>&1 || missing="$$missing fetchmail"; \
 	command -v mbsync    >/dev/null 2>&1 || missing="$$missing isync"; \
 	command -v s-nail    >/dev/null 2>&1 || missing="$$missing s-nail"; \
+	command -v imapfilter  >/dev/null 2>&1 || missing="$$missing imapfilter"; \
+	command -v offlineimap >/dev/null 2>&1 || missing="$$missing offlineimap3"; \
+	command -v getmail     >/dev/null 2>&1 || missing="$$missing getmail6"; \
 	command -v postfix >/dev/null 2>&1 || test -x /usr/sbin/postfix || missing="$$missing postfix"; \
 	perl -MIO::Socket::SSL -e1 >/dev/null 2>&1 || missing="$$missing libio-socket-ssl-perl libnet-ssleay-perl"; \
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \

@@ -164,7 +164,13 @@ func (c *clientRig) imap(t *testing.T) *imapclient.Client {
 // through IMAP APPEND.
 func appendMessage(t *testing.T, ic *imapclient.Client, mailbox, subject, body string) {
 	t.Helper()
-	msg := "From: Someone <someone@elsewhere.test>\r\nTo: " + DemoUser + "\r\nSubject: " + subject +
+	appendFrom(t, ic, mailbox, "Someone <someone@elsewhere.test>", subject, body)
+}
+
+// appendFrom is appendMessage with the From field given.
+func appendFrom(t *testing.T, ic *imapclient.Client, mailbox, from, subject, body string) {
+	t.Helper()
+	msg := "From: " + from + "\r\nTo: " + DemoUser + "\r\nSubject: " + subject +
 		"\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@elsewhere.test>\r\n\r\n" + body
 	cmd := ic.Append(mailbox, int64(len(msg)), nil)
 	if _, err := cmd.Write([]byte(msg)); err != nil {
