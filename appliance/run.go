@@ -246,6 +246,8 @@ func (r *runner) run(ctx context.Context) (err error) {
 		return fmt.Errorf("read accounts: %w", err)
 	}
 
+	r.restoreDaily(dataDir) // run_daily.go
+	saveDaily := r.dailyWorker(dataDir)
 	services, err := r.services(st, tlsConfig)
 	if err != nil {
 		return err
@@ -325,6 +327,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	})
 	r.log.Info("services stopped")
 	stopWorkers()
+	saveDaily()
 	return runErr
 }
 

@@ -471,3 +471,47 @@ func TestRunShowsTheDisplay(t *testing.T) {
 		t.Fatal("the display picture is blank")
 	}
 }
+
+// TestDailyCountsSurviveRestart: "mail today" on the display does not go
+// back to zero when the appliance restarts, and a damaged counts file only
+// means starting from zero.
+func TestDailyCountsSurviveRestart(t *testing.T) {
+	cfg := testConfig(t)
+	r, err := start(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendMail(t, r.addr(t, ServiceSMTP), cfg, "sender@elsewhere.test", DemoUser)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	r, err = start(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.bus.Latest().MailOn(time.Now()); got != 1 {
+		t.Errorf("mail today after a restart = %d; want 1", got)
+	}
+	sendMail(t, r.addr(t, ServiceSMTP), cfg, "sender@elsewhere.test", DemoUser)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, dailyFile))
+	if err != nil || !strings.Contains(string(b), `"mail_today":2`) {
+		t.Fatalf("%s after two messages: %s %v", dailyFile, b, err)
+	}
+
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, dailyFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err = start(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.bus.Latest().MailOn(time.Now()); got != 0 {
+		t.Errorf("mail today from a damaged file = %d; want 0", got)
+	}
+	if !strings.Contains(r.log.String(), "start from zero") {
+		t.Errorf("the damaged file is not logged:\n%s", r.log.String())
+	}
+}
