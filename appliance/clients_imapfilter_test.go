@@ -30,9 +30,7 @@ func TestClientImapfilter(t *testing.T) {
 		appendFrom(t, ic, "INBOX", m.from, m.subject, m.body)
 	}
 	// The report was read already; the lunch note was not.
-	if err := ic.Store(imap.SeqSetNum(4), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
-		t.Fatal(err)
-	}
+	addFlag(t, ic, "INBOX", 4, imap.FlagSeen)
 
 	rules := fmt.Sprintf(`options.timeout = 20
 options.info = false

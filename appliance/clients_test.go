@@ -58,7 +58,7 @@ func newClientRigWith(t *testing.T, mod func(*Config), binaries ...string) *clie
 	t.Helper()
 	for _, b := range binaries {
 		if _, err := exec.LookPath(b); err != nil {
-			pkg := map[string]string{"mbsync": "isync"}[b]
+			pkg := map[string]string{"mbsync": "isync", "offlineimap": "offlineimap3", "getmail": "getmail6"}[b]
 			if pkg == "" {
 				pkg = b
 			}
@@ -181,6 +181,19 @@ func appendFrom(t *testing.T, ic *imapclient.Client, mailbox, from, subject, bod
 	}
 	if _, err := cmd.Wait(); err != nil {
 		t.Fatalf("APPEND %q to %s: %v", subject, mailbox, err)
+	}
+}
+
+// addFlag selects mailbox and adds flag to message seq, as another
+// client (a phone, webmail) would.
+func addFlag(t *testing.T, ic *imapclient.Client, mailbox string, seq uint32, flag imap.Flag) {
+	t.Helper()
+	if _, err := ic.Select(mailbox, nil).Wait(); err != nil {
+		t.Fatalf("SELECT %s: %v", mailbox, err)
+	}
+	op := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{flag}, Silent: true}
+	if err := ic.Store(imap.SeqSetNum(seq), op, nil).Close(); err != nil {
+		t.Fatalf("STORE %d +FLAGS %s in %s: %v", seq, flag, mailbox, err)
 	}
 }
 
@@ -528,13 +541,7 @@ SyncState *
 	// message filed on the server meanwhile comes down, and so does a flag
 	// set there (\Flagged is F in the Maildir name).
 	appendMessage(t, ic, "INBOX", "sync three", "third\r\n")
-	if _, err := ic.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	flagged := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}, Silent: true}
-	if err := ic.Store(imap.SeqSetNum(1), flagged, nil).Close(); err != nil {
-		t.Fatal(err)
-	}
+	addFlag(t, ic, "INBOX", 1, imap.FlagFlagged)
 	sync("-X")
 	if f := find(inbox, "sync one"); !strings.HasSuffix(f, ":2,FS") {
 		t.Errorf("sync one locally is %s; want the flags FS", filepath.Base(f))

@@ -19,8 +19,6 @@ package appliance
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -72,19 +70,7 @@ func startPostfix(t *testing.T, bin string, port int, routes map[string]int, rec
 	if out, err := exec.Command("chown", "postfix", filepath.Join(dir, "data")).CombinedOutput(); err != nil {
 		t.Fatalf("chown postfix: %v: %s", err, out)
 	}
-	srvTLS, _ := testutil.TLS(t, "mta.remote.test")
-	pair := srvTLS.Certificates[0]
-	keyDER, err := x509.MarshalPKCS8PrivateKey(pair.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key := filepath.Join(dir, "etc", "cert.pem"), filepath.Join(dir, "etc", "key.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pair.Certificate[0]}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cert, key := testutil.PEMFiles(t, "mta.remote.test", filepath.Join(dir, "etc"))
 
 	var domains, transports, rcpts []string
 	for d, p := range routes {

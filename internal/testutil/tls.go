@@ -7,8 +7,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -60,4 +63,25 @@ func TLS(tb testing.TB, name string) (server, client *tls.Config) {
 	}
 	actual, _ := tlsCache.LoadOrStore(name, p)
 	return actual.(*tlsPair).server.Clone(), actual.(*tlsPair).client.Clone()
+}
+
+// PEMFiles writes TLS(tb, name)'s certificate and key as PEM files
+// (cert.pem 0644, key.pem 0600) into dir, for programs that read files:
+// Postfix, or a client told to trust exactly that certificate.
+func PEMFiles(tb testing.TB, name, dir string) (certFile, keyFile string) {
+	tb.Helper()
+	server, _ := TLS(tb, name)
+	pair := server.Certificates[0]
+	keyDER, err := x509.MarshalPKCS8PrivateKey(pair.PrivateKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pair.Certificate[0]}), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return certFile, keyFile
 }
