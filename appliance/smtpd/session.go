@@ -326,7 +326,7 @@ func (s *session) Data(r io.Reader) error {
 	s.srv.deliveries.Add(1)
 	defer s.srv.deliveries.Done()
 	start := time.Now()
-	body := &countingReader{r: r}
+	body := &countingReader{r: &hopReader{r: r, max: MaxHops}}
 
 	var attrs []any
 	var err error

@@ -540,6 +540,24 @@ func TestQuota(t *testing.T) {
 	}
 }
 
+// TestMailLoop: a message that has passed more than MaxHops servers is
+// refused for good (it would loop again), nothing is stored, and the
+// connection goes on.
+func TestMailLoop(t *testing.T) {
+	e := newEnv(t, nil)
+	hops := func(n int) string {
+		return strings.Repeat("Received: from a.test by b.test; Thu, 26 Nov 2026 12:00:00 +0000\r\n", n) + "Subject: loop\r\n\r\nround and round\r\n"
+	}
+	e.transcript(
+		s("MAIL FROM:<sender@remote.test>", "250 "),
+		s("RCPT TO:<alice@example.test>", "250 "),
+		s("DATA", "354 "),
+		raw(hops(MaxHops+1)+".\r\n", "554 5.4.6 "),
+		mailSteps("<sender@remote.test>", "<alice@example.test>", hops(MaxHops)),
+	)
+	e.wantOne(alice, []byte(hops(MaxHops)))
+}
+
 // TestDiskFull uses the real store's reserve: with more reserve than any
 // disk has, a full box refuses at MAIL, before the client sends anything.
 func TestDiskFull(t *testing.T) {
