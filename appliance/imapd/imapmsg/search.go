@@ -49,7 +49,8 @@ type Candidate struct {
 //     go-message knows it (the IANA and WHATWG charsets); text in an
 //     unknown charset is searched as stored, and bytes that are not UTF-8
 //     are read as Latin-1. Only text/* parts and the headers of enclosed
-//     messages count as body text; HTML is searched with its markup.
+//     messages count as body text. HTML is searched as it reads: without
+//     its markup, comments, scripts and styles, entities decoded.
 //     Case folding is rune by rune (no "ß" = "ss").
 //   - FROM, TO, CC, BCC and SUBJECT match the envelope fields (RFC 9051:
 //     "the envelope structure's FROM field"), each address as

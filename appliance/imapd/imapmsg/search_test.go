@@ -88,14 +88,17 @@ Subject: Inner secret
 enclosed words
 --Y--
 `, 0, nil, day(20))
-	// 6: HTML, seen.
+	// 6: HTML, seen: searched as it reads, without the markup.
 	f.add(`From: news@example.org
 To: alice@example.org
 Subject: Newsletter
 Date: Sat, 21 Nov 2026 10:00:00 +0000
 Content-Type: text/html; charset=utf-8
 
-<p>Hello <b>World</b></p>
+<html><head><style>p { color: red }</style></head><body>
+<!-- tracking pixel -->
+<p>Hello <b>World</b></p><p>Tom &amp; Jerry's <i>News</i>letter</p>
+</body></html>
 `, storage.FlagSeen, nil, day(21))
 	return f
 }
@@ -179,7 +182,7 @@ func TestSearch(t *testing.T) {
 		{"SENTON 11", senton(11), nil},
 		{"LARGER 5000", imap.SearchCriteria{Larger: 5000}, []uint32{5}},
 		{"SMALLER 5000", imap.SearchCriteria{Smaller: 5000}, []uint32{1, 2, 3, 4, 6}},
-		{"LARGER and SMALLER", imap.SearchCriteria{Larger: 300, Smaller: 5000}, []uint32{3}},
+		{"LARGER and SMALLER", imap.SearchCriteria{Larger: 300, Smaller: 5000}, []uint32{3, 6}},
 
 		{"FROM", hdr("From", "ALICE"), []uint32{1}},
 		{"FROM decoded name", hdr("From", "jörg"), []uint32{2}},
@@ -206,7 +209,13 @@ func TestSearch(t *testing.T) {
 		{"BODY not in attachments", body("attachmentonly"), nil},
 		{"BODY enclosed message body", body("enclosed words"), []uint32{5}},
 		{"BODY enclosed message header", body("inner secret"), []uint32{5}},
-		{"BODY html", body("<b>world"), []uint32{6}},
+		{"BODY html, as read", body("hello world"), []uint32{6}},
+		{"BODY html entity", body("tom & jerry"), []uint32{6}},
+		{"BODY html word across inline tags", body("newsletter"), []uint32{6}},
+		{"BODY html not the markup", body("<b>"), nil},
+		{"BODY html not the style", body("color"), nil},
+		{"BODY html not a comment", body("tracking"), nil},
+		{"BODY html block elements end words", body("worldtom"), nil},
 		{"BODY not the header", body("quarterly"), nil},
 		{"BODY empty", body(""), []uint32{1, 2, 3, 4, 5, 6}},
 		{"TEXT header", text("quarterly"), []uint32{1}},

@@ -243,6 +243,9 @@ func (t *textScan) text(p *storage.Part, m *matcher) error {
 		} // else an unknown charset: search the bytes as they are
 	}
 	defer m.boundary()
+	if p.Subtype == "html" {
+		return htmlText(ctxWriter{t.ctx, m}, r)
+	}
 	for {
 		if err := t.ctx.Err(); err != nil {
 			return err
@@ -260,4 +263,17 @@ func (t *textScan) text(p *storage.Part, m *matcher) error {
 			return err
 		}
 	}
+}
+
+// ctxWriter is a matcher that stops with ctx's error once ctx ends.
+type ctxWriter struct {
+	ctx context.Context
+	m   *matcher
+}
+
+func (w ctxWriter) Write(p []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return w.m.Write(p)
 }
