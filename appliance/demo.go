@@ -11,10 +11,10 @@ import (
 	"postroom/storage"
 )
 
-// ensureDemoUser creates DemoUser with a random password when the store has
-// no account at all, and returns the password; "" when accounts exist. Only
-// the password's argon2id hash is stored; the password itself is shown once
-// by printDemoBanner and never logged.
+// ensureDemoUser creates DemoUser, an administrator, with a random password
+// when the store has no account at all, and returns the password; "" when
+// accounts exist. Only the password's argon2id hash is stored; the password
+// itself is shown once by printDemoBanner and never logged.
 func ensureDemoUser(st *storage.Store, logger *slog.Logger) (string, error) {
 	accounts, err := st.Accounts()
 	if err != nil {
@@ -29,6 +29,11 @@ func ensureDemoUser(st *storage.Store, logger *slog.Logger) (string, error) {
 	}
 	if _, err := st.CreateAccount(DemoUser, pw); err != nil {
 		return "", fmt.Errorf("create the demo user %s: %w", DemoUser, err)
+	}
+	// The demo user is the box's administrator too, so that every web
+	// page can be tried on a laptop.
+	if err := st.SetAdmin(DemoUser, true); err != nil {
+		return "", fmt.Errorf("make the demo user an administrator: %w", err)
 	}
 	logger.Info("dev mode: created the demo user", "user", DemoUser, "domain", DemoDomain)
 	return pw, nil

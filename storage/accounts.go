@@ -347,6 +347,15 @@ func (s *Store) SetQuota(name string, bytes int64) error {
 	})
 }
 
+// SetAdmin gives the account the administrator's rights (Account.Admin), or
+// takes them away.
+func (s *Store) SetAdmin(name string, admin bool) error {
+	return s.modifyAccount(name, func(_ *badger.Txn, _ AccountID, rec *accountRecord) error {
+		rec.Admin = admin
+		return nil
+	})
+}
+
 // SetPOPRetention sets after how many days a message downloaded over POP3 is
 // deleted from INBOX; 0 keeps messages forever.
 func (s *Store) SetPOPRetention(name string, days int) error {

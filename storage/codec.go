@@ -180,13 +180,14 @@ type accountRecord struct {
 	NextUIDValidity  uint32    `json:"nextuidv"`
 	LastModSeq       uint64    `json:"modseq"`
 	POPRetentionDays int       `json:"popret,omitempty"`
+	Admin            bool      `json:"admin,omitempty"`
 }
 
 func (r *accountRecord) public(id AccountID) Account {
 	return Account{
 		ID: id, Name: r.Name, Addresses: append([]string(nil), r.Addresses...),
 		Quota: r.Quota, Usage: r.Usage, Messages: r.Messages, Created: r.Created,
-		POPRetentionDays: r.POPRetentionDays,
+		POPRetentionDays: r.POPRetentionDays, Admin: r.Admin,
 	}
 }
 

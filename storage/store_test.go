@@ -142,6 +142,15 @@ func TestAccounts(t *testing.T) {
 	if err := st.CheckQuota(bob.ID, 2000); !errors.Is(err, storage.ErrOverQuota) {
 		t.Errorf("quota: %v", err)
 	}
+	if err := st.SetAdmin("alice@example.test", true); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := st.AccountByID(alice.ID); err != nil || !a.Admin {
+		t.Errorf("alice after SetAdmin: %+v %v", a, err)
+	}
+	if b, err := st.AccountByID(bob.ID); err != nil || b.Admin {
+		t.Errorf("bob is an admin too: %+v %v", b, err)
+	}
 	deliver(t, st, "Subject: hi\r\n\r\nbody\r\n", bob.ID, alice.ID)
 	if err := st.DeleteAccount("bob@example.test"); err != nil {
 		t.Fatal(err)

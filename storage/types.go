@@ -71,6 +71,9 @@ type Account struct {
 	// POPRetentionDays deletes INBOX messages that many days after their
 	// first POP3 download; 0 keeps them forever.
 	POPRetentionDays int
+	// Admin may do what changes the whole box from its web page, such as
+	// confirming a factory reset; other accounts only read their mail.
+	Admin bool
 }
 
 // Mailbox is a folder of one account with its exact counts.

@@ -11,7 +11,7 @@
 //
 //	main.go     run: flags, dispatch, usage text, exit codes
 //	store.go    finding the data folder, opening the store, "the appliance is running"
-//	users.go    users list/add/remove/passwd/quota/retention, password input
+//	users.go    users list/add/remove/passwd/quota/retention/admin, password input
 //	alias.go    alias add/remove/list
 //	mail.go     mailboxes, messages
 //	check.go    fsck, stats
@@ -69,6 +69,8 @@ Accounts (NAME is the login, usually the primary address, e.g. alice@example.org
   users quota NAME SIZE                limit the account's mail: 500M, 2G, ... 0 = unlimited
   users retention NAME DAYS            POP3: delete INBOX messages DAYS days after their
                                        first download; 0 = keep them forever
+  users admin NAME on|off              an administrator may confirm a factory reset
+                                       on the web page
 
 Addresses:
   alias add ADDRESS NAME               deliver mail for ADDRESS to account NAME;
@@ -155,6 +157,7 @@ var commands = []command{
 	{"users remove", 1, 1, []string{"yes"}, (*ctl).usersRemove},
 	{"users quota", 2, 2, nil, (*ctl).usersQuota},
 	{"users retention", 2, 2, nil, (*ctl).usersRetention},
+	{"users admin", 2, 2, nil, (*ctl).usersAdmin},
 	{"alias add", 2, 2, nil, (*ctl).aliasAdd},
 	{"alias remove", 1, 1, nil, (*ctl).aliasRemove},
 	{"alias list", 0, 0, nil, (*ctl).aliasList},

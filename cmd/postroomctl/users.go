@@ -59,9 +59,13 @@ func (c *ctl) usersList(args []string) error {
 		return nil
 	}
 	slices.SortFunc(accts, func(a, b storage.Account) int { return strings.Compare(a.Name, b.Name) })
-	t := newTable(c.stdout, "NAME", "ADDRESSES", "QUOTA", "USAGE", "MESSAGES", "POP3 RETENTION")
+	t := newTable(c.stdout, "NAME", "ADDRESSES", "QUOTA", "USAGE", "MESSAGES", "POP3 RETENTION", "ADMIN")
 	for _, a := range accts {
-		t.row(a.Name, otherAddresses(a), formatQuota(a.Quota), usage(a), strconv.FormatInt(a.Messages, 10), retention(a.POPRetentionDays))
+		admin := "-"
+		if a.Admin {
+			admin = "yes"
+		}
+		t.row(a.Name, otherAddresses(a), formatQuota(a.Quota), usage(a), strconv.FormatInt(a.Messages, 10), retention(a.POPRetentionDays), admin)
 	}
 	return t.flush()
 }
@@ -237,6 +241,32 @@ func (c *ctl) usersRetention(args []string) error {
 		return nil
 	}
 	fmt.Fprintf(c.stdout, "POP3 retention of %s: delete INBOX messages %s after their first POP3 download\n", a.Name, plural(int64(days), "day", "days"))
+	return nil
+}
+
+// usersAdmin gives an account the administrator's rights on the web page
+// (confirming a factory reset) or takes them away.
+func (c *ctl) usersAdmin(args []string) error {
+	var on bool
+	switch strings.ToLower(args[1]) {
+	case "on", "yes":
+		on = true
+	case "off", "no":
+	default:
+		return usagef("%q: write on or off", args[1])
+	}
+	st, a, err := c.account(args[0])
+	if err != nil {
+		return err
+	}
+	if err := st.SetAdmin(a.Name, on); err != nil {
+		return accountErr(a.Name, err)
+	}
+	if on {
+		fmt.Fprintf(c.stdout, "%s is an administrator: it may confirm a factory reset on the web page\n", a.Name)
+	} else {
+		fmt.Fprintf(c.stdout, "%s is no longer an administrator\n", a.Name)
+	}
 	return nil
 }
 
