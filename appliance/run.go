@@ -111,11 +111,27 @@ func RunOptions(ctx context.Context, cfg Config, opts Options) (err error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	r := &runner{cfg: cfg, opts: opts, log: opts.Logger, bus: opts.Bus,
-		guard:    authguard.New(authguard.Options{Logger: opts.Logger.With("part", "login")}),
-		resolver: newResolver(cfg.Resolver),
+	defer func() {
+		if herr := opts.Panel.Halt(); herr != nil {
+			opts.Logger.Warn("blank the panel", "err", herr)
+		}
+	}()
+	var resetUsed time.Time
+	for {
+		r := &runner{cfg: cfg, opts: opts, log: opts.Logger, bus: opts.Bus,
+			guard:     authguard.New(authguard.Options{Logger: opts.Logger.With("part", "login")}),
+			resolver:  newResolver(cfg.Resolver),
+			resetCh:   make(chan string, 1),
+			resetUsed: resetUsed,
+		}
+		err := r.run(ctx)
+		if !errors.Is(err, errFactoryReset) {
+			return err
+		}
+		// Erased (run_reset.go): start again from nothing.
+		resetUsed = time.Now()
+		opts.Logger.Warn("factory reset done; starting afresh")
 	}
-	return r.run(ctx)
 }
 
 type runner struct {
@@ -140,6 +156,11 @@ type runner struct {
 	queue *queue.Queue
 	// jobFailed is the last worker that stopped with an error.
 	jobFailed atomic.Pointer[jobFailure]
+	// resetCh carries the administrator who confirmed a factory reset
+	// (run_reset.go); resetUsed is when the last one was done, so that
+	// its button press confirms nothing more.
+	resetCh   chan string
+	resetUsed time.Time
 }
 
 type jobFailure struct {
@@ -181,9 +202,6 @@ func (r *runner) run(ctx context.Context) (err error) {
 	defer func() {
 		stopPanel()
 		<-panelDone
-		if herr := r.opts.Panel.Halt(); herr != nil {
-			r.log.Warn("blank the panel", "err", herr)
-		}
 	}()
 	defer func() {
 		if err != nil {
@@ -201,6 +219,20 @@ func (r *runner) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer unlock()
+	// A factory reset erases once the store has closed (the defers below
+	// run first) and before the folder is unlocked.
+	defer func() {
+		if errors.Is(err, errFactoryReset) {
+			if eerr := eraseData(dataDir); eerr != nil {
+				err = fmt.Errorf("factory reset: %w", eerr)
+				return
+			}
+			r.log.Warn("factory reset: the data folder is erased", "dir", dataDir)
+		}
+	}()
+	if err := finishErase(dataDir); err != nil {
+		return err
+	}
 
 	storeDir := filepath.Join(dataDir, "store")
 	r.log.Info("opening the mail store", "dir", storeDir)
@@ -290,6 +322,9 @@ func (r *runner) run(ctx context.Context) (err error) {
 	select {
 	case <-ctx.Done():
 		r.log.Info("shutting down", "reason", context.Cause(ctx))
+	case by := <-r.resetCh:
+		r.log.Warn("factory reset confirmed: stopping to erase the box", "by", by)
+		runErr = errFactoryReset
 	case res := <-results:
 		pending--
 		if res.err == nil {
@@ -416,7 +451,10 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 		hs := &http.Server{
 			Handler: webui.New(webui.Options{
 				Bus: r.bus, Logger: r.log.With("service", "web"),
-				DisplayPNG: panelPNG(r.opts.Panel), // what the display shows, for the status page
+				DisplayPNG:   panelPNG(r.opts.Panel), // what the display shows, for the status page
+				CheckAdmin:   r.checkAdmin(st),       // run_reset.go
+				FactoryReset: r.requestReset,
+				ResetUsed:    r.resetUsed,
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,

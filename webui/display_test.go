@@ -69,10 +69,15 @@ func TestNoDisplay(t *testing.T) {
 	if !strings.Contains(page, "Ready: off") {
 		t.Error("unknown LED state not shown as off")
 	}
-	bus.Update(func(s *status.Snapshot) { s.ResetRequested = time.Date(2026, 11, 26, 9, 15, 0, 0, time.UTC) })
+	bus.Update(func(s *status.Snapshot) { s.ResetRequested = time.Now().Add(-time.Minute) })
 	_, page = get(t, "GET", srv.URL+"/")
 	if !strings.Contains(page, `id="reset-request"`) || !strings.Contains(page, "Nothing has been erased") {
 		t.Error("reset request not shown")
+	}
+	// Past the confirmation window the press is forgotten.
+	bus.Update(func(s *status.Snapshot) { s.ResetRequested = time.Now().Add(-ResetWindow - time.Minute) })
+	if _, page = get(t, "GET", srv.URL+"/"); strings.Contains(page, `id="reset-request"`) {
+		t.Error("an expired reset request is still shown")
 	}
 }
 

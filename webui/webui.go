@@ -4,14 +4,16 @@
 // with its address and state, and the most important problem in plain
 // words; GET /status.json returns the same Snapshot as JSON; GET
 // /display.png is the front panel's display as it is now (display.go),
-// shown on the status page with the LED states. The setup
-// wizard, the admin pages and client autoconfig come with their own issues.
+// shown on the status page with the LED states; /factory-reset confirms
+// the factory reset that a 10-second button press asked for (reset.go).
+// The setup wizard, the other admin pages and client autoconfig come with
+// their own issues.
 // The package reads appliance/status only; the appliance decides where it
 // listens (127.0.0.1:8080 in development).
 package webui
 
 import (
-	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
 	"html/template"
@@ -38,6 +40,18 @@ type Options struct {
 	// DisplayPNG returns the panel's display as it is now (display.go).
 	// nil: the page shows no display.
 	DisplayPNG func() []byte
+	// CheckAdmin checks an administrator's login from the client at remote
+	// (host:port): nil for an administrator with the right password; an
+	// error wrapping ErrLoginLocked when the login guard locked it out.
+	// The appliance routes it through its login guard (delays, lockout).
+	CheckAdmin func(ctx context.Context, remote, user, password string) error
+	// FactoryReset erases the box and starts it afresh; it is called once
+	// the confirmation page has been written. nil (like a nil CheckAdmin):
+	// the reset page says the box cannot be reset from here.
+	FactoryReset func(by string)
+	// ResetUsed is when the last factory reset was done: a button press
+	// at or before it is used up and confirms nothing.
+	ResetUsed time.Time
 }
 
 // New returns the handler for every page.
@@ -45,11 +59,14 @@ func New(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &handler{bus: opts.Bus, logger: opts.Logger, displayPNG: opts.DisplayPNG}
+	h := &handler{bus: opts.Bus, logger: opts.Logger, displayPNG: opts.DisplayPNG,
+		checkAdmin: opts.CheckAdmin, factoryReset: opts.FactoryReset, resetUsed: opts.ResetUsed}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
 	mux.HandleFunc("GET /display.png", h.display)
+	mux.HandleFunc("GET /factory-reset", h.resetPage) // reset.go
+	mux.HandleFunc("POST /factory-reset", h.resetConfirm)
 	return lanOnly(h.logger, secureHeaders(mux))
 }
 
@@ -70,28 +87,27 @@ func lanOnly(log *slog.Logger, next http.Handler) http.Handler {
 }
 
 type handler struct {
-	bus        *status.Bus
-	logger     *slog.Logger
-	displayPNG func() []byte
+	bus          *status.Bus
+	logger       *slog.Logger
+	displayPNG   func() []byte
+	checkAdmin   func(ctx context.Context, remote, user, password string) error
+	factoryReset func(by string)
+	resetUsed    time.Time
 }
 
 // statusView is what the status template shows.
 type statusView struct {
 	status.Snapshot
-	MailToday int
-	Display   bool // the panel draws a display: show /display.png
+	MailToday    int
+	Display      bool // the panel draws a display: show /display.png
+	ResetPending bool // a button press asks for a factory reset (reset.go)
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
 	s := h.bus.Latest()
-	var buf bytes.Buffer // render fully first, so a template error is a clean 500
-	if err := pages.ExecuteTemplate(&buf, "status.html", statusView{Snapshot: s, MailToday: s.MailOn(time.Now()), Display: h.displayPNG != nil}); err != nil {
-		h.logger.Error("render status page", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write(buf.Bytes())
+	now := time.Now()
+	_, pending := h.pendingReset(now)
+	h.render(w, http.StatusOK, "status.html", statusView{Snapshot: s, MailToday: s.MailOn(now), Display: h.displayPNG != nil, ResetPending: pending})
 }
 
 func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
