@@ -51,7 +51,7 @@ type Candidate struct {
 //     are read as Latin-1. Only text/* parts and the headers of enclosed
 //     messages count as body text. HTML is searched as it reads: without
 //     its markup, comments, scripts and styles, entities decoded.
-//     Case folding is rune by rune (no "ß" = "ss").
+//     Case folding is rune by rune, except that ß and ẞ match "ss".
 //   - FROM, TO, CC, BCC and SUBJECT match the envelope fields (RFC 9051:
 //     "the envelope structure's FROM field"), each address as
 //     `Name <mailbox@host>`; HEADER of any other field, and these with an

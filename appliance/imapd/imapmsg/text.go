@@ -28,7 +28,8 @@ func foldRune(r rune) rune {
 	return unicode.ToLower(unicode.ToUpper(r))
 }
 
-// fold appends the folded form of s to dst. A byte that is not part of
+// fold appends the folded form of s to dst; ß and ẞ become "ss", the one
+// fold beyond a rune for a rune. A byte that is not part of
 // valid UTF-8 is read as Latin-1, as storage reads such header bytes: old
 // mailers send 8-bit text in their local charset without saying so, and
 // Latin-1 is most often right and never loses a byte.
@@ -47,7 +48,13 @@ func fold(dst []byte, s []byte) []byte {
 		if r == utf8.RuneError && n == 1 {
 			r = rune(c)
 		}
-		dst = utf8.AppendRune(dst, foldRune(r))
+		if fr := foldRune(r); fr == 'ß' {
+			// German sharp s is "ss" in upper case (STRASSE), and
+			// that is how people type it into a search box.
+			dst = append(dst, "ss"...)
+		} else {
+			dst = utf8.AppendRune(dst, fr)
+		}
 		i += n
 	}
 	return dst
