@@ -341,10 +341,38 @@ func (s *Store) SetQuota(name string, bytes int64) error {
 	if bytes < 0 {
 		return fmt.Errorf("storage: quota must not be negative")
 	}
-	return s.modifyAccount(name, func(_ *badger.Txn, _ AccountID, rec *accountRecord) error {
-		rec.Quota = bytes
+	var id AccountID
+	if err := s.modifyAccount(name, func(_ *badger.Txn, aid AccountID, rec *accountRecord) error {
+		rec.Quota, id = bytes, aid
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	s.setQuotaCache(id, bytes)
+	return nil
+}
+
+// loadQuotas fills the quota cache at open.
+func (s *Store) loadQuotas() error {
+	accts, err := s.Accounts()
+	if err != nil {
+		return fmt.Errorf("storage: read quotas: %w", err)
+	}
+	for _, a := range accts {
+		s.setQuotaCache(a.ID, a.Quota)
+	}
+	return nil
+}
+
+// setQuotaCache records an account's quota; 0 (none) drops it.
+func (s *Store) setQuotaCache(id AccountID, bytes int64) {
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	if bytes > 0 {
+		s.quotas[id] = bytes
+	} else {
+		delete(s.quotas, id)
+	}
 }
 
 // SetAdmin gives the account the administrator's rights (Account.Admin), or
@@ -517,6 +545,12 @@ func (s *Store) Domains() ([]string, error) {
 // CheckQuota fails with ErrOverQuota when size more bytes would exceed the
 // account's quota.
 func (s *Store) CheckQuota(acct AccountID, size int64) error {
+	s.quotaMu.RLock()
+	_, limited := s.quotas[acct]
+	s.quotaMu.RUnlock()
+	if !limited {
+		return nil // no quota: nothing to read
+	}
 	a, err := s.AccountByID(acct)
 	if err != nil {
 		return err

@@ -414,11 +414,16 @@ func (s *Store) MarkPOPDownloaded(acct AccountID, mbox MailboxID, uids []uint32,
 }
 
 // DeleteAccount removes an account, its addresses, mailboxes and messages.
-func (s *Store) DeleteAccount(name string) error {
+func (s *Store) DeleteAccount(name string) (err error) {
 	a, err := s.Account(name)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil {
+			s.setQuotaCache(a.ID, 0)
+		}
+	}()
 	mbs, err := s.Mailboxes(a.ID)
 	if err != nil {
 		return err

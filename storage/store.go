@@ -93,6 +93,12 @@ type Store struct {
 
 	lastWrite atomic.Int64 // unix nanos of the last commit, for idle GC
 
+	// quotas holds the quota of each account that has one (accounts.go),
+	// so that checking quota at RCPT and after DATA reads nothing for
+	// the many accounts without one.
+	quotaMu sync.RWMutex
+	quotas  map[AccountID]int64
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -160,6 +166,7 @@ func Open(opts Options) (*Store, error) {
 		pins:      map[ObjectID]int{},
 		eraseKick: make(chan struct{}, 1),
 		authSem:   make(chan struct{}, 2),
+		quotas:    map[AccountID]int64{},
 	}
 	s.events.init()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -171,6 +178,11 @@ func Open(opts Options) (*Store, error) {
 		s.releaseSequences()
 		db.Close()
 		return nil, fmt.Errorf("storage: start-up sweep: %w", err)
+	}
+	if err := s.loadQuotas(); err != nil {
+		s.releaseSequences()
+		db.Close()
+		return nil, err
 	}
 	s.wg.Add(1)
 	go s.eraseLoop()

@@ -593,6 +593,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	deliver(t, st, "Subject: keep\r\n\r\nme\r\n", a.ID)
+	if err := st.SetQuota("a@example.test", 100); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -604,6 +607,16 @@ func TestReopenKeepsEverything(t *testing.T) {
 	msgs, _ := st2.Messages(a.ID, in.ID)
 	if len(msgs) != 1 || string(readBody(t, st2, msgs[0].Object)) != "Subject: keep\r\n\r\nme\r\n" {
 		t.Fatalf("after reopen: %+v", msgs)
+	}
+	// The quota is enforced after a reopen too (it is cached at open).
+	if err := st2.CheckQuota(a.ID, 200); !errors.Is(err, storage.ErrOverQuota) {
+		t.Errorf("quota after reopen: %v", err)
+	}
+	if err := st2.SetQuota("a@example.test", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st2.CheckQuota(a.ID, 1<<40); err != nil {
+		t.Errorf("no quota any more: %v", err)
 	}
 	// A second Open of a held directory fails with a recognisable error.
 	if _, err := storage.Open(storage.Options{Dir: dir}); !storage.IsLocked(err) {
