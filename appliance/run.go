@@ -472,6 +472,32 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 	return out, nil
 }
 
+// portPair is a mail server behind a plain port (STARTTLS or STLS) and
+// an implicit-TLS port: imapd and pop3.
+type portPair interface {
+	Serve(net.Listener) error
+	ServeTLS(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// endpoint names one of a portPair's services; an empty addr leaves it off.
+type endpoint struct{ name, title, addr string }
+
+// pairServices makes the services of a portPair. Both share the server:
+// the first Shutdown drains it, the second finds nothing left to wait for.
+func pairServices(srv portPair, closed error, plain, implicitTLS endpoint) []*service {
+	var out []*service
+	for _, e := range []struct {
+		endpoint
+		serve func(net.Listener) error
+	}{{plain, srv.Serve}, {implicitTLS, srv.ServeTLS}} {
+		if e.addr != "" {
+			out = append(out, newService(e.name, e.title, e.addr, e.serve, closed, srv.Shutdown))
+		}
+	}
+	return out
+}
+
 // newService makes a service of one Serve method of a server. closed is the
 // error the server's Serve returns after a requested shutdown (its
 // ErrServerClosed): the normal end, reported as nil.

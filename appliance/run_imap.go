@@ -3,7 +3,6 @@ package appliance
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 
 	"postroom/appliance/imapd"
 	"postroom/storage"
@@ -39,15 +38,7 @@ func (r *runner) imapServices(st *storage.Store, tlsConfig *tls.Config) ([]*serv
 	if err != nil {
 		return nil, fmt.Errorf("set up IMAP: %w", err)
 	}
-	// Both services share the server: the first Shutdown drains it, the
-	// second finds nothing left to wait for.
-	var out []*service
-	add := func(name, title, addr string, serve func(net.Listener) error) {
-		if addr != "" {
-			out = append(out, newService(name, title, addr, serve, imapd.ErrServerClosed, srv.Shutdown))
-		}
-	}
-	add(ServiceIMAP, "Mail access (IMAP)", cfg.Listen.IMAP, srv.Serve)
-	add(ServiceIMAPS, "Mail access (IMAP over TLS)", cfg.Listen.IMAPS, srv.ServeTLS)
-	return out, nil
+	return pairServices(srv, imapd.ErrServerClosed,
+		endpoint{ServiceIMAP, "Mail access (IMAP)", cfg.Listen.IMAP},
+		endpoint{ServiceIMAPS, "Mail access (IMAP over TLS)", cfg.Listen.IMAPS}), nil
 }

@@ -3,7 +3,6 @@ package appliance
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 
 	"postroom/appliance/pop3"
 	"postroom/storage"
@@ -37,15 +36,7 @@ func (r *runner) pop3Services(st *storage.Store, tlsConfig *tls.Config) ([]*serv
 	}
 	r.addWorker("pop3-retention", srv.RunRetention)
 
-	// Both services share the server: the first Shutdown drains it, the
-	// second finds nothing left to wait for.
-	var out []*service
-	add := func(name, title, addr string, serve func(net.Listener) error) {
-		if addr != "" {
-			out = append(out, newService(name, title, addr, serve, pop3.ErrServerClosed, srv.Shutdown))
-		}
-	}
-	add(ServicePOP3, "Mail download (POP3)", cfg.Listen.POP3, srv.Serve)
-	add(ServicePOP3S, "Mail download (POP3 over TLS)", cfg.Listen.POP3S, srv.ServeTLS)
-	return out, nil
+	return pairServices(srv, pop3.ErrServerClosed,
+		endpoint{ServicePOP3, "Mail download (POP3)", cfg.Listen.POP3},
+		endpoint{ServicePOP3S, "Mail download (POP3 over TLS)", cfg.Listen.POP3S}), nil
 }
