@@ -156,7 +156,11 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, it loaded, o *imap.FetchOp
 		rw.WriteFlags(flagsOf(m))
 	}
 	if o.InternalDate {
-		rw.WriteInternalDate(m.InternalDate)
+		date := m.InternalDate
+		if loc := s.srv.opts.Location; loc != nil {
+			date = date.In(loc)
+		}
+		rw.WriteInternalDate(date)
 	}
 	if o.RFC822Size {
 		rw.WriteRFC822Size(m.Size)

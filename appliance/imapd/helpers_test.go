@@ -80,6 +80,7 @@ func (e *testEnv) start(tweak func(*Options)) {
 		TLSConfig:         serverTLS,
 		AllowPlaintextLAN: true,
 		Guard:             authguard.New(authguard.Options{Logger: log, FailureDelay: time.Millisecond}),
+		Location:          time.UTC,
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -119,11 +120,17 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 	return testutil.TLS(t, "imap.example.test")
 }
 
+// testInternalDate is every test delivery's INTERNALDATE: fixed, so that
+// transcripts pass on every day and in every time zone, and on a day with
+// one digit, so that RFC 9051's date-day-fixed (" 5-Nov-2026") is checked.
+var testInternalDate = time.Date(2026, time.November, 5, 9, 7, 3, 0, time.UTC)
+
 // deliver stores a message for an account's mailbox as SMTP would.
 func (e *testEnv) deliver(acct storage.Account, mailbox, msg string) storage.Delivered {
 	e.t.Helper()
 	dv, err := e.st.Deliver(context.Background(), storage.Delivery{
-		Recipients: []storage.Recipient{{Account: acct.ID, Mailbox: mailbox}},
+		Recipients:   []storage.Recipient{{Account: acct.ID, Mailbox: mailbox}},
+		InternalDate: testInternalDate,
 	}, strings.NewReader(msg))
 	if err != nil {
 		e.t.Fatalf("deliver: %v", err)

@@ -91,6 +91,11 @@ type Options struct {
 	// fit in 32 bits.
 	AppendLimit int64
 
+	// Location is the zone INTERNALDATE is written in (the instant is the
+	// same in any zone). nil means the box's local zone; tests set UTC so
+	// that their transcripts read the same under every TZ.
+	Location *time.Location
+
 	// MaxConnections bounds concurrent connections on all listeners
 	// together; more are greeted with BYE and closed. 0 means 200.
 	MaxConnections int

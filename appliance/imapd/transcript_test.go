@@ -207,7 +207,7 @@ var transcripts = []transcript{
 				`^\* 2 FETCH \(UID 2 FLAGS \(\) RFC822.SIZE \d+\)`,
 				`^\* 3 FETCH \(UID 3 FLAGS \(\) RFC822.SIZE \d+\)`, `^a OK`}, nil},
 			{"b FETCH 2 (INTERNALDATE ENVELOPE)", []string{
-				`^\* 2 FETCH \(INTERNALDATE "\d\d-\w\w\w-\d{4} \d\d:\d\d:\d\d [+-]\d{4}" ENVELOPE \("Thu, 26 Nov 2026 10:00:00 \+0000" "test 2" \(\("Sender" NIL "sender" "example.org"\)\)`,
+				`^\* 2 FETCH \(INTERNALDATE " 5-Nov-2026 09:07:03 \+0000" ENVELOPE \("Thu, 26 Nov 2026 10:00:00 \+0000" "test 2" \(\("Sender" NIL "sender" "example.org"\)\)`,
 				`^b OK`}, nil},
 			{"c UID FETCH 3 FLAGS", []string{`^\* 3 FETCH \(UID 3 FLAGS \(\)\)`, `^c OK`}, nil},
 			{"d FETCH 2,1 FAST", []string{`^\* 1 FETCH`, `^\* 2 FETCH`, `^d OK`}, nil},
