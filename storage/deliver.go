@@ -39,6 +39,7 @@ type target struct {
 	inboxIfMissing bool
 	flags          Flags
 	keywords       []string
+	origin         Origin
 }
 
 // pendingObject is a body read from the client and not yet referenced.
@@ -68,12 +69,16 @@ func (s *Store) Deliver(ctx context.Context, d Delivery, body io.Reader) ([]Deli
 		if err != nil {
 			return nil, err
 		}
-		key := Recipient{Account: r.Account, Mailbox: cn, Flags: r.Flags}
+		origin := r.Origin
+		if origin == OriginUnknown {
+			origin = d.Origin
+		}
+		key := Recipient{Account: r.Account, Mailbox: cn, Flags: r.Flags, Origin: origin}
 		if seen[key] {
 			continue // the same account twice (alias + name) gets one copy
 		}
 		seen[key] = true
-		targets = append(targets, target{acct: r.Account, mailbox: cn, inboxIfMissing: true, flags: r.Flags})
+		targets = append(targets, target{acct: r.Account, mailbox: cn, inboxIfMissing: true, flags: r.Flags, origin: origin})
 	}
 	maxSize := s.maxSize
 	if d.MaxSize > 0 {
@@ -92,7 +97,7 @@ func (s *Store) Append(ctx context.Context, acct AccountID, mailbox string, flag
 	if _, err := s.Mailbox(acct, cn); err != nil {
 		return Delivered{}, err
 	}
-	out, err := s.store(ctx, []target{{acct: acct, mailbox: cn, flags: flags, keywords: keywords}}, date, body, s.maxSize, true)
+	out, err := s.store(ctx, []target{{acct: acct, mailbox: cn, flags: flags, keywords: keywords, origin: OriginAppend}}, date, body, s.maxSize, true)
 	if err != nil {
 		return Delivered{}, err
 	}
@@ -138,10 +143,9 @@ func (s *Store) store(ctx context.Context, targets []target, date time.Time, bod
 	obj.rec.Structure, obj.rec.Envelope = mimeparse.Parse(ra, obj.rec.Size)
 
 	var out []Delivered
-	var events []Event
 	var firstErr error
 	for _, t := range targets {
-		dv, ev, err := s.commitMessage(t, obj, date)
+		dv, err := s.commitMessage(t, obj, date)
 		if err != nil {
 			s.log.Error("delivery failed", "account", t.acct, "mailbox", t.mailbox, "err", err)
 			if firstErr == nil {
@@ -150,16 +154,12 @@ func (s *Store) store(ctx context.Context, targets []target, date time.Time, bod
 			continue
 		}
 		out = append(out, dv)
-		events = append(events, ev)
 	}
 	if !obj.written {
 		s.abandon(obj)
 	}
 	putBuf(obj.inline)
 	obj.inline = nil
-	for _, ev := range events {
-		s.events.publish(ev)
-	}
 	if firstErr != nil {
 		return out, fmt.Errorf("storage: deliver: %w", firstErr)
 	}
@@ -324,7 +324,6 @@ type commitReq struct {
 	done chan struct{}
 	lead chan struct{} // handed leadership of the queue
 	dv   Delivered
-	ev   Event
 	err  error
 }
 
@@ -358,8 +357,9 @@ func (s *Store) commitQueue(acct AccountID) *commitQueue {
 }
 
 // commitMessage adds one message record: UID from the mailbox's UIDNEXT, a
-// new MODSEQ, exact counts, and the body reference, durable on return.
-func (s *Store) commitMessage(t target, obj *pendingObject, date time.Time) (Delivered, Event, error) {
+// new MODSEQ, exact counts, and the body reference, durable on return; its
+// event is published before the account's lock is released.
+func (s *Store) commitMessage(t target, obj *pendingObject, date time.Time) (Delivered, error) {
 	req := &commitReq{t: t, obj: obj, date: date, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	q := s.commitQueue(t.acct)
 	q.mu.Lock()
@@ -375,7 +375,7 @@ func (s *Store) commitMessage(t target, obj *pendingObject, date time.Time) (Del
 		s.leadGroup(t.acct, q)
 		<-req.done
 	}
-	return req.dv, req.ev, req.err
+	return req.dv, req.err
 }
 
 // leadGroup commits the oldest queued messages (the leader's own first),
@@ -411,21 +411,24 @@ func (s *Store) leadGroup(acct AccountID, q *commitQueue) {
 }
 
 // commitGroup writes a group of new messages of one account in one
-// transaction under the account's writer lock. A message whose mailbox is
-// gone fails alone; a failed commit fails them all.
+// transaction under the account's writer lock, and publishes their events
+// before letting go of it (STYLE convention 4: a later commit's events can
+// never overtake these). A message whose mailbox is gone fails alone; a
+// failed commit fails them all.
 func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 	mu := s.accountLock(acct)
 	mu.Lock()
 	defer mu.Unlock()
-	return s.update(func(txn *badger.Txn) error {
+	events := make([]Event, len(group))
+	err := s.update(func(txn *badger.Txn) error {
 		rec, err := s.getAccount(txn, acct)
 		if err != nil {
 			return err
 		}
 		created := map[ObjectID]bool{}
 		touched := map[MailboxID]*Mailbox{}
-		for _, r := range group {
-			r.err, r.dv, r.ev = nil, Delivered{}, Event{}
+		for i, r := range group {
+			r.err, r.dv, events[i] = nil, Delivered{}, Event{}
 			mb, err := s.groupMailbox(txn, acct, r.t, touched)
 			if err != nil {
 				r.err = err
@@ -447,7 +450,7 @@ func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 			countMessage(mb, rec, &msg, +1)
 			mb.HighestModSeq = msg.ModSeq
 			r.dv = Delivered{Account: acct, Mailbox: mb.ID, UIDValidity: mb.UIDValidity, UID: msg.UID}
-			r.ev = Event{Kind: EventAdded, Account: acct, Mailbox: mb.ID, Message: msg}
+			events[i] = Event{Kind: EventAdded, Account: acct, Mailbox: mb.ID, Message: msg, Origin: r.t.origin}
 			if r.obj.written || created[r.obj.id] {
 				if err := addRef(txn, r.obj.id, +1); err != nil {
 					return err
@@ -466,6 +469,15 @@ func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 		}
 		return putAccount(txn, acct, rec)
 	})
+	if err != nil {
+		return err
+	}
+	for i, r := range group {
+		if r.err == nil {
+			s.events.publish(events[i])
+		}
+	}
+	return nil
 }
 
 // groupMailbox finds a request's mailbox, reusing the copy this group

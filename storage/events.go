@@ -35,8 +35,12 @@ func (h *eventHub) closeAll() {
 
 // Watcher receives change events for one account (or all) without ever
 // blocking the writer: events queue inside the watcher, and C signals that
-// some are waiting. Events are published after their commit, in commit order
-// per account.
+// some are waiting. Every writer publishes after its transaction committed
+// and before it releases the account's writer lock (STYLE convention 4), so
+// a watcher sees one account's events in commit order, MODSEQ ascending;
+// events of different accounts interleave in no promised order. An
+// EventAdded says where the message came from (Event.Origin): the status
+// counts mail received and sent from these events alone.
 type Watcher struct {
 	hub  *eventHub
 	acct AccountID

@@ -279,7 +279,11 @@ func (s *Store) copyMove(acct AccountID, src MailboxID, uids []uint32, dst strin
 			if err := addRef(txn, m.Object, +1); err != nil {
 				return err
 			}
-			events = append(events, Event{Kind: EventAdded, Account: acct, Mailbox: dmb.ID, Message: nm})
+			origin := OriginCopy
+			if move {
+				origin = OriginMove
+			}
+			events = append(events, Event{Kind: EventAdded, Account: acct, Mailbox: dmb.ID, Message: nm, Origin: origin})
 			if move {
 				ev, err := expungeTxn(txn, acct, smb, rec, m)
 				if err != nil {

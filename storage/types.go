@@ -184,6 +184,49 @@ type Recipient struct {
 	Account AccountID
 	Mailbox string // "" means INBOX
 	Flags   Flags
+	// Origin, when set, replaces the Delivery's for this recipient: the
+	// sender's own copy of a submission is OriginSentCopy.
+	Origin Origin
+}
+
+// Origin says where a new message came from, so that the status can count
+// mail received and sent and tell a bounce from a delivery, and IMAP can
+// tell both from a user's own COPY, MOVE or APPEND. It travels in every
+// EventAdded.
+type Origin uint8
+
+const (
+	OriginUnknown     Origin = iota // not a new message, or not said
+	OriginInbound                   // from another server (SMTP, port 25)
+	OriginSubmission                // a local user's message to a local recipient
+	OriginSentCopy                  // the submitter's own copy (Submission.SentCopy)
+	OriginBounce                    // our report that a message could not be delivered
+	OriginDelayNotice               // our report that a message is still waiting
+	OriginAppend                    // IMAP APPEND (or an import)
+	OriginCopy                      // IMAP COPY
+	OriginMove                      // IMAP MOVE
+)
+
+func (o Origin) String() string {
+	switch o {
+	case OriginInbound:
+		return "inbound"
+	case OriginSubmission:
+		return "submission"
+	case OriginSentCopy:
+		return "sent-copy"
+	case OriginBounce:
+		return "bounce"
+	case OriginDelayNotice:
+		return "delay-notice"
+	case OriginAppend:
+		return "append"
+	case OriginCopy:
+		return "copy"
+	case OriginMove:
+		return "move"
+	}
+	return "unknown"
 }
 
 // Delivery is one message for one or more accounts.
@@ -201,6 +244,8 @@ type Delivery struct {
 	// over quota and refuse the next message at RCPT. Bounces to our own
 	// senders leave it off: a DSN must not be refused for a full INBOX.
 	Quota bool
+	// Origin marks the events of this delivery (see Origin).
+	Origin Origin
 }
 
 // Delivered says where a message landed.
@@ -253,9 +298,11 @@ func (k EventKind) String() string {
 	return "unknown"
 }
 
-// Event is one change, published after it is durable. Message events carry
-// the message as it is now; mailbox events carry the mailbox name (and for a
-// rename, the old name in OldName).
+// Event is one change, published after it is durable and before the
+// account's writer lock is released, so one account's events arrive in
+// commit (MODSEQ) order. Message events carry the message as it is now;
+// mailbox events carry the mailbox name (and for a rename, the old name in
+// OldName).
 type Event struct {
 	Kind    EventKind
 	Account AccountID
@@ -263,6 +310,9 @@ type Event struct {
 	Name    string
 	OldName string
 	Message Message // for added, flags; only UID and ModSeq for expunged
+	// Origin says where an added message came from; OriginUnknown for
+	// every other kind.
+	Origin Origin
 }
 
 func appendKeyword(kw []string, k string) []string {
