@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"postroom/appliance/config"
 	"postroom/internal/testutil"
 	"slices"
 	"strconv"
@@ -93,7 +94,7 @@ path = %s/
 verbose = 2
 message_log_verbose = true
 %s
-`, retriever, port, DemoUser, password, extra, g.maildir, getmailUserLine(g.asUser), options))
+`, retriever, port, config.DemoUser, password, extra, g.maildir, getmailUserLine(g.asUser), options))
 }
 
 // getmailUserLine is the [destination] line that names the delivering
@@ -376,7 +377,7 @@ func TestClientGetmail(t *testing.T) {
 // refused before PASS with the server's advice to use TLS, and nothing on
 // the server changes.
 func TestClientGetmailNoSTLS(t *testing.T) {
-	c := newClientRigWith(t, func(cfg *Config) { cfg.AllowPlaintextAuthLAN = false }, "getmail")
+	c := newClientRigWith(t, func(cfg *config.Config) { cfg.AllowPlaintextAuthLAN = false }, "getmail")
 	ic := c.imap(t)
 	appendMessage(t, ic, "INBOX", "getmail plain", "plain\r\n")
 	g := newGetmailBox(t, c)

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"fmt"
+	"postroom/appliance/config"
 	"regexp"
 	"slices"
 	"strings"
@@ -52,7 +53,7 @@ inbox:contain_subject('invoice'):move_messages(acct['Archive'])
 inbox:contain_from('boss@office.test'):is_unseen():mark_flagged()
 inbox:is_larger(10000):delete_messages()
 show('left', acct.INBOX:select_all())
-`, c.port(t, ServiceIMAPS), DemoUser, c.password)
+`, c.port(t, ServiceIMAPS), config.DemoUser, c.password)
 	config := writeConfig(t, "config.lua", rules)
 	out := c.mustRun(t, "", "imapfilter", "-c", config, "-t", c.cert)
 

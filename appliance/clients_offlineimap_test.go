@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"regexp"
 	"slices"
 	"strings"
@@ -74,7 +75,7 @@ sslcacertfile = %s
 remoteuser = %s
 remotepass = %s
 maxconnections = 1
-`, filepath.Join(c.home, "offlineimap"), mail, c.port(t, ServiceIMAPS), c.cert, DemoUser,
+`, filepath.Join(c.home, "offlineimap"), mail, c.port(t, ServiceIMAPS), c.cert, config.DemoUser,
 		strings.ReplaceAll(c.password, "%", "%%"))) // configparser interpolates %
 	// sync runs one one-shot sync (-o) with the plain line-by-line UI.
 	// offlineimap exits 1 when a run fails; "ERROR" also catches a
@@ -162,7 +163,7 @@ maxconnections = 1
 				t.Fatal(err)
 			}
 		}
-		msg := "From: " + DemoUser + "\nTo: someone@elsewhere.test\nSubject: " + subject + "\n\n" + body
+		msg := "From: " + config.DemoUser + "\nTo: someone@elsewhere.test\nSubject: " + subject + "\n\n" + body
 		if err := os.WriteFile(filepath.Join(mail, folder, "new", name), []byte(msg), 0o600); err != nil {
 			t.Fatal(err)
 		}

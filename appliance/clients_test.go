@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"postroom/appliance/config"
 	"slices"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func newClientRig(t *testing.T, binaries ...string) *clientRig {
 }
 
 // newClientRigWith is newClientRig with mod applied to the config first.
-func newClientRigWith(t *testing.T, mod func(*Config), binaries ...string) *clientRig {
+func newClientRigWith(t *testing.T, mod func(*config.Config), binaries ...string) *clientRig {
 	t.Helper()
 	for _, b := range binaries {
 		if _, err := exec.LookPath(b); err != nil {
@@ -67,7 +68,7 @@ func newClientRigWith(t *testing.T, mod func(*Config), binaries ...string) *clie
 	}
 	cfg := testConfig(t)
 	lo := "127.0.0.1:0"
-	cfg.Listen = Listeners{SMTP: lo, Submission: lo, Submissions: lo, IMAP: lo, IMAPS: lo, POP3: lo, POP3S: lo}
+	cfg.Listen = config.Listeners{SMTP: lo, Submission: lo, Submissions: lo, IMAP: lo, IMAPS: lo, POP3: lo, POP3S: lo}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -151,7 +152,7 @@ func (c *clientRig) imap(t *testing.T) *imapclient.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ic.Close() })
-	if err := ic.Login(DemoUser, c.password).Wait(); err != nil {
+	if err := ic.Login(config.DemoUser, c.password).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ic.Select("INBOX", nil).Wait(); err != nil {
@@ -170,7 +171,7 @@ func appendMessage(t *testing.T, ic *imapclient.Client, mailbox, subject, body s
 // appendFrom is appendMessage with the From field given.
 func appendFrom(t *testing.T, ic *imapclient.Client, mailbox, from, subject, body string) {
 	t.Helper()
-	msg := "From: " + from + "\r\nTo: " + DemoUser + "\r\nSubject: " + subject +
+	msg := "From: " + from + "\r\nTo: " + config.DemoUser + "\r\nSubject: " + subject +
 		"\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@elsewhere.test>\r\n\r\n" + body
 	cmd := ic.Append(mailbox, int64(len(msg)), nil)
 	if _, err := cmd.Write([]byte(msg)); err != nil {
@@ -281,7 +282,7 @@ func TestClientMsmtp(t *testing.T) {
 	ic := c.imap(t)
 	account := func(name, port, starttls, password string) string {
 		return fmt.Sprintf("account %s\nhost 127.0.0.1\nport %s\ntls on\ntls_starttls %s\ntls_trust_file %s\n"+
-			"auth on\nuser %s\npassword %s\nfrom %s\n\n", name, port, starttls, c.cert, DemoUser, password, DemoUser)
+			"auth on\nuser %s\npassword %s\nfrom %s\n\n", name, port, starttls, c.cert, config.DemoUser, password, config.DemoUser)
 	}
 	rc := writeConfig(t, "msmtprc", "defaults\nlogfile -\n\n"+
 		account("sub", c.port(t, ServiceSubmission), "on", c.password)+
@@ -293,13 +294,13 @@ func TestClientMsmtp(t *testing.T) {
 	body := "Line one\n.a leading dot\n..two dots\n.\ntrailing blanks   \n\ttab first\n\nlast\n"
 	wantBody := strings.ReplaceAll(body, "\n", "\r\n")
 	send := func(acct, subject string, rcpts ...string) (string, error) {
-		msg := "From: Demo <" + DemoUser + ">\nTo: " + strings.Join(rcpts, ", ") + "\nSubject: " + subject + "\n\n" + body
+		msg := "From: Demo <" + config.DemoUser + ">\nTo: " + strings.Join(rcpts, ", ") + "\nSubject: " + subject + "\n\n" + body
 		return c.run(t, msg, "msmtp", append([]string{"-C", rc, "-a", acct}, rcpts...)...)
 	}
-	if out, err := send("sub", "via 587", DemoUser, "demo+x@example.test"); err != nil {
+	if out, err := send("sub", "via 587", config.DemoUser, "demo+x@example.test"); err != nil {
 		t.Fatalf("msmtp on 587: %v\n%s\nserver log:\n%s", err, out, c.serverLog())
 	}
-	if out, err := send("subs", "via 465", DemoUser); err != nil {
+	if out, err := send("subs", "via 465", config.DemoUser); err != nil {
 		t.Fatalf("msmtp on 465: %v\n%s\nserver log:\n%s", err, out, c.serverLog())
 	}
 	// Both RCPTs were accepted (msmtp exits 0); the two addresses are one
@@ -316,7 +317,7 @@ func TestClientMsmtp(t *testing.T) {
 		t.Errorf("INBOX subjects %q; want one copy from 587, then 465", s)
 	}
 
-	out, err := send("bad", "never", DemoUser)
+	out, err := send("bad", "never", config.DemoUser)
 	if err == nil || !strings.Contains(out, "535") {
 		t.Errorf("msmtp with a wrong password: %v; want a failure naming 535:\n%s", err, out)
 	}
@@ -353,7 +354,7 @@ func TestClientFetchmail(t *testing.T) {
 		return fmt.Sprintf("set no syslog\npoll 127.0.0.1 service %s protocol pop3 uidl auth password\n"+
 			"  user %q there with password %q is %s here\n"+
 			"  %s sslcertfile %q sslcertck sslcommonname localhost\n  mda \"sh %s\"\n",
-			c.port(t, service), DemoUser, c.password, c.user, tlsMode, c.cert, mda)
+			c.port(t, service), config.DemoUser, c.password, c.user, tlsMode, c.cert, mda)
 	}
 	pop3s := writeConfig(t, "fetchmailrc-pop3s", poll(ServicePOP3S, "ssl"))
 	stls := writeConfig(t, "fetchmailrc-stls", poll(ServicePOP3, "sslproto tls1.2+"))
@@ -452,7 +453,7 @@ Patterns *
 Create Both
 Expunge None
 SyncState *
-`, c.port(t, ServiceIMAPS), DemoUser, c.password, c.cert, mail, inbox)
+`, c.port(t, ServiceIMAPS), config.DemoUser, c.password, c.cert, mail, inbox)
 	rc := writeConfig(t, "mbsyncrc", rcText)
 	// The same account over the IMAP port with STARTTLS, for a listing.
 	starttls := writeConfig(t, "mbsyncrc-starttls", strings.NewReplacer(
@@ -518,7 +519,7 @@ SyncState *
 			t.Fatal(err)
 		}
 	}
-	draft := "From: " + DemoUser + "\nTo: someone@elsewhere.test\nSubject: made locally\n\nplans\n"
+	draft := "From: " + config.DemoUser + "\nTo: someone@elsewhere.test\nSubject: made locally\n\nplans\n"
 	if err := os.WriteFile(filepath.Join(projects, "new", "1.local"), []byte(draft), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -573,7 +574,7 @@ func TestClientSnail(t *testing.T) {
 	appendMessage(t, ic, "INBOX", "mailx one", "first\r\n")
 	appendMessage(t, ic, "INBOX", "mailx two", "second\r\n")
 
-	user := strings.ReplaceAll(DemoUser, "@", "%40") // URL user part
+	user := strings.ReplaceAll(config.DemoUser, "@", "%40") // URL user part
 	// s-nail matches the certificate's names, not its IP addresses, so it
 	// connects to "localhost" (the appliance listens on 127.0.0.1 only; an
 	// ::1 attempt is refused and s-nail goes on to 127.0.0.1).
@@ -595,7 +596,7 @@ func TestClientSnail(t *testing.T) {
 
 	mta := fmt.Sprintf("-Smta=smtp://%s:%s@localhost:%s", user, c.password, c.port(t, ServiceSubmission))
 	c.mustRun(t, "sent by s-nail\n", "s-nail", append(common, mta, "-Ssmtp-use-starttls", "-Ssmtp-auth=plain",
-		"-Sfrom=Demo <"+DemoUser+">", "-Shostname=client.test", "-s", "mailx sends", DemoUser)...)
+		"-Sfrom=Demo <"+config.DemoUser+">", "-Shostname=client.test", "-s", "mailx sends", config.DemoUser)...)
 	got := waitCount(t, c, ic, "INBOX", 2)
 	if got[1].subject != "mailx sends" || !bytes.HasSuffix(got[1].whole, []byte("\r\n\r\nsent by s-nail\r\n")) {
 		t.Errorf("the message s-nail sent: %q\n%s", got[1].subject, got[1].whole)

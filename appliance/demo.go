@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"postroom/appliance/config"
 	"strings"
 
 	"postroom/storage"
@@ -27,15 +28,15 @@ func ensureDemoUser(st *storage.Store, logger *slog.Logger) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := st.CreateAccount(DemoUser, pw); err != nil {
-		return "", fmt.Errorf("create the demo user %s: %w", DemoUser, err)
+	if _, err := st.CreateAccount(config.DemoUser, pw); err != nil {
+		return "", fmt.Errorf("create the demo user %s: %w", config.DemoUser, err)
 	}
 	// The demo user is the box's administrator too, so that every web
 	// page can be tried on a laptop.
-	if err := st.SetAdmin(DemoUser, true); err != nil {
+	if err := st.SetAdmin(config.DemoUser, true); err != nil {
 		return "", fmt.Errorf("make the demo user an administrator: %w", err)
 	}
-	logger.Info("dev mode: created the demo user", "user", DemoUser, "domain", DemoDomain)
+	logger.Info("dev mode: created the demo user", "user", config.DemoUser, "domain", config.DemoDomain)
 	return pw, nil
 }
 
@@ -69,7 +70,7 @@ func printDemoBanner(w io.Writer, password string, services []*service) {
 	lines := []string{
 		"Postroom is running in development mode.",
 		"",
-		"Demo user:  " + DemoUser,
+		"Demo user:  " + config.DemoUser,
 		"Password:   " + password,
 		"            (shown only this once; write it down)",
 		"",
@@ -86,13 +87,13 @@ func printDemoBanner(w io.Writer, password string, services []*service) {
 		lines = append(lines, sv.title+":"+strings.Repeat(" ", titleWidth-len(sv.title)+2)+a)
 	}
 	lines = append(lines, "", "Try it (-k: the certificate is self-signed):")
-	pw := "'" + DemoUser + ":" + password + "'"
+	pw := "'" + config.DemoUser + ":" + password + "'"
 	if a := addr(ServiceSMTP); a != "" {
-		lines = append(lines, "  swaks --server "+a+" --to "+DemoUser)
+		lines = append(lines, "  swaks --server "+a+" --to "+config.DemoUser)
 	}
 	if a := addr(ServiceSubmission); a != "" {
-		lines = append(lines, "  swaks --server "+a+" --tls --from "+DemoUser+" --to "+DemoUser+" \\",
-			"    --auth-user "+DemoUser+" --auth-password "+password)
+		lines = append(lines, "  swaks --server "+a+" --tls --from "+config.DemoUser+" --to "+config.DemoUser+" \\",
+			"    --auth-user "+config.DemoUser+" --auth-password "+password)
 	}
 	if a := addr("imaps"); a != "" {
 		lines = append(lines, "  curl -k -u "+pw+" 'imaps://"+a+"/INBOX;UID=1'")

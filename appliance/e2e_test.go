@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,11 +41,11 @@ func TestTwoAppliances(t *testing.T) {
 	)
 
 	// The receiver: b.test, with Bob, checking inbound mail.
-	rcfg := DevDefault(t.TempDir())
+	rcfg := config.DevDefault(t.TempDir())
 	rcfg.Dev = false
 	rcfg.Hostname = "mx.b.test"
 	rcfg.Domains = []string{"b.test"}
-	rcfg.Listen = Listeners{SMTP: "127.0.0.1:0", IMAPS: "127.0.0.1:0"}
+	rcfg.Listen = config.Listeners{SMTP: "127.0.0.1:0", IMAPS: "127.0.0.1:0"}
 	rcfg.Resolver = zone.Addr()
 	rcfg.SMTP.InboundChecks = true
 	st, err := storage.Open(storage.Options{Dir: filepath.Join(rcfg.DataDir, "store")})
@@ -63,15 +64,15 @@ func TestTwoAppliances(t *testing.T) {
 
 	// The sender: example.test (the demo domain). Its DKIM keys exist
 	// before it starts so that the zone can publish them first.
-	scfg := DevDefault(t.TempDir())
+	scfg := config.DevDefault(t.TempDir())
 	scfg.Hostname = "mail.example.test"
-	scfg.Listen = Listeners{Submission: "127.0.0.1:0"}
+	scfg.Listen = config.Listeners{Submission: "127.0.0.1:0"}
 	scfg.Resolver = zone.Addr()
 	_, port, _ := strings.Cut(mx, ":")
 	if scfg.Queue.Port, err = strconv.Atoi(port); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := dkim.New(filepath.Join(scfg.DataDir, "dkim")).Domain(DemoDomain)
+	keys, err := dkim.New(filepath.Join(scfg.DataDir, "dkim")).Domain(config.DemoDomain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +117,11 @@ func TestTwoAppliances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Auth(sasl.NewPlainClient("", DemoUser, password)); err != nil {
+	if err := c.Auth(sasl.NewPlainClient("", config.DemoUser, password)); err != nil {
 		t.Fatal(err)
 	}
-	body := "From: Demo <" + DemoUser + ">\r\nTo: bob@b.test\r\nSubject: across the street\r\n\r\nHello Bob, from the other box.\r\n"
-	if err := c.SendMail(DemoUser, []string{"bob@b.test"}, strings.NewReader(body)); err != nil {
+	body := "From: Demo <" + config.DemoUser + ">\r\nTo: bob@b.test\r\nSubject: across the street\r\n\r\nHello Bob, from the other box.\r\n"
+	if err := c.SendMail(config.DemoUser, []string{"bob@b.test"}, strings.NewReader(body)); err != nil {
 		t.Fatal(err)
 	}
 	c.Quit()

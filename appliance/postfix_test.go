@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strconv"
 	"strings"
 	"sync"
@@ -270,7 +271,7 @@ func TestPostfix(t *testing.T) {
 	)
 	cfg := testConfig(t)
 	lo := "127.0.0.1:0"
-	cfg.Listen = Listeners{SMTP: lo, Submission: lo, IMAPS: lo}
+	cfg.Listen = config.Listeners{SMTP: lo, Submission: lo, IMAPS: lo}
 	cfg.Hostname = "mail.example.test"
 	cfg.Resolver = zone.Addr()
 	cfg.Queue.Port = pfPort
@@ -281,12 +282,12 @@ func TestPostfix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{DemoUser, "full@" + DemoDomain} {
+	for _, name := range []string{config.DemoUser, "full@" + config.DemoDomain} {
 		if _, err := st.CreateAccount(name, password); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.SetQuota("full@"+DemoDomain, 1000); err != nil {
+	if err := st.SetQuota("full@"+config.DemoDomain, 1000); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -297,8 +298,8 @@ func TestPostfix(t *testing.T) {
 	rig := &clientRig{r: r, password: password, cert: filepath.Join(cfg.DataDir, "tls", "cert.pem")}
 	mxp, _ := strconv.Atoi(rig.port(t, ServiceSMTP))
 	pf := startPostfix(t, bin, pfPort,
-		map[string]int{"remote.test": sinkPort, DemoDomain: mxp},
-		[]string{"bob@remote.test", "carol@remote.test", DemoUser, "nobody@" + DemoDomain, "full@" + DemoDomain})
+		map[string]int{"remote.test": sinkPort, config.DemoDomain: mxp},
+		[]string{"bob@remote.test", "carol@remote.test", config.DemoUser, "nobody@" + config.DemoDomain, "full@" + config.DemoDomain})
 	logs := func() string {
 		return "postfix log:\n" + pf.log() + "\npostroom log:\n" + rig.serverLog()
 	}
@@ -312,11 +313,11 @@ func TestPostfix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Auth(sasl.NewPlainClient("", DemoUser, rig.password)); err != nil {
+		if err := c.Auth(sasl.NewPlainClient("", config.DemoUser, rig.password)); err != nil {
 			t.Fatal(err)
 		}
-		body := "From: Demo <" + DemoUser + ">\r\nTo: bob@remote.test, ghost@remote.test\r\nSubject: via postfix\r\n\r\nHello over the wire.\r\n"
-		if err := c.SendMail(DemoUser, []string{"bob@remote.test", "ghost@remote.test"}, strings.NewReader(body)); err != nil {
+		body := "From: Demo <" + config.DemoUser + ">\r\nTo: bob@remote.test, ghost@remote.test\r\nSubject: via postfix\r\n\r\nHello over the wire.\r\n"
+		if err := c.SendMail(config.DemoUser, []string{"bob@remote.test", "ghost@remote.test"}, strings.NewReader(body)); err != nil {
 			t.Fatal(err)
 		}
 		c.Quit()
@@ -352,8 +353,8 @@ func TestPostfix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := "From: Carol <carol@remote.test>\r\nTo: " + DemoUser + "\r\nSubject: from postfix\r\nMessage-ID: <pf1@remote.test>\r\n\r\nHello from the other side.\r\n"
-		if err := c.SendMail("carol@remote.test", []string{DemoUser, "nobody@" + DemoDomain}, strings.NewReader(body)); err != nil {
+		body := "From: Carol <carol@remote.test>\r\nTo: " + config.DemoUser + "\r\nSubject: from postfix\r\nMessage-ID: <pf1@remote.test>\r\n\r\nHello from the other side.\r\n"
+		if err := c.SendMail("carol@remote.test", []string{config.DemoUser, "nobody@" + config.DemoDomain}, strings.NewReader(body)); err != nil {
 			t.Fatal(err)
 		}
 		c.Quit()
@@ -363,7 +364,7 @@ func TestPostfix(t *testing.T) {
 				t.Errorf("the message from Postfix lacks %q:\n%s", want, got)
 			}
 		}
-		bounce := internet.wait(t, "nobody@"+DemoDomain, logs)
+		bounce := internet.wait(t, "nobody@"+config.DemoDomain, logs)
 		for _, want := range []string{"report-type=delivery-status", "550 5.1.1", "Status: 5.1.1"} {
 			if !bytes.Contains(bounce, []byte(want)) {
 				t.Errorf("Postfix's bounce lacks %q:\n%s", want, bounce)
@@ -378,13 +379,13 @@ func TestPostfix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := "From: Carol <carol@remote.test>\r\nTo: full@" + DemoDomain + "\r\nSubject: too big\r\n\r\n" + strings.Repeat("filling the mailbox\r\n", 200)
-		if err := c.SendMail("carol@remote.test", []string{"full@" + DemoDomain}, strings.NewReader(body)); err != nil {
+		body := "From: Carol <carol@remote.test>\r\nTo: full@" + config.DemoDomain + "\r\nSubject: too big\r\n\r\n" + strings.Repeat("filling the mailbox\r\n", 200)
+		if err := c.SendMail("carol@remote.test", []string{"full@" + config.DemoDomain}, strings.NewReader(body)); err != nil {
 			t.Fatal(err)
 		}
 		c.Quit()
 		deadline := time.Now().Add(time.Minute)
-		for !strings.Contains(pf.log(), "to=<full@"+DemoDomain+">") {
+		for !strings.Contains(pf.log(), "to=<full@"+config.DemoDomain+">") {
 			if time.Now().After(deadline) {
 				t.Fatalf("Postfix did not try full@:\n%s", logs())
 			}
@@ -392,7 +393,7 @@ func TestPostfix(t *testing.T) {
 		}
 		var line string
 		for _, l := range strings.Split(pf.log(), "\n") {
-			if strings.Contains(l, "to=<full@"+DemoDomain+">") {
+			if strings.Contains(l, "to=<full@"+config.DemoDomain+">") {
 				line = l
 			}
 		}

@@ -1,18 +1,18 @@
-// Package appliance is Postroom's top: its Config (one JSON file with a
-// comment per field) and Run, which builds every service in order, reports
-// their state to the status Bus and takes them down again.
+// Package appliance is Postroom's top: Run builds every service in order
+// from a config.Config, reports their state to the status Bus and takes
+// them down again.
 //
 // The map:
 //
-//	config.go      Config, Default, DevDefault, Load, Validate, Save
-//	configfile.go  writing the config as JSON with // comments
-//	run.go         Run: lock, storage, TLS, services, shutdown
-//	tls.go         the self-signed certificate made on first start
-//	demo.go        the dev-mode demo user and its one-time banner
-//	lock_*.go      the data-folder lock that keeps a second process out
+//	run.go          Run: lock, storage, TLS, services, shutdown
+//	run_*.go        one file per service or worker that Run builds
+//	tls.go          the self-signed certificate made on first start
+//	demo.go         the dev-mode demo user and its one-time banner
+//	lock_*.go       the data-folder lock that keeps a second process out
 //
-// Only this package imports everything: storage, the protocol servers,
-// hw and webui. They know nothing of each other.
+// The configuration itself is the leaf package appliance/config. Only this
+// package imports everything: storage, the protocol servers, hw and webui.
+// They know nothing of each other.
 package appliance
 
 import (
@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,7 +67,7 @@ const (
 // returns nil. It returns an error when it cannot start (invalid config,
 // data folder in use, store unreadable, a port in use) or when a service
 // stops on its own; the error is one line meant for the operator.
-func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	return RunOptions(ctx, cfg, Options{Logger: logger})
 }
 
@@ -93,7 +94,7 @@ type service struct {
 // appliance/imapd) and the web page (webui). Background workers: the
 // outbound queue (appliance/queue), POP3 retention, and the panel's
 // readings (run_panel.go).
-func RunOptions(ctx context.Context, cfg Config, opts Options) (err error) {
+func RunOptions(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -135,7 +136,7 @@ func RunOptions(ctx context.Context, cfg Config, opts Options) (err error) {
 }
 
 type runner struct {
-	cfg  Config
+	cfg  config.Config
 	opts Options
 	log  *slog.Logger
 	bus  *status.Bus
@@ -261,7 +262,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, _, generated := cfg.certFiles(dataDir); !generated && cert.Leaf != nil &&
+	if _, _, generated := cfg.CertFiles(dataDir); !generated && cert.Leaf != nil &&
 		time.Until(cert.Leaf.NotAfter) < 14*24*time.Hour {
 		r.certWarning = "The TLS certificate expires on " + cert.Leaf.NotAfter.Format(time.DateOnly) + ": replace it."
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,7 @@ const DisplayEnv = "POSTROOM_DISPLAY"
 // openPanel returns the panel for cfg.Panel: the real parts on a board, the
 // simulated panel elsewhere (hw.Open never fails). stdout receives the
 // display as text when DisplayEnv is "term".
-func openPanel(cfg Config, logger *slog.Logger, stdout io.Writer) hw.Panel {
+func openPanel(cfg config.Config, logger *slog.Logger, stdout io.Writer) hw.Panel {
 	hc := cfg.Panel.HWConfig()
 	if os.Getenv(DisplayEnv) == "term" {
 		hc.Terminal = stdout

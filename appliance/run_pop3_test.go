@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net"
+	"postroom/appliance/config"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,8 @@ import (
 // (implicit TLS), and the dev demo user logs in over TLS with the password
 // from the banner.
 func TestRunServesPOP3(t *testing.T) {
-	cfg := DevDefault(t.TempDir())
-	cfg.Listen = Listeners{POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0"}
+	cfg := config.DevDefault(t.TempDir())
+	cfg.Listen = config.Listeners{POP3: "127.0.0.1:0", POP3S: "127.0.0.1:0"}
 	r, password := startDemo(t, cfg)
 
 	talk := func(conn net.Conn, lines ...string) string {
@@ -56,7 +57,7 @@ func TestRunServesPOP3(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	got := talk(tc, "USER "+DemoUser, "PASS "+password, "STAT", "QUIT")
+	got := talk(tc, "USER "+config.DemoUser, "PASS "+password, "STAT", "QUIT")
 	if strings.Count(got, "+OK") != 5 || !strings.Contains(got, "+OK 0 0\r\n") {
 		t.Fatalf("pop3s session:\n%s", got)
 	}

@@ -24,7 +24,7 @@ func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	retry, err := cfg.Queue.retry()
+	retry, err := cfg.Queue.Retry()
 	if err != nil {
 		return nil, fmt.Errorf("queue.retry_schedule: %w", err)
 	}

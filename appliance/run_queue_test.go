@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strings"
 	"testing"
 	"time"
@@ -41,11 +42,11 @@ func TestRunDeliversOutbound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Auth(sasl.NewPlainClient("", DemoUser, password)); err != nil {
+	if err := c.Auth(sasl.NewPlainClient("", config.DemoUser, password)); err != nil {
 		t.Fatal(err)
 	}
-	body := "From: " + DemoUser + "\r\nTo: bob@remote.test\r\nSubject: outbound\r\n\r\nhello Bob\r\n"
-	if err := c.SendMail(DemoUser, []string{"bob@remote.test"}, strings.NewReader(body)); err != nil {
+	body := "From: " + config.DemoUser + "\r\nTo: bob@remote.test\r\nSubject: outbound\r\n\r\nhello Bob\r\n"
+	if err := c.SendMail(config.DemoUser, []string{"bob@remote.test"}, strings.NewReader(body)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -58,7 +59,7 @@ func TestRunDeliversOutbound(t *testing.T) {
 	if !bytes.Contains(data, []byte("hello Bob")) {
 		t.Fatalf("delivered %q", data)
 	}
-	keys, err := dkim.New(filepath.Join(cfg.DataDir, "dkim")).Existing(DemoDomain)
+	keys, err := dkim.New(filepath.Join(cfg.DataDir, "dkim")).Existing(config.DemoDomain)
 	if err != nil {
 		t.Fatalf("no DKIM keys in the data folder: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 
 	"postroom/appliance/authguard"
 	"postroom/storage"
@@ -80,7 +81,7 @@ func eraseData(dataDir string) error {
 		return fmt.Errorf("erase: %w", err)
 	}
 	for _, e := range entries {
-		if e.Name() == erasingDir || e.Name() == ConfigFile {
+		if e.Name() == erasingDir || e.Name() == config.ConfigFile {
 			continue
 		}
 		if err := os.Rename(filepath.Join(dataDir, e.Name()), filepath.Join(trash, e.Name())); err != nil {

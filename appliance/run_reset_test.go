@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strings"
 	"testing"
 	"time"
@@ -29,11 +30,11 @@ func TestFactoryReset(t *testing.T) {
 	cfg := testConfig(t)
 	// cmd/postroom writes the config into the data folder; Run does not.
 	configBefore := []byte("{\"hostname\": \"kept.test\"}\n")
-	if err := os.WriteFile(filepath.Join(cfg.DataDir, ConfigFile), configBefore, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, config.ConfigFile), configBefore, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r, oldPassword := startDemo(t, cfg)
-	sendMail(t, r.addr(t, ServiceSMTP), cfg, "sender@elsewhere.test", DemoUser)
+	sendMail(t, r.addr(t, ServiceSMTP), cfg, "sender@elsewhere.test", config.DemoUser)
 	web := "http://" + r.addr(t, ServiceWeb)
 	post := func(form url.Values) (int, string) {
 		t.Helper()
@@ -45,7 +46,7 @@ func TestFactoryReset(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	confirm := url.Values{"user": {DemoUser}, "password": {oldPassword}, "confirm": {"ERASE"}}
+	confirm := url.Values{"user": {config.DemoUser}, "password": {oldPassword}, "confirm": {"ERASE"}}
 
 	// No press, no reset.
 	if code, body := post(confirm); code != http.StatusConflict {
@@ -75,7 +76,7 @@ func TestFactoryReset(t *testing.T) {
 	if strings.Contains(r.log.String(), oldPassword) {
 		t.Error("the password appears in the log")
 	}
-	if b, err := os.ReadFile(filepath.Join(cfg.DataDir, ConfigFile)); err != nil || !bytes.Equal(b, configBefore) {
+	if b, err := os.ReadFile(filepath.Join(cfg.DataDir, config.ConfigFile)); err != nil || !bytes.Equal(b, configBefore) {
 		t.Errorf("config.json changed by the reset: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, erasingDir)); !os.IsNotExist(err) {
@@ -94,10 +95,10 @@ func TestFactoryReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := storagetest.OpenOptions(t, storage.Options{Dir: filepath.Join(cfg.DataDir, "store")})
-	if _, err := st.Authenticate(DemoUser, oldPassword); !errors.Is(err, storage.ErrAuthFailed) {
+	if _, err := st.Authenticate(config.DemoUser, oldPassword); !errors.Is(err, storage.ErrAuthFailed) {
 		t.Errorf("the old password still works: %v", err)
 	}
-	acct, err := st.Authenticate(DemoUser, newPassword)
+	acct, err := st.Authenticate(config.DemoUser, newPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestCheckAdmin(t *testing.T) {
 // is finished at the next start.
 func TestEraseData(t *testing.T) {
 	dir := t.TempDir()
-	for _, p := range []string{ConfigFile, "store/000001.vlog", "tls/cert.pem", "dkim/example.test/rsa.pem", "today.json"} {
+	for _, p := range []string{config.ConfigFile, "store/000001.vlog", "tls/cert.pem", "dkim/example.test/rsa.pem", "today.json"} {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +154,7 @@ func TestEraseData(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 || entries[0].Name() != ConfigFile {
+	if len(entries) != 1 || entries[0].Name() != config.ConfigFile {
 		t.Fatalf("after the erase: %v", entries)
 	}
 	// A stop half-way: the leftover is removed by finishErase.

@@ -3,6 +3,7 @@ package appliance
 import (
 	"crypto/tls"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strings"
 	"testing"
 
@@ -26,20 +27,20 @@ func TestRunSubmissionAndChecks(t *testing.T) {
 	cfg.Resolver = zone.Addr()
 	r, password := startDemo(t, cfg)
 	tlsConf := &tls.Config{InsecureSkipVerify: true}
-	msg := "From: " + DemoUser + "\r\nSubject: via %s\r\n\r\nhello\r\n"
+	msg := "From: " + config.DemoUser + "\r\nSubject: via %s\r\n\r\nhello\r\n"
 
 	sub, err := smtp.DialStartTLS(r.addr(t, ServiceSubmission), tlsConf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	if err := sub.Auth(sasl.NewPlainClient("", DemoUser, "wrong")); err == nil {
+	if err := sub.Auth(sasl.NewPlainClient("", config.DemoUser, "wrong")); err == nil {
 		t.Fatal("wrong password accepted")
 	}
-	if err := sub.Auth(sasl.NewPlainClient("", DemoUser, password)); err != nil {
+	if err := sub.Auth(sasl.NewPlainClient("", config.DemoUser, password)); err != nil {
 		t.Fatalf("AUTH on 587: %v", err)
 	}
-	if err := sub.SendMail(DemoUser, []string{DemoUser}, strings.NewReader(strings.Replace(msg, "%s", "587", 1))); err != nil {
+	if err := sub.SendMail(config.DemoUser, []string{config.DemoUser}, strings.NewReader(strings.Replace(msg, "%s", "587", 1))); err != nil {
 		t.Fatalf("587: %v", err)
 	}
 	subs, err := smtp.DialTLS(r.addr(t, ServiceSubmissions), tlsConf)
@@ -47,10 +48,10 @@ func TestRunSubmissionAndChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer subs.Close()
-	if err := subs.Auth(sasl.NewLoginClient(DemoUser, password)); err != nil {
+	if err := subs.Auth(sasl.NewLoginClient(config.DemoUser, password)); err != nil {
 		t.Fatalf("AUTH on 465: %v", err)
 	}
-	if err := subs.SendMail(DemoUser, []string{DemoUser}, strings.NewReader(strings.Replace(msg, "%s", "465", 1))); err != nil {
+	if err := subs.SendMail(config.DemoUser, []string{config.DemoUser}, strings.NewReader(strings.Replace(msg, "%s", "465", 1))); err != nil {
 		t.Fatalf("465: %v", err)
 	}
 	mx, err := smtp.Dial(r.addr(t, ServiceSMTP))
@@ -58,7 +59,7 @@ func TestRunSubmissionAndChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mx.Close()
-	if err := mx.SendMail("someone@example.test", []string{DemoUser},
+	if err := mx.SendMail("someone@example.test", []string{config.DemoUser},
 		strings.NewReader("From: someone@example.test\r\nSubject: via 25\r\n\r\nhello\r\n")); err != nil {
 		t.Fatalf("25: %v", err)
 	}
@@ -67,7 +68,7 @@ func TestRunSubmissionAndChecks(t *testing.T) {
 	}
 
 	st := storagetest.OpenOptions(t, storage.Options{Dir: filepath.Join(cfg.DataDir, "store")})
-	acct, err := st.Account(DemoUser)
+	acct, err := st.Account(config.DemoUser)
 	if err != nil {
 		t.Fatal(err)
 	}

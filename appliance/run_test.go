@@ -17,6 +17,7 @@ import (
 	"net/smtp"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"regexp"
 	"strings"
 	"testing"
@@ -30,10 +31,10 @@ import (
 
 // testConfig is the dev config on a temp data folder with the two services
 // that exist on free loopback ports and the others off.
-func testConfig(t *testing.T) Config {
+func testConfig(t *testing.T) config.Config {
 	t.Helper()
-	c := DevDefault(t.TempDir())
-	c.Listen = Listeners{SMTP: "127.0.0.1:0", Web: "127.0.0.1:0"}
+	c := config.DevDefault(t.TempDir())
+	c.Listen = config.Listeners{SMTP: "127.0.0.1:0", Web: "127.0.0.1:0"}
 	return c
 }
 
@@ -47,7 +48,7 @@ type running struct {
 }
 
 // start runs the appliance and waits until it serves or fails.
-func start(t *testing.T, cfg Config) (*running, error) {
+func start(t *testing.T, cfg config.Config) (*running, error) {
 	t.Helper()
 	r := &running{
 		bus:    status.NewBus(status.Snapshot{}),
@@ -114,7 +115,7 @@ var passwordLine = regexp.MustCompile(`Password:\s+(\S+)`)
 
 // startDemo starts the dev appliance with cfg and returns it with the demo
 // user's password from the one-time banner.
-func startDemo(t *testing.T, cfg Config) (*running, string) {
+func startDemo(t *testing.T, cfg config.Config) (*running, string) {
 	t.Helper()
 	r, err := start(t, cfg)
 	if err != nil {
@@ -147,7 +148,7 @@ func TestRunStartsServesAndStops(t *testing.T) {
 	// The one-time banner: the demo user, its password, the real ports.
 	banner := r.stdout.String()
 	m := passwordLine.FindStringSubmatch(banner)
-	if m == nil || !strings.Contains(banner, DemoUser) || !strings.Contains(banner, smtpAddr) || !strings.Contains(banner, webAddr) {
+	if m == nil || !strings.Contains(banner, config.DemoUser) || !strings.Contains(banner, smtpAddr) || !strings.Contains(banner, webAddr) {
 		t.Fatalf("banner lacks user, password or ports:\n%s", banner)
 	}
 	password := m[1]
@@ -156,7 +157,7 @@ func TestRunStartsServesAndStops(t *testing.T) {
 	}
 
 	// Mail over SMTP, with STARTTLS verified against the generated cert.
-	sendMail(t, smtpAddr, cfg, "sender@elsewhere.test", DemoUser)
+	sendMail(t, smtpAddr, cfg, "sender@elsewhere.test", config.DemoUser)
 	if got := r.bus.Latest().MailOn(time.Now()); got != 1 {
 		t.Errorf("mail today = %d; want 1", got)
 	}
@@ -192,7 +193,7 @@ func TestRunStartsServesAndStops(t *testing.T) {
 	// The store was closed: it opens again, holds the message and the
 	// password works; storagetest runs Check at cleanup.
 	st := storagetest.OpenOptions(t, storage.Options{Dir: filepath.Join(cfg.DataDir, "store")})
-	acct, err := st.Authenticate(DemoUser, password)
+	acct, err := st.Authenticate(config.DemoUser, password)
 	if err != nil {
 		t.Fatalf("demo login with the printed password: %v", err)
 	}
@@ -204,7 +205,7 @@ func TestRunStartsServesAndStops(t *testing.T) {
 
 // sendMail sends one message with STARTTLS, checking the server's
 // certificate against DATA/tls/cert.pem.
-func sendMail(t *testing.T, addr string, cfg Config, from, to string) {
+func sendMail(t *testing.T, addr string, cfg config.Config, from, to string) {
 	t.Helper()
 	pemBytes, err := os.ReadFile(filepath.Join(cfg.DataDir, "tls", "cert.pem"))
 	if err != nil {
@@ -386,9 +387,9 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 	cfg.DataDir = filepath.Join(cfg.DataDir, "never-made")
 	cfg.MaxRecipients = 0
 	err := RunOptions(context.Background(), cfg, Options{Logger: slog.New(slog.DiscardHandler)})
-	var ce *ConfigError
+	var ce *config.ConfigError
 	if !errors.As(err, &ce) {
-		t.Fatalf("Run = %v; want a *ConfigError", err)
+		t.Fatalf("Run = %v; want a *config.ConfigError", err)
 	}
 	if _, err := os.Stat(cfg.DataDir); !os.IsNotExist(err) {
 		t.Error("Run touched the disk before validating the config")
@@ -481,7 +482,7 @@ func TestDailyCountsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sendMail(t, r.addr(t, ServiceSMTP), cfg, "sender@elsewhere.test", DemoUser)
+	sendMail(t, r.addr(t, ServiceSMTP), cfg, "sender@elsewhere.test", config.DemoUser)
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +493,7 @@ func TestDailyCountsSurviveRestart(t *testing.T) {
 	if got := r.bus.Latest().MailOn(time.Now()); got != 1 {
 		t.Errorf("mail today after a restart = %d; want 1", got)
 	}
-	sendMail(t, r.addr(t, ServiceSMTP), cfg, "sender@elsewhere.test", DemoUser)
+	sendMail(t, r.addr(t, ServiceSMTP), cfg, "sender@elsewhere.test", config.DemoUser)
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"postroom/appliance/config"
 	"postroom/internal/atomicfile"
 
 	"crypto/ecdsa"
@@ -31,29 +32,13 @@ const (
 	certRenewBefore = 30 * 24 * time.Hour
 )
 
-// certFiles returns the certificate and key paths and whether they are the
-// generated self-signed pair in DATA/tls.
-func (c Config) certFiles(dataDir string) (cert, key string, generated bool) {
-	if c.TLS.Cert == "" && c.TLS.Key == "" {
-		dir := filepath.Join(dataDir, "tls")
-		return filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), true
-	}
-	abs := func(p string) string {
-		if filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(dataDir, p)
-	}
-	return abs(c.TLS.Cert), abs(c.TLS.Key), false
-}
-
 // ensureCertificate loads the TLS certificate. Without configured files it
 // uses DATA/tls/cert.pem and key.pem, creating a self-signed ECDSA P-256
 // certificate for the hostname, localhost, 127.0.0.1 and ::1 when they are
 // missing, expire within 30 days or do not name the hostname; otherwise the
 // same certificate is reused on every start.
-func ensureCertificate(cfg Config, dataDir string, logger *slog.Logger) (*tls.Certificate, error) {
-	certPath, keyPath, generated := cfg.certFiles(dataDir)
+func ensureCertificate(cfg config.Config, dataDir string, logger *slog.Logger) (*tls.Certificate, error) {
+	certPath, keyPath, generated := cfg.CertFiles(dataDir)
 	if !generated {
 		cert, err := tls.LoadX509KeyPair(certPath, keyPath)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"slices"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 func TestCertificateCreatedOnceAndReused(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
-	cfg := DevDefault(dir)
+	cfg := config.DevDefault(dir)
 	cfg.Hostname = "mail.example.test"
 	certPath := filepath.Join(dir, "tls", "cert.pem")
 	keyPath := filepath.Join(dir, "tls", "key.pem")
@@ -66,7 +67,7 @@ func TestCertificateCreatedOnceAndReused(t *testing.T) {
 
 func TestCertificateRepairedWhenBroken(t *testing.T) {
 	dir := t.TempDir()
-	cfg := DevDefault(dir)
+	cfg := config.DevDefault(dir)
 	if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +86,8 @@ func TestNeedsRenewal(t *testing.T) {
 	if err := generateCertificate(cert, key, "box.test", now.Add(-certLifetime+10*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	cfg := DevDefault(dir)
-	cfg.TLS = TLSFiles{Cert: "c.pem", Key: "k.pem"} // relative to the data folder
+	cfg := config.DevDefault(dir)
+	cfg.TLS = config.TLSFiles{Cert: "c.pem", Key: "k.pem"} // relative to the data folder
 	c, err := ensureCertificate(cfg, dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("configured certificate: %v", err)
@@ -101,7 +102,7 @@ func TestNeedsRenewal(t *testing.T) {
 		t.Error("a certificate for another hostname does not need renewal")
 	}
 
-	cfg.TLS = TLSFiles{Cert: "missing.pem", Key: "k.pem"}
+	cfg.TLS = config.TLSFiles{Cert: "missing.pem", Key: "k.pem"}
 	if _, err := ensureCertificate(cfg, dir, slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("a missing configured certificate is not an error")
 	}

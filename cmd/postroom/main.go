@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"postroom/appliance/config"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -53,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *configPath == "" {
-		*configPath = filepath.Join(*data, appliance.ConfigFile)
+		*configPath = filepath.Join(*data, config.ConfigFile)
 	}
 
 	// A soft memory limit makes the garbage collector work harder before
@@ -80,11 +81,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func start(ctx context.Context, configPath, data string, dev bool, logLevel string, check bool, stdout, stderr io.Writer) error {
-	var cfg appliance.Config
+	var cfg config.Config
 	var created bool
 	var err error
 	if check {
-		cfg, err = appliance.Load(configPath)
+		cfg, err = config.Load(configPath)
 	} else {
 		cfg, created, err = loadOrCreate(configPath, data, dev)
 	}
@@ -94,7 +95,7 @@ func start(ctx context.Context, configPath, data string, dev bool, logLevel stri
 	if logLevel == "" {
 		logLevel = cfg.LogLevel
 	}
-	level, err := appliance.ParseLogLevel(logLevel)
+	level, err := config.ParseLogLevel(logLevel)
 	if err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
@@ -117,8 +118,8 @@ func start(ctx context.Context, configPath, data string, dev bool, logLevel stri
 
 // loadOrCreate loads the config, or on the first start writes the default
 // one (the development one with -dev) and loads that.
-func loadOrCreate(configPath, data string, dev bool) (appliance.Config, bool, error) {
-	cfg, err := appliance.Load(configPath)
+func loadOrCreate(configPath, data string, dev bool) (config.Config, bool, error) {
+	cfg, err := config.Load(configPath)
 	if err == nil {
 		return cfg, false, nil
 	}
@@ -129,10 +130,10 @@ func loadOrCreate(configPath, data string, dev bool) (appliance.Config, bool, er
 	if err != nil {
 		return cfg, false, err
 	}
-	cfg = appliance.Default()
+	cfg = config.Default()
 	cfg.DataDir = dataDir
 	if dev {
-		cfg = appliance.DevDefault(dataDir)
+		cfg = config.DevDefault(dataDir)
 	}
 	for _, dir := range []string{dataDir, filepath.Dir(configPath)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -142,7 +143,7 @@ func loadOrCreate(configPath, data string, dev bool) (appliance.Config, bool, er
 	if err := cfg.Save(configPath); err != nil {
 		return cfg, false, err
 	}
-	cfg, err = appliance.Load(configPath)
+	cfg, err = config.Load(configPath)
 	return cfg, true, err
 }
 

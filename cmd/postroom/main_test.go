@@ -6,12 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"postroom/appliance"
 )
 
 // TestMain lets the tests run this binary as the real postroom process.
@@ -23,14 +22,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func writeConfig(t *testing.T, dir string, change func(*appliance.Config)) string {
+func writeConfig(t *testing.T, dir string, change func(*config.Config)) string {
 	t.Helper()
-	cfg := appliance.DevDefault(dir)
-	cfg.Listen = appliance.Listeners{SMTP: "127.0.0.1:0", Web: "127.0.0.1:0"}
+	cfg := config.DevDefault(dir)
+	cfg.Listen = config.Listeners{SMTP: "127.0.0.1:0", Web: "127.0.0.1:0"}
 	if change != nil {
 		change(&cfg)
 	}
-	path := filepath.Join(dir, appliance.ConfigFile)
+	path := filepath.Join(dir, config.ConfigFile)
 	if err := cfg.Save(path); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func TestFatalErrorIsOneLine(t *testing.T) {
 	}
 	defer busy.Close()
 	dir := t.TempDir()
-	writeConfig(t, dir, func(c *appliance.Config) { c.Listen.SMTP = busy.Addr().String() })
+	writeConfig(t, dir, func(c *config.Config) { c.Listen.SMTP = busy.Addr().String() })
 
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-data", dir, "-log-level", "error"}, &stdout, &stderr)
@@ -109,7 +108,7 @@ func TestFlags(t *testing.T) {
 			if code != tt.code || !strings.Contains(stdout.String(), tt.stdout) || !strings.Contains(stderr.String(), tt.stderr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout.String(), stderr.String(), tt.code, tt.stdout, tt.stderr)
 			}
-			if _, err := os.Stat(filepath.Join(dir, appliance.ConfigFile)); tt.noConfig && err == nil {
+			if _, err := os.Stat(filepath.Join(dir, config.ConfigFile)); tt.noConfig && err == nil {
 				t.Error("config.json was written")
 			}
 		})
@@ -120,18 +119,18 @@ func TestFirstStartWritesDevConfig(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	// Occupy nothing: the dev config's fixed ports may be in use on this
 	// machine, so only check the file that is written before listening.
-	cfg, created, err := loadOrCreate(filepath.Join(dir, appliance.ConfigFile), dir, true)
+	cfg, created, err := loadOrCreate(filepath.Join(dir, config.ConfigFile), dir, true)
 	if err != nil || !created {
 		t.Fatalf("loadOrCreate = %v, %v", created, err)
 	}
-	if !cfg.Dev || cfg.Listen.SMTP != appliance.DevSMTP || cfg.DataDir != dir {
+	if !cfg.Dev || cfg.Listen.SMTP != config.DevSMTP || cfg.DataDir != dir {
 		t.Errorf("config = %+v", cfg)
 	}
-	raw, _ := os.ReadFile(filepath.Join(dir, appliance.ConfigFile))
+	raw, _ := os.ReadFile(filepath.Join(dir, config.ConfigFile))
 	if !strings.Contains(string(raw), "// ") || !strings.Contains(string(raw), `"data_dir": "."`) {
 		t.Errorf("written config:\n%s", raw)
 	}
-	_, created, err = loadOrCreate(filepath.Join(dir, appliance.ConfigFile), dir, false)
+	_, created, err = loadOrCreate(filepath.Join(dir, config.ConfigFile), dir, false)
 	if err != nil || created {
 		t.Fatalf("second loadOrCreate = %v, %v; want the existing file", created, err)
 	}
@@ -157,7 +156,7 @@ func TestSIGTERMExitsZero(t *testing.T) {
 	if p.waitErr != nil {
 		t.Fatalf("postroom after SIGTERM: %v\n%s", p.waitErr, p.log())
 	}
-	if !strings.Contains(p.stdout.String(), appliance.DemoUser) {
+	if !strings.Contains(p.stdout.String(), config.DemoUser) {
 		t.Errorf("no dev banner on stdout:\n%s", p.stdout.String())
 	}
 }

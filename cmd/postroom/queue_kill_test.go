@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"postroom/appliance/config"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"postroom/appliance"
 	"postroom/internal/dnstest"
 	"postroom/internal/testutil"
 	"postroom/storage"
@@ -43,7 +43,7 @@ func TestKillDuringQueueDelivery(t *testing.T) {
 	)
 	dir := t.TempDir()
 	const concurrency = 4
-	writeConfig(t, dir, func(c *appliance.Config) {
+	writeConfig(t, dir, func(c *config.Config) {
 		c.Hostname = "mail.local.test"
 		c.Resolver = zone.Addr()
 		c.Queue.Port = sink.port

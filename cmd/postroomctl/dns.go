@@ -10,9 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strings"
 
-	"postroom/appliance"
 	"postroom/appliance/dkim"
 )
 
@@ -20,10 +20,10 @@ func (c *ctl) dns(args []string) error {
 	if err := checkDataFolder(c.data); err != nil {
 		return err
 	}
-	cfg := appliance.Default()
-	path := filepath.Join(c.data, appliance.ConfigFile)
+	cfg := config.Default()
+	path := filepath.Join(c.data, config.ConfigFile)
 	if _, err := os.Stat(path); err == nil {
-		if cfg, err = appliance.Load(path); err != nil {
+		if cfg, err = config.Load(path); err != nil {
 			return err
 		}
 	} else {
@@ -64,7 +64,7 @@ func (c *ctl) dns(args []string) error {
 }
 
 // writeZone prints one domain's records. dk nil: no DKIM keys yet.
-func writeZone(w io.Writer, cfg appliance.Config, domain string, dk *dkim.DomainKeys) error {
+func writeZone(w io.Writer, cfg config.Config, domain string, dk *dkim.DomainKeys) error {
 	d := strings.ToLower(strings.TrimSuffix(domain, ".")) + "."
 	host := strings.ToLower(strings.TrimSuffix(cfg.Hostname, ".")) + "."
 	var b strings.Builder

@@ -13,10 +13,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strings"
 	"time"
 
-	"postroom/appliance"
 	"postroom/hw"
 )
 
@@ -41,9 +41,9 @@ func (c *ctl) hwTest(args []string) error {
 	if len(args) == 1 {
 		out = args[0]
 	}
-	cfg := appliance.Default()
-	path := filepath.Join(c.data, appliance.ConfigFile)
-	switch loaded, err := appliance.Load(path); {
+	cfg := config.Default()
+	path := filepath.Join(c.data, config.ConfigFile)
+	switch loaded, err := config.Load(path); {
 	case err == nil:
 		cfg = loaded
 	case errors.Is(err, fs.ErrNotExist):

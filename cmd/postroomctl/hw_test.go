@@ -4,9 +4,8 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"testing"
-
-	"postroom/appliance"
 )
 
 func TestHWTest(t *testing.T) {
@@ -29,9 +28,9 @@ func TestHWTest(t *testing.T) {
 	}
 
 	// A config with a wrong panel setting is refused before anything is driven.
-	c := appliance.Default()
+	c := config.Default()
 	c.Panel.DisplayAddress = "0x99"
-	if err := c.Save(filepath.Join(data, appliance.ConfigFile)); err != nil {
+	if err := c.Save(filepath.Join(data, config.ConfigFile)); err != nil {
 		t.Fatal(err)
 	}
 	runCtl(t, data, "", "hw", "test", out).check(t, exitFailed, nil, []string{"panel.display_address"})

@@ -4,13 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"postroom/appliance/config"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"postroom/appliance"
 	"postroom/appliance/dkim"
 	"postroom/appliance/queue"
 	"postroom/storage"
@@ -65,11 +65,11 @@ func TestQueueCommands(t *testing.T) {
 // keys saved in DATA/dkim, and a service that is off gets the "." target.
 func TestDNS(t *testing.T) {
 	data := newData(t)
-	cfg := appliance.Default()
+	cfg := config.Default()
 	cfg.Hostname = "mail.example.org"
 	cfg.Domains = []string{"example.org", "example.net"}
 	cfg.Listen.POP3 = ""
-	if err := cfg.Save(filepath.Join(data, appliance.ConfigFile)); err != nil {
+	if err := cfg.Save(filepath.Join(data, config.ConfigFile)); err != nil {
 		t.Fatal(err)
 	}
 	r := runCtl(t, data, "", "dns")

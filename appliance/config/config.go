@@ -1,4 +1,4 @@
-package appliance
+package config
 
 import (
 	"postroom/internal/atomicfile"
@@ -56,9 +56,8 @@ type Config struct {
 	SMTP  SMTPConfig  `json:"smtp" help:"Incoming and submitted mail: SPF/DKIM/DMARC checks, sending rate, per-client limits."`
 }
 
-// Listeners holds one address per service. IMAP, POP3 and submission are
-// configured here already, but their servers come with later issues: Run
-// starts only the services that exist (see Run).
+// Listeners holds one address per service; Run starts a server for every
+// address that is not empty.
 type Listeners struct {
 	SMTP        string `json:"smtp" help:"Incoming mail from other servers (MX), normally :25."`
 	Submission  string `json:"submission" help:"Mail from your own users' programs, STARTTLS and login, normally :587."`
@@ -442,4 +441,20 @@ func ParseLogLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("%q is not one of debug, info, warn, error", s)
+}
+
+// CertFiles returns the certificate and key paths and whether they are the
+// generated self-signed pair in DATA/tls.
+func (c Config) CertFiles(dataDir string) (cert, key string, generated bool) {
+	if c.TLS.Cert == "" && c.TLS.Key == "" {
+		dir := filepath.Join(dataDir, "tls")
+		return filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), true
+	}
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dataDir, p)
+	}
+	return abs(c.TLS.Cert), abs(c.TLS.Key), false
 }

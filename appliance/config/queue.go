@@ -1,4 +1,4 @@
-package appliance
+package config
 
 import (
 	"fmt"
@@ -40,8 +40,8 @@ func defaultQueue() QueueConfig {
 	}
 }
 
-// retry returns the parsed schedule (nil: the queue's default).
-func (q QueueConfig) retry() ([]time.Duration, error) {
+// Retry returns the parsed schedule (nil: the queue's default).
+func (q QueueConfig) Retry() ([]time.Duration, error) {
 	var out []time.Duration
 	for _, s := range q.RetrySchedule {
 		d, err := time.ParseDuration(s)
@@ -74,7 +74,7 @@ func (q QueueConfig) validate() []error {
 	if d := time.Duration(q.DelayWarning); d < 0 {
 		bad("delay_warning", "%s is negative", d)
 	}
-	if _, err := q.retry(); err != nil {
+	if _, err := q.Retry(); err != nil {
 		bad("retry_schedule", "%v", err)
 	}
 	sh := q.Smarthost
