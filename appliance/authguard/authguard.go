@@ -1,15 +1,24 @@
 // Package authguard is the one login policy shared by every protocol that
 // takes a password (submission, IMAP, POP3): whether a password may be sent
-// on this connection at all, a delay after each failure, and a lockout per
-// client address and per account once failures pile up.
+// on this connection at all, a delay after each failure, and lockouts once
+// failures pile up: per (client address, account) pair, per client address
+// that tries many accounts, and per account.
 //
 // The map:
 //
-//	authguard.go  Guard, Login, Strike, PlaintextAllowed
+//	authguard.go  Guard, Login, Strike, Known, PlaintextAllowed
 //
 // Why one Guard for all protocols: a password guesser switches protocol as
 // easily as it switches connection, so failures on IMAP count against the
 // same address on POP3 and submission.
+//
+// Why the pair is locked first: one address is often many people (an
+// office behind one router, a shared PC) and one stale password on a phone
+// fails over and over. Locking the whole address for that would lock every
+// colleague out with it. So failures lock the (address, account) pair they
+// were made on; the whole address is locked only when it fails on many
+// different accounts, which is what a password guesser does and an office
+// does not.
 //
 // Why accounts have an exemption: a lockout per account lets anyone lock a
 // user out by guessing badly on purpose. An address from which the account
@@ -47,9 +56,13 @@ type Options struct {
 	// FailureDelay is the wait before a failure is answered; it doubles with
 	// each further failure from the same address, up to 8 times. [1s]
 	FailureDelay time.Duration
-	// MaxFailures within Window from one address, or for one account, lock
-	// it for Lockout. Accounts get four times as many. [10]
+	// MaxFailures within Window for one account from one address lock that
+	// pair for Lockout; an account gets four times as many from all
+	// addresses together. [10]
 	MaxFailures int
+	// MaxAccounts is how many different accounts may fail from one address
+	// within Window before the whole address is locked for Lockout. [5]
+	MaxAccounts int
 	Window      time.Duration // [15m]
 	Lockout     time.Duration // [15m]
 	// MaxStrikes protocol errors before login within Window from one
@@ -70,15 +83,24 @@ type Guard struct {
 
 	mu     sync.Mutex
 	byAddr map[netip.Addr]*record
+	byPair map[knownKey]*record
 	byAcct map[string]*record
-	known  map[knownKey]time.Time // last success of an account from an address
+	known  map[knownKey]time.Time   // last success of an account from an address
+	addrOK map[netip.Addr]time.Time // last success of any account from an address
 }
 
 type record struct {
-	failures []time.Time // within Window, oldest first
-	strikes  []time.Time
+	failures []failure // within Window, oldest first
+	strikes  []failure
 	locked   time.Time // locked until
 	seen     time.Time
+	// streak counts failures since the last success, for the delay.
+	streak int
+}
+
+type failure struct {
+	at   time.Time
+	acct string // for an address: which account failed
 }
 
 type knownKey struct {
@@ -100,6 +122,9 @@ func New(opts Options) *Guard {
 	if opts.MaxFailures <= 0 {
 		opts.MaxFailures = 10
 	}
+	if opts.MaxAccounts <= 0 {
+		opts.MaxAccounts = 5
+	}
 	if opts.Window <= 0 {
 		opts.Window = 15 * time.Minute
 	}
@@ -119,12 +144,14 @@ func New(opts Options) *Guard {
 		opts:   opts,
 		log:    opts.Logger,
 		byAddr: make(map[netip.Addr]*record),
+		byPair: make(map[knownKey]*record),
 		byAcct: make(map[string]*record),
 		known:  make(map[knownKey]time.Time),
+		addrOK: make(map[netip.Addr]time.Time),
 	}
 }
 
-// Login checks the lockouts for the client address and the login, verifies
+// Login checks the lockouts for the client address, the pair and the login, verifies
 // the password with a, and records the result. A failure is answered only
 // after the failure delay (or when ctx ends). Errors: storage.ErrAuthFailed,
 // ErrLocked, ctx's error, or a's own fault (e.g. the store is closing).
@@ -164,7 +191,7 @@ func (g *Guard) Strike(remote net.Addr) bool {
 	defer g.mu.Unlock()
 	now := g.opts.Now()
 	r := recordLocked(g, g.byAddr, addr, now)
-	r.strikes = append(trim(r.strikes, now.Add(-g.opts.Window)), now)
+	r.strikes = append(trim(r.strikes, now.Add(-g.opts.Window)), failure{at: now})
 	if len(r.strikes) >= g.opts.MaxStrikes {
 		if len(r.strikes) == g.opts.MaxStrikes {
 			g.log.Warn("too many protocol errors before login; disconnecting", "remote", addr.String())
@@ -181,6 +208,9 @@ func (g *Guard) checkLocked(addr netip.Addr, acct string) error {
 	if r := g.byAddr[addr]; r != nil && now.Before(r.locked) {
 		return ErrLocked
 	}
+	if r := g.byPair[knownKey{acct, addr}]; r != nil && now.Before(r.locked) {
+		return ErrLocked
+	}
 	if r := g.byAcct[acct]; r != nil && now.Before(r.locked) {
 		if last, ok := g.known[knownKey{acct, addr}]; !ok || now.Sub(last) > g.opts.KnownFor {
 			return ErrLocked
@@ -193,13 +223,31 @@ func (g *Guard) succeeded(addr netip.Addr, acct string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.opts.Now()
+	// The delay starts again; the failures themselves still count towards
+	// the address lock, or a guesser holding one good password could
+	// clear its record between guesses.
 	if r := g.byAddr[addr]; r != nil {
-		r.failures = nil
+		r.streak = 0
 	}
-	if len(g.known) >= g.opts.MaxTracked {
+	if r := g.byPair[knownKey{acct, addr}]; r != nil {
+		r.failures, r.streak = nil, 0
+	}
+	if len(g.known) >= g.opts.MaxTracked || len(g.addrOK) >= g.opts.MaxTracked {
 		g.pruneLocked(now, true)
 	}
 	g.known[knownKey{acct, addr}] = now
+	g.addrOK[addr] = now
+}
+
+// Known reports whether some account logged in successfully from addr
+// within KnownFor: the connection front keeps a share of its slots for
+// such clients.
+func (g *Guard) Known(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	last, ok := g.addrOK[addr]
+	return ok && g.opts.Now().Sub(last) <= g.opts.KnownFor
 }
 
 // failed records a failure and returns how long to wait before answering.
@@ -209,23 +257,44 @@ func (g *Guard) failed(addr netip.Addr, acct string) time.Duration {
 	now := g.opts.Now()
 	since := now.Add(-g.opts.Window)
 
+	f := failure{at: now, acct: acct}
+
+	rp := recordLocked(g, g.byPair, knownKey{acct, addr}, now)
+	rp.failures = append(trim(rp.failures, since), failure{at: now})
+	if len(rp.failures) >= g.opts.MaxFailures && !now.Before(rp.locked) {
+		rp.locked = now.Add(g.opts.Lockout)
+		g.log.Warn("login locked for an account from one client address after repeated failures (other accounts from there still get in)",
+			"remote", addr.String(), "login", acct, "failures", len(rp.failures), "for", g.opts.Lockout)
+	}
 	ra := recordLocked(g, g.byAddr, addr, now)
-	ra.failures = append(trim(ra.failures, since), now)
-	if len(ra.failures) >= g.opts.MaxFailures && !now.Before(ra.locked) {
+	ra.failures = append(trim(ra.failures, since), f)
+	ra.streak++
+	if n := distinctAccounts(ra.failures); n >= g.opts.MaxAccounts && !now.Before(ra.locked) {
 		ra.locked = now.Add(g.opts.Lockout)
-		g.log.Warn("login locked for a client address after repeated failures",
-			"remote", addr.String(), "failures", len(ra.failures), "for", g.opts.Lockout)
+		g.log.Warn("login locked for a client address that failed on many accounts",
+			"remote", addr.String(), "accounts", n, "for", g.opts.Lockout)
 	}
 	rc := recordLocked(g, g.byAcct, acct, now)
-	rc.failures = append(trim(rc.failures, since), now)
+	rc.failures = append(trim(rc.failures, since), failure{at: now})
 	if len(rc.failures) >= 4*g.opts.MaxFailures && !now.Before(rc.locked) {
 		rc.locked = now.Add(g.opts.Lockout)
 		g.log.Warn("login locked for an account after repeated failures (addresses it used before still get in)",
 			"login", acct, "failures", len(rc.failures), "for", g.opts.Lockout)
 	}
 
-	n := min(len(ra.failures), 4) // 1, 2, 4, 8 times the delay
+	n := min(ra.streak, 4) // 1, 2, 4, 8 times the delay
 	return g.opts.FailureDelay << (n - 1)
+}
+
+// distinctAccounts counts the different accounts among fs. fs is short:
+// an address is locked once it reaches MaxAccounts, and each pair once it
+// reaches MaxFailures.
+func distinctAccounts(fs []failure) int {
+	seen := make(map[string]struct{}, len(fs))
+	for _, f := range fs {
+		seen[f.acct] = struct{}{}
+	}
+	return len(seen)
 }
 
 // recordLocked returns m[k], creating it; it forgets stale entries when the
@@ -248,14 +317,20 @@ func recordLocked[K comparable](g *Guard, m map[K]*record, k K, now time.Time) *
 func (g *Guard) pruneLocked(now time.Time, force bool) {
 	stale := now.Add(-g.opts.Window)
 	pruneRecords(g.byAddr, now, stale, force, g.opts.MaxTracked)
+	pruneRecords(g.byPair, now, stale, force, g.opts.MaxTracked)
 	pruneRecords(g.byAcct, now, stale, force, g.opts.MaxTracked)
-	for k, t := range g.known {
-		if now.Sub(t) > g.opts.KnownFor || (force && len(g.known) >= g.opts.MaxTracked && t.Before(now.Add(-g.opts.Window))) {
-			delete(g.known, k)
+	pruneKnown(g.known, now, stale, g.opts.KnownFor, force, g.opts.MaxTracked)
+	pruneKnown(g.addrOK, now, stale, g.opts.KnownFor, force, g.opts.MaxTracked)
+}
+
+func pruneKnown[K comparable](m map[K]time.Time, now, stale time.Time, knownFor time.Duration, force bool, max int) {
+	for k, t := range m {
+		if now.Sub(t) > knownFor || (force && len(m) >= max && t.Before(stale)) {
+			delete(m, k)
 		}
 	}
-	if force && len(g.known) >= g.opts.MaxTracked {
-		clear(g.known) // a flood of successful logins is not a threat; start over
+	if force && len(m) >= max {
+		clear(m) // a flood of successful logins is not a threat; start over
 	}
 }
 
@@ -277,13 +352,13 @@ func pruneRecords[K comparable](m map[K]*record, now, stale time.Time, force boo
 	}
 }
 
-// trim drops the times before since from ts (oldest first).
-func trim(ts []time.Time, since time.Time) []time.Time {
+// trim drops the entries before since from fs (oldest first).
+func trim(fs []failure, since time.Time) []failure {
 	i := 0
-	for i < len(ts) && ts[i].Before(since) {
+	for i < len(fs) && fs[i].at.Before(since) {
 		i++
 	}
-	return ts[i:]
+	return fs[i:]
 }
 
 // addrOf is the client's IP address (lan.Addr: IPv4-mapped IPv6 unmapped,

@@ -44,10 +44,11 @@ func TestLoginLockout(t *testing.T) {
 		{stranger, "alice@example.test", "x", storage.ErrAuthFailed},
 		{stranger, "ALICE@example.test", "y", storage.ErrAuthFailed},
 		{stranger, "nobody@example.test", "z", storage.ErrAuthFailed}, // unknown login: the same answer
-		// Three failures from the stranger: its address is locked, even
-		// with the right password.
+		{stranger, "alice@example.test", "w", storage.ErrAuthFailed},
+		// Three failures for alice from the stranger: that pair is
+		// locked, even with the right password.
 		{stranger, "alice@example.test", good, ErrLocked},
-		// Other addresses are not affected by the address lock.
+		// Other addresses are not affected by the pair's lock.
 		{office, "alice@example.test", good, nil},
 	}
 	for i, s := range steps {
@@ -76,6 +77,77 @@ func TestLoginLockout(t *testing.T) {
 		if _, err := g.Login(ctx, st, r, "alice@example.test", good); err != nil {
 			t.Fatalf("after the lockout, %v: %v", r, err)
 		}
+	}
+}
+
+// TestSharedAddressStalePassword: a shared office PC (or a phone behind
+// the office router) keeps failing with an old password for account A.
+// A gets locked from that address; B logs in from the same address at
+// once, and A's right password works from elsewhere.
+func TestSharedAddressStalePassword(t *testing.T) {
+	st := storagetest.Open(t)
+	storagetest.Account(t, st, "a@example.test")
+	storagetest.Account(t, st, "b@example.test")
+	c := testutil.NewClock(time.Date(2026, 2, 3, 8, 0, 0, 0, time.UTC))
+	// The defaults, but no waiting: 10 failures lock a pair.
+	g := New(Options{Logger: testutil.Logger(t), Now: c.Now, FailureDelay: time.Nanosecond})
+	ctx := context.Background()
+	shared, home := tcp("192.168.1.20"), tcp("198.51.100.3")
+	for i := range 30 {
+		_, err := g.Login(ctx, st, shared, "a@example.test", "stale")
+		want := storage.ErrAuthFailed
+		if i >= 10 {
+			want = ErrLocked
+		}
+		if !errors.Is(err, want) {
+			t.Fatalf("attempt %d with the stale password: %v, want %v", i, err, want)
+		}
+		c.Advance(time.Second)
+	}
+	if _, err := g.Login(ctx, st, shared, "b@example.test", "password-b@example.test"); err != nil {
+		t.Fatalf("B from the shared address: %v", err)
+	}
+	if _, err := g.Login(ctx, st, home, "a@example.test", "password-a@example.test"); err != nil {
+		t.Fatalf("A from another address: %v", err)
+	}
+	if _, err := g.Login(ctx, st, shared, "a@example.test", "password-a@example.test"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("A from the shared address during its lock: %v, want ErrLocked", err)
+	}
+	if !g.Known(addrOf(shared)) || g.Known(addrOf(tcp("203.0.113.99"))) {
+		t.Error("Known: want true for the shared address (B logged in), false for a stranger")
+	}
+}
+
+// TestAddressTryingManyAccounts: one failure each on MaxAccounts different
+// accounts locks the whole address, for every account, even a right
+// password; another address is not affected.
+func TestAddressTryingManyAccounts(t *testing.T) {
+	st := storagetest.Open(t)
+	storagetest.Account(t, st, "a@example.test")
+	c := testutil.NewClock(time.Date(2026, 2, 3, 8, 0, 0, 0, time.UTC))
+	g := New(Options{Logger: testutil.Logger(t), Now: c.Now, FailureDelay: time.Nanosecond})
+	ctx := context.Background()
+	guesser := tcp("203.0.113.50")
+	for i, login := range []string{"info", "sales", "admin", "office"} {
+		if _, err := g.Login(ctx, st, guesser, login+"@example.test", "123456"); !errors.Is(err, storage.ErrAuthFailed) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	// Four accounts: not yet locked.
+	if _, err := g.Login(ctx, st, guesser, "a@example.test", "password-a@example.test"); err != nil {
+		t.Fatalf("after four accounts: %v", err)
+	}
+	// A success does not wipe the evidence: the fifth account locks.
+	g.Login(ctx, st, guesser, "boss@example.test", "123456")
+	if _, err := g.Login(ctx, st, guesser, "a@example.test", "password-a@example.test"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("after five accounts: %v, want ErrLocked", err)
+	}
+	if _, err := g.Login(ctx, st, tcp("203.0.113.51"), "a@example.test", "password-a@example.test"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	c.Advance(16 * time.Minute)
+	if _, err := g.Login(ctx, st, guesser, "a@example.test", "password-a@example.test"); err != nil {
+		t.Fatalf("after the lockout: %v", err)
 	}
 }
 
