@@ -109,14 +109,22 @@ func Render(dst *image.Gray, s Screen) {
 	case PageQueue:
 		c.title("Outgoing mail", false)
 		q := snap.Queue
-		if q.Length == 0 {
+		failed := snap.FailedOn(s.Now)
+		switch {
+		case q.Length == 0 && failed > 0:
+			// A bounce is news for the office: "all sent" would be false.
+			c.big(fmt.Sprintf("%d failed", failed))
+			c.footer("could not deliver")
+		case q.Length == 0:
 			c.big("empty")
 			c.footer("all sent")
-			break
-		}
-		c.big(fmt.Sprintf("%d wait", q.Length))
-		if !q.Oldest.IsZero() {
-			c.footer("oldest " + age(s.Now.Sub(q.Oldest)))
+		default:
+			c.big(fmt.Sprintf("%d wait", q.Length))
+			if failed > 0 {
+				c.footer(fmt.Sprintf("%d failed today", failed))
+			} else if !q.Oldest.IsZero() {
+				c.footer("oldest " + age(s.Now.Sub(q.Oldest)))
+			}
 		}
 	case PageSystem:
 		c.title("System", false)

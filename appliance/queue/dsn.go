@@ -34,7 +34,7 @@ func (q *Queue) notifyFailed(ctx context.Context, id storage.QueueID) {
 	}
 	if m.From != "" {
 		msg := q.buildDSN(&m, failed, "failed")
-		if err := q.sendDSN(ctx, m.From, msg); err != nil {
+		if err := q.sendDSN(ctx, m.From, msg, storage.OriginBounce); err != nil {
 			q.log.Error("bounce not sent; will retry", "id", FormatID(id), "to", m.From, "err", err)
 			return
 		}
@@ -77,7 +77,7 @@ func (q *Queue) warnDelay(ctx context.Context, id storage.QueueID) {
 		}
 	}
 	if len(pending) > 0 {
-		if err := q.sendDSN(ctx, m.From, q.buildDSN(&m, pending, "delayed")); err != nil {
+		if err := q.sendDSN(ctx, m.From, q.buildDSN(&m, pending, "delayed"), storage.OriginDelayNotice); err != nil {
 			q.log.Error("delay notice not sent; will retry", "id", FormatID(id), "err", err)
 			return
 		}
@@ -89,11 +89,12 @@ func (q *Queue) warnDelay(ctx context.Context, id storage.QueueID) {
 }
 
 // sendDSN delivers a notice to the sender: into the INBOX when the address
-// is local, else through the queue from the null sender.
-func (q *Queue) sendDSN(ctx context.Context, to string, msg []byte) error {
+// is local, else through the queue from the null sender. origin (bounce or
+// delay notice) marks the local delivery's event, which the status counts.
+func (q *Queue) sendDSN(ctx context.Context, to string, msg []byte, origin storage.Origin) error {
 	acct, err := q.st.Resolve(to)
 	if err == nil {
-		_, err = q.st.Deliver(ctx, storage.Delivery{Recipients: []storage.Recipient{{Account: acct}}}, bytes.NewReader(msg))
+		_, err = q.st.Deliver(ctx, storage.Delivery{Recipients: []storage.Recipient{{Account: acct}}, Origin: origin}, bytes.NewReader(msg))
 		return err
 	}
 	if !errors.Is(err, storage.ErrUnknownAddress) {

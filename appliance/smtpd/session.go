@@ -390,7 +390,11 @@ func (s *session) deliver(tx *transaction, rcpts []storage.Recipient, hdr string
 		// on top and must not push a message at the limit over it.
 		MaxSize: s.srv.opts.MaxMessageBytes + int64(len(hdr)),
 		// Without a SIZE= hint at RCPT, the size is known only now.
-		Quota: true,
+		Quota:  true,
+		Origin: storage.OriginInbound,
+	}
+	if s.acct != nil {
+		d.Origin = storage.OriginSubmission
 	}
 	_, err := s.srv.opts.Store.Deliver(s.srv.ctx, d, io.MultiReader(strings.NewReader(hdr), body))
 	return err

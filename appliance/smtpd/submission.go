@@ -190,7 +190,7 @@ func (s *session) submit(tx *transaction, body io.Reader, start time.Time) ([]an
 	rcpts := tx.rcpts
 	sub := s.srv.opts.Submission
 	if sub.SentCopy {
-		rcpts = append(rcpts[:len(rcpts):len(rcpts)], storage.Recipient{Account: s.acct.ID, Mailbox: "Sent", Flags: storage.FlagSeen})
+		rcpts = append(rcpts[:len(rcpts):len(rcpts)], storage.Recipient{Account: s.acct.ID, Mailbox: "Sent", Flags: storage.FlagSeen, Origin: storage.OriginSentCopy})
 	}
 	attrs := []any{"local", len(tx.rcpts), "remote", len(tx.remote), "sent_copy", sub.SentCopy}
 	if len(rcpts) > 0 {

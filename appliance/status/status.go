@@ -53,9 +53,11 @@ type Service struct {
 // Snapshot is the whole picture at one moment. A Snapshot returned by the Bus
 // is a copy: readers may keep or modify it freely.
 //
-// Who writes what: run.go the phase, services, hostname, addresses, mail
-// received and the problem; run_queue.go Queue and SentToday;
-// run_panel.go Disk, CPU temperature, clock, Unread and certificate days;
+// Who writes what: run.go the phase, services, hostname, addresses and the
+// problem; run_queue.go Queue and SentToday for other servers;
+// run_panel.go, from the store's change events, MailToday, SentToday for
+// local recipients, FailedToday and Unread, and Disk, CPU temperature,
+// clock and certificate days;
 // the panel (hw.Follow) LEDs and ResetRequested. Zero values mean "not known
 // yet" unless a field says otherwise.
 type Snapshot struct {
@@ -81,6 +83,10 @@ type Snapshot struct {
 	// see AddSent.
 	SentToday int    `json:"sent_today"`
 	SentDay   string `json:"sent_day,omitempty"`
+	// FailedToday counts messages that could not be delivered and went
+	// back to their sender as a bounce on FailedDay; see AddFailed.
+	FailedToday int    `json:"failed_today"`
+	FailedDay   string `json:"failed_day,omitempty"`
 	// Unread is the number of unseen messages over every account.
 	Unread int `json:"unread"`
 	// Queue is the outgoing mail waiting for delivery.
@@ -236,6 +242,17 @@ func (s *Snapshot) AddSent(n int, now time.Time) {
 // SentOn returns SentToday for the local date of now, like MailOn.
 func (s Snapshot) SentOn(now time.Time) int {
 	return daily(s.SentToday, s.SentDay, now)
+}
+
+// AddFailed counts n messages that could not be delivered (bounced) at
+// time now, like AddMail.
+func (s *Snapshot) AddFailed(n int, now time.Time) {
+	addDaily(&s.FailedToday, &s.FailedDay, n, now)
+}
+
+// FailedOn returns FailedToday for the local date of now, like MailOn.
+func (s Snapshot) FailedOn(now time.Time) int {
+	return daily(s.FailedToday, s.FailedDay, now)
 }
 
 func addDaily(count *int, day *string, n int, now time.Time) {
