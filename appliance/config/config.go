@@ -201,6 +201,9 @@ func Load(path string) (Config, error) {
 
 func decode(raw []byte, c *Config) error {
 	clean := StripComments(raw)
+	if errs := checkFields(clean); len(errs) > 0 {
+		return &ConfigError{Errs: errs}
+	}
 	dec := json.NewDecoder(bytes.NewReader(clean))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
