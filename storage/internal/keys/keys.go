@@ -21,7 +21,12 @@
 //	40 qid                      outbound queue: message (sender, body object, DKIM prefix)
 //	41 qid rcpt                 outbound queue: one recipient's delivery state
 //
-// The tag '!' (0x21) is never used: Badger reserves keys starting "!badger!".
+// Badger reserves keys starting "!badger!". The tag 0x21 is '!', and
+// TagModSeq uses it: that is safe because the byte after the tag is the
+// top byte of an account id, which is 0 (account ids count up from 1 and
+// never reach 1<<56), never 'b'. A new family must keep its second byte
+// away from 'b' too, or take another tag; TestNoReservedPrefix checks every
+// tag in Tags.
 package keys
 
 import (
@@ -47,6 +52,12 @@ const (
 	TagQueueMsg  byte = 0x40
 	TagQueueRcpt byte = 0x41
 )
+
+// Tags lists every family tag above; a new tag must be added here too
+// (TestTagsComplete reads this file to check).
+var Tags = []byte{TagMeta, TagAccount, TagAddress, TagDomain, TagMailbox, TagMboxName,
+	TagMessage, TagModSeq, TagTombstone, TagObject, TagChunk, TagErase, TagStaged,
+	TagQueueMsg, TagQueueRcpt}
 
 // Meta keys and sequence names live in family 01.
 func Meta(name string) []byte { return append([]byte{TagMeta}, name...) }

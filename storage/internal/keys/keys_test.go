@@ -2,6 +2,10 @@ package keys
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"strings"
 	"testing"
 )
 
@@ -77,7 +81,60 @@ func TestOrder(t *testing.T) {
 	if !bytes.HasPrefix(Message(4, 5, 6), MessagePrefix(4, 5)) {
 		t.Error("message prefix")
 	}
-	if Prefix(TagMeta)[0] == '!' {
-		t.Error("badger reserves '!'")
+}
+
+// TestTagsComplete reads keys.go: every Tag constant is in Tags, once, and
+// no two families share a tag.
+func TestTagsComplete(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "keys.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := 0
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, sp := range g.Specs {
+			for _, n := range sp.(*ast.ValueSpec).Names {
+				if strings.HasPrefix(n.Name, "Tag") {
+					declared++
+				}
+			}
+		}
+	}
+	seen := map[byte]bool{}
+	for _, tag := range Tags {
+		if seen[tag] {
+			t.Errorf("tag %#x is listed twice", tag)
+		}
+		seen[tag] = true
+	}
+	if declared != len(Tags) || declared == 0 {
+		t.Errorf("keys.go declares %d Tag constants; Tags lists %d distinct", declared, len(seen))
+	}
+}
+
+// TestNoReservedPrefix: no key of any family can start with Badger's
+// reserved "!badger!", for the largest ids a store can reach (ids count up
+// from 1; 1<<48 is far beyond any box's lifetime).
+func TestNoReservedPrefix(t *testing.T) {
+	const big = 1 << 48
+	reserved := []byte("!badger!")
+	keys := [][]byte{
+		Meta("badger!x"), Account(big), Address("badger!@x"), Domain("badger!"),
+		Mailbox(big, big), MailboxName(big, "badger!"), Message(big, big, 1<<32-1),
+		ModSeq(big, big, big, 1<<32-1), Tombstone(big, big, big, 1<<32-1),
+		Object(big), Chunk(big, 1<<32-1), Erase(big), Staged(big),
+		QueueMsg(big), QueueRcpt(big, 1<<32-1),
+	}
+	if len(keys) != len(Tags) {
+		t.Fatalf("%d sample keys for %d tags: add the new family's key here", len(keys), len(Tags))
+	}
+	for _, k := range keys {
+		if bytes.HasPrefix(k, reserved[:2]) {
+			t.Errorf("key %x can start like Badger's reserved %q", k, reserved)
+		}
 	}
 }
