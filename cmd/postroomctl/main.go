@@ -4,8 +4,9 @@
 //
 // It opens the Badger store in DATA/store directly, so it only works while the
 // appliance is stopped: Badger locks its directory, and when the appliance
-// holds that lock postroomctl says so and exits 2 (the web page does the same
-// jobs on a running appliance).
+// holds that lock postroomctl says so and exits 2. Administering a running
+// box (over a control socket, the same operations as the web page) is the
+// next step of the project; until then the box must be stopped.
 //
 // Map of this folder:
 //
@@ -51,7 +52,7 @@ const introText = `postroomctl administers the data folder of a STOPPED Postroom
 accounts, passwords, addresses, quotas, and the consistency check of the mail store.
 
 While the appliance runs it holds the store, and postroomctl refuses to touch it:
-stop the appliance first, or use the appliance's web page instead.
+stop the appliance first.
 
 `
 
@@ -198,7 +199,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "postroomctl: %s: %v\n\n%s", cmd.name, err, synopsisText)
 		return exitUsage
 	case errors.Is(err, errRunning):
-		fmt.Fprintf(stderr, "postroomctl: the appliance is running and holds %s; stop it first (or use the web page)\n", storeDir(c.data))
+		fmt.Fprintf(stderr, "postroomctl: the appliance is running and holds %s; stop it first\n", storeDir(c.data))
 		return exitUsage
 	case errors.Is(err, errAborted):
 		return exitFailed
