@@ -65,6 +65,9 @@ var (
 	errNoRcpt      = reply(503, 5, 5, 1, "No valid recipients")
 	// MaxMessagesPerConnection reached; the connection is closed after it.
 	errTooManyMessages = reply(421, 4, 7, 0, "Too many messages on this connection, reconnect to send more")
+	// An EHLO/HELO argument with control characters (RFC 5321 4.1.1.1
+	// wants a domain or an address literal); never echoed.
+	errBadHelo = reply(501, 5, 5, 2, "Invalid HELO/EHLO argument: control characters")
 	// authguard.Guard.Strike said to disconnect.
 	errTooManyErrors = reply(421, 4, 7, 0, "Too many errors, try again later")
 )
@@ -78,6 +81,13 @@ func reply(code, a, b, c int, msg string) *smtp.SMTPError {
 type backend struct{ srv *Server }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if hasControl(c.Hostname()) {
+		// go-smtp would echo the argument in its 250; a NUL or an escape
+		// sequence has no place in a domain (RFC 5321 4.1.1.1).
+		b.srv.log.Info("smtp refused a HELO with control characters",
+			"remote", remoteIP(c.Conn().RemoteAddr()), "helo", fmt.Sprintf("%q", c.Hostname()))
+		return nil, errBadHelo
+	}
 	s := &session{
 		srv:   b.srv,
 		conn:  netConnOf(c.Conn()),
@@ -444,12 +454,37 @@ func (s *session) storeError(err error) *smtp.SMTPError {
 
 // Reset ends the transaction: RSET, a new EHLO, or the end of DATA/BDAT.
 func (s *session) Reset() {
+	if hasControl(s.sconn.Hostname()) {
+		// A repeated EHLO/HELO: go-smtp has taken the new argument and
+		// calls Reset before echoing it. NewSession refused the first
+		// greeting with such bytes, so this is the only way one gets here.
+		s.refuseHelo()
+	}
 	s.mu.Lock()
 	s.tx = nil
 	s.mu.Unlock()
 	if s.conn != nil {
 		s.conn.busy.Store(false)
 	}
+}
+
+// refuseHelo answers a repeated greeting with control characters itself
+// and hangs up: go-smtp offers no way to refuse it, and would echo it in
+// the 250 it writes after Reset returns. The connection (the TLS one after
+// STARTTLS) is idle between commands, so the reply cannot interleave.
+func (s *session) refuseHelo() {
+	s.srv.log.Info("smtp refused a HELO with control characters",
+		"remote", s.remote.String(), "helo", fmt.Sprintf("%q", s.sconn.Hostname()))
+	nc := s.sconn.Conn()
+	nc.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteTimeout))
+	io.WriteString(nc, fmt.Sprintf("%d %d.%d.%d %s\r\n", errBadHelo.Code,
+		errBadHelo.EnhancedCode[0], errBadHelo.EnhancedCode[1], errBadHelo.EnhancedCode[2], errBadHelo.Message))
+	nc.Close()
+}
+
+// hasControl reports a C0 control character or DEL in s.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // Logout is called when the connection closes or STARTTLS begins.
