@@ -243,7 +243,7 @@ func TestApplianceRunning(t *testing.T) {
 		t.Errorf("storage.Open of a held store: %v; isLockError does not recognise it", err)
 	}
 
-	want := "postroomctl: the appliance is running and holds " + storeDir(data) + "; stop it first (or use the web page)\n"
+	want := "postroomctl: the appliance is running and holds " + storeDir(data) + "; stop it first\n"
 	for _, args := range [][]string{{"users", "list"}, {"fsck"}, {"users", "add", "x@example.org"}} {
 		r := runCtl(t, data, "", args...)
 		if r.code != exitUsage || r.err != want || r.out != "" {

@@ -53,5 +53,5 @@ func TestStoreLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCtl(t, data, "", "fsck")
-	r.check(t, exitUsage, nil, []string{"the appliance is running and holds " + dir + "; stop it first (or use the web page)"})
+	r.check(t, exitUsage, nil, []string{"the appliance is running and holds " + dir + "; stop it first"})
 }
