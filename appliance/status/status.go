@@ -28,6 +28,7 @@ const (
 	PhaseNeedsSetup   Phase = "needs-setup"   // running, but no mail domain or account yet
 	PhaseRunning      Phase = "running"       // every started service is listening
 	PhaseUpdating     Phase = "updating"      // a new image is being written or tried
+	PhaseMaintenance  Phase = "maintenance"   // services stopped for an offline step (see Snapshot.Maintenance)
 	PhaseShuttingDown Phase = "shutting-down" // draining sessions before exit
 )
 
@@ -109,6 +110,9 @@ type Snapshot struct {
 	Problem string `json:"problem,omitempty"`
 	// LEDs is what the panel's LEDs show, so the web page can show it too.
 	LEDs LEDs `json:"leds"`
+	// Maintenance says what the box does while Phase is maintenance, in
+	// words, e.g. "factory reset" or "restoring backup"; empty otherwise.
+	Maintenance string `json:"maintenance,omitempty"`
 	// ResetRequested is when a 10-second button press asked for a factory
 	// reset; zero when none is pending. It is only a request: nothing is
 	// erased until a person confirms it on the web page, which clears it.
