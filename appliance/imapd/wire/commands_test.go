@@ -56,7 +56,7 @@ func TestParseStore(t *testing.T) {
 func TestParseAppend(t *testing.T) {
 	appendArgs := func(a []Node, _ bool) (*Append, error) { return ParseAppend(a) }
 	lit := func(v string) Node { return Node{Kind: Literal, Value: v, Size: int64(len(v))} }
-	when := time.Date(2026, 12, 6, 9, 5, 0, 0, time.FixedZone("", -(7*3600 + 30*60)))
+	when := time.Date(2026, 12, 6, 9, 5, 0, 0, time.FixedZone("", -(7*3600+30*60)))
 	for _, tc := range []struct {
 		line string
 		want *Append

@@ -30,7 +30,9 @@ func badText(err error) string {
 }
 
 func TestParseFetch(t *testing.T) {
-	body := func(s imap.FetchItemBodySection) []*imap.FetchItemBodySection { return []*imap.FetchItemBodySection{&s} }
+	body := func(s imap.FetchItemBodySection) []*imap.FetchItemBodySection {
+		return []*imap.FetchItemBodySection{&s}
+	}
 	for _, tc := range []struct {
 		line string
 		want *Fetch
