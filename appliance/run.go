@@ -55,6 +55,10 @@ type Options struct {
 	// ShutdownTimeout bounds draining sessions at shutdown; connections
 	// still open then are closed. 0: 10 seconds.
 	ShutdownTimeout time.Duration
+	// Maintenance carries requests for offline steps (run_offline.go).
+	// nil: a new one, used by the web page's factory reset. Pass one to
+	// ask for steps from outside.
+	Maintenance *Maintenance
 }
 
 // Service names in the status Snapshot.
@@ -117,21 +121,29 @@ func RunOptions(ctx context.Context, cfg config.Config, opts Options) (err error
 			opts.Logger.Warn("blank the panel", "err", herr)
 		}
 	}()
-	var resetUsed time.Time
+	if opts.Maintenance == nil {
+		opts.Maintenance = NewMaintenance()
+	}
+	reset := &resetter{maint: opts.Maintenance, log: opts.Logger}
+	// Each turn is one start of the services; a run that stopped for an
+	// offline step (run_offline.go) has run it and starts again.
+	var stepFailed error
 	for {
 		r := &runner{cfg: cfg, opts: opts, log: opts.Logger, bus: opts.Bus,
-			guard:     authguard.New(authguard.Options{Logger: opts.Logger.With("part", "login")}),
-			resolver:  newResolver(cfg.Resolver),
-			resetCh:   make(chan string, 1),
-			resetUsed: resetUsed,
+			guard:      authguard.New(authguard.Options{Logger: opts.Logger.With("part", "login")}),
+			resolver:   newResolver(cfg.Resolver),
+			reset:      reset,
+			stepFailed: stepFailed,
 		}
 		err := r.run(ctx)
-		if !errors.Is(err, errFactoryReset) {
+		var off *offlineStop
+		if !errors.As(err, &off) {
 			return err
 		}
-		// Erased (run_reset.go): start again from nothing.
-		resetUsed = time.Now()
-		opts.Logger.Warn("factory reset done; starting afresh")
+		if ctx.Err() != nil {
+			return off.err // stopped during the step: no new start
+		}
+		stepFailed = off.err
 	}
 }
 
@@ -157,11 +169,12 @@ type runner struct {
 	queue *queue.Queue
 	// jobFailed is the last worker that stopped with an error.
 	jobFailed atomic.Pointer[jobFailure]
-	// resetCh carries the administrator who confirmed a factory reset
-	// (run_reset.go); resetUsed is when the last one was done, so that
-	// its button press confirms nothing more.
-	resetCh   chan string
-	resetUsed time.Time
+	// reset is the web page's factory reset (run_reset.go), the same
+	// for every start of the services.
+	reset *resetter
+	// stepFailed is why the last offline step failed, if it did: the
+	// problem until the next step or restart (run_offline.go).
+	stepFailed error
 }
 
 type jobFailure struct {
@@ -205,7 +218,8 @@ func (r *runner) run(ctx context.Context) (err error) {
 		<-panelDone
 	}()
 	defer func() {
-		if err != nil {
+		var off *offlineStop
+		if err != nil && !errors.As(err, &off) {
 			// Leave the reason on the Bus for whoever still watches.
 			msg := err.Error()
 			r.update(func(s *status.Snapshot) { s.Problem = msg })
@@ -220,15 +234,12 @@ func (r *runner) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer unlock()
-	// A factory reset erases once the store has closed (the defers below
-	// run first) and before the folder is unlocked.
+	// An offline step (run_offline.go) runs once the store has closed
+	// (the defers below run first) and before the folder is unlocked.
 	defer func() {
-		if errors.Is(err, errFactoryReset) {
-			if eerr := eraseData(dataDir); eerr != nil {
-				err = fmt.Errorf("factory reset: %w", eerr)
-				return
-			}
-			r.log.Warn("factory reset: the data folder is erased", "dir", dataDir)
+		var off *offlineStop
+		if errors.As(err, &off) {
+			r.runOffline(ctx, dataDir, off)
 		}
 	}()
 	if err := finishErase(dataDir); err != nil {
@@ -323,9 +334,9 @@ func (r *runner) run(ctx context.Context) (err error) {
 	select {
 	case <-ctx.Done():
 		r.log.Info("shutting down", "reason", context.Cause(ctx))
-	case by := <-r.resetCh:
-		r.log.Warn("factory reset confirmed: stopping to erase the box", "by", by)
-		runErr = errFactoryReset
+	case step := <-r.opts.Maintenance.ch:
+		r.log.Warn("maintenance: stopping the services", "step", step.what, "by", step.by)
+		runErr = &offlineStop{step: step}
 	case res := <-results:
 		pending--
 		if res.err == nil {
@@ -449,13 +460,13 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 	out = append(out, imapSvcs...)
 
 	if cfg.Listen.Web != "" {
+		display, _ := r.opts.Panel.(webui.DisplaySource) // nil: a panel without a display
 		hs := &http.Server{
 			Handler: webui.New(webui.Options{
 				Bus: r.bus, Logger: r.log.With("service", "web"),
-				DisplayPNG:   panelPNG(r.opts.Panel), // what the display shows, for the status page
-				CheckAdmin:   r.checkAdmin(st),       // run_reset.go
-				FactoryReset: r.requestReset,
-				ResetUsed:    r.resetUsed,
+				Admins:  admins{r, st}, // run_reset.go
+				Reset:   r.reset,
+				Display: display, // what the display shows, for the status page
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
@@ -566,6 +577,9 @@ func (r *runner) problem(s status.Snapshot) string {
 			name = sv.Name
 		}
 		return fmt.Sprintf("%s is not working: %s.", name, sv.Error)
+	}
+	if r.stepFailed != nil {
+		return fmt.Sprintf("Maintenance: %v. The box started again; look at the log.", r.stepFailed)
 	}
 	if f := r.jobFailed.Load(); f != nil {
 		return fmt.Sprintf("The background job %q stopped: %v. Restart the box.", f.name, f.err)

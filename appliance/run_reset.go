@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"postroom/appliance/config"
+	"sync/atomic"
+	"time"
 
 	"postroom/appliance/authguard"
+	"postroom/appliance/config"
 	"postroom/storage"
 	"postroom/webui"
 )
@@ -17,13 +20,11 @@ import (
 // The factory reset. A 10-second press of the button asks for it (hw puts
 // the time in Snapshot.ResetRequested); an administrator confirms it on the
 // web page within webui.ResetWindow, with their password and the word
-// ERASE. The runner then stops like at a shutdown (sessions drain, the
-// store closes), erases the data folder but for config.json, and
-// RunOptions starts it again from nothing: no accounts, so the box waits
-// to be set up (in development the demo user is made again).
-
-// errFactoryReset ends a run whose data folder is to be erased.
-var errFactoryReset = errors.New("factory reset confirmed")
+// ERASE. The reset is an offline step (run_offline.go): the runner stops
+// like at a shutdown (sessions drain, the store closes), erases the data
+// folder but for config.json, and starts again from nothing: no accounts,
+// so the box waits to be set up (in development the demo user is made
+// again).
 
 // errNotAdmin: the login was right but the account may not reset the box.
 var errNotAdmin = errors.New("not an administrator")
@@ -32,37 +33,63 @@ var errNotAdmin = errors.New("not an administrator")
 // stop in the middle is removed at the next start (finishErase).
 const erasingDir = ".erasing"
 
-// requestReset is webui's FactoryReset: it asks the run to stop and erase.
-func (r *runner) requestReset(by string) {
-	select {
-	case r.resetCh <- by:
-	default: // one is on its way already
-	}
+// resetter is webui's Resetter. It lives as long as RunOptions, so that
+// the time of the last reset outlives the restart the reset makes.
+type resetter struct {
+	maint *Maintenance
+	log   *slog.Logger
+	last  atomic.Pointer[time.Time]
 }
 
-// checkAdmin is webui's CheckAdmin: the login goes through the same guard
-// as every mail protocol's (delays, lockouts), then must be an
-// administrator's.
-func (r *runner) checkAdmin(st *storage.Store) func(ctx context.Context, remote, user, password string) error {
-	return func(ctx context.Context, remote, user, password string) error {
-		addr, err := net.ResolveTCPAddr("tcp", remote) // "ip:port": no lookup
-		if err != nil {
-			return fmt.Errorf("client address %q: %w", remote, err)
-		}
-		acct, err := r.guard.Login(ctx, st, addr, user, password)
-		switch {
-		case errors.Is(err, authguard.ErrLocked):
-			r.log.Warn("factory reset: login locked out", "user", user, "remote", remote)
-			return fmt.Errorf("%w: %w", webui.ErrLoginLocked, err)
-		case err != nil:
-			r.log.Warn("factory reset: login failed", "user", user, "remote", remote, "err", err)
+// FactoryReset asks for the offline step that erases the data folder.
+func (f *resetter) FactoryReset(by string) error {
+	return f.maint.Offline("factory reset", by, func(_ context.Context, dataDir string) error {
+		// Not cancelled by a shutdown: a half-done erase is finished at
+		// the next start anyway (finishErase), so finishing now is best.
+		if err := eraseData(dataDir); err != nil {
 			return err
-		case !acct.Admin:
-			r.log.Warn("factory reset: refused, not an administrator", "user", acct.Name, "remote", remote)
-			return fmt.Errorf("%s: %w", acct.Name, errNotAdmin)
 		}
+		f.log.Warn("factory reset: the data folder is erased", "dir", dataDir)
+		now := time.Now()
+		f.last.Store(&now)
 		return nil
+	})
+}
+
+// LastReset is when the last factory reset erased the box.
+func (f *resetter) LastReset() time.Time {
+	if t := f.last.Load(); t != nil {
+		return *t
 	}
+	return time.Time{}
+}
+
+// admins is webui's Admins: the login goes through the same guard as every
+// mail protocol's (delays, lockouts), then must be an administrator's.
+type admins struct {
+	r  *runner
+	st *storage.Store
+}
+
+// CheckAdmin checks an administrator's login from the client at remote.
+func (a admins) CheckAdmin(ctx context.Context, remote, user, password string) error {
+	addr, err := net.ResolveTCPAddr("tcp", remote) // "ip:port": no lookup
+	if err != nil {
+		return fmt.Errorf("client address %q: %w", remote, err)
+	}
+	acct, err := a.r.guard.Login(ctx, a.st, addr, user, password)
+	switch {
+	case errors.Is(err, authguard.ErrLocked):
+		a.r.log.Warn("administrator login locked out", "user", user, "remote", remote)
+		return fmt.Errorf("%w: %w", webui.ErrLoginLocked, err)
+	case err != nil:
+		a.r.log.Warn("administrator login failed", "user", user, "remote", remote, "err", err)
+		return err
+	case !acct.Admin:
+		a.r.log.Warn("administrator login refused: not an administrator", "user", acct.Name, "remote", remote)
+		return fmt.Errorf("%s: %w", acct.Name, errNotAdmin)
+	}
+	return nil
 }
 
 // eraseData empties the data folder but for config.json. Each entry is

@@ -119,7 +119,7 @@ func TestCheckAdmin(t *testing.T) {
 	r := &runner{log: testutil.Logger(t), guard: authguard.New(authguard.Options{
 		Logger: testutil.Logger(t), FailureDelay: time.Millisecond,
 	})}
-	check := r.checkAdmin(st)
+	check := admins{r, st}.CheckAdmin
 	ctx := context.Background()
 	if err := check(ctx, "127.0.0.1:4000", "boss@example.test", "password-boss@example.test"); err != nil {
 		t.Errorf("administrator refused: %v", err)

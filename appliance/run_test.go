@@ -45,6 +45,7 @@ type running struct {
 	log    *testutil.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	maint  *Maintenance // asks for offline steps (run_offline.go)
 }
 
 // start runs the appliance and waits until it serves or fails.
@@ -55,6 +56,7 @@ func start(t *testing.T, cfg config.Config) (*running, error) {
 		stdout: &testutil.SyncBuffer{},
 		log:    &testutil.SyncBuffer{},
 		done:   make(chan error, 1),
+		maint:  NewMaintenance(),
 	}
 	var ctx context.Context
 	ctx, r.cancel = context.WithCancel(context.Background())
@@ -62,9 +64,10 @@ func start(t *testing.T, cfg config.Config) (*running, error) {
 	defer unsubscribe()
 	go func() {
 		r.done <- RunOptions(ctx, cfg, Options{
-			Logger: slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Bus:    r.bus,
-			Stdout: r.stdout,
+			Logger:      slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Bus:         r.bus,
+			Stdout:      r.stdout,
+			Maintenance: r.maint,
 		})
 	}()
 	timeout := time.After(30 * time.Second)

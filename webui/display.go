@@ -9,12 +9,12 @@ import (
 // the hardware display shows, or would show on a box without one (the
 // simulated panel draws it with the same renderer). The status page shows
 // it scaled up with sharp pixels.
-func (h *handler) display(w http.ResponseWriter, r *http.Request) {
-	if h.displayPNG == nil {
+func (h *handler) displayPNG(w http.ResponseWriter, r *http.Request) {
+	if h.display == nil {
 		http.NotFound(w, r)
 		return
 	}
-	b := h.displayPNG()
+	b := h.display.PNG()
 	if len(b) == 0 {
 		h.logger.Warn("display frame unavailable")
 		http.Error(w, "display frame unavailable", http.StatusServiceUnavailable)

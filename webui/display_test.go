@@ -13,6 +13,11 @@ import (
 	"postroom/appliance/status"
 )
 
+// frame is a DisplaySource that always shows the same PNG.
+type frame []byte
+
+func (f frame) PNG() []byte { return f }
+
 // framePNG stands for the panel's frame: a 128x64 PNG with one lit pixel.
 func framePNG(t *testing.T) []byte {
 	g := image.NewGray(image.Rect(0, 0, 128, 64))
@@ -25,15 +30,15 @@ func framePNG(t *testing.T) []byte {
 }
 
 func TestDisplayPNG(t *testing.T) {
-	frame := framePNG(t)
+	want := framePNG(t)
 	s := snapshot()
 	s.LEDs = status.LEDs{Ready: status.LEDBlink, Mail: status.LEDOff, Attention: status.LEDOn}
 	srv := httptest.NewServer(New(Options{Bus: status.NewBus(s), Logger: slog.New(slog.DiscardHandler),
-		DisplayPNG: func() []byte { return frame }}))
+		Display: frame(want)}))
 	defer srv.Close()
 
 	resp, body := get(t, "GET", srv.URL+"/display.png")
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || body != string(frame) {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" || body != string(want) {
 		t.Fatalf("display.png: %d %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
 	}
 	img, err := png.Decode(strings.NewReader(body))
@@ -83,7 +88,7 @@ func TestNoDisplay(t *testing.T) {
 
 func TestDisplayUnavailable(t *testing.T) {
 	srv := httptest.NewServer(New(Options{Bus: status.NewBus(snapshot()), Logger: slog.New(slog.DiscardHandler),
-		DisplayPNG: func() []byte { return nil }}))
+		Display: frame(nil)}))
 	defer srv.Close()
 	if resp, _ := get(t, "GET", srv.URL+"/display.png"); resp.StatusCode != 503 {
 		t.Fatalf("empty frame: %d; want 503", resp.StatusCode)

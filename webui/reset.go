@@ -26,7 +26,11 @@ type resetView struct {
 // pendingReset returns the button press that a reset may still confirm.
 func (h *handler) pendingReset(now time.Time) (time.Time, bool) {
 	at := h.bus.Latest().ResetRequested
-	if at.IsZero() || !at.After(h.resetUsed) || now.Sub(at) > ResetWindow || at.After(now.Add(time.Minute)) {
+	var used time.Time
+	if h.reset != nil {
+		used = h.reset.LastReset()
+	}
+	if at.IsZero() || !at.After(used) || now.Sub(at) > ResetWindow || at.After(now.Add(time.Minute)) {
 		return time.Time{}, false
 	}
 	return at, true
@@ -60,7 +64,7 @@ func (h *handler) resetConfirm(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusConflict, "reset.html", view)
 		return
 	}
-	if h.checkAdmin == nil || h.factoryReset == nil {
+	if h.admins == nil || h.reset == nil {
 		view.Error = "This box cannot be reset from its web page."
 		h.render(w, http.StatusNotImplemented, "reset.html", view)
 		return
@@ -71,7 +75,7 @@ func (h *handler) resetConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := strings.TrimSpace(r.PostForm.Get("user"))
-	if err := h.checkAdmin(r.Context(), r.RemoteAddr, user, r.PostForm.Get("password")); err != nil {
+	if err := h.admins.CheckAdmin(r.Context(), r.RemoteAddr, user, r.PostForm.Get("password")); err != nil {
 		// The appliance logged the failure, with the reason; the page
 		// does not tell a wrong password from a non-administrator.
 		view.Error = "That is not an administrator's login, or the password is wrong."
@@ -81,16 +85,20 @@ func (h *handler) resetConfirm(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusForbidden, "reset.html", view)
 		return
 	}
+	// The request returns at once; the box stops only after this page
+	// is written (the web server drains its requests when it stops).
+	if err := h.reset.FactoryReset(user); err != nil {
+		h.logger.Error("factory reset confirmed but refused", "by", user, "remote", r.RemoteAddr, "err", err)
+		view.Error = "The box cannot start the reset now: " + err.Error() + ". Try again in a few minutes."
+		h.render(w, http.StatusServiceUnavailable, "reset.html", view)
+		return
+	}
 	h.logger.Warn("factory reset confirmed on the web page", "by", user, "remote", r.RemoteAddr, "pressed", at)
 	view.Done = true
 	h.render(w, http.StatusOK, "reset.html", view)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-	}
-	h.factoryReset(user)
 }
 
-// ErrLoginLocked is what CheckAdmin returns (wrapped) when the client or
+// ErrLoginLocked is what Admins.CheckAdmin returns (wrapped) when the client or
 // the account is locked out after too many failed logins.
 var ErrLoginLocked = errors.New("webui: login locked")
 

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,32 +22,45 @@ import (
 type resetRig struct {
 	srv  *httptest.Server
 	bus  *status.Bus
+	used time.Time // LastReset
+	busy error     // what FactoryReset answers
 	mu   sync.Mutex
 	done []string // who confirmed each reset
 }
 
-func newResetRig(t *testing.T, used time.Time, withReset bool) *resetRig {
+// CheckAdmin makes resetRig an Admins.
+func (rr *resetRig) CheckAdmin(_ context.Context, remote, user, password string) error {
+	if !strings.HasPrefix(remote, "127.0.0.1:") {
+		return fmt.Errorf("remote %q", remote)
+	}
+	switch {
+	case user == "locked@x.test":
+		return fmt.Errorf("admin %s: %w", user, ErrLoginLocked)
+	case user != "admin@x.test" || password != "pw-Quokka-7":
+		return fmt.Errorf("not an administrator")
+	}
+	return nil
+}
+
+// FactoryReset and LastReset make resetRig a Resetter.
+func (rr *resetRig) FactoryReset(by string) error {
+	if rr.busy != nil {
+		return rr.busy
+	}
+	rr.mu.Lock()
+	rr.done = append(rr.done, by)
+	rr.mu.Unlock()
+	return nil
+}
+
+func (rr *resetRig) LastReset() time.Time { return rr.used }
+
+func newResetRig(t *testing.T, used time.Time, withReset bool, busy error) *resetRig {
 	t.Helper()
-	rr := &resetRig{bus: status.NewBus(snapshot())}
-	opts := Options{Bus: rr.bus, Logger: slog.New(slog.DiscardHandler), ResetUsed: used}
+	rr := &resetRig{bus: status.NewBus(snapshot()), used: used, busy: busy}
+	opts := Options{Bus: rr.bus, Logger: slog.New(slog.DiscardHandler)}
 	if withReset {
-		opts.CheckAdmin = func(_ context.Context, remote, user, password string) error {
-			if !strings.HasPrefix(remote, "127.0.0.1:") {
-				return fmt.Errorf("remote %q", remote)
-			}
-			switch {
-			case user == "locked@x.test":
-				return fmt.Errorf("admin %s: %w", user, ErrLoginLocked)
-			case user != "admin@x.test" || password != "pw-Quokka-7":
-				return fmt.Errorf("not an administrator")
-			}
-			return nil
-		}
-		opts.FactoryReset = func(by string) {
-			rr.mu.Lock()
-			rr.done = append(rr.done, by)
-			rr.mu.Unlock()
-		}
+		opts.Admins, opts.Reset = rr, rr
 	}
 	rr.srv = httptest.NewServer(New(opts))
 	t.Cleanup(rr.srv.Close)
@@ -94,6 +108,7 @@ func TestFactoryResetPage(t *testing.T) {
 		pressed   time.Time
 		used      time.Time
 		noReset   bool
+		busy      error
 		form      url.Values
 		origin    string // "" none, "self" the server's own
 		code      int
@@ -111,9 +126,10 @@ func TestFactoryResetPage(t *testing.T) {
 		{name: "locked out", pressed: recent, form: with("user", "locked@x.test"), code: 403, want: "Too many failed logins"},
 		{name: "posted from another site", pressed: recent, form: good, origin: "http://evil.test", code: 403, want: "box's own page"},
 		{name: "no reset on this box", pressed: recent, noReset: true, form: good, code: 501, want: "cannot be reset"},
+		{name: "the box is busy", pressed: recent, busy: errors.New("a backup is being restored"), form: good, code: 503, want: "cannot start the reset now: a backup is being restored"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rr := newResetRig(t, tc.used, !tc.noReset)
+			rr := newResetRig(t, tc.used, !tc.noReset, tc.busy)
 			rr.bus.Update(func(s *status.Snapshot) { s.ResetRequested = tc.pressed })
 			origin := tc.origin
 			if origin == "self" {
@@ -135,7 +151,7 @@ func TestFactoryResetPage(t *testing.T) {
 }
 
 func TestFactoryResetForm(t *testing.T) {
-	rr := newResetRig(t, time.Time{}, true)
+	rr := newResetRig(t, time.Time{}, true, nil)
 	resp, body := get(t, "GET", rr.srv.URL+"/factory-reset")
 	if resp.StatusCode != 200 || !strings.Contains(body, "No factory reset is waiting") || strings.Contains(body, "<form") {
 		t.Fatalf("without a press: %d\n%s", resp.StatusCode, body)

@@ -1,13 +1,28 @@
 // Package webui serves the appliance's web pages on the web listener.
 //
-// Today that is the status page: GET / shows the boot phase, every service
-// with its address and state, and the most important problem in plain
-// words; GET /status.json returns the same Snapshot as JSON; GET
-// /display.png is the front panel's display as it is now (display.go),
-// shown on the status page with the LED states; /factory-reset confirms
-// the factory reset that a 10-second button press asked for (reset.go).
-// The setup wizard, the other admin pages and client autoconfig come with
-// their own issues.
+// Today that is the status page: GET / shows the boot phase, the most
+// important problem in plain words, the front panel, every service with its
+// address and state, and the box's readings (mail today, outgoing queue,
+// disk, certificate, clock); GET /status.json returns the same Snapshot as
+// JSON; GET /display.png is the front panel's display as it is now
+// (display.go); /factory-reset confirms the factory reset that a 10-second
+// button press asked for (reset.go). The setup wizard, the other admin
+// pages and client autoconfig come with their own issues.
+//
+// Every request passes two gates (guard.go): the client must be on the
+// office network (lanOnly), and the Host it asked for must be one of the
+// box's own names or addresses (knownHost), so that a DNS-rebinding page in
+// an office browser cannot read the pages under a name of its own.
+//
+// What the pages need from the rest of the box is declared here, as small
+// interfaces that the appliance satisfies (STYLE convention 1): Admins
+// checks an administrator's login, Resetter erases the box, DisplaySource
+// draws the display. A page that needs more (accounts, settings, the queue,
+// DNS records, a restart) declares its own small interface here and gets a
+// field in Options; a part that can do more than its interface says is
+// asked with a type assertion on an extension interface, never by widening
+// the first one. A nil field turns its pages off with a plain message.
+//
 // The package reads appliance/status only; the appliance decides where it
 // listens (127.0.0.1:8080 in development).
 package webui
@@ -19,39 +34,62 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"postroom/appliance/status"
-	"postroom/internal/lan"
 )
 
 //go:embed templates/*.html
 var templates embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"stamp": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
-}).ParseFS(templates, "templates/*.html"))
+var pages = template.Must(template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html"))
+
+// Admins checks administrators' logins.
+type Admins interface {
+	// CheckAdmin checks an administrator's login from the client at remote
+	// (host:port): nil for an administrator with the right password; an
+	// error wrapping ErrLoginLocked when the login guard locked it out.
+	// The appliance routes it through its login guard (delays, lockout).
+	CheckAdmin(ctx context.Context, remote, user, password string) error
+}
+
+// Resetter erases the box and starts it afresh (the factory reset).
+type Resetter interface {
+	// FactoryReset asks the box to stop, erase its data folder but for
+	// the configuration, and start again; by is who confirmed it. It
+	// returns at once; an error means the reset will not happen (e.g.
+	// another maintenance step is already waiting).
+	FactoryReset(by string) error
+	// LastReset is when the last factory reset was done (zero: none since
+	// the appliance started): a button press at or before it is used up
+	// and confirms nothing.
+	LastReset() time.Time
+}
+
+// DisplaySource draws the front panel's display (display.go).
+type DisplaySource interface {
+	// PNG returns the display as it is now, 128x64 pixels; nil when no
+	// frame is available.
+	PNG() []byte
+}
 
 // Options configures New.
 type Options struct {
 	Bus    *status.Bus  // required: where the pages read the status
 	Logger *slog.Logger // nil: slog.Default()
-	// DisplayPNG returns the panel's display as it is now (display.go).
-	// nil: the page shows no display.
-	DisplayPNG func() []byte
-	// CheckAdmin checks an administrator's login from the client at remote
-	// (host:port): nil for an administrator with the right password; an
-	// error wrapping ErrLoginLocked when the login guard locked it out.
-	// The appliance routes it through its login guard (delays, lockout).
-	CheckAdmin func(ctx context.Context, remote, user, password string) error
-	// FactoryReset erases the box and starts it afresh; it is called once
-	// the confirmation page has been written. nil (like a nil CheckAdmin):
-	// the reset page says the box cannot be reset from here.
-	FactoryReset func(by string)
-	// ResetUsed is when the last factory reset was done: a button press
-	// at or before it is used up and confirms nothing.
-	ResetUsed time.Time
+	// Admins checks administrators' logins. nil: nothing that needs an
+	// administrator can be done (the reset page says so).
+	Admins Admins
+	// Reset erases the box. nil (like a nil Admins): the reset page says
+	// the box cannot be reset from here.
+	Reset Resetter
+	// Display is the front panel's display, for the status page. nil: the
+	// page shows no display.
+	Display DisplaySource
+	// Names are more host names the pages answer to, besides the host
+	// name in the Snapshot, DefaultNames and the box's own addresses
+	// (guard.go). nil: none.
+	Names []string
 }
 
 // New returns the handler for every page.
@@ -59,61 +97,38 @@ func New(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &handler{bus: opts.Bus, logger: opts.Logger, displayPNG: opts.DisplayPNG,
-		checkAdmin: opts.CheckAdmin, factoryReset: opts.FactoryReset, resetUsed: opts.ResetUsed}
+	h := &handler{bus: opts.Bus, logger: opts.Logger, display: opts.Display,
+		admins: opts.Admins, reset: opts.Reset, names: opts.Names}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
-	mux.HandleFunc("GET /display.png", h.display)
+	mux.HandleFunc("GET /display.png", h.displayPNG)
 	mux.HandleFunc("GET /factory-reset", h.resetPage) // reset.go
 	mux.HandleFunc("POST /factory-reset", h.resetConfirm)
-	return lanOnly(h.logger, secureHeaders(mux))
-}
-
-// lanOnly answers 403 to clients outside the office network: the pages
-// show the box's state (and, while setup is pending, the display with the
-// setup code), which is nobody else's business, even if a router forwards
-// the port by mistake.
-func lanOnly(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ap, err := netip.ParseAddrPort(r.RemoteAddr)
-		if err != nil || !lan.Contains(ap.Addr()) {
-			log.Warn("web page refused: client outside the local network", "remote", r.RemoteAddr, "path", r.URL.Path)
-			http.Error(w, "This page is only available on the office network.", http.StatusForbidden)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return lanOnly(h.logger, h.knownHost(secureHeaders(mux))) // guard.go
 }
 
 type handler struct {
-	bus          *status.Bus
-	logger       *slog.Logger
-	displayPNG   func() []byte
-	checkAdmin   func(ctx context.Context, remote, user, password string) error
-	factoryReset func(by string)
-	resetUsed    time.Time
-}
-
-// statusView is what the status template shows.
-type statusView struct {
-	status.Snapshot
-	MailToday    int
-	Display      bool // the panel draws a display: show /display.png
-	ResetPending bool // a button press asks for a factory reset (reset.go)
+	bus     *status.Bus
+	logger  *slog.Logger
+	display DisplaySource
+	admins  Admins
+	reset   Resetter
+	names   []string
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
-	s := h.bus.Latest()
 	now := time.Now()
 	_, pending := h.pendingReset(now)
-	h.render(w, http.StatusOK, "status.html", statusView{Snapshot: s, MailToday: s.MailOn(now), Display: h.displayPNG != nil, ResetPending: pending})
+	h.render(w, http.StatusOK, "status.html", newStatusView(h.bus.Latest(), now, h.display != nil, pending)) // view.go
 }
 
 func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 	s := h.bus.Latest()
-	s.MailToday = s.MailOn(time.Now())
-	s.SentToday = s.SentOn(time.Now())
+	now := time.Now()
+	s.MailToday = s.MailOn(now)
+	s.SentToday = s.SentOn(now)
+	s.FailedToday = s.FailedOn(now)
 	if s.Services == nil { // [] rather than null for scripts that loop over them
 		s.Services = []status.Service{}
 	}

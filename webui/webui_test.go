@@ -172,7 +172,7 @@ func TestOnlyOnTheLAN(t *testing.T) {
 	} {
 		for _, path := range []string{"/", "/status.json"} {
 			req := httptest.NewRequest("GET", path, nil)
-			req.RemoteAddr = c.remote
+			req.RemoteAddr, req.Host = c.remote, "localhost:8080"
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != c.want {

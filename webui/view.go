@@ -1,0 +1,153 @@
+package webui
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"time"
+
+	"postroom/appliance/status"
+)
+
+// funcs are the templates' helpers.
+var funcs = template.FuncMap{
+	"stamp": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+}
+
+// statusView is what the status template shows: the Snapshot, and its
+// readings already put into words for an office manager, so that the
+// template only lays them out and the words are tested in Go.
+type statusView struct {
+	status.Snapshot
+	MailToday, SentToday, FailedToday int
+	Display                           bool // the panel draws a display: show /display.png
+	ResetPending                      bool // a button press asks for a factory reset (reset.go)
+	Readings                          []reading
+}
+
+// reading is one line of the "This box" table: what, its value in words,
+// and whether it needs a person (shown in red).
+type reading struct {
+	ID, Label, Value string
+	Bad              bool
+}
+
+func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool) statusView {
+	v := statusView{Snapshot: s, Display: display, ResetPending: resetPending,
+		MailToday: s.MailOn(now), SentToday: s.SentOn(now), FailedToday: s.FailedOn(now)}
+	add := func(id, label, value string, bad bool) {
+		v.Readings = append(v.Readings, reading{ID: id, Label: label, Value: value, Bad: bad})
+	}
+	add("queue", "Outgoing mail", queueWords(s.Queue, now), s.Queue.Length > 0 && now.Sub(s.Queue.Oldest) > status.QueueStuckAfter)
+	add("disk", "Disk space", diskWords(s.Disk), s.Disk.UsedPercent() > status.DiskFullPercent)
+	cert, certBad := certWords(s)
+	add("cert", "Certificate", cert, certBad)
+	add("clock", "Clock", clockWords(s), !s.ClockSynced && !s.Time.IsZero())
+	if t, ok := s.CPUTemp(); ok {
+		add("temp", "Temperature", fmt.Sprintf("%.0f °C", t), t >= 80)
+	}
+	if s.BackupError != "" {
+		add("backup", "Last backup", "Failed: "+s.BackupError, true)
+	}
+	return v
+}
+
+// queueWords says how the outgoing queue stands.
+func queueWords(q status.Queue, now time.Time) string {
+	if q.Length == 0 {
+		return "Nothing waiting: all sent."
+	}
+	msg := plural(q.Length, "message") + " waiting to be sent"
+	if !q.Oldest.IsZero() {
+		msg += fmt.Sprintf(", the oldest for %s (since %s)", age(now.Sub(q.Oldest)), q.Oldest.Format("Jan 2 15:04"))
+	}
+	msg += "."
+	if q.LastError != "" {
+		msg += " Last attempt: " + q.LastError
+	}
+	return msg
+}
+
+// diskWords says how much space is free and where it goes.
+func diskWords(d status.Disk) string {
+	if d.TotalBytes == 0 {
+		return "Not measured yet."
+	}
+	msg := fmt.Sprintf("%s free of %s (%.0f%% used).", bytesWords(d.FreeBytes), bytesWords(d.TotalBytes), d.UsedPercent())
+	switch t := d.TrendBytesPerDay; {
+	case t < 0:
+		msg += fmt.Sprintf(" It fills by about %s a day", bytesWords(uint64(-t)))
+		if days := float64(d.FreeBytes) / float64(-t); days < 3650 {
+			msg += fmt.Sprintf(": full in about %s", plural(int(math.Max(1, math.Round(days))), "day"))
+		}
+		msg += "."
+	case t > 0:
+		msg += fmt.Sprintf(" About %s a day is being freed.", bytesWords(uint64(t)))
+	}
+	return msg
+}
+
+// certWords says until when the TLS certificate is good, and whether that
+// needs a person.
+func certWords(s status.Snapshot) (string, bool) {
+	switch {
+	case s.CertExpires.IsZero():
+		return "Not checked yet.", false
+	case s.CertDaysLeft < 0:
+		return "Expired on " + s.CertExpires.Format(time.DateOnly) + ": mail programs will warn or refuse to connect.", true
+	default:
+		return fmt.Sprintf("Valid until %s (%s left).", s.CertExpires.Format(time.DateOnly), plural(s.CertDaysLeft, "day")),
+			s.CertDaysLeft < status.CertWarnDays
+	}
+}
+
+// clockWords says whether the box's clock can be trusted.
+func clockWords(s status.Snapshot) string {
+	msg := "Set from the network."
+	if !s.ClockSynced {
+		msg = "Not yet set from the network: dates on mail may be wrong."
+	}
+	if s.ClockNote != "" {
+		msg += " (" + s.ClockNote + ")"
+	}
+	return msg
+}
+
+// bytesWords writes n in the units a file manager uses: "512 MB".
+func bytesWords(n uint64) string {
+	const unit = 1000
+	if n < unit {
+		return plural(int(n), "byte")
+	}
+	f, prefix := float64(n), "kMGTP"
+	i := -1
+	for f >= unit && i < len(prefix)-1 {
+		f /= unit
+		i++
+	}
+	if f < 10 {
+		return fmt.Sprintf("%.1f %cB", f, prefix[i])
+	}
+	return fmt.Sprintf("%.0f %cB", f, prefix[i])
+}
+
+// age writes d as "5 minutes", "3 hours" or "2 days".
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < 2*time.Hour:
+		return plural(int(d.Minutes()), "minute")
+	case d < 48*time.Hour:
+		return plural(int(d.Hours()), "hour")
+	default:
+		return plural(int(d.Hours()/24), "day")
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
