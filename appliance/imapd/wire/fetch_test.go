@@ -131,8 +131,9 @@ func TestParseNumSet(t *testing.T) {
 	}{
 		{in: "1", want: imap.SeqSet{{Start: 1, Stop: 1}}},
 		{in: "1:3,5,7:*", want: imap.SeqSet{{Start: 1, Stop: 3}, {Start: 5, Stop: 5}, {Start: 7, Stop: 0}}},
-		{in: "*:4", want: imap.SeqSet{{Start: 0, Stop: 4}}},
-		{in: "9:2", uid: true, want: imap.UIDSet{{Start: 9, Stop: 2}}},
+		{in: "*:4", want: imap.SeqSet{{Start: 4, Stop: 0}}},
+		{in: "9:2", uid: true, want: imap.UIDSet{{Start: 2, Stop: 9}}},
+		{in: "*:*", want: imap.SeqSet{{Start: 0, Stop: 0}}},
 		{in: "*", uid: true, want: imap.UIDSet{{Start: 0, Stop: 0}}},
 		{in: "4294967295", want: imap.SeqSet{{Start: 4294967295, Stop: 4294967295}}},
 		{in: "$", want: imap.SearchRes()},

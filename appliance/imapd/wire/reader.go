@@ -567,7 +567,10 @@ func (r *Reader) parseNode(depth int) (Node, error) {
 // parseItems reads list items up to the closing parenthesis.
 func (r *Reader) parseItems(depth int) ([]Node, error) {
 	var items []Node
-	if r.peek() == ')' && !r.eol() {
+	if r.eol() {
+		return nil, Bad("Missing )")
+	}
+	if r.peek() == ')' {
 		r.pos++
 		return items, nil
 	}

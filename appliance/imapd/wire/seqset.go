@@ -60,6 +60,12 @@ func parseRanges(s string, star bool) ([][2]uint32, error) {
 				return nil, err
 			}
 		}
+		switch {
+		case lo == 0:
+			lo, hi = hi, 0
+		case hi != 0 && hi < lo:
+			lo, hi = hi, lo
+		}
 		out = append(out, [2]uint32{lo, hi})
 	}
 	return out, nil
@@ -95,7 +101,7 @@ func uidSetNoStar(n Node) (imap.UIDSet, error) {
 	}
 	set := make(imap.UIDSet, len(ranges))
 	for i, r := range ranges {
-		set[i] = imap.UIDRange{Start: imap.UID(min(r[0], r[1])), Stop: imap.UID(max(r[0], r[1]))}
+		set[i] = imap.UIDRange{Start: imap.UID(r[0]), Stop: imap.UID(r[1])}
 	}
 	return set, nil
 }
