@@ -64,27 +64,35 @@ func run(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl, err := smtp.Dial(*addr)
-			if err != nil {
+			fail := func(err error) {
 				mu.Lock()
-				firstErr = err
+				if firstErr == nil {
+					firstErr = err
+				}
 				mu.Unlock()
+			}
+			cl, err := dial(*addr)
+			if err != nil {
+				fail(err)
 				return
 			}
-			defer cl.Close()
-			if err := cl.Hello("load.test"); err != nil {
-				return
-			}
+			defer func() { cl.Close() }()
 			var mine []time.Duration
 			for ctx.Err() == nil && next.Add(1) <= int64(*n) {
 				t0 := time.Now()
-				if err := sendOne(cl, *from, *to, msg); err != nil {
-					failed.Add(1)
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
+				err := sendOne(cl, *from, *to, msg)
+				if reconnect(err) {
+					// The server closes a connection after its share of
+					// messages (421): a real sender opens a new one and
+					// sends the message again, and so do we, once.
+					cl.Close()
+					if cl, err = dial(*addr); err == nil {
+						err = sendOne(cl, *from, *to, msg)
 					}
-					mu.Unlock()
+				}
+				if err != nil {
+					failed.Add(1)
+					fail(err)
 					return
 				}
 				mine = append(mine, time.Since(t0))
@@ -139,6 +147,26 @@ func message(size int, to string) string {
 		b.WriteString(line)
 	}
 	return b.String()
+}
+
+// dial connects and says EHLO.
+func dial(addr string) (*smtp.Client, error) {
+	cl, err := smtp.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.Hello("load.test"); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// reconnect says whether err is the server closing the connection (421)
+// rather than refusing the message.
+func reconnect(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code == 421
 }
 
 func sendOne(c *smtp.Client, from, to, msg string) error {
