@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,9 @@ func serveEcho(t *testing.T, c net.Conn, opt Options) {
 				}
 			}
 			walk(cmd.Args)
+			if cmd.Name == "CAPABILITY" {
+				w.Untagged().Atom("CAPABILITY").Atom("IMAP4rev1").Atom("LITERAL+").End()
+			}
 			w.Status(cmd.Tag, OK, "", fmt.Sprintf("%s %d", cmd.Name, len(cmd.Args)))
 			if cmd.Name == "LOGOUT" {
 				w.Flush()
@@ -69,22 +73,28 @@ type step struct {
 	expect []string
 }
 
-func runTranscript(t *testing.T, opt Options, steps []step) {
+// startEcho serves one connection with serveEcho on 127.0.0.1:0.
+func startEcho(t *testing.T, opt Options) (addr string, done <-chan struct{}) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(ch)
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
 		serveEcho(t, c, opt)
 	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	return ln.Addr().String(), ch
+}
+
+func runTranscript(t *testing.T, opt Options, steps []step) {
+	addr, done := startEcho(t, opt)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,4 +162,35 @@ func TestTranscriptFatal(t *testing.T) {
 		{"d1 X " + strings.Repeat("z", 200) + "\r\n", []string{"d1 BAD Command line too long"}},
 		{"d2 X " + strings.Repeat("z", 5000) + "\r\n", []string{"* BYE protocol error"}},
 	})
+}
+
+// Python's imaplib sends APPEND's message as a synchronising literal and
+// waits for "+": a real client's view of the continuation handling.
+func TestImaplibLiteral(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	addr, done := startEcho(t, Options{})
+	host, port, _ := net.SplitHostPort(addr)
+	script := `
+import imaplib, sys
+c = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]), timeout=30)
+typ, _ = c.login("alice", "pa ss\\\"word")
+assert typ == "OK", typ
+msg = b"Subject: hi\r\n\r\n" + bytes(b for b in range(1, 256) if b not in (10, 13)) + b"\r\n"
+typ, data = c.append("INBOX", "(\\Seen)", None, msg)
+assert typ == "OK" and data == [b"APPEND 3"], (typ, data)
+sizes = c.untagged_responses.get("SIZE")
+assert sizes == [str(len(msg)).encode()], sizes
+typ, _ = c.noop()
+assert typ == "OK"
+c.logout()
+print("ok")
+`
+	out, err := exec.Command(py, "-c", script, host, port).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("imaplib: %v\n%s", err, out)
+	}
+	<-done
 }

@@ -80,8 +80,8 @@ type Command struct {
 type LiteralInfo struct {
 	Tag, Name string
 	UID       bool
-	// Args are the command's top-level arguments complete so far: for
-	// APPEND, Args[0] is the mailbox.
+	// Args are the command's top-level arguments complete so far (for
+	// APPEND, Args[0] is the mailbox), valid during the call only.
 	Args   []Node
 	Size   int64
 	Sync   bool // {n}: the client waits for "+" before sending
@@ -243,6 +243,7 @@ func (r *Reader) SetLiteralFunc(f LiteralFunc) { r.opt.Literal = f }
 // skipped and answered with a *CommandError.
 func (r *Reader) ReadLine() ([]byte, error) {
 	r.used, r.segs = 0, 0
+	r.discardBud = r.opt.MaxDiscard
 	if err := r.readSegment(); err != nil {
 		return nil, err
 	}
@@ -277,11 +278,13 @@ func (r *Reader) ReadCommand() (*Command, error) {
 	if !errors.As(err, &ce) {
 		return nil, err
 	}
-	ce.Tag = r.cmd.Tag
+	// A copy: the LiteralFunc may return a shared error value.
+	out := *ce
+	out.Tag = r.cmd.Tag
 	if err := r.skip(); err != nil {
 		return nil, err
 	}
-	return nil, ce
+	return nil, &out
 }
 
 // readSegment reads up to the next LF into r.line and notes a literal

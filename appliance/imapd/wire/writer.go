@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // Writer writes responses (RFC 9051 7) into a buffer that goes out at
@@ -362,10 +364,10 @@ func (w *Writer) DateTime(t time.Time) *Writer {
 }
 
 // Flags writes a flag-list.
-func (w *Writer) Flags(flags []string) *Writer {
+func (w *Writer) Flags(flags []imap.Flag) *Writer {
 	w.BeginList()
 	for _, f := range flags {
-		w.Atom(f)
+		w.Atom(string(f))
 	}
 	return w.EndList()
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 func written(f func(w *Writer)) string {
@@ -37,7 +39,7 @@ func TestWriter(t *testing.T) {
 		{"continuation", func(w *Writer) { w.Continuation("Ready") }, "+ Ready\r\n"},
 		{"fetch line", func(w *Writer) {
 			w.Untagged().Number(12).Atom("FETCH").BeginList().Atom("UID").Number(4827313).
-				Atom("FLAGS").Flags([]string{`\Seen`, "$Junk"}).Atom("INTERNALDATE").
+				Atom("FLAGS").Flags([]imap.Flag{imap.FlagSeen, "$Junk"}).Atom("INTERNALDATE").
 				DateTime(time.Date(2026, 12, 6, 2, 44, 25, 0, chatham)).
 				Atom("RFC822.SIZE").Number(44827).Atom("MODSEQ").BeginList().Number(624140003).EndList().EndList().End()
 		}, "* 12 FETCH (UID 4827313 FLAGS (\\Seen $Junk) INTERNALDATE \" 6-Dec-2026 02:44:25 +1245\" RFC822.SIZE 44827 MODSEQ (624140003))\r\n"},
