@@ -41,7 +41,7 @@ func TestFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []struct {
-		kind              Kind
+		kind             Kind
 		name, typ, value string
 	}{
 		{KindMX, "example.org.", "MX", "10 mail.example.org."},
