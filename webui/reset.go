@@ -37,7 +37,7 @@ func (h *handler) pendingReset(now time.Time) (time.Time, bool) {
 }
 
 func (h *handler) resetPage(w http.ResponseWriter, r *http.Request) {
-	at, ok := h.pendingReset(time.Now())
+	at, ok := h.pendingReset(h.now())
 	h.render(w, http.StatusOK, "reset.html", resetView{Hostname: h.bus.Latest().Hostname, Pending: ok, RequestedAt: at})
 }
 
@@ -57,7 +57,7 @@ func (h *handler) resetConfirm(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "The form could not be read.", http.StatusBadRequest)
 		return
 	}
-	at, ok := h.pendingReset(time.Now())
+	at, ok := h.pendingReset(h.now())
 	view.Pending, view.RequestedAt = ok, at
 	if !ok {
 		h.logger.Warn("factory reset refused: no button press in the last 10 minutes", "remote", r.RemoteAddr)

@@ -90,6 +90,9 @@ type Options struct {
 	// name in the Snapshot, DefaultNames and the box's own addresses
 	// (guard.go). nil: none.
 	Names []string
+	// Now is the clock that decides what "today" and "ago" mean on the
+	// pages. nil: time.Now.
+	Now func() time.Time
 }
 
 // New returns the handler for every page.
@@ -97,8 +100,11 @@ func New(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	h := &handler{bus: opts.Bus, logger: opts.Logger, display: opts.Display,
-		admins: opts.Admins, reset: opts.Reset, names: opts.Names}
+		admins: opts.Admins, reset: opts.Reset, names: opts.Names, now: opts.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
@@ -115,17 +121,18 @@ type handler struct {
 	admins  Admins
 	reset   Resetter
 	names   []string
+	now     func() time.Time
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
+	now := h.now()
 	_, pending := h.pendingReset(now)
 	h.render(w, http.StatusOK, "status.html", newStatusView(h.bus.Latest(), now, h.display != nil, pending)) // view.go
 }
 
 func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 	s := h.bus.Latest()
-	now := time.Now()
+	now := h.now()
 	s.MailToday = s.MailOn(now)
 	s.SentToday = s.SentOn(now)
 	s.FailedToday = s.FailedOn(now)
