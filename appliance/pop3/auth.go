@@ -159,6 +159,7 @@ func (c *session) login(name, password string) {
 		return
 	}
 	c.snap, c.state = sn, stateTrans
+	c.nc.LoggedIn() // the front's pre-login limits end
 	c.log.Info("pop3 login", "account", acct.Name, "tls", c.isTLS, "messages", sn.count, "octets", sn.size)
 	c.ok(acct.Name + " has " + itoa(sn.count) + " messages (" + i64toa(sn.size) + " octets)")
 }

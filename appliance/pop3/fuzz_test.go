@@ -132,12 +132,16 @@ func FuzzSession(f *testing.F) {
 		e := &env{t: t, st: st, alice: a}
 		_, before := e.inbox(a)
 		conn := &scriptConn{r: strings.NewReader("USER " + alice + "\r\nPASS " + password(alice) + "\r\n" + in)}
-		sess, reason := srv.admit(conn)
-		if sess == nil {
+		fc, reason := srv.front.Admit(conn, false)
+		if fc == nil {
 			t.Fatalf("not admitted: %s", reason)
 		}
+		sess := newSession(srv, fc)
 		sess.isTLS = true // as after STLS: the password may be sent
-		go sess.run(false)
+		go func() {
+			sess.run()
+			srv.sessionEnded()
+		}()
 		select {
 		case <-ended:
 		case <-time.After(20 * time.Second):

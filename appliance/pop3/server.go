@@ -7,7 +7,8 @@
 // The map:
 //
 //	server.go     Options, New, Serve (port 110, STLS), ServeTLS (port 995),
-//	              Shutdown (drain), Close; the connection limit and the
+//	              Shutdown (drain), Close over the connection front
+//	              (internal/front: limits, refusal, draining); the
 //	              per-account lock behind -ERR [IN-USE]
 //	maildrop.go   Maildrop, the storage this package consumes (*storage.Store
 //	              is one), and the snapshot of INBOX taken at login
@@ -39,19 +40,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"postroom/appliance/authguard"
-	"postroom/internal/acceptloop"
 	"postroom/internal/defaults"
-	"postroom/internal/lan"
+	"postroom/internal/front"
 	"postroom/storage"
 )
 
@@ -85,8 +82,14 @@ type Options struct {
 	MaxConnections int
 
 	// MaxConnectionsPerIP bounds concurrent connections from one client
-	// address, so that one client cannot take every slot. 0 means 20.
+	// address (an IPv6 /64), so that one client cannot take every slot.
+	// 0 means 20.
 	MaxConnectionsPerIP int
+
+	// Limits are the connection front's other limits: per IPv4 /24, the
+	// slots kept for clients that logged in before (as Guard knows), and
+	// the short idle limits before login. Zero values: front's defaults.
+	Limits front.Limits
 
 	// IdleTimeout is how long a session may wait for the next command.
 	// RFC 1939 section 3 asks for an autologout timer of at least 10
@@ -131,14 +134,11 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	draining atomic.Bool
-	sessions sync.WaitGroup
+	// front owns the listeners and connections: admission, refusal,
+	// pre-login idle limits, draining.
+	front *front.Front
 
-	mu        sync.Mutex
-	closed    bool
-	listeners []net.Listener
-	conns     map[*session]struct{}
-	perIP     map[netip.Addr]int
+	mu sync.Mutex
 	// inUse holds the accounts with a session in TRANSACTION state (or a
 	// retention run): RFC 1939 section 8 asks for an exclusive lock on the
 	// maildrop, and RFC 2449 section 8.1.2 names the refusal [IN-USE].
@@ -154,7 +154,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("pop3: Options.Store is required")
 	}
-	if opts.MaxConnections < 0 || opts.IdleTimeout < 0 || opts.WriteTimeout < 0 || opts.RetentionInterval < 0 {
+	if opts.MaxConnections < 0 || opts.MaxConnectionsPerIP < 0 || opts.IdleTimeout < 0 || opts.WriteTimeout < 0 || opts.RetentionInterval < 0 {
 		return nil, errors.New("pop3: negative limit in Options")
 	}
 	if opts.IdleTimeout != 0 && opts.IdleTimeout < minIdleTimeout {
@@ -184,97 +184,46 @@ func New(opts Options) (*Server, error) {
 		opts:  opts,
 		log:   opts.Logger.With("service", "pop3"),
 		guard: opts.Guard,
-		conns: make(map[*session]struct{}),
-		perIP: make(map[netip.Addr]int),
 		inUse: make(map[storage.AccountID]struct{}),
 	}
 	if s.guard == nil {
 		s.guard = authguard.New(authguard.Options{Logger: opts.Logger})
 	}
+	f, err := front.New(front.Options{
+		Name: "pop3", Logger: s.log,
+		MaxConns: opts.MaxConnections, MaxPerAddr: opts.MaxConnectionsPerIP, Limits: opts.Limits,
+		Known:     s.guard.Known,
+		TLSConfig: opts.TLSConfig,
+		// RFC 1939 allows -ERR in place of the greeting; RFC 2449
+		// section 8.1 [SYS/TEMP] says "later".
+		Refusal:   func(reason string) string { return "-ERR [SYS/TEMP] " + reason + ", try again later" },
+		ErrClosed: ErrServerClosed,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pop3: %w", err)
+	}
+	s.front = f
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
 // Serve accepts plain connections on l (port 110) that may upgrade with STLS,
 // until Shutdown or Close; then it returns ErrServerClosed. It closes l.
-func (s *Server) Serve(l net.Listener) error { return s.serve(l, false) }
+func (s *Server) Serve(l net.Listener) error { return s.front.Serve(l, false, s.run) }
 
 // ServeTLS accepts connections on l that speak TLS from the first byte
 // (port 995, RFC 8314 section 3.3). Options.TLSConfig is required.
-func (s *Server) ServeTLS(l net.Listener) error {
-	if s.opts.TLSConfig == nil {
-		l.Close()
-		return errors.New("pop3: ServeTLS needs Options.TLSConfig")
-	}
-	return s.serve(l, true)
-}
+func (s *Server) ServeTLS(l net.Listener) error { return s.front.Serve(l, true, s.run) }
 
-func (s *Server) serve(l net.Listener, implicitTLS bool) error {
+// run is one connection's session, from greeting to hang-up.
+func (s *Server) run(c *front.Conn) {
+	newSession(s, c).run()
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners = append(s.listeners, l)
-	s.mu.Unlock()
-	defer l.Close()
-
-	return acceptloop.Run(l, "pop3", s.log, s.isClosed, ErrServerClosed, func(nc net.Conn) {
-		sess, reason := s.admit(nc)
-		if sess == nil {
-			go s.refuse(nc, reason)
-			return
-		}
-		go sess.run(implicitTLS)
-	})
-}
-
-// admit registers a connection, or says why not: the server is full,
-// this client address has too many connections, or it is closing.
-func (s *Server) admit(nc net.Conn) (*session, string) {
-	ip := lan.Addr(nc.RemoteAddr())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return nil, "the server is shutting down"
-	case len(s.conns) >= s.opts.MaxConnections:
-		return nil, "too many connections"
-	case s.perIP[ip] >= s.opts.MaxConnectionsPerIP:
-		return nil, "too many connections from your address"
-	}
-	sess := newSession(s, nc)
-	s.conns[sess] = struct{}{}
-	s.perIP[ip]++
-	s.sessions.Add(1)
-	return sess, ""
-}
-
-// forget is called once by every session when it ends.
-func (s *Server) forget(sess *session) {
-	ip := lan.Addr(sess.remote)
-	s.mu.Lock()
-	delete(s.conns, sess)
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
-	}
 	hook := s.sessionEnded
 	s.mu.Unlock()
 	if hook != nil {
 		hook()
 	}
-	s.sessions.Done()
-}
-
-// refuse answers a connection that admit turned away. RFC 1939 allows
-// -ERR in place of the greeting; RFC 2449 section 8.1 [SYS/TEMP] says
-// "later".
-func (s *Server) refuse(nc net.Conn, reason string) {
-	s.log.Warn("pop3 refused", "remote", nc.RemoteAddr().String(), "reason", reason)
-	nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(nc, "-ERR [SYS/TEMP] "+reason+", try again later\r\n")
-	nc.Close()
 }
 
 // Shutdown drains the server: listeners close, sessions waiting for a
@@ -284,52 +233,22 @@ func (s *Server) refuse(nc net.Conn, reason string) {
 // every connection is closed as by Close and ctx's error returned. Either
 // way no session touches the store after Shutdown returns.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.draining.Store(true)
-	s.stop()
-	s.mu.Lock()
-	for sess := range s.conns {
-		sess.wake()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.sessions.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
+	s.front.Drain()
+	if err := s.front.Wait(ctx); err != nil {
 		s.Close()
-		return ctx.Err()
+		return err
 	}
+	s.cancel()
+	return nil
 }
 
 // Close closes every listener and connection at once and waits for the
 // sessions to end. Nothing marked with DELE is deleted.
 func (s *Server) Close() error {
-	s.stop()
+	s.front.Stop()
 	s.cancel()
-	s.mu.Lock()
-	for sess := range s.conns {
-		sess.nc.Close()
-	}
-	s.mu.Unlock()
-	s.sessions.Wait()
-	return nil
-}
-
-func (s *Server) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for _, l := range s.listeners {
-		l.Close()
-	}
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
+	s.front.CloseAll()
+	return s.front.Wait(context.Background())
 }
 
 // lockAccount takes the account's maildrop lock; false means another POP3

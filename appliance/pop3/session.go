@@ -10,10 +10,10 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"postroom/appliance/authguard"
+	"postroom/internal/front"
 	"postroom/storage"
 )
 
@@ -31,17 +31,13 @@ var errQuit = errors.New("quit")
 
 type session struct {
 	srv    *Server
-	nc     net.Conn // the TCP connection: deadlines, Close
-	conn   net.Conn // nc, or the TLS connection over it
+	nc     *front.Conn // the TCP connection: deadlines, busy, Close
+	conn   net.Conn    // nc, or the TLS connection over it
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	remote net.Addr
 	log    *slog.Logger
 	isTLS  bool
-
-	// busy is false while the session waits for a command; Shutdown ends
-	// only such idle sessions and lets a running command finish.
-	busy atomic.Bool
 
 	state state
 	user  string // given by USER, waiting for PASS
@@ -52,10 +48,12 @@ type session struct {
 	sent      int64 // octets of message text sent
 }
 
-func newSession(s *Server, nc net.Conn) *session {
+// newSession starts a session on nc. The connection is marked busy (Drain
+// lets it finish) except while it waits for a command.
+func newSession(s *Server, nc *front.Conn) *session {
 	c := &session{srv: s, nc: nc, remote: nc.RemoteAddr(), state: stateAuth}
 	c.log = s.log.With("remote", c.remote.String())
-	c.busy.Store(true)
+	nc.SetBusy(true)
 	c.bind(&deadlineConn{Conn: nc, timeout: s.opts.WriteTimeout})
 	return c
 }
@@ -67,17 +65,9 @@ func (c *session) bind(conn net.Conn) {
 	c.bw = bufio.NewWriterSize(conn, 16<<10)
 }
 
-// wake ends the wait for the next command of an idle session (Shutdown).
-func (c *session) wake() {
-	if !c.busy.Load() {
-		c.nc.SetReadDeadline(time.Unix(1, 0))
-	}
-}
-
-func (c *session) run(implicitTLS bool) {
-	defer c.srv.forget(c)
+func (c *session) run() {
 	defer c.finish()
-	if implicitTLS {
+	if c.nc.ImplicitTLS() {
 		if !c.startTLS() {
 			return
 		}
@@ -96,16 +86,12 @@ func (c *session) serve() {
 				return
 			}
 		}
-		c.busy.Store(false)
+		c.nc.SetBusy(false)
+		// Before login the front caps this (internal/front); while it
+		// drains, the read fails at once.
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
-		// Checked after setting the deadline: either Shutdown's wake comes
-		// after it and fails the read, or draining is seen here.
-		if c.srv.draining.Load() {
-			c.shutdownNotice()
-			return
-		}
 		line, err := readLine(c.br)
-		c.busy.Store(true)
+		c.nc.SetBusy(true)
 		switch {
 		case err == nil:
 		case errors.Is(err, errLineTooLong), errors.Is(err, errNUL):
@@ -123,7 +109,7 @@ func (c *session) serve() {
 		default:
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if c.srv.draining.Load() {
+				if c.srv.front.Draining() {
 					c.shutdownNotice()
 				} else {
 					// RFC 1939 section 3: the autologout timer; the session

@@ -20,6 +20,7 @@ type Conn struct {
 	countedNet  bool // counted against its /24
 	start       time.Time
 	implicitTLS bool
+	doneAtClose bool // Listen's: Front.Wait ends with the close
 
 	loggedIn atomic.Bool
 	busy     atomic.Bool

@@ -126,7 +126,10 @@ type Front struct {
 
 	draining atomic.Bool
 	open     atomic.Int32 // len(conns), read on every pre-login Read
-	wg       sync.WaitGroup
+	// wg counts admitted connections until their handler returns
+	// (Serve) or they close (Listen). Added to under mu while not closed,
+	// so that Wait after Stop sees every Add.
+	wg sync.WaitGroup
 
 	mu        sync.Mutex
 	closed    bool
@@ -200,19 +203,25 @@ func (f *Front) Serve(l net.Listener, implicitTLS bool, handle func(*Conn)) erro
 		return err
 	}
 	defer fl.Close()
+	fl.serve = true
 	return acceptLoop(fl, f.opts.Name, f.log, f.Closed, f.opts.ErrClosed, func(nc net.Conn) {
-		go handle(nc.(*Conn))
+		go func() {
+			c := nc.(*Conn)
+			defer f.wg.Done()
+			defer c.Close()
+			handle(c)
+		}()
 	})
 }
 
 // Listen registers l and returns a listener whose Accept admits
 // connections (refusing the others itself) and returns them as *Conn, for
 // a library that runs its own accept loop (go-smtp). After Stop it fails
-// with Options.ErrClosed.
+// with Options.ErrClosed. Wait waits for these connections to close.
 func (f *Front) Listen(l net.Listener, implicitTLS bool) (*Listener, error) {
 	if implicitTLS && f.opts.TLSConfig == nil {
 		l.Close()
-		return nil, errors.New(f.opts.Name + ": implicit TLS needs a TLSConfig")
+		return nil, errors.New(f.opts.Name + ": implicit TLS (ServeTLS) needs Options.TLSConfig")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -229,6 +238,7 @@ type Listener struct {
 	net.Listener
 	f           *Front
 	implicitTLS bool
+	serve       bool // Serve's: Wait waits for the handler, not the close
 }
 
 // Accept returns the next admitted connection, a *Conn.
@@ -238,7 +248,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, reason := l.f.admit(nc, l.implicitTLS)
+		c, reason := l.f.admit(nc, l.implicitTLS, l.serve)
 		if c != nil {
 			return c, nil
 		}
@@ -295,7 +305,7 @@ func netKey(a netip.Addr) (netip.Prefix, bool) {
 }
 
 // admit registers a connection, or says why not.
-func (f *Front) admit(nc net.Conn, implicitTLS bool) (*Conn, string) {
+func (f *Front) admit(nc net.Conn, implicitTLS, serve bool) (*Conn, string) {
 	ip := lan.Addr(nc.RemoteAddr())
 	ak := AddrKey(ip)
 	nk, hasNet := netKey(ip)
@@ -319,7 +329,7 @@ func (f *Front) admit(nc net.Conn, implicitTLS bool) (*Conn, string) {
 	case hasNet && !known && f.perNet[nk] >= lim.MaxPerNet:
 		return nil, ReasonNet
 	}
-	c := &Conn{Conn: nc, f: f, ip: ip, ak: ak, start: now, implicitTLS: implicitTLS}
+	c := &Conn{Conn: nc, f: f, ip: ip, ak: ak, start: now, implicitTLS: implicitTLS, doneAtClose: !serve}
 	f.perAddr[ak]++
 	if hasNet && !known {
 		c.nk, c.countedNet = nk, true
@@ -338,6 +348,13 @@ func (f *Front) admit(nc net.Conn, implicitTLS bool) (*Conn, string) {
 		}
 	}
 	return c, ""
+}
+
+// Admit admits a connection accepted elsewhere (a test's scripted
+// connection), as Listen's Accept would: nil and the reason when it is
+// refused, which Admit does not answer. Wait waits for it to close.
+func (f *Front) Admit(nc net.Conn, implicitTLS bool) (*Conn, string) {
+	return f.admit(nc, implicitTLS, false)
 }
 
 func (f *Front) bannedLocked(ak netip.Prefix, now time.Time) bool {
@@ -371,7 +388,9 @@ func (f *Front) forget(c *Conn) {
 		f.log.Info(f.opts.Name+" connection slots available again", "open", len(f.conns))
 	}
 	f.mu.Unlock()
-	f.wg.Done()
+	if c.doneAtClose {
+		f.wg.Done()
+	}
 }
 
 // preLoginIdle is the idle limit for a read before login now.
@@ -473,7 +492,8 @@ func (f *Front) Drain() {
 // tells a shutdown from an idle client by it.
 func (f *Front) Draining() bool { return f.draining.Load() }
 
-// Wait waits until every connection has closed, or ctx ends.
+// Wait waits until every connection has closed and every handler Serve
+// started has returned, or until ctx ends.
 func (f *Front) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { f.wg.Wait(); close(done) }()
