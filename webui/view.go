@@ -23,6 +23,14 @@ type statusView struct {
 	Display                           bool // the panel draws a display: show /display.png
 	ResetPending                      bool // a button press asks for a factory reset (reset.go)
 	Readings                          []reading
+	PhaseWords                        string    // the phase for people: "Running", "Maintenance: factory reset"
+	Services                          []service // the Snapshot's, with their state in words
+}
+
+// service is one row of the services table.
+type service struct {
+	status.Service
+	StateWords string
 }
 
 // reading is one line of the "This box" table: what, its value in words,
@@ -34,7 +42,11 @@ type reading struct {
 
 func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool) statusView {
 	v := statusView{Snapshot: s, Display: display, ResetPending: resetPending,
-		MailToday: s.MailOn(now), SentToday: s.SentOn(now), FailedToday: s.FailedOn(now)}
+		MailToday: s.MailOn(now), SentToday: s.SentOn(now), FailedToday: s.FailedOn(now),
+		PhaseWords: phaseWords(s)}
+	for _, sv := range s.Services {
+		v.Services = append(v.Services, service{Service: sv, StateWords: stateWords(sv)})
+	}
 	add := func(id, label, value string, bad bool) {
 		v.Readings = append(v.Readings, reading{ID: id, Label: label, Value: value, Bad: bad})
 	}
@@ -50,6 +62,48 @@ func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool)
 		add("backup", "Last backup", "Failed: "+s.BackupError, true)
 	}
 	return v
+}
+
+// phaseWords says what the box is doing.
+func phaseWords(s status.Snapshot) string {
+	switch s.Phase {
+	case status.PhaseBooting:
+		return "Starting"
+	case status.PhaseNeedsSetup:
+		return "Waiting to be set up"
+	case status.PhaseRunning:
+		return "Running"
+	case status.PhaseUpdating:
+		return "Updating"
+	case status.PhaseMaintenance:
+		if s.Maintenance != "" {
+			return "Maintenance: " + s.Maintenance
+		}
+		return "Maintenance"
+	case status.PhaseShuttingDown:
+		return "Stopping"
+	case "":
+		return "Starting"
+	}
+	return string(s.Phase)
+}
+
+// stateWords says how one service is.
+func stateWords(sv status.Service) string {
+	switch sv.State {
+	case status.ServiceStarting:
+		return "Starting"
+	case status.ServiceListening:
+		return "Working"
+	case status.ServiceFailed:
+		if sv.Error != "" {
+			return "Not working: " + sv.Error
+		}
+		return "Not working"
+	case status.ServiceStopped:
+		return "Stopped"
+	}
+	return string(sv.State)
 }
 
 // queueWords says how the outgoing queue stands.

@@ -116,3 +116,19 @@ func TestBytesWords(t *testing.T) {
 		}
 	}
 }
+
+func TestPhaseWords(t *testing.T) {
+	for _, tc := range []struct {
+		s    status.Snapshot
+		want string
+	}{
+		{status.Snapshot{}, "Starting"},
+		{status.Snapshot{Phase: status.PhaseNeedsSetup}, "Waiting to be set up"},
+		{status.Snapshot{Phase: status.PhaseMaintenance, Maintenance: "restoring backup"}, "Maintenance: restoring backup"},
+		{status.Snapshot{Phase: status.PhaseShuttingDown}, "Stopping"},
+	} {
+		if got := phaseWords(tc.s); got != tc.want {
+			t.Errorf("phaseWords(%q, %q) = %q; want %q", tc.s.Phase, tc.s.Maintenance, got, tc.want)
+		}
+	}
+}

@@ -64,9 +64,9 @@ func TestStatusPage(t *testing.T) {
 		t.Errorf("Content-Type = %q", ct)
 	}
 	for _, want := range []string{
-		">running<",
-		"Incoming mail (SMTP)", "127.0.0.1:2525", "listening",
-		"failed: address already in use",
+		`id="phase">Running<`,
+		"Incoming mail (SMTP)", "127.0.0.1:2525", `class="state-listening">Working<`,
+		"Not working: address already in use",
 		"&lt;address already in use&gt;", // the problem, escaped
 		`id="mail-today">7<`,
 		"192.0.2.7",
@@ -89,7 +89,7 @@ func TestStatusPageFollowsBus(t *testing.T) {
 		t.Errorf("booting page:\n%s", body)
 	}
 	bus.Update(func(s *status.Snapshot) { s.Phase = status.PhaseShuttingDown })
-	if _, body := get(t, "GET", srv.URL+"/"); !strings.Contains(body, ">shutting-down<") {
+	if _, body := get(t, "GET", srv.URL+"/"); !strings.Contains(body, `id="phase">Stopping<`) {
 		t.Error("page does not show the new phase")
 	}
 }
