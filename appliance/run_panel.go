@@ -34,15 +34,6 @@ func openPanel(cfg config.Config, logger *slog.Logger, stdout io.Writer) hw.Pane
 	return hw.Open(hc, logger)
 }
 
-// panelPNG returns the function the web page calls for the display's
-// current frame, or nil when the panel draws none.
-func panelPNG(p hw.Panel) func() []byte {
-	if f, ok := p.(interface{ PNG() []byte }); ok {
-		return f.PNG
-	}
-	return nil
-}
-
 // panelWorker registers the job that keeps the Snapshot's readings of this
 // machine up to date: disk, CPU temperature, clock, unread mail and the
 // certificate's days left. It serves nothing.
