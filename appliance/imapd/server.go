@@ -10,8 +10,9 @@
 //
 // The map:
 //
-//	server.go     Options, New, Serve/ServeTLS, Shutdown, Close; connection
-//	              limits, deadlines, one imapserver.Server per connection
+//	server.go     Options, New, Serve/ServeTLS, Shutdown, Close over the
+//	              connection front (internal/front: limits, refusal,
+//	              draining); deadlines, one imapserver.Server per connection
 //	session.go    the Session: login through authguard, NAMESPACE, and the
 //	              one place storage errors become IMAP responses
 //	mailboxes.go  CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST/LSUB, STATUS
@@ -41,7 +42,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,8 +51,9 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"postroom/appliance/authguard"
-	"postroom/internal/acceptloop"
 	"postroom/internal/defaults"
+	"postroom/internal/front"
+	"postroom/internal/lan"
 	"postroom/storage"
 )
 
@@ -100,14 +101,19 @@ type Options struct {
 	// together; more are greeted with BYE and closed. 0 means 200.
 	MaxConnections int
 
-	// MaxConnectionsPerIP bounds concurrent connections from one address,
-	// so one client cannot take every slot. 0 means 50.
+	// MaxConnectionsPerIP bounds concurrent connections from one address
+	// (an IPv6 /64), so one client cannot take every slot. 0 means 50.
 	MaxConnectionsPerIP int
+
+	// Limits are the connection front's other limits: per IPv4 /24, the
+	// slots kept for clients that logged in before (as Guard knows), and
+	// the short idle limits before login. Zero values: front's defaults.
+	Limits front.Limits
 
 	// IdleTimeout is how long a logged-in client may stay silent, between
 	// commands or in IDLE, before the server hangs up. RFC 9051 5.4 asks
 	// for at least 30 minutes. 0 means 35 minutes (go-imap's own). Before
-	// login go-imap allows 30 seconds per command.
+	// login go-imap allows 30 seconds per command, and Limits apply.
 	IdleTimeout time.Duration
 
 	// HandshakeTimeout bounds the TLS handshake on ServeTLS listeners. 0
@@ -169,12 +175,12 @@ type Server struct {
 
 	sessions sync.WaitGroup // sessions not yet closed
 
-	mu        sync.Mutex
-	closed    bool
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	perIP     map[netip.Addr]int
-	banned    map[netip.Addr]time.Time // addresses Guard.Strike said to drop
+	// front owns the listeners and connections: admission, bans,
+	// refusal, pre-login idle limits, draining.
+	front *front.Front
+
+	mu     sync.Mutex
+	closed bool // no new sessions
 }
 
 // banTime is how long an address that struck out is greeted with BYE.
@@ -207,77 +213,54 @@ func New(opts Options) (*Server, error) {
 	defaults.Set(&opts.IdleTimeout, d.IdleTimeout)
 	defaults.Set(&opts.HandshakeTimeout, d.HandshakeTimeout)
 	s := &Server{
-		opts:      opts,
-		st:        opts.Store,
-		log:       opts.Logger.With("service", "imap"),
-		guard:     opts.Guard,
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*conn]struct{}{},
-		perIP:     map[netip.Addr]int{},
-		banned:    map[netip.Addr]time.Time{},
+		opts:  opts,
+		st:    opts.Store,
+		log:   opts.Logger.With("service", "imap"),
+		guard: opts.Guard,
 	}
 	if s.guard == nil {
 		s.guard = authguard.New(authguard.Options{Logger: s.log})
 	}
+	f, err := front.New(front.Options{
+		Name: "imap", Logger: s.log,
+		MaxConns: opts.MaxConnections, MaxPerAddr: opts.MaxConnectionsPerIP, Limits: opts.Limits,
+		Known:     s.guard.Known,
+		TLSConfig: opts.TLSConfig,
+		// RFC 9051 7.1.5: a BYE in place of the greeting.
+		Refusal: func(reason string) string {
+			return "* BYE " + opts.Hostname + ": " + strings.ToUpper(reason[:1]) + reason[1:] + ", try again later"
+		},
+		ErrClosed: ErrServerClosed,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("imapd: %w", err)
+	}
+	s.front = f
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
 // Serve accepts IMAP connections on l, offering STARTTLS when
 // Options.TLSConfig is set, until Shutdown or Close; then it returns
-// ErrServerClosed. Serve closes l when it returns.
-func (s *Server) Serve(l net.Listener) error { return s.serve(l, false) }
+// ErrServerClosed. Serve closes l.
+func (s *Server) Serve(l net.Listener) error { return s.front.Serve(l, false, s.handle) }
 
 // ServeTLS is Serve for implicit TLS (port 993, RFC 8314 3.3): every
 // connection starts with a TLS handshake.
-func (s *Server) ServeTLS(l net.Listener) error {
-	if s.opts.TLSConfig == nil {
-		l.Close()
-		return errors.New("imapd: ServeTLS needs Options.TLSConfig")
-	}
-	return s.serve(l, true)
-}
+func (s *Server) ServeTLS(l net.Listener) error { return s.front.Serve(l, true, s.handle) }
 
-func (s *Server) serve(l net.Listener, implicitTLS bool) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-		l.Close()
-	}()
-
-	return acceptloop.Run(l, "imapd", s.log, s.isClosed, ErrServerClosed, func(nc net.Conn) {
-		go s.handle(nc, implicitTLS)
-	})
-}
-
-// handle admits one connection and hands it to its own imapserver.Server.
-// One imapserver.Server per connection, because go-imap decides "may a
-// password be sent here" (InsecureAuth) per server, and we decide it per
-// client address; its DebugWriter is also the only place that sees what it
-// answers before login (see sniffer).
-func (s *Server) handle(nc net.Conn, implicitTLS bool) {
-	c, reason := s.admit(nc)
-	if c == nil {
-		s.log.Info("imap connection refused", "remote", remoteIP(nc.RemoteAddr()), "reason", reason)
-		nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if !implicitTLS {
-			io.WriteString(nc, "* BYE "+s.opts.Hostname+": "+reason+"\r\n")
-		}
-		nc.Close()
-		return
-	}
+// handle runs one admitted connection on its own imapserver.Server, and
+// returns when the connection has closed (the front holds the slot until
+// then). One imapserver.Server per connection, because go-imap decides
+// "may a password be sent here" (InsecureAuth) per server, and we decide it
+// per client address; its DebugWriter is also the only place that sees
+// what it answers before login (see sniffer).
+func (s *Server) handle(fc *front.Conn) {
+	c := &conn{Conn: fc, fc: fc, srv: s, remote: fc.RemoteAddr(), closed: make(chan struct{})}
+	defer c.Close()
 	var ic net.Conn = c
 	tlsConfig := s.opts.TLSConfig
-	if implicitTLS {
+	if fc.ImplicitTLS() {
 		tc := tls.Server(c, s.opts.TLSConfig)
 		ctx, cancel := context.WithTimeout(s.ctx, s.opts.HandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
@@ -301,48 +284,9 @@ func (s *Server) handle(nc net.Conn, implicitTLS bool) {
 		DebugWriter:  debug,
 	})
 	// Serve takes the one connection, starts its goroutine and returns
-	// when the listener reports closed.
-	if err := isrv.Serve(&oneConnListener{c: ic}); err != nil {
+	// when the connection has closed.
+	if err := isrv.Serve(&oneConnListener{c: ic, closed: c.closed}); err != nil {
 		s.log.Warn("imap serve", "err", err)
-		c.Close()
-	}
-}
-
-// admit registers a connection, or says why not.
-func (s *Server) admit(nc net.Conn) (*conn, string) {
-	ip := addrOf(nc.RemoteAddr())
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, "Server shutting down"
-	}
-	if until, ok := s.banned[ip]; ok {
-		if time.Now().Before(until) {
-			return nil, "Too many errors from your address, try again later"
-		}
-		delete(s.banned, ip)
-	}
-	if len(s.conns) >= s.opts.MaxConnections {
-		return nil, "Too many connections, try again later"
-	}
-	if s.perIP[ip] >= s.opts.MaxConnectionsPerIP {
-		return nil, "Too many connections from your address"
-	}
-	c := &conn{Conn: nc, srv: s, remote: nc.RemoteAddr(), ip: ip}
-	s.conns[c] = struct{}{}
-	s.perIP[ip]++
-	return c, ""
-}
-
-func (s *Server) forget(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; !ok {
-		return
-	}
-	delete(s.conns, c)
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
 	}
 }
 
@@ -350,29 +294,9 @@ func (s *Server) forget(c *conn) {
 // address (authguard.Guard.Strike); an address with too many is refused
 // for banTime.
 func (s *Server) strike(c *conn) {
-	if !s.guard.Strike(c.remote) {
-		return
+	if s.guard.Strike(c.remote) {
+		s.front.Ban(c.fc.IP(), banTime)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.banned) >= 10000 {
-		now := time.Now()
-		for ip, until := range s.banned {
-			if now.After(until) {
-				delete(s.banned, ip)
-			}
-		}
-		if len(s.banned) >= 10000 {
-			return // full of current bans; the Guard still counts
-		}
-	}
-	s.banned[c.ip] = time.Now().Add(banTime)
-}
-
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
 }
 
 // Shutdown drains the server: it stops accepting, says BYE to every client
@@ -382,34 +306,10 @@ func (s *Server) isClosed() bool {
 // touches the store once Shutdown returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	var err error
-drain:
-	for {
-		s.mu.Lock()
-		var idle []*conn
-		for c := range s.conns {
-			if !c.byeSent && !c.busy() {
-				c.byeSent = true
-				idle = append(idle, c)
-			}
-		}
-		n := len(s.conns)
-		s.mu.Unlock()
-		for _, c := range idle {
-			go c.bye("Server shutting down")
-		}
-		if n == 0 {
-			break
-		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			err = ctx.Err()
-			s.closeConns()
-			break drain
-		}
+	s.front.Drain() // idle reads time out: conn.Read says BYE
+	err := s.front.Wait(ctx)
+	if err != nil {
+		s.front.CloseAll()
 	}
 	s.cancel()
 	s.sessions.Wait()
@@ -420,58 +320,38 @@ drain:
 // sessions to end.
 func (s *Server) Close() error {
 	s.stop()
+	s.front.Stop()
 	s.cancel()
-	s.closeConns()
+	s.front.CloseAll()
 	s.sessions.Wait()
 	return nil
 }
 
+// stop refuses new sessions: a connection admitted just before gets BYE.
 func (s *Server) stop() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closed = true
-	for l := range s.listeners {
-		l.Close()
-	}
-}
-
-func (s *Server) closeConns() {
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
 }
 
 // Addr is the address of one listener, for tests and logs; nil before
 // Serve.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for l := range s.listeners {
-		return l.Addr()
-	}
-	return nil
-}
+func (s *Server) Addr() net.Addr { return s.front.Addr() }
 
 // conn is one client connection under go-imap (below TLS when there is
 // TLS). It frees its slot when closed and applies IdleTimeout.
 type conn struct {
-	net.Conn
-	srv    *Server
-	remote net.Addr
-	ip     netip.Addr
+	net.Conn             // fc
+	fc       *front.Conn // the slot, pre-login limits, busy mark
+	srv      *Server
+	remote   net.Addr
 
 	closeOnce sync.Once
+	closed    chan struct{} // closed by Close
 
-	// Set once by newSession; read by Shutdown.
-	ic      atomic.Pointer[imapserver.Conn]
-	sess    atomic.Pointer[session]
-	byeSent bool // under srv.mu
+	// Set once by newSession.
+	ic   atomic.Pointer[imapserver.Conn]
+	sess atomic.Pointer[session]
 
 	authed   atomic.Bool // logged in: the sniffer stands down
 	timedOut atomic.Bool
@@ -495,8 +375,12 @@ func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() && c.timedOut.CompareAndSwap(false, true) {
-		c.srv.log.Debug("imap client timed out", "remote", remoteIP(c.remote))
-		c.bye("Autologout; idle for too long")
+		if c.srv.front.Draining() {
+			c.bye("Server shutting down")
+		} else {
+			c.srv.log.Debug("imap client timed out", "remote", remoteIP(c.remote))
+			c.bye("Autologout; idle for too long")
+		}
 	}
 	return n, err
 }
@@ -542,11 +426,8 @@ func (c *conn) uncork() error {
 
 func (c *conn) Close() error {
 	c.uncork()
-	var err error
-	c.closeOnce.Do(func() {
-		c.srv.forget(c)
-		err = c.Conn.Close()
-	})
+	err := c.Conn.Close() // frees the slot
+	c.closeOnce.Do(func() { close(c.closed) })
 	return err
 }
 
@@ -573,13 +454,6 @@ func (c *conn) SetDeadline(t time.Time) error {
 		return err
 	}
 	return c.Conn.SetWriteDeadline(t)
-}
-
-// busy reports a session inside a command that changes or streams mail;
-// Shutdown lets it finish.
-func (c *conn) busy() bool {
-	s := c.sess.Load()
-	return s != nil && s.busy.Load() > 0
 }
 
 func (c *conn) bye(text string) {
@@ -626,14 +500,17 @@ func (w *sniffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// oneConnListener hands one connection to imapserver.Server.Serve.
+// oneConnListener hands one connection to imapserver.Server.Serve, then
+// holds Serve until the connection closes.
 type oneConnListener struct {
-	c    net.Conn
-	done bool
+	c      net.Conn
+	closed <-chan struct{}
+	done   bool
 }
 
 func (l *oneConnListener) Accept() (net.Conn, error) {
 	if l.done {
+		<-l.closed
 		return nil, net.ErrClosed
 	}
 	l.done = true
@@ -671,18 +548,4 @@ func connGone(msg string) bool {
 	return false
 }
 
-func addrOf(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	if a == nil {
-		return netip.Addr{}
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
-
-func remoteIP(a net.Addr) string { return addrOf(a).String() }
+func remoteIP(a net.Addr) string { return lan.Addr(a).String() }

@@ -63,11 +63,15 @@ func (s *Server) newSession(c *conn, ic *imapserver.Conn) (imapserver.Session, *
 // enter marks the session busy for Shutdown and corks the connection's
 // writes; call the result when the command's work is done.
 func (s *session) enter() func() {
-	s.busy.Add(1)
+	if s.busy.Add(1) == 1 {
+		s.c.fc.SetBusy(true)
+	}
 	s.c.cork()
 	return func() {
 		s.c.uncork()
-		s.busy.Add(-1)
+		if s.busy.Add(-1) == 0 {
+			s.c.fc.SetBusy(false)
+		}
 	}
 }
 
@@ -108,6 +112,7 @@ func (s *session) Login(username, password string) error {
 	s.acct, s.user = a.ID, a.Name
 	s.log = s.log.With("account", a.Name)
 	s.c.authed.Store(true)
+	s.c.fc.LoggedIn() // the front's pre-login limits end
 	s.log.Info("imap login", "tls", isTLS)
 	return nil
 }

@@ -1,0 +1,91 @@
+package imapd
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"postroom/internal/front"
+)
+
+// dialFrom connects from a loopback address of its own (Linux answers on
+// all of 127.0.0.0/8) and returns the connection and its first line.
+func (e *testEnv) dialFrom(ip string) (*rawConn, string) {
+	e.t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", e.addr)
+	if err != nil {
+		e.t.Fatalf("dial from %s: %v", ip, err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	rc := &rawConn{t: e.t, c: c, r: bufio.NewReader(c)}
+	return rc, rc.line()
+}
+
+// TestPreLoginIdleLimit: a connection that does not log in is told BYE
+// after the front's pre-login idle limit; a logged-in one keeps
+// IdleTimeout (35 minutes).
+func TestPreLoginIdleLimit(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Limits = front.Limits{PreLoginIdle: 100 * time.Millisecond} })
+	in := e.rawLogin(alice)
+	idle := e.raw()
+	if got := readAll(t, idle.c); !strings.HasPrefix(got, "* BYE Autologout") {
+		t.Fatalf("idle before login got %q, want BYE", got)
+	}
+	in.do(step{send: "n NOOP", want: []string{`^n OK`}})
+}
+
+// TestIdleFloodLeavesRoom: idle connections from a few addresses fill the
+// slots; from StressAt open the pre-login limit tightens, they go, and a
+// fresh client logs in.
+func TestIdleFloodLeavesRoom(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.MaxConnections, o.MaxConnectionsPerIP = 20, 10
+		o.Limits = front.Limits{MaxPerNet: 40, PreLoginIdle: time.Hour, StressIdle: 50 * time.Millisecond}
+	})
+	var idle []*rawConn
+	for i := range 30 { // bounded: more than the slots
+		rc, first := e.dialFrom("127.0.0." + string(rune('1'+i/10)))
+		switch {
+		case strings.HasPrefix(first, "* OK "):
+			idle = append(idle, rc)
+		case strings.HasPrefix(first, "* BYE imap.example.test: Too many connections"):
+		default:
+			t.Fatalf("connection %d: %q", i, first)
+		}
+	}
+	for i, rc := range idle {
+		if got := readAll(t, rc.c); !strings.HasPrefix(got, "* BYE Autologout") {
+			t.Fatalf("idle connection %d under stress got %q", i, got)
+		}
+	}
+	rc, first := e.dialFrom("127.0.0.99")
+	if !strings.HasPrefix(first, "* OK ") {
+		t.Fatalf("a fresh client after the flood: %q", first)
+	}
+	rc.do(step{send: "L LOGIN " + alice + " password-" + alice, want: []string{`^L OK `}})
+}
+
+// TestKnownClientsReserve: strangers cannot take the reserved slots; an
+// address that logged in before can.
+func TestKnownClientsReserve(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.MaxConnections, o.MaxConnectionsPerIP = 5, 5
+		o.Limits = front.Limits{KnownReserve: 2, PreLoginIdle: time.Hour, StressAt: 100}
+	})
+	known, _ := e.dialFrom("127.0.0.7")
+	known.do(step{send: "L LOGIN " + alice + " password-" + alice, want: []string{`^L OK `}})
+	for range 2 {
+		if _, first := e.dialFrom("127.0.1.1"); !strings.HasPrefix(first, "* OK ") {
+			t.Fatalf("a stranger below the reserve: %q", first)
+		}
+	}
+	if _, first := e.dialFrom("127.0.1.2"); !strings.HasPrefix(first, "* BYE imap.example.test: Too many connections, try again later") {
+		t.Fatalf("a stranger into the reserve: %q", first)
+	}
+	if _, first := e.dialFrom("127.0.0.7"); !strings.HasPrefix(first, "* OK ") {
+		t.Fatalf("the known address: %q", first)
+	}
+}
