@@ -767,8 +767,30 @@ func (r *Reader) parseWord(depth int) (Node, error) {
 	if len(w) == 3 && equalFold(w, "NIL") {
 		return Node{Kind: NIL, Value: string(w)}, nil
 	}
+	if s, ok := interned[string(w)]; ok { // the lookup does not allocate
+		return Node{Kind: Atom, Value: s}, nil
+	}
 	return Node{Kind: Atom, Value: string(w)}, nil
 }
+
+// interned are atoms clients send in nearly every command; reading them
+// costs no allocation.
+var interned = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range strings.Fields(`FLAGS UID RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE
+		BODY MODSEQ ALL FAST FULL CHANGEDSINCE VANISHED UNCHANGEDSINCE RETURN CHARSET UTF-8 MIN MAX COUNT
+		SAVE DELETED UNDELETED SEEN UNSEEN FLAGGED UNFLAGGED ANSWERED UNANSWERED DRAFT NOT OR SINCE
+		BEFORE ON FROM TO CC BCC SUBJECT HEADER TEXT 1 1:* INBOX \Seen \Deleted \Flagged \Answered
+		\Draft $Junk $NotJunk $Forwarded +FLAGS -FLAGS FLAGS.SILENT +FLAGS.SILENT -FLAGS.SILENT
+		BODY.PEEK[] BODY[] BODY.PEEK[HEADER] BODY.PEEK[TEXT] BODY[HEADER] BODY[TEXT] MESSAGES UIDNEXT
+		UIDVALIDITY UNSEEN HIGHESTMODSEQ RECENT SIZE CONDSTORE QRESYNC SUBSCRIBED CHILDREN SPECIAL-USE
+		STATUS From To Cc Bcc Subject Date Message-ID References In-Reply-To Content-Type Reply-To
+		Priority X-Priority Newsgroups Sender List-Post X-Mailer DATE MESSAGE-ID REFERENCES IN-REPLY-TO
+		CONTENT-TYPE REPLY-TO SENDER PRIORITY X-PRIORITY NEWSGROUPS`) {
+		m[s] = s
+	}
+	return m
+}()
 
 func isSectionAtom(b []byte) bool {
 	for _, s := range sectionAtoms {

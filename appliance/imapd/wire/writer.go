@@ -111,8 +111,7 @@ func (w *Writer) NIL() *Writer { return w.Atom("NIL") }
 func (w *Writer) Number(v uint64) *Writer {
 	w.space()
 	if w.err == nil {
-		var b [20]byte
-		_, w.err = w.bw.Write(strconv.AppendUint(b[:0], v, 10))
+		_, w.err = w.bw.Write(strconv.AppendUint(w.bw.AvailableBuffer(), v, 10))
 	}
 	return w
 }
@@ -354,8 +353,7 @@ func (f nulFilter) Write(p []byte) (int, error) {
 func (w *Writer) DateTime(t time.Time) *Writer {
 	w.space()
 	if w.err == nil {
-		var b [32]byte
-		out := append(b[:0], '"')
+		out := append(w.bw.AvailableBuffer(), '"')
 		out = t.AppendFormat(out, "_2-Jan-2006 15:04:05 -0700")
 		out = append(out, '"')
 		_, w.err = w.bw.Write(out)
