@@ -57,8 +57,9 @@ func randomPassword(n int) (string, error) {
 }
 
 // printDemoBanner shows the demo login, the ports and how to try them, in a
-// box, once: the password is not stored anywhere in clear text.
-func printDemoBanner(w io.Writer, password string, services []*service) {
+// box, once: the password is not stored anywhere in clear text. outbox,
+// when not nil, is where mail for other domains stays (run_dev.go).
+func printDemoBanner(w io.Writer, password string, services []*service, outbox *devOutbox) {
 	addr := func(name string) string {
 		for _, sv := range services {
 			if sv.name == name {
@@ -85,6 +86,10 @@ func printDemoBanner(w io.Writer, password string, services []*service) {
 			a = "http://" + a + "/"
 		}
 		lines = append(lines, sv.title+":"+strings.Repeat(" ", titleWidth-len(sv.title)+2)+a)
+	}
+	if outbox != nil {
+		lines = append(lines, "", "Mail to other domains is never sent in development mode: it is kept",
+			"in the dev outbox, one .eml file per message, in "+outbox.dir)
 	}
 	lines = append(lines, "", "Try it (-k: the certificate is self-signed):")
 	pw := "'" + config.DemoUser + ":" + password + "'"

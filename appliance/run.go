@@ -167,6 +167,9 @@ type runner struct {
 	workers []worker
 	// queue is the outbound queue, built on first use by outboundQueue.
 	queue *queue.Queue
+	// devOutbox keeps the outgoing mail of development mode (run_dev.go);
+	// nil otherwise.
+	devOutbox *devOutbox
 	// jobFailed is the last worker that stopped with an error.
 	jobFailed atomic.Pointer[jobFailure]
 	// reset is the web page's factory reset (run_reset.go), the same
@@ -279,15 +282,11 @@ func (r *runner) run(ctx context.Context) (err error) {
 	}
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 
-	var demoPassword string
 	if cfg.Dev {
-		if demoPassword, err = ensureDemoUser(st, r.log); err != nil {
+		// Before the services are built: they take r.resolver.
+		if err := r.startDev(dataDir); err != nil { // run_dev.go: nothing leaves the machine
 			return err
 		}
-	}
-	accounts, err := st.Accounts()
-	if err != nil {
-		return fmt.Errorf("read accounts: %w", err)
 	}
 
 	r.restoreDaily(dataDir) // run_daily.go
@@ -298,6 +297,20 @@ func (r *runner) run(ctx context.Context) (err error) {
 	}
 	if err := r.listen(services); err != nil {
 		return err
+	}
+	// The demo user only once every port is bound: a start that fails on
+	// a taken port must not make a user whose password it never shows.
+	var demoPassword string
+	if cfg.Dev {
+		if demoPassword, err = ensureDemoUser(st, r.log); err != nil {
+			closeListeners(services)
+			return err
+		}
+	}
+	accounts, err := st.Accounts()
+	if err != nil {
+		closeListeners(services)
+		return fmt.Errorf("read accounts: %w", err)
 	}
 
 	stopWorkers := r.startWorkers()
@@ -310,7 +323,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if demoPassword != "" {
 		// Before the phase changes, so that whoever waits for "running"
 		// finds the banner printed.
-		printDemoBanner(r.opts.Stdout, demoPassword, services)
+		printDemoBanner(r.opts.Stdout, demoPassword, services, r.devOutbox)
 	}
 	phase := status.PhaseRunning
 	if len(accounts) == 0 {
@@ -554,6 +567,13 @@ func (r *runner) listen(services []*service) error {
 		sv.ln = ln
 	}
 	return nil
+}
+
+// closeListeners undoes listen when the start fails after it.
+func closeListeners(services []*service) {
+	for _, sv := range services {
+		sv.ln.Close()
+	}
 }
 
 // update changes the Snapshot and then recomputes its Problem.

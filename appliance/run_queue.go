@@ -3,6 +3,8 @@ package appliance
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -37,8 +39,18 @@ func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
 	if delay == 0 {
 		delay = -1 // the config's "0s" means never; the queue's 0 means default
 	}
+	var sink func(context.Context, queue.Envelope, io.Reader) error
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error) // nil: the queue's own
+	if cfg.Dev {
+		dial = loopbackDial // run_dev.go: never anything but this machine
+		if r.devOutbox != nil {
+			sink = r.devOutbox.put
+		}
+	}
 	var q *queue.Queue
 	q, err = queue.New(queue.Options{
+		Sink:              sink,
+		Dial:              dial,
 		Store:             st,
 		Logger:            r.log,
 		Hostname:          cfg.Hostname,

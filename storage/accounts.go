@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -482,18 +483,30 @@ func (s *Store) Authenticate(login, password string) (Account, error) {
 }
 
 // Resolve finds the account that receives mail for addr: the exact address,
-// then without a "+tag" in the local part, then the domain's catch-all.
+// then without a "+tag" in the local part, then for a role mailbox
+// (postmaster, abuse) the box's administrator, then the domain's catch-all.
+// The bare "postmaster" of RFC 5321 4.1.1.3 (no domain) is a role mailbox
+// too.
 func (s *Store) Resolve(addr string) (AccountID, error) {
+	if strings.EqualFold(strings.TrimSpace(addr), rolePostmaster) {
+		var id AccountID
+		err := s.view(func(txn *badger.Txn) (err error) {
+			id, err = roleAccount(txn)
+			return err
+		})
+		return id, err
+	}
 	a, err := NormalizeAddress(addr)
 	if err != nil || strings.HasPrefix(a, "@") {
 		return 0, ErrUnknownAddress
 	}
 	at := strings.LastIndexByte(a, '@')
+	local, domain := a[:at], a[at+1:]
 	cands := []string{a}
-	if plus := strings.IndexByte(a[:at], '+'); plus > 0 {
-		cands = append(cands, a[:plus]+a[at:])
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+		cands = append(cands, local+a[at:])
 	}
-	cands = append(cands, a[at:])
 	var id AccountID
 	err = s.view(func(txn *badger.Txn) error {
 		for _, c := range cands {
@@ -506,9 +519,69 @@ func (s *Store) Resolve(addr string) (AccountID, error) {
 				return err
 			}
 		}
-		return ErrUnknownAddress
+		if slices.Contains(roleMailboxes, local) {
+			// Only in our own domains: postmaster@gmail.com is not ours.
+			_, err := txn.Get(keys.Domain(domain))
+			if err == nil {
+				id, err = roleAccount(txn)
+				return err
+			}
+			if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+		}
+		got, err := getAddress(txn, a[at:])
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrUnknownAddress
+		}
+		id = got
+		return err
 	})
 	return id, err
+}
+
+// Role mailboxes every domain of the box has, whether or not an account or
+// alias was made for them: postmaster, which RFC 5321 4.5.1 requires
+// (case-insensitive, and also without a domain) and to which DMARC reports
+// go (postroomctl dns publishes rua=mailto:postmaster@), and abuse (RFC
+// 2142 2), where other providers send complaints. An alias of that name
+// (postroomctl alias add) sends them elsewhere: the exact address is looked
+// up first. They win over a catch-all: whoever gets "any other address" is
+// not necessarily the person who runs the box.
+const rolePostmaster = "postmaster"
+
+var roleMailboxes = []string{rolePostmaster, "abuse"}
+
+// roleAccount is the account that receives the role mailboxes: the first
+// administrator (the lowest account ID), or, when no account is an
+// administrator, the first account. Refusing instead would break RFC 5321's
+// MUST and lose the DMARC reports of a box whose accounts predate the
+// administrator flag; the first account is normally the person who set the
+// box up. ErrUnknownAddress only when there is no account at all.
+func roleAccount(txn *badger.Txn) (AccountID, error) {
+	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: keys.AccountPrefix()})
+	defer it.Close()
+	first := AccountID(0)
+	for it.Rewind(); it.Valid(); it.Next() {
+		id, err := keys.ParseAccount(it.Item().Key())
+		if err != nil {
+			return 0, err
+		}
+		rec := &accountRecord{}
+		if err := it.Item().Value(func(v []byte) error { return decodeJSON(vAccount, v, rec) }); err != nil {
+			return 0, fmt.Errorf("account %d: %w", id, err)
+		}
+		if rec.Admin {
+			return AccountID(id), nil
+		}
+		if first == 0 {
+			first = AccountID(id)
+		}
+	}
+	if first == 0 {
+		return 0, ErrUnknownAddress
+	}
+	return first, nil
 }
 
 // IsLocalDomain reports whether any address of the store is in domain.

@@ -49,7 +49,7 @@ type Config struct {
 
 	AllowPlaintextAuthLAN bool   `json:"allow_plaintext_auth_lan" help:"For the login services (submission, IMAP, POP3): allow passwords over unencrypted connections from the local network (private and loopback addresses), for old clients. Never from the internet."`
 	LogLevel              string `json:"log_level" help:"How much to log: \"debug\", \"info\", \"warn\" or \"error\". Passwords are never logged."`
-	Dev                   bool   `json:"dev" help:"Development mode: on the first start with an empty store, create the demo user demo@example.test and print its password once."`
+	Dev                   bool   `json:"dev" help:"Development mode: on the first start with an empty store, create the demo user demo@example.test and print its password once. Mail for other domains is never sent: it is kept in data_dir/dev-outbox (with resolver empty), and connections go only to this machine."`
 
 	Panel PanelConfig `json:"panel" help:"The front panel: status LEDs, display and button (docs/WIRING.md)."`
 	Queue QueueConfig `json:"queue" help:"Outgoing mail: retries, limits, DKIM signing and an optional smarthost."`

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -211,6 +212,9 @@ type host struct {
 // deliver tries the destination's hosts in order until one gives an
 // answer for the recipients; it returns one result per recipient.
 func (q *Queue) deliver(ctx context.Context, m *storage.QueueMessage, dest string, rcpts []storage.QueueRecipient) []result {
+	if q.o.Sink != nil {
+		return all(len(rcpts), q.toSink(ctx, m, rcpts))
+	}
 	var hosts []host
 	if sh := q.o.Smarthost; sh.Host != "" {
 		hosts = []host{{name: sh.Host, port: sh.Port, tls: sh.TLS, user: sh.Username, password: sh.Password, roots: sh.RootCAs}}
@@ -245,6 +249,27 @@ func (q *Queue) deliver(ctx context.Context, m *storage.QueueMessage, dest strin
 		}
 	}
 	return all(len(rcpts), last)
+}
+
+// sinkName stands for the Sink where a server's name would be (the
+// remote MTA of the recipients' records, the logs).
+const sinkName = "dev outbox"
+
+// toSink hands the message to Options.Sink instead of a server.
+func (q *Queue) toSink(ctx context.Context, m *storage.QueueMessage, rcpts []storage.QueueRecipient) result {
+	env := Envelope{ID: m.ID, From: m.From}
+	for _, r := range rcpts {
+		env.To = append(env.To, r.Addr)
+	}
+	body, err := q.st.OpenBody(m.Object)
+	if err != nil {
+		return temp("4.3.0", sinkName, "open queued body: %v", err)
+	}
+	defer body.Close()
+	if err := q.o.Sink(ctx, env, io.MultiReader(bytes.NewReader(m.Prefix), body.Reader())); err != nil {
+		return temp("4.3.0", sinkName, "%s: %v", sinkName, err)
+	}
+	return result{state: storage.QueueDelivered, mta: sinkName, text: "kept in the " + sinkName + " (development mode: not sent)"}
 }
 
 // mxHosts returns the hosts to try for domain in preference order (RFC 5321

@@ -82,6 +82,13 @@ type Options struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Smarthost, when its Host is set, relays everything through it.
 	Smarthost Smarthost
+	// Sink, when set, takes every message instead of the network: no DNS
+	// query, no connection, no smarthost. It gets the envelope and the
+	// bytes that would have been sent (the DKIM prefix and the body); nil
+	// counts the recipients as delivered, an error as a temporary failure.
+	// Development mode keeps mail there (the dev outbox), so that a laptop
+	// never sends to the internet.
+	Sink func(ctx context.Context, env Envelope, msg io.Reader) error
 	// DKIM signs messages whose From domain is a local domain; nil: no signing.
 	DKIM *dkim.Keys
 	// MaxConcurrent bounds simultaneous deliveries; 0 means 8.
@@ -116,6 +123,13 @@ type Options struct {
 	// OnChange is called after Stats may have changed (a message queued,
 	// finished, or a new error), outside any lock; for the status Snapshot.
 	OnChange func()
+}
+
+// Envelope is what a Sink learns of a message besides its bytes.
+type Envelope struct {
+	ID   storage.QueueID
+	From string   // "" for the null sender
+	To   []string // the recipients of this attempt
 }
 
 // DefaultRetry is the retry schedule when Options.Retry is empty.

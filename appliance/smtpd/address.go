@@ -27,7 +27,22 @@ type address struct {
 	utf8     bool   // has non-ASCII octets: needs SMTPUTF8 (RFC 6531 3.2)
 }
 
-func (a address) String() string { return a.local + "@" + a.domain }
+func (a address) String() string {
+	if a.domain == "" {
+		return a.local // the bare postmaster
+	}
+	return a.local + "@" + a.domain
+}
+
+// ours reports whether mail for the address is delivered here rather than
+// relayed: it is in one of our domains, or it is the bare "postmaster"
+// that RFC 5321 4.1.1.3 allows without a domain (and 4.5.1 says MUST be
+// accepted). The store decides who receives postmaster and abuse in our
+// domains (storage.Store.Resolve: an administrator unless an alias of that
+// name exists).
+func (a address) ours(st Store) bool {
+	return a.domain == "" || st.IsLocalDomain(a.domain)
+}
 
 // remote is the address for delivery elsewhere: the local part keeps its
 // case, which only the destination may interpret (RFC 5321 2.4).
@@ -48,9 +63,14 @@ func (a address) remote() string { return a.rawLocal + "@" + a.domain }
 //   - control octets anywhere, an empty local part, an empty domain label
 //     or an over-long path are syntax errors.
 //   - "@", "%" or "!" in the local part is errAddrRelay.
+//   - "postmaster" in any case, without a domain, is the one address that
+//     needs none (RFC 5321 4.1.1.3); it has an empty domain.
 func parseAddress(s string) (address, error) {
 	if len(s) > maxPathOctets || !utf8.ValidString(s) {
 		return address{}, errAddrSyntax
+	}
+	if strings.EqualFold(s, "postmaster") {
+		return address{local: "postmaster", rawLocal: s}, nil
 	}
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 {

@@ -30,6 +30,9 @@ func TestParseAddress(t *testing.T) {
 		{"user@remote@example.test", "", errAddrRelay},
 		{"@example.test", "", errAddrSyntax},
 		{"user", "", errAddrSyntax},
+		{"PostMaster", "postmaster", nil}, // RFC 5321 4.1.1.3: the one address without a domain
+		{"abuse", "", errAddrSyntax},
+		{"postmaster@", "", errAddrSyntax},
 		{"user@", "", errAddrSyntax},
 		{"user@.", "", errAddrSyntax},
 		{"user@example.test..", "", errAddrSyntax},

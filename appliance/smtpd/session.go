@@ -274,7 +274,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return s.refuse(tx, errNeedUTF8, "RCPT", "rcpt", to)
 	}
 	st := s.srv.opts.Store
-	if !st.IsLocalDomain(addr.domain) {
+	if !addr.ours(st) {
 		if s.acct == nil {
 			// We are never an open relay (RFC 5321 3.6.1, RFC 2505):
 			// only a logged-in client may send elsewhere.

@@ -92,6 +92,10 @@ type Snapshot struct {
 	Unread int `json:"unread"`
 	// Queue is the outgoing mail waiting for delivery.
 	Queue Queue `json:"queue"`
+	// DevOutbox is where development mode keeps the mail for other
+	// domains instead of sending it; zero (Dir "") outside development
+	// mode.
+	DevOutbox DevOutbox `json:"dev_outbox,omitzero"`
 	// CertExpires is when the TLS certificate ends (zero: unknown) and
 	// CertDaysLeft the whole days from Time until then (negative: expired).
 	CertExpires  time.Time `json:"cert_expires,omitzero"`
@@ -117,10 +121,30 @@ type Snapshot struct {
 	// reset; zero when none is pending. It is only a request: nothing is
 	// erased until a person confirms it on the web page, which clears it.
 	ResetRequested time.Time `json:"reset_requested,omitzero"`
-	// LastChange is the last change an administrator made (change.go).
-	LastChange Change `json:"last_change,omitzero"`
 	// Time is when this Snapshot was published.
 	Time time.Time `json:"time"`
+}
+
+// DevOutbox is the dev outbox: in development mode the outgoing queue
+// writes each message for another domain as a file in Dir (NAME.eml, the
+// bytes that would have been sent, and NAME.envelope, the sender and
+// recipients) and counts it as delivered; nothing goes to the internet.
+type DevOutbox struct {
+	Dir      string `json:"dir"`
+	Messages int    `json:"messages"` // .eml files in Dir
+	// Last is when the last message was put there; zero: none since start.
+	Last time.Time `json:"last,omitzero"`
+}
+
+// Summary says what the dev outbox holds, for the status page and the
+// banner, e.g. "3 messages held in the dev outbox instead of being sent
+// (/data/dev-outbox)".
+func (d DevOutbox) Summary() string {
+	what := fmt.Sprintf("%d messages", d.Messages)
+	if d.Messages == 1 {
+		what = "1 message"
+	}
+	return fmt.Sprintf("%s held in the dev outbox instead of being sent (%s)", what, d.Dir)
 }
 
 // Disk is the space on one file system.

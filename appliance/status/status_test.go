@@ -56,7 +56,7 @@ func TestJSONNamesAndZeroTimes(t *testing.T) {
 			t.Errorf("JSON lacks %s: %s", want, b)
 		}
 	}
-	for _, absent := range []string{"reset_requested", "cert_expires", "oldest"} {
+	for _, absent := range []string{"reset_requested", "cert_expires", "oldest", "dev_outbox"} {
 		if strings.Contains(string(b), absent) {
 			t.Errorf("zero %s is in the JSON: %s", absent, b)
 		}
@@ -120,5 +120,24 @@ func TestAttention(t *testing.T) {
 				t.Errorf("Attention = %q; want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestDevOutboxSummary(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{
+		{0, "0 messages held in the dev outbox instead of being sent (/d/dev-outbox)"},
+		{1, "1 message held in the dev outbox instead of being sent (/d/dev-outbox)"},
+		{3, "3 messages held in the dev outbox instead of being sent (/d/dev-outbox)"},
+	} {
+		if got := (DevOutbox{Dir: "/d/dev-outbox", Messages: c.n}).Summary(); got != c.want {
+			t.Errorf("Summary(%d) = %q; want %q", c.n, got, c.want)
+		}
+	}
+	b, _ := json.Marshal(Snapshot{DevOutbox: DevOutbox{Dir: "/d/dev-outbox", Messages: 2}})
+	if want := `"dev_outbox":{"dir":"/d/dev-outbox","messages":2}`; !strings.Contains(string(b), want) {
+		t.Errorf("JSON lacks %s: %s", want, b)
 	}
 }

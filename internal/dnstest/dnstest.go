@@ -24,6 +24,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -39,6 +40,9 @@ type Server struct {
 	mu   sync.Mutex
 	rrs  map[string][]dns.RR // owner name (lower case, FQDN) -> records
 	fail map[string]int      // owner name -> forced rcode
+	// queries counts the queries received, for tests that prove none
+	// was sent.
+	queries atomic.Int64
 }
 
 // Start starts a server holding records and stops it at test cleanup.
@@ -131,8 +135,12 @@ func (s *Server) Resolver() *net.Resolver {
 	}
 }
 
+// Queries returns how many queries the server has received.
+func (s *Server) Queries() int { return int(s.queries.Load()) }
+
 // ServeDNS answers one query from the zone (dns.Handler).
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	s.queries.Add(1)
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true

@@ -24,10 +24,16 @@ func TestLookups(t *testing.T) {
 	)
 	r := srv.Resolver()
 	ctx := context.Background()
+	if n := srv.Queries(); n != 0 {
+		t.Errorf("Queries before any = %d", n)
+	}
 
 	mxs, err := r.LookupMX(ctx, "example.test")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := srv.Queries(); n < 1 {
+		t.Errorf("Queries after LookupMX = %d", n)
 	}
 	var hosts []string
 	for _, mx := range mxs {
