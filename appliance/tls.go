@@ -32,6 +32,30 @@ const (
 	certRenewBefore = 30 * 24 * time.Hour
 )
 
+// serverTLSConfig is the TLS configuration of every server of the box
+// (SMTP, submission, IMAP, POP3): TLS 1.2 and 1.3 only, and under TLS 1.2
+// only AEAD suites with forward secrecy. Go's defaults still include the
+// ECDHE CBC suites with SHA-1 MACs, which RFC 9325 4.2 says not to offer.
+// TLS 1.3 suites are all AEAD and not configurable.
+func serverTLSConfig(cert *tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{*cert},
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: slices.Clone(tls12Suites),
+	}
+}
+
+// tls12Suites: ECDHE with AES-GCM or ChaCha20-Poly1305, for ECDSA keys (the
+// generated certificate) and RSA keys (a configured one).
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
 // ensureCertificate loads the TLS certificate. Without configured files it
 // uses DATA/tls/cert.pem and key.pem, creating a self-signed ECDSA P-256
 // certificate for the hostname, localhost, 127.0.0.1 and ::1 when they are
