@@ -9,13 +9,17 @@ import (
 
 // AString returns an astring (RFC 9051 9): an atom of ASTRING-CHARs, a
 // quoted string or a literal. The atom NIL is the string "NIL".
-func (n Node) AString() (string, bool) {
+func (n Node) AString() (string, bool) { return n.stringOr(isAStringChar) }
+
+// stringOr returns a string, or an atom whose 7-bit characters all pass
+// atomOK (8-bit ones are the caller's to judge, see Mailbox).
+func (n Node) stringOr(atomOK func(byte) bool) (string, bool) {
 	switch n.Kind {
 	case Quoted, Literal:
 		return n.Value, !n.Streamed
 	case Atom, NIL:
 		for i := range len(n.Value) {
-			if c := n.Value[i]; !isAStringChar(c) && c < 0x80 {
+			if c := n.Value[i]; c < 0x80 && !atomOK(c) {
 				return "", false
 			}
 		}
@@ -28,9 +32,6 @@ func (n Node) AString() (string, bool) {
 func (n Node) IsAtom(name string) bool {
 	return (n.Kind == Atom || n.Kind == NIL) && strings.EqualFold(n.Value, name) && len(n.List) == 0
 }
-
-// IsString reports a quoted string or literal.
-func (n Node) IsString() bool { return n.Kind == Quoted || n.Kind == Literal }
 
 // Mailbox returns a mailbox name (an astring); INBOX in any case is
 // "INBOX" (RFC 9051 5.1). Decoding modified UTF-7 or checking UTF-8 is
@@ -49,19 +50,7 @@ func (n Node) Mailbox() (string, error) {
 // ListMailbox returns a list-mailbox: an atom that may also hold "%", "*"
 // and "]", or a string (RFC 9051 6.3.9).
 func (n Node) ListMailbox() (string, bool) {
-	switch n.Kind {
-	case Quoted, Literal:
-		return n.Value, !n.Streamed
-	case Atom, NIL:
-		for i := range len(n.Value) {
-			c := n.Value[i]
-			if !isAStringChar(c) && c != '%' && c != '*' && c < 0x80 {
-				return "", false
-			}
-		}
-		return n.Value, len(n.List) == 0
-	}
-	return "", false
+	return n.stringOr(func(c byte) bool { return isAStringChar(c) || c == '%' || c == '*' })
 }
 
 // NString returns an nstring: NIL (ok, nil) or a string.

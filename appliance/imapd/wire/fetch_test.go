@@ -107,18 +107,7 @@ func TestParseFetch(t *testing.T) {
 		{line: "FETCH 1 FLAGS (FOO)", bad: "BAD Unknown FETCH modifier"},
 		{line: "FETCH 1 FLAGS ()", bad: "BAD Invalid FETCH modifiers"},
 	} {
-		t.Run(tc.line, func(t *testing.T) {
-			got, err := parseLine(t, tc.line, ParseFetch)
-			if tc.bad != "" || err != nil {
-				if badText(err) != tc.bad {
-					t.Fatalf("got %q, want %q", badText(err), tc.bad)
-				}
-				return
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %#v\nwant %#v", got, tc.want)
-			}
-		})
+		check(t, tc.line, ParseFetch, tc.want, tc.bad)
 	}
 }
 

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -97,17 +96,6 @@ func TestParseSearch(t *testing.T) {
 		{line: "SEARCH CHARSET", bad: "BAD CHARSET needs a charset"},
 		{line: deep, bad: "BAD Search too deeply nested"},
 	} {
-		t.Run(tc.line, func(t *testing.T) {
-			got, err := parseLine(t, tc.line, ParseSearch)
-			if tc.bad != "" || err != nil {
-				if badText(err) != tc.bad {
-					t.Fatalf("got %q, want %q", badText(err), tc.bad)
-				}
-				return
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %#v\nwant %#v", got, tc.want)
-			}
-		})
+		check(t, tc.line, ParseSearch, tc.want, tc.bad)
 	}
 }
