@@ -121,6 +121,8 @@ type Snapshot struct {
 	// reset; zero when none is pending. It is only a request: nothing is
 	// erased until a person confirms it on the web page, which clears it.
 	ResetRequested time.Time `json:"reset_requested,omitzero"`
+	// LastChange is the last change an administrator made (change.go).
+	LastChange Change `json:"last_change,omitzero"`
 	// Time is when this Snapshot was published.
 	Time time.Time `json:"time"`
 }
