@@ -1,91 +1,61 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
 
-	"postroom/storage"
+	"postroom/appliance/admin"
 )
 
-// checkAddress accepts "local@domain" and the catch-all "@domain".
+// checkAddress accepts "local@domain" and the catch-all "@domain", with the
+// admin layer's own check, as a mistake in the command line.
 func checkAddress(addr string) error {
-	at := strings.LastIndexByte(addr, '@')
-	domain := addr[at+1:]
-	if at < 0 || domain == "" || strings.Contains(addr[:at], "@") ||
-		strings.ContainsFunc(addr, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+	if _, err := admin.NormalizeAddress("address", addr, true); err != nil {
 		return usagef("%q is not an address: write e.g. info@example.org, or @example.org for every address of the domain", addr)
 	}
 	return nil
 }
 
 func (c *ctl) aliasAdd(args []string) error {
-	addr, name := args[0], args[1]
-	if err := checkAddress(addr); err != nil {
+	if err := checkAddress(args[0]); err != nil {
 		return err
 	}
-	st, a, err := c.account(name)
+	r, err := call[admin.AddressResult](c, admin.AddAddress{Address: args[0], Account: args[1]})
+	if ae, ok := adminError(err); ok && ae.Code == admin.CodeExists {
+		return fmt.Errorf("%s; to move it, first: postroomctl alias remove %s", ae.Message, strings.ToLower(args[0]))
+	}
 	if err != nil {
 		return err
 	}
-	err = st.AddAddress(a.Name, addr)
-	if errors.Is(err, storage.ErrAddressTaken) {
-		owner := "another account"
-		if id, err := st.Resolve(addr); err == nil {
-			if o, err := st.AccountByID(id); err == nil {
-				owner = "account " + o.Name
-			}
-		}
-		return fmt.Errorf("%s already delivers to %s; to move it, first: postroomctl alias remove %s", addr, owner, addr)
-	}
-	if errors.Is(err, storage.ErrUnknownAddress) { // the store's stricter syntax check
-		return fmt.Errorf("%q is not a valid address", addr)
-	}
-	if err != nil {
-		return accountErr(a.Name, err)
-	}
-	if strings.HasPrefix(addr, "@") {
-		fmt.Fprintf(c.stdout, "mail for any other address %s now goes to %s\n", addr, a.Name)
+	if r.CatchAll {
+		fmt.Fprintf(c.stdout, "mail for any other address %s now goes to %s\n", r.Address, r.Account)
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "mail for %s now goes to %s\n", addr, a.Name)
+	fmt.Fprintf(c.stdout, "mail for %s now goes to %s\n", r.Address, r.Account)
 	return nil
 }
 
 func (c *ctl) aliasRemove(args []string) error {
-	addr := args[0]
-	if err := checkAddress(addr); err != nil {
+	if err := checkAddress(args[0]); err != nil {
 		return err
 	}
-	st, err := c.store()
+	r, err := call[admin.AddressResult](c, admin.RemoveAddress{Address: args[0]})
 	if err != nil {
 		return err
 	}
-	err = st.RemoveAddress(addr)
-	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrUnknownAddress) {
-		return fmt.Errorf("no account has the address %s (postroomctl alias list shows them)", addr)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "mail for %s is no longer accepted\n", addr)
+	fmt.Fprintf(c.stdout, "mail for %s is no longer accepted\n", r.Address)
 	return nil
 }
 
 func (c *ctl) aliasList(args []string) error {
-	st, err := c.store()
-	if err != nil {
-		return err
-	}
-	accts, err := st.Accounts()
+	l, err := call[admin.AccountList](c, admin.ListAccounts{})
 	if err != nil {
 		return err
 	}
 	type row struct{ addr, kind, name string }
 	var rows []row
-	for _, a := range accts {
+	for _, a := range l.Accounts {
 		for _, ad := range a.Addresses {
 			kind := "alias"
 			switch {

@@ -8,44 +8,45 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
-	"postroom/storage"
+	"postroom/appliance/admin"
 )
 
 // errProblems ends fsck when it found problems; it printed them already.
 var errProblems = errors.New("problems found")
 
+// fsck runs the consistency check, in one snapshot of the store, so on a
+// running box too. It repairs nothing; a repair would need the store to
+// itself (the appliance stopped).
 func (c *ctl) fsck(args []string) error {
-	st, err := c.store()
+	d, err := c.admin()
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := st.Check(ctx); err != nil {
+	r, err := admin.Call[admin.CheckResult](ctx, d, c.actor(), admin.CheckStore{})
+	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(c.stderr, "postroomctl: fsck interrupted")
 			return errAborted
 		}
-		ps := problems(err)
+		return err
+	}
+	if len(r.Problems) > 0 {
+		var ps []string
+		for _, p := range r.Problems {
+			ps = append(ps, problems(errors.New(p))...)
+		}
 		for _, p := range ps {
 			fmt.Fprintf(c.stdout, "problem: %s\n", p)
 		}
 		fmt.Fprintf(c.stdout, "fsck: %s in %s\n", plural(int64(len(ps)), "problem", "problems"), storeDir(c.data))
 		return errProblems
 	}
-	accts, err := st.Accounts()
-	if err != nil {
-		return err
-	}
-	var msgs int64
-	for _, a := range accts {
-		msgs += a.Messages
-	}
-	fmt.Fprintf(c.stdout, "ok: %s, %s checked\n", plural(int64(len(accts)), "account", "accounts"), plural(msgs, "message", "messages"))
+	fmt.Fprintf(c.stdout, "ok: %s, %s checked\n", plural(r.Accounts, "account", "accounts"), plural(r.Messages, "message", "messages"))
 	return nil
 }
 
@@ -69,18 +70,11 @@ func problems(err error) []string {
 }
 
 func (c *ctl) stats(args []string) error {
-	st, err := c.store()
+	r, err := call[admin.StatsResult](c, admin.GetStats{})
 	if err != nil {
 		return err
 	}
-	s, err := st.Stats()
-	if err != nil {
-		return err
-	}
-	accts, err := st.Accounts()
-	if err != nil {
-		return err
-	}
+	s := r.Store
 	t := newTable(c.stdout)
 	t.row("store", storeDir(c.data))
 	t.row("accounts", strconv.Itoa(s.Accounts))
@@ -97,13 +91,12 @@ func (c *ctl) stats(args []string) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	if len(accts) == 0 {
+	if len(r.Accounts) == 0 {
 		return nil
 	}
-	slices.SortFunc(accts, func(a, b storage.Account) int { return strings.Compare(a.Name, b.Name) })
 	fmt.Fprintln(c.stdout)
 	t = newTable(c.stdout, "ACCOUNT", "MESSAGES", "SIZE", "QUOTA")
-	for _, a := range accts {
+	for _, a := range r.Accounts {
 		t.row(a.Name, strconv.FormatInt(a.Messages, 10), usage(a), formatQuota(a.Quota))
 	}
 	return t.flush()

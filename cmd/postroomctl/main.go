@@ -1,23 +1,29 @@
-// Command postroomctl administers the data folder of a stopped Postroom
-// appliance: accounts, passwords, aliases, quotas, POP3 retention, and the
-// consistency check of the mail store.
+// Command postroomctl administers a Postroom appliance from a terminal on
+// the box: accounts, passwords, aliases, quotas, POP3 retention, domains,
+// host name, smarthost, the outgoing queue, and the consistency check of
+// the mail store.
 //
-// It opens the Badger store in DATA/store directly, so it only works while the
-// appliance is stopped: Badger locks its directory, and when the appliance
-// holds that lock postroomctl says so and exits 2. Administering a running
-// box (over a control socket, the same operations as the web page) is the
-// next step of the project; until then the box must be stopped.
+// Every change is an operation of the admin layer (appliance/admin), the
+// same the web page uses. While the appliance runs it holds the store, and
+// postroomctl sends the operations over its control socket
+// (DATA/control.sock; only root and the appliance's own user may connect);
+// while it is stopped, postroomctl opens the store itself and runs the same
+// operations in-process, holding the data folder's lock meanwhile so the
+// appliance does not start under it.
 //
 // Map of this folder:
 //
 //	main.go     run: flags, dispatch, usage text, exit codes
-//	store.go    finding the data folder, opening the store, "the appliance is running"
-//	users.go    users list/add/remove/passwd/quota/retention/admin, password input
+//	remote.go   reaching the admin layer: the control socket, or the store
+//	store.go    finding the data folder, opening the store, its locks
+//	users.go    users list/add/remove/rename/passwd/quota/retention/admin, password input
 //	alias.go    alias add/remove/list
+//	settings.go domains, host name, smarthost
 //	mail.go     mailboxes, messages
 //	check.go    fsck, stats
+//	queue.go    the outgoing queue
 //	format.go   sizes (500M, 2G), tables, making mail header text safe for a terminal
-//	sys_unix.go the flock test of Badger's lock; disk space of the store's files
+//	sys_unix.go the flock tests and lock; disk space of the store's files
 package main
 
 import (
@@ -29,6 +35,7 @@ import (
 	"os"
 	"strings"
 
+	"postroom/appliance/admin"
 	"postroom/storage"
 )
 
@@ -46,16 +53,15 @@ const (
 
 // usageText is the help; a mistake on the command line shows only its
 // synopsis, the part between "Usage:" and the notes.
-const usageText = introText + synopsisText + queueSynopsis + hwSynopsis + notesText // queueSynopsis: queue.go, hwSynopsis: hw.go
+const usageText = introText + synopsisText + settingsSynopsis + queueSynopsis + hwSynopsis + notesText // settings.go, queue.go, hw.go
 
-const introText = `postroomctl administers the data folder of a STOPPED Postroom appliance:
-accounts, passwords, addresses, quotas, and the consistency check of the mail store.
+const introText = `postroomctl administers a Postroom appliance: accounts, passwords, addresses,
+quotas, domains, settings, the outgoing queue, and the consistency check of the store.
 
-While the appliance runs it holds the store, and postroomctl refuses to touch it:
-stop the appliance first.
+It works on a running appliance (through its control socket, DATA/control.sock)
+and on a stopped one (opening its store directly); the commands are the same.
 
 `
-
 const synopsisText = `Usage:
   postroomctl [-data DIR] COMMAND [ARGUMENTS]
 
@@ -67,6 +73,8 @@ Accounts (NAME is the login, usually the primary address, e.g. alice@example.org
   users add NAME [-password-stdin]     create an account with INBOX, Sent, Drafts, ...
   users passwd NAME [-password-stdin]  set a new password
   users remove NAME [-yes]             delete an account and ALL its mail (asks first)
+  users rename NAME NEWNAME [-keep-old]  change the login; -keep-old: mail to the old
+                                       name still arrives (an alias)
   users quota NAME SIZE                limit the account's mail: 500M, 2G, ... 0 = unlimited
   users retention NAME DAYS            POP3: delete INBOX messages DAYS days after their
                                        first download; 0 = keep them forever
@@ -101,7 +109,7 @@ password, postroomctl makes up a random one and prints it once: write it down.
 Sizes: a number of bytes, or with K, M, G or T (powers of 1024): 500M, 1.5G.
 
 Exit status: 0 done; 1 the command failed (or fsck found problems);
-2 bad arguments, or the appliance is running.
+2 bad arguments.
 
 Examples:
   postroomctl -data /var/lib/postroom users add alice@example.org
@@ -132,13 +140,20 @@ type ctl struct {
 	passwordStdin bool
 	yes           bool
 	last          int // messages -n
+	keepOld       bool
+	port          int    // settings smarthost -port
+	tls           string // settings smarthost -tls
+	login         string // settings smarthost -user
 
 	stdin  io.Reader
 	in     *bufio.Reader // line reader over stdin, made on first use
 	stdout io.Writer
 	stderr io.Writer
 
-	st *storage.Store
+	st     *storage.Store // the store, when the appliance is stopped
+	unlock func()         // lets go of the data folder's lock
+	remote *admin.Client  // the control socket, when it runs
+	doer   admin.Doer     // remote, or the admin layer over st
 }
 
 // A command is one line of the usage text. flags lists the command-specific
@@ -156,6 +171,7 @@ var commands = []command{
 	{"users add", 1, 1, []string{"password-stdin"}, (*ctl).usersAdd},
 	{"users passwd", 1, 1, []string{"password-stdin"}, (*ctl).usersPasswd},
 	{"users remove", 1, 1, []string{"yes"}, (*ctl).usersRemove},
+	{"users rename", 2, 2, []string{"keep-old"}, (*ctl).usersRename},
 	{"users quota", 2, 2, nil, (*ctl).usersQuota},
 	{"users retention", 2, 2, nil, (*ctl).usersRetention},
 	{"users admin", 2, 2, nil, (*ctl).usersAdmin},
@@ -186,10 +202,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	err = cmd.run(c, pos)
-	if c.st != nil {
-		if cerr := c.st.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("closing the store: %w", cerr)
-		}
+	if cerr := c.closeAdmin(); cerr != nil && err == nil {
+		err = cerr
 	}
 	var ue usageError
 	switch {
@@ -199,8 +213,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "postroomctl: %s: %v\n\n%s", cmd.name, err, synopsisText)
 		return exitUsage
 	case errors.Is(err, errRunning):
-		fmt.Fprintf(stderr, "postroomctl: the appliance is running and holds %s; stop it first\n", storeDir(c.data))
-		return exitUsage
+		fmt.Fprintf(stderr, "postroomctl: %s: the appliance is running and holds %s, and this command needs the store to itself: stop the appliance first\n", cmd.name, storeDir(c.data))
+		return exitFailed
 	case errors.Is(err, errAborted):
 		return exitFailed
 	case errors.Is(err, errProblems):
@@ -223,6 +237,10 @@ func (c *ctl) parse(args []string) (command, []string, error) {
 	fs.BoolVar(&c.passwordStdin, "password-stdin", false, "")
 	fs.BoolVar(&c.yes, "yes", false, "")
 	fs.IntVar(&c.last, "n", 0, "")
+	fs.BoolVar(&c.keepOld, "keep-old", false, "")
+	fs.IntVar(&c.port, "port", 0, "")
+	fs.StringVar(&c.tls, "tls", "", "")
+	fs.StringVar(&c.login, "user", "", "")
 
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -278,7 +296,7 @@ func (c *ctl) parse(args []string) (command, []string, error) {
 
 func unknownCommand(pos []string) error {
 	switch pos[0] {
-	case "users", "alias":
+	case "users", "alias", "domains", "queue":
 		if len(pos) == 1 {
 			return usagef("%s: which one? (see the list below)", pos[0])
 		}

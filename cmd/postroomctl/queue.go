@@ -1,15 +1,13 @@
 package main
 
-// queue list|show|retry|delete: the outgoing mail queue of a stopped
-// appliance (appliance/queue keeps it in the store, storage/queue.go).
+// queue list|show|retry|delete: the outgoing mail queue (appliance/queue
+// keeps it in the store, storage/queue.go), through the admin layer.
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net/textproto"
 	"time"
 
+	"postroom/appliance/admin"
 	"postroom/appliance/queue"
 	"postroom/storage"
 )
@@ -30,28 +28,24 @@ Outgoing mail:
   queue list                           messages waiting to be sent: ID, age, sender,
                                        recipients still to do, next attempt, last error
   queue show ID                        one message: header, every recipient's state
-  queue retry ID|all                   try again at the next start, without waiting
+  queue retry ID|all                   try again now (a stopped box: when it starts)
   queue delete ID                      remove a message from the queue (not sent, no bounce)
   dns [DOMAIN]                         the DNS records to publish for each mail domain:
                                        MX, SPF, DKIM, DMARC, autoconfig, SRV
 `
 
 func (c *ctl) queueList(args []string) error {
-	st, err := c.store()
+	l, err := call[admin.QueueList](c, admin.ListQueue{})
 	if err != nil {
 		return err
 	}
-	msgs, err := st.QueueMessages()
-	if err != nil {
-		return err
-	}
-	if len(msgs) == 0 {
+	if len(l.Messages) == 0 {
 		fmt.Fprintln(c.stdout, "the queue is empty")
 		return nil
 	}
 	now := time.Now()
 	t := newTable(c.stdout, "ID", "AGE", "SIZE", "FROM", "TO DO", "NEXT", "LAST ERROR")
-	for _, m := range msgs {
+	for _, m := range l.Messages {
 		todo, next, lastErr := 0, time.Time{}, ""
 		for _, r := range m.Recipients {
 			if r.Done() {
@@ -65,51 +59,42 @@ func (c *ctl) queueList(args []string) error {
 				lastErr = r.LastError
 			}
 		}
-		t.row(queue.FormatID(m.ID), age(now.Sub(m.Created)), formatSize(m.Size), sender(m.From),
+		t.row(m.ID, age(now.Sub(m.Created)), formatSize(m.Size), sender(m.From),
 			fmt.Sprintf("%d of %d", todo, len(m.Recipients)), when(next, now), safeText(lastErr, 60))
 	}
 	if err := t.flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "%s\n", plural(int64(len(msgs)), "message", "messages"))
+	fmt.Fprintf(c.stdout, "%s\n", plural(int64(len(l.Messages)), "message", "messages"))
 	return nil
 }
 
-func (c *ctl) queueMessage(arg string) (*storage.Store, storage.QueueMessage, error) {
+// queueID checks a message ID on the command line.
+func queueID(arg string) (string, error) {
 	id, err := queue.ParseID(arg)
 	if err != nil {
-		return nil, storage.QueueMessage{}, usagef("%v", err)
+		return "", usagef("%v", err)
 	}
-	st, err := c.store()
-	if err != nil {
-		return nil, storage.QueueMessage{}, err
-	}
-	m, err := st.QueueMessage(id)
-	if err != nil {
-		return nil, m, fmt.Errorf("no message %s in the queue", arg)
-	}
-	return st, m, nil
+	return queue.FormatID(id), nil
 }
 
 func (c *ctl) queueShow(args []string) error {
-	st, m, err := c.queueMessage(args[0])
+	id, err := queueID(args[0])
+	if err != nil {
+		return err
+	}
+	m, err := call[admin.QueueItem](c, admin.ShowQueue{ID: id})
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	w := c.stdout
-	fmt.Fprintf(w, "message %s, %s, queued %s (%s ago)\n", queue.FormatID(m.ID), formatSize(m.Size),
+	fmt.Fprintf(w, "message %s, %s, queued %s (%s ago)\n", m.ID, formatSize(m.Size),
 		m.Created.Local().Format(time.DateTime), age(now.Sub(m.Created)))
 	fmt.Fprintf(w, "envelope sender: %s\n", sender(m.From))
-	fmt.Fprintf(w, "DKIM signed: %v; 8-bit: %v; SMTPUTF8: %v; delay notice sent: %v\n", len(m.Prefix) > 0, m.EightBit, m.UTF8, m.DelayWarned)
-	if b, err := st.OpenBody(m.Object); err == nil {
-		h, _ := textproto.NewReader(bufio.NewReader(io.LimitReader(b.Reader(), 64<<10))).ReadMIMEHeader()
-		b.Close()
-		for _, k := range []string{"From", "To", "Cc", "Subject", "Date", "Message-Id"} {
-			if v := h.Get(k); v != "" {
-				fmt.Fprintf(w, "%s: %s\n", k, safeText(v, 200))
-			}
-		}
+	fmt.Fprintf(w, "DKIM signed: %v; 8-bit: %v; SMTPUTF8: %v; delay notice sent: %v\n", m.DKIMSigned, m.EightBit, m.UTF8, m.DelayWarned)
+	for _, h := range m.Header {
+		fmt.Fprintf(w, "%s: %s\n", h.Name, safeText(h.Value, 200))
 	}
 	fmt.Fprintln(w)
 	t := newTable(w, "RECIPIENT", "STATE", "ATTEMPTS", "NEXT", "STATUS", "LAST ERROR")
@@ -128,57 +113,36 @@ func (c *ctl) queueShow(args []string) error {
 }
 
 func (c *ctl) queueRetry(args []string) error {
-	var ids []storage.QueueID
-	var st *storage.Store
-	if args[0] == "all" {
-		var err error
-		if st, err = c.store(); err != nil {
-			return err
-		}
-		msgs, err := st.QueueMessages()
+	req := admin.QueueRetry{All: args[0] == "all"}
+	if !req.All {
+		id, err := queueID(args[0])
 		if err != nil {
 			return err
 		}
-		for _, m := range msgs {
-			ids = append(ids, m.ID)
-		}
-	} else {
-		var m storage.QueueMessage
-		var err error
-		if st, m, err = c.queueMessage(args[0]); err != nil {
-			return err
-		}
-		ids = append(ids, m.ID)
+		req.ID = id
 	}
-	now := time.Now().UTC()
-	n := 0
-	for _, id := range ids {
-		_, err := st.QueueUpdate(id, func(m *storage.QueueMessage) error {
-			for i := range m.Recipients {
-				if m.Recipients[i].State == storage.QueuePending {
-					m.Recipients[i].NextAttempt = now
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		n++
+	r, err := call[admin.QueueResult](c, req)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(c.stdout, "%s will be tried again when the appliance starts\n", plural(int64(n), "message", "messages"))
+	when := "when the appliance starts"
+	if r.Running {
+		when = "now"
+	}
+	fmt.Fprintf(c.stdout, "%s will be tried again %s\n", plural(int64(r.Messages), "message", "messages"), when)
 	return nil
 }
 
 func (c *ctl) queueDelete(args []string) error {
-	st, m, err := c.queueMessage(args[0])
+	id, err := queueID(args[0])
 	if err != nil {
 		return err
 	}
-	if err := st.QueueRemove(m.ID); err != nil {
+	r, err := call[admin.QueueResult](c, admin.QueueDelete{ID: id})
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "message %s removed from the queue (%s; not sent, no bounce)\n", args[0], plural(int64(len(m.Recipients)), "recipient", "recipients"))
+	fmt.Fprintf(c.stdout, "message %s removed from the queue (%s; not sent, no bounce)\n", id, plural(int64(r.Recipients), "recipient", "recipients"))
 	return nil
 }
 

@@ -40,3 +40,21 @@ func allocated(fi fs.FileInfo) int64 {
 	}
 	return fi.Size()
 }
+
+// lockDir takes the lock the appliance takes on its data folder (a
+// non-blocking exclusive flock) and keeps it until unlock; held reports
+// that another process has it.
+func lockDir(dir string) (unlock func(), held bool, err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, true, nil
+		}
+		return func() {}, false, nil // a file system without flock
+	}
+	return func() { f.Close() }, false, nil
+}

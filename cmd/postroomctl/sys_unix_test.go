@@ -53,5 +53,5 @@ func TestStoreLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCtl(t, data, "", "fsck")
-	r.check(t, exitUsage, nil, []string{"the appliance is running and holds " + dir + "; stop it first"})
+	r.check(t, exitFailed, nil, []string{"the appliance is running but its control socket " + filepath.Join(data, "control.sock") + " does not answer"})
 }

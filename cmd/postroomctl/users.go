@@ -2,76 +2,51 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-	"unicode"
 
 	"golang.org/x/term"
 
-	"postroom/storage"
+	"postroom/appliance/admin"
 )
 
-// account opens the store and finds the account NAME.
-func (c *ctl) account(name string) (*storage.Store, storage.Account, error) {
-	st, err := c.store()
-	if err != nil {
-		return nil, storage.Account{}, err
-	}
-	a, err := st.Account(name)
-	if err != nil {
-		return nil, storage.Account{}, accountErr(name, err)
-	}
-	return st, a, nil
-}
-
-// accountErr says what a storage error means for the account NAME.
-func accountErr(name string, err error) error {
-	switch {
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrUnknownAddress):
-		return fmt.Errorf("no account %q (postroomctl users list shows them)", name)
-	case errors.Is(err, storage.ErrAccountExists):
-		return fmt.Errorf("account %q exists already", name)
-	case errors.Is(err, storage.ErrInvalidPassword):
-		return errors.New("that password is too short; choose a longer one (or let postroomctl make one up)")
-	}
-	return err
+// logger is where the store and the admin layer of a stopped box write:
+// warnings only (a swept staged object, a slow open); the audit lines are
+// the appliance's log's business.
+func (c *ctl) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func (c *ctl) usersList(args []string) error {
-	st, err := c.store()
+	l, err := call[admin.AccountList](c, admin.ListAccounts{})
 	if err != nil {
 		return err
 	}
-	accts, err := st.Accounts()
-	if err != nil {
-		return err
-	}
-	if len(accts) == 0 {
+	if len(l.Accounts) == 0 {
 		fmt.Fprintln(c.stdout, "no accounts yet: add one with postroomctl users add NAME")
 		return nil
 	}
-	slices.SortFunc(accts, func(a, b storage.Account) int { return strings.Compare(a.Name, b.Name) })
 	t := newTable(c.stdout, "NAME", "ADDRESSES", "QUOTA", "USAGE", "MESSAGES", "POP3 RETENTION", "ADMIN")
-	for _, a := range accts {
+	for _, a := range l.Accounts {
 		admin := "-"
 		if a.Admin {
 			admin = "yes"
 		}
-		t.row(a.Name, otherAddresses(a), formatQuota(a.Quota), usage(a), strconv.FormatInt(a.Messages, 10), retention(a.POPRetentionDays), admin)
+		t.row(a.Name, otherAddresses(a), formatQuota(a.Quota), usage(a), strconv.FormatInt(a.Messages, 10), retention(a.RetentionDays), admin)
 	}
 	return t.flush()
 }
 
 // otherAddresses lists the addresses besides the login itself.
-func otherAddresses(a storage.Account) string {
+func otherAddresses(a admin.Account) string {
 	var out []string
 	for _, ad := range a.Addresses {
 		if !strings.EqualFold(ad, a.Name) {
@@ -85,7 +60,7 @@ func otherAddresses(a storage.Account) string {
 	return strings.Join(out, ", ")
 }
 
-func usage(a storage.Account) string {
+func usage(a admin.Account) string {
 	if a.Quota <= 0 {
 		return formatSize(a.Usage)
 	}
@@ -99,82 +74,73 @@ func retention(days int) string {
 	return plural(int64(days), "day", "days")
 }
 
-func (c *ctl) usersAdd(args []string) error {
-	name := args[0]
-	if err := checkName(name); err != nil {
-		return err
-	}
-	st, err := c.store()
-	if err != nil {
-		return err
-	}
-	// Say so before asking for a password that would be thrown away.
-	if _, err := st.Account(name); err == nil {
-		return accountErr(name, storage.ErrAccountExists)
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	pw, generated, err := c.newPassword(name)
-	if err != nil {
-		return err
-	}
-	a, err := st.CreateAccount(name, pw)
-	if errors.Is(err, storage.ErrAddressTaken) {
-		return fmt.Errorf("%q is already an address of another account (postroomctl alias list shows which)", name)
-	}
-	if err != nil {
-		return accountErr(name, err)
-	}
-	var boxes []string
-	for _, m := range storage.DefaultMailboxes {
-		boxes = append(boxes, m.Name)
-	}
-	fmt.Fprintf(c.stdout, "created account %s with mailboxes %s\n", a.Name, strings.Join(boxes, ", "))
-	if generated {
-		c.printGenerated(a.Name, pw)
-	}
-	return nil
-}
-
-// checkName catches names that cannot be a login before the store sees them:
-// a login is the account's primary address.
+// checkName catches names that cannot be a login before anything else
+// happens, with the admin layer's own check, as a mistake in the command
+// line.
 func checkName(name string) error {
-	at := strings.LastIndexByte(name, '@')
-	if at <= 0 || at == len(name)-1 || strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+	if _, err := admin.NormalizeAddress("name", name, false); err != nil {
 		return usagef("%q cannot be an account name: use the login, which is an address, e.g. alice@example.org", name)
 	}
 	return nil
 }
 
-func (c *ctl) usersPasswd(args []string) error {
-	st, a, err := c.account(args[0])
+func (c *ctl) usersAdd(args []string) error {
+	name := args[0]
+	if err := checkName(name); err != nil {
+		return err
+	}
+	// Say so before asking for a password that would be thrown away.
+	if _, err := call[admin.AccountResult](c, admin.GetAccount{Name: name}); err == nil {
+		return fmt.Errorf("account %q exists already", strings.ToLower(name))
+	} else if admin.CodeOf(err) != admin.CodeNotFound {
+		return err
+	}
+	pw, err := c.newPassword(name)
 	if err != nil {
 		return err
 	}
-	pw, generated, err := c.newPassword(a.Name)
+	r, err := call[admin.AccountResult](c, admin.AddAccount{Name: name, Password: pw, Generate: pw == ""})
 	if err != nil {
 		return err
 	}
-	if err := st.SetPassword(a.Name, pw); err != nil {
-		return accountErr(a.Name, err)
-	}
-	fmt.Fprintf(c.stdout, "password of %s changed\n", a.Name)
-	if generated {
-		c.printGenerated(a.Name, pw)
-	}
+	fmt.Fprintf(c.stdout, "created account %s with mailboxes %s\n", r.Account.Name, strings.Join(r.Mailboxes, ", "))
+	c.printGenerated(r)
 	return nil
 }
 
-// printGenerated is the one place a password is ever written out.
-func (c *ctl) printGenerated(name, pw string) {
-	fmt.Fprintf(c.stdout, "password of %s: %s\n(shown only this once: write it down, or set another with postroomctl users passwd)\n", name, pw)
-}
-
-func (c *ctl) usersRemove(args []string) error {
-	st, a, err := c.account(args[0])
+func (c *ctl) usersPasswd(args []string) error {
+	a, err := call[admin.AccountResult](c, admin.GetAccount{Name: args[0]})
 	if err != nil {
 		return err
 	}
+	pw, err := c.newPassword(a.Account.Name)
+	if err != nil {
+		return err
+	}
+	r, err := call[admin.AccountResult](c, admin.SetPassword{Name: a.Account.Name, Password: pw, Generate: pw == ""})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "password of %s changed\n", r.Account.Name)
+	c.printGenerated(r)
+	return nil
+}
+
+// printGenerated is the one place a password is ever written out: the one
+// the admin layer made up, if it did.
+func (c *ctl) printGenerated(r admin.AccountResult) {
+	if r.Password == "" {
+		return
+	}
+	fmt.Fprintf(c.stdout, "password of %s: %s\n(shown only this once: write it down, or set another with postroomctl users passwd)\n", r.Account.Name, r.Password)
+}
+
+func (c *ctl) usersRemove(args []string) error {
+	g, err := call[admin.AccountResult](c, admin.GetAccount{Name: args[0]})
+	if err != nil {
+		return err
+	}
+	a := g.Account
 	what := fmt.Sprintf("%s, %s", plural(a.Messages, "message", "messages"), formatSize(a.Usage))
 	if !c.yes {
 		fmt.Fprintf(c.stderr, "Remove account %s and all its mail (%s)? This cannot be undone. [y/N] ", a.Name, what)
@@ -194,10 +160,27 @@ func (c *ctl) usersRemove(args []string) error {
 			return errAborted
 		}
 	}
-	if err := st.DeleteAccount(a.Name); err != nil {
-		return accountErr(a.Name, err)
+	r, err := call[admin.AccountResult](c, admin.RemoveAccount{Name: a.Name})
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(c.stdout, "removed account %s and its mail (%s)\n", a.Name, what)
+	a = r.Account
+	fmt.Fprintf(c.stdout, "removed account %s and its mail (%s, %s)\n", a.Name, plural(a.Messages, "message", "messages"), formatSize(a.Usage))
+	return nil
+}
+
+func (c *ctl) usersRename(args []string) error {
+	if err := checkName(args[1]); err != nil {
+		return err
+	}
+	r, err := call[admin.AccountResult](c, admin.RenameAccount{Name: args[0], NewName: args[1], KeepOldAddress: c.keepOld})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "account %s is now %s\n", strings.ToLower(strings.TrimSpace(args[0])), r.Account.Name)
+	if c.keepOld {
+		fmt.Fprintf(c.stdout, "mail to the old name still arrives (an alias; postroomctl alias remove takes it away)\n")
+	}
 	return nil
 }
 
@@ -206,13 +189,13 @@ func (c *ctl) usersQuota(args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	st, a, err := c.account(args[0])
+	// The command line may set a quota below what the account holds: it
+	// says so (below), as it always did.
+	r, err := call[admin.AccountResult](c, admin.SetQuota{Name: args[0], Bytes: q, AllowBelowUsage: true})
 	if err != nil {
 		return err
 	}
-	if err := st.SetQuota(a.Name, q); err != nil {
-		return accountErr(a.Name, err)
-	}
+	a := r.Account
 	if q == 0 {
 		fmt.Fprintf(c.stdout, "quota of %s: unlimited (%s in use)\n", a.Name, formatSize(a.Usage))
 		return nil
@@ -229,18 +212,15 @@ func (c *ctl) usersRetention(args []string) error {
 	if err != nil || days < 0 || days > 36500 {
 		return usagef("%q is not a number of days: write e.g. 30, or 0 to keep messages forever", args[1])
 	}
-	st, a, err := c.account(args[0])
+	r, err := call[admin.AccountResult](c, admin.SetRetention{Name: args[0], Days: days})
 	if err != nil {
 		return err
 	}
-	if err := st.SetPOPRetention(a.Name, days); err != nil {
-		return accountErr(a.Name, err)
-	}
 	if days == 0 {
-		fmt.Fprintf(c.stdout, "POP3 retention of %s: keep messages after download\n", a.Name)
+		fmt.Fprintf(c.stdout, "POP3 retention of %s: keep messages after download\n", r.Account.Name)
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "POP3 retention of %s: delete INBOX messages %s after their first POP3 download\n", a.Name, plural(int64(days), "day", "days"))
+	fmt.Fprintf(c.stdout, "POP3 retention of %s: delete INBOX messages %s after their first POP3 download\n", r.Account.Name, plural(int64(days), "day", "days"))
 	return nil
 }
 
@@ -255,66 +235,58 @@ func (c *ctl) usersAdmin(args []string) error {
 	default:
 		return usagef("%q: write on or off", args[1])
 	}
-	st, a, err := c.account(args[0])
+	r, err := call[admin.AccountResult](c, admin.SetAdmin{Name: args[0], Admin: on})
 	if err != nil {
 		return err
 	}
-	if err := st.SetAdmin(a.Name, on); err != nil {
-		return accountErr(a.Name, err)
-	}
 	if on {
-		fmt.Fprintf(c.stdout, "%s is an administrator: it may confirm a factory reset on the web page\n", a.Name)
+		fmt.Fprintf(c.stdout, "%s is an administrator: it may confirm a factory reset on the web page\n", r.Account.Name)
 	} else {
-		fmt.Fprintf(c.stdout, "%s is no longer an administrator\n", a.Name)
+		fmt.Fprintf(c.stdout, "%s is no longer an administrator\n", r.Account.Name)
 	}
 	return nil
 }
 
 // newPassword gets a password for NAME: from the first line of stdin with
 // -password-stdin; else typed twice without echo on a terminal; else one line
-// of stdin. No password at all, except under -password-stdin, makes one up.
-func (c *ctl) newPassword(name string) (pw string, generated bool, err error) {
+// of stdin. "" (no password at all, except under -password-stdin) asks the
+// admin layer to make one up.
+func (c *ctl) newPassword(name string) (string, error) {
 	if c.passwordStdin {
 		line, err := c.readLine()
 		if err != nil && !errors.Is(err, io.EOF) {
-			return "", false, err
+			return "", err
 		}
 		if line == "" {
-			return "", false, errors.New("-password-stdin: the first line of standard input is empty")
+			return "", errors.New("-password-stdin: the first line of standard input is empty")
 		}
-		return line, false, nil
+		return line, nil
 	}
 	if fd, ok := terminal(c.stdin); ok {
 		return c.promptPassword(fd, name)
 	}
 	line, err := c.readLine()
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", false, err
+		return "", err
 	}
-	if line == "" {
-		return rand.Text(), true, nil
-	}
-	return line, false, nil
+	return line, nil
 }
 
-func (c *ctl) promptPassword(fd int, name string) (string, bool, error) {
+func (c *ctl) promptPassword(fd int, name string) (string, error) {
 	fmt.Fprintf(c.stderr, "New password for %s (press Enter alone to have one made up): ", name)
 	p1, err := readSecret(fd, c.stderr)
-	if err != nil {
-		return "", false, err
-	}
-	if len(p1) == 0 {
-		return rand.Text(), true, nil
+	if err != nil || len(p1) == 0 {
+		return "", err
 	}
 	fmt.Fprint(c.stderr, "Type it again: ")
 	p2, err := readSecret(fd, c.stderr)
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
 	if string(p1) != string(p2) {
-		return "", false, errors.New("the two passwords differ; nothing changed")
+		return "", errors.New("the two passwords differ; nothing changed")
 	}
-	return string(p1), false, nil
+	return string(p1), nil
 }
 
 // readSecret reads a line from the terminal without echo. Interrupted, it
