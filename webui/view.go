@@ -24,6 +24,7 @@ type statusView struct {
 	ResetPending                      bool // a button press asks for a factory reset (reset.go)
 	Readings                          []reading
 	PhaseWords                        string    // the phase for people: "Running", "Maintenance: factory reset"
+	MoreAttention                     []string  // what else needs a person, after Problem (Snapshot.Attention)
 	Services                          []service // the Snapshot's, with their state in words
 }
 
@@ -44,6 +45,9 @@ func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool)
 	v := statusView{Snapshot: s, Display: display, ResetPending: resetPending,
 		MailToday: s.MailOn(now), SentToday: s.SentOn(now), FailedToday: s.FailedOn(now),
 		PhaseWords: phaseWords(s)}
+	if a := s.Attention(now); len(a) > 1 && a[0] == s.Problem {
+		v.MoreAttention = a[1:]
+	}
 	for _, sv := range s.Services {
 		v.Services = append(v.Services, service{Service: sv, StateWords: stateWords(sv)})
 	}

@@ -85,15 +85,18 @@ func TestStatusPageReadings(t *testing.T) {
 	s.Unread = 11
 	s.Queue = status.Queue{Length: 2, Oldest: today.Add(-10 * time.Minute)}
 	s.Disk = status.Disk{FreeBytes: 3_000_000_000, TotalBytes: 16_000_000_000}
+	s.Services[1].Title = "Status page (web)"
+	s.Queue.Oldest = today.Add(-90 * time.Minute) // stuck: a second thing that needs a person
 	srv := httptest.NewServer(New(Options{Bus: status.NewBus(s), Logger: slog.New(slog.DiscardHandler), Now: clock.Now}))
 	t.Cleanup(srv.Close)
 	_, body := get(t, "GET", srv.URL+"/")
 	for _, want := range []string{
 		`id="sent-today">4<`, `id="failed-today">2<`, `id="unread">11<`, `id="mail-today">7<`,
-		`<td id="queue">2 messages waiting to be sent, the oldest for 10 minutes`,
+		`<td id="queue" class="bad">2 messages waiting to be sent, the oldest for 90 minutes`,
 		`<td id="disk">3.0 GB free of 16 GB (81% used).</td>`,
 		`<td id="cert">Not checked yet.</td>`,
 		`href="/factory-reset"`,
+		`<ul id="attention">`, `<li>Outgoing mail is stuck for 90 min.</li>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("status page lacks %s", want)
