@@ -72,10 +72,11 @@ func (s *Store) eraseQueued() error {
 // marker, so the work resumes at the next start.
 func (s *Store) eraseObject(id ObjectID, marker []byte) error {
 	var refs uint32
+	var size int64
 	err := s.view(func(txn *badger.Txn) error {
 		rec, err := getObject(txn, id)
 		if err == nil {
-			refs = rec.RefCount
+			refs, size = rec.RefCount, rec.Size
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -92,12 +93,17 @@ func (s *Store) eraseObject(id ObjectID, marker []byte) error {
 	if err := s.deletePrefix(keys.ChunkPrefix(uint64(id))); err != nil {
 		return err
 	}
-	return s.update(func(txn *badger.Txn) error {
+	err = s.update(func(txn *badger.Txn) error {
 		if err := txn.Delete(keys.Object(uint64(id))); err != nil {
 			return err
 		}
 		return txn.Delete(marker)
 	})
+	if err == nil && size > 0 {
+		s.space.erased.Add(size)
+		s.space.kick() // the space loop reclaims at once if space is short
+	}
+	return err
 }
 
 // sweep runs at Open: bodies staged by a delivery that never committed (the
@@ -161,15 +167,9 @@ func (s *Store) idleLoop(gc, trim bool) {
 	}
 }
 
-// RunGC rewrites value-log files that are at least half garbage, until none
-// is left or the store closes.
+// RunGC reclaims the space of deleted mail (Reclaim), logging a failure.
 func (s *Store) RunGC() {
-	for i := 0; i < 16 && s.ctx.Err() == nil; i++ {
-		if err := s.db.RunValueLogGC(0.5); err != nil {
-			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				s.log.Warn("value-log GC", "err", err)
-			}
-			return
-		}
+	if _, err := s.Reclaim(s.ctx); err != nil && s.ctx.Err() == nil {
+		s.log.Warn("reclaim deleted mail", "err", err)
 	}
 }

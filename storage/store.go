@@ -10,6 +10,8 @@
 //	messages.go   listing, flags, copy, move, expunge
 //	body.go       reading stored bodies chunk by chunk
 //	erase.go      freeing bodies nobody references, the start-up sweep, value-log GC
+//	space.go      the disk: backing Badger's mapped files, the reserve, read-only open
+//	reclaim.go    giving deleted mail's space back: flush, compact, GC when short
 //	events.go     change events for IMAP IDLE, POP3 and the status panel
 //	check.go      Check: every invariant recomputed from scratch
 //
@@ -28,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,10 +50,13 @@ type Options struct {
 	// MaxMessageSize bounds one message; 0 means 50 MiB.
 	MaxMessageSize int64
 	// MinFreeBytes is the free disk space kept in reserve: a delivery that
-	// would go below it fails with ErrDiskFull. 0 means 64 MiB. The reserve
-	// matters: Badger writes memtables and value logs through memory maps,
-	// and a write into a map on a full disk kills the process (SIGBUS).
+	// would go below it fails with ErrDiskFull. 0 means 64 MiB. Most of it
+	// is held as a file that other programs cannot take (space.go).
 	MinFreeBytes int64
+	// ValueLogFileSize is the size at which Badger starts a new value-log
+	// file; 0 means 16 MiB, the least Badger allows is 1 MiB. Space.go
+	// explains the choice; tests on a small disk use less.
+	ValueLogFileSize int64
 	// NoGC disables the idle value-log GC.
 	NoGC bool
 	// TrimWhenIdle calls TrimMemory once whenever the store has been idle
@@ -62,6 +68,7 @@ type Options struct {
 const (
 	defaultMaxMessage = 50 << 20
 	defaultMinFree    = 64 << 20
+	defaultVLogFile   = 16 << 20
 	schemaVersion     = 1
 )
 
@@ -72,6 +79,7 @@ type Store struct {
 	dir     string
 	maxSize int64
 	minFree int64
+	space   *space
 
 	seqAcct, seqMbox, seqObj *badger.Sequence
 
@@ -92,6 +100,7 @@ type Store struct {
 	wg     sync.WaitGroup
 
 	lastWrite atomic.Int64 // unix nanos of the last commit, for idle GC
+	bodyBytes atomic.Int64 // body chunk bytes handed to Badger (stage.go)
 
 	// quotas holds the quota of each account that has one (accounts.go),
 	// so that checking quota at RCPT and after DATA reads nothing for
@@ -104,7 +113,7 @@ type Store struct {
 }
 
 // badgerOptions sizes Badger for a 512 MB board. Each choice and its reason:
-func badgerOptions(dir string, log *slog.Logger) badger.Options {
+func badgerOptions(dir string, log *slog.Logger, vlogFileSize int64) badger.Options {
 	o := badger.DefaultOptions(dir)
 	// "250 OK" means on disk: every commit is fsynced; concurrent commits
 	// share the sync through Badger's write batching.
@@ -121,9 +130,10 @@ func badgerOptions(dir string, log *slog.Logger) badger.Options {
 	// value log; message metadata stays in the LSM tree, so listing 100,000
 	// messages reads only small keys and values.
 	o.ValueThreshold = 1 << 10
-	// 64 MiB value-log files: GC can reclaim space in small steps, and the
-	// memory maps stay small.
-	o.ValueLogFileSize = 64 << 20
+	// 16 MiB value-log files: GC reclaims space in small steps, the file
+	// Badger is writing (which GC never touches) holds little deleted mail,
+	// and backing it (twice its size, space.go) costs 32 MiB of disk.
+	o.ValueLogFileSize = vlogFileSize
 	// A small block cache; the page cache does the rest.
 	o.BlockCacheSize = 8 << 20
 	o.IndexCacheSize = 0 // table indexes are small for a mail store; keep them resident
@@ -153,13 +163,21 @@ func Open(opts Options) (*Store, error) {
 	if opts.MinFreeBytes <= 0 {
 		opts.MinFreeBytes = defaultMinFree
 	}
+	if opts.ValueLogFileSize <= 0 {
+		opts.ValueLogFileSize = defaultVLogFile
+	}
 	log := opts.Logger.With("component", "storage")
-	db, err := badger.Open(badgerOptions(opts.Dir, log))
+	bo := badgerOptions(opts.Dir, log, opts.ValueLogFileSize)
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", opts.Dir, err)
+	}
+	sp := newSpace(opts.Dir, opts.MinFreeBytes, opts.ValueLogFileSize, bo.MemTableSize, log)
+	db, err := sp.openDB(bo)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", opts.Dir, err)
 	}
 	s := &Store{
-		db: db, log: log, dir: opts.Dir,
+		db: db, log: log, dir: opts.Dir, space: sp,
 		maxSize: opts.MaxMessageSize, minFree: opts.MinFreeBytes,
 		locks:     map[AccountID]*sync.Mutex{},
 		queues:    map[AccountID]*commitQueue{},
@@ -170,6 +188,13 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.events.init()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if sp.readOnly {
+		if err := s.loadQuotas(); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return s, nil // nothing runs that would write
+	}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -184,8 +209,10 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s.wg.Add(1)
+	sp.keepReserve()
+	s.wg.Add(2)
 	go s.eraseLoop()
+	go s.spaceLoop()
 	if !opts.NoGC || opts.TrimWhenIdle {
 		s.wg.Add(1)
 		go s.idleLoop(!opts.NoGC, opts.TrimWhenIdle)
@@ -239,6 +266,9 @@ func (s *Store) releaseSequences() {
 
 // next returns a fresh nonzero ID from a sequence.
 func next(q *badger.Sequence) (uint64, error) {
+	if q == nil { // read-only: no sequences were leased
+		return 0, fmt.Errorf("%w: the store is read-only", ErrDiskFull)
+	}
 	v, err := q.Next()
 	return v + 1, err
 }
@@ -251,6 +281,12 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 		s.events.closeAll()
 		s.releaseSequences()
+		if !s.space.readOnly {
+			// Close flushes the memtable into a new table through a map.
+			if f, err := s.space.fsFree(); err == nil && f < s.space.walBack {
+				s.space.releaseReserve("close")
+			}
+		}
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
@@ -265,11 +301,26 @@ func (s *Store) MaxMessageSize() int64 { return s.maxSize }
 // update runs fn in a read-write transaction and commits (with fsync),
 // retrying a few times when Badger reports a conflict with a concurrent
 // transaction on a shared record (object reference counts).
+//
+// Every write passes the space gate first: while Badger's newest files
+// are not backed (space.go) nothing is written. A reclaim (reclaim.go)
+// blocks writes for a moment; they wait for it.
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	if err := s.space.gate(); err != nil {
+		return err
+	}
+	defer s.space.afterWrite()
 	var err error
+	blocked := 0
 	for attempt := 0; attempt < 10; attempt++ {
 		err = s.db.Update(fn)
 		s.lastWrite.Store(time.Now().UnixNano())
+		if errors.Is(err, badger.ErrBlockedWrites) && blocked < 1000 {
+			blocked++
+			attempt--
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
 		if !errors.Is(err, badger.ErrConflict) {
 			return mapDiskErr(err)
 		}
@@ -291,38 +342,6 @@ func (s *Store) accountLock(acct AccountID) *sync.Mutex {
 		s.locks[acct] = m
 	}
 	return m
-}
-
-// CheckDiskSpace fails with ErrDiskFull when writing size more bytes would
-// leave less than the reserve free.
-func (s *Store) CheckDiskSpace(size int64) error {
-	free, err := diskFree(s.dir)
-	if err != nil {
-		return fmt.Errorf("storage: disk space: %w", err)
-	}
-	// Bodies are written once to the value log and may be rewritten once by
-	// value-log GC: count twice.
-	if free-2*size < s.minFree {
-		return ErrDiskFull
-	}
-	return nil
-}
-
-func diskFree(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
-// mapDiskErr turns "no space left on device" from deep inside Badger into
-// ErrDiskFull, which the protocols answer with a temporary error.
-func mapDiskErr(err error) error {
-	if err != nil && errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("%w: %v", ErrDiskFull, err)
-	}
-	return err
 }
 
 // Stats summarises the store for postroomctl stats and the status page.
