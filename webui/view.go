@@ -65,6 +65,12 @@ func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool)
 	if s.BackupError != "" {
 		add("backup", "Last backup", "Failed: "+s.BackupError, true)
 	}
+	if s.DevOutbox.Dir != "" {
+		add("dev-outbox", "Mail to other domains", "Development mode: never sent to the internet. "+s.DevOutbox.Summary()+".", false)
+	}
+	if c := s.LastChange; c.Seq > 0 {
+		add("last-change", "Last change", fmt.Sprintf("%s, by %s, %s ago.", upperFirst(c.What), c.By, age(now.Sub(c.Time))), false)
+	}
 	return v
 }
 
@@ -201,6 +207,14 @@ func age(d time.Duration) string {
 	default:
 		return plural(int(d.Hours()/24), "day")
 	}
+}
+
+// upperFirst starts s with a capital letter, for a sentence.
+func upperFirst(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
 
 func plural(n int, word string) string {

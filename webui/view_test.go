@@ -54,6 +54,11 @@ func TestReadings(t *testing.T) {
 		{"clock not synced", func(s *status.Snapshot) { s.ClockSynced = false }, "clock", "Not yet set from the network: dates on mail may be wrong.", true},
 		{"temperature", func(s *status.Snapshot) { s.SetCPUTemp(51.4) }, "temp", "51 °C", false},
 		{"backup failed", func(s *status.Snapshot) { s.BackupError = "the USB disk is full" }, "backup", "Failed: the USB disk is full", true},
+		{"dev outbox", func(s *status.Snapshot) { s.DevOutbox = status.DevOutbox{Dir: "/d/dev-outbox", Messages: 2} }, "dev-outbox",
+			"Development mode: never sent to the internet. 2 messages held in the dev outbox instead of being sent (/d/dev-outbox).", false},
+		{"last change", func(s *status.Snapshot) {
+			s.LastChange = status.Change{Seq: 3, Time: now.Add(-5 * time.Minute), By: "root via postroomctl", Op: "account.add", What: "added account alice@example.org"}
+		}, "last-change", "Added account alice@example.org, by root via postroomctl, 5 minutes ago.", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base.Clone()
@@ -132,6 +137,17 @@ func TestPhaseWords(t *testing.T) {
 	} {
 		if got := phaseWords(tc.s); got != tc.want {
 			t.Errorf("phaseWords(%q, %q) = %q; want %q", tc.s.Phase, tc.s.Maintenance, got, tc.want)
+		}
+	}
+}
+
+// TestReadingsOnlyWhenKnown: outside development mode there is no dev
+// outbox row, and before any change no "last change" row.
+func TestReadingsOnlyWhenKnown(t *testing.T) {
+	v := newStatusView(status.Snapshot{Phase: status.PhaseRunning}, time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC), false, false)
+	for _, r := range v.Readings {
+		if r.ID == "dev-outbox" || r.ID == "last-change" || r.ID == "temp" || r.ID == "backup" {
+			t.Errorf("row %s shown without a value: %q", r.ID, r.Value)
 		}
 	}
 }
