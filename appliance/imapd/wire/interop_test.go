@@ -17,7 +17,7 @@ import (
 // must be what a real client reads, and what the client sends must parse.
 const interopMsg = "From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
 
-var interopDate = time.Date(2026, 12, 6, 9, 5, 0, 0, time.FixedZone("", -(7*3600 + 30*60)))
+var interopDate = time.Date(2026, 12, 6, 9, 5, 0, 0, time.FixedZone("", -(7*3600+30*60)))
 
 func serveInterop(t *testing.T, c net.Conn, logins chan<- string) {
 	defer c.Close()
