@@ -156,6 +156,32 @@ type Disk struct {
 	// TrendBytesPerDay is how fast the free space changes, averaged over
 	// the last hours: negative while the disk fills. 0: not known yet.
 	TrendBytesPerDay int64 `json:"trend_bytes_per_day"`
+	// RefusingMail is set from the moment the mail store refuses new mail
+	// for lack of space (its reserve is reached) until it has room again:
+	// the most urgent problem the box can have (see Problem).
+	RefusingMail bool `json:"refusing_mail,omitempty"`
+	// ReadOnly is set when the store found the disk too full to open for
+	// writing: it serves the mail it has and takes nothing until the box
+	// restarts with space free.
+	ReadOnly bool `json:"read_only,omitempty"`
+	// ReclaimedBytes is how much space the store last gave back from
+	// deleted mail, at ReclaimedAt (zero: not since the start).
+	ReclaimedBytes int64     `json:"reclaimed_bytes,omitempty"`
+	ReclaimedAt    time.Time `json:"reclaimed_at,omitzero"`
+}
+
+// DiskFullProblem is what the box says while it refuses mail for space.
+const DiskFullProblem = "Mail is being refused: the disk is full."
+
+// Problem is the disk's problem in words, empty when mail is accepted.
+func (d Disk) Problem() string {
+	switch {
+	case d.ReadOnly:
+		return DiskFullProblem + " Free space (delete files on the data disk), then restart the box."
+	case d.RefusingMail:
+		return DiskFullProblem + " Delete old mail, or use a larger disk."
+	}
+	return ""
 }
 
 // UsedPercent returns the used share of the disk, 0 to 100 (0 when unknown).
@@ -311,13 +337,17 @@ const (
 )
 
 // Attention lists what needs a person, most important first, in plain
-// words short enough for the panel's display: Problem (as set by the
-// appliance), failed services, a stuck queue, a full disk, an expiring
+// words short enough for the panel's display: mail refused for a full
+// disk, Problem (as set by the appliance), failed services, a stuck queue, a full disk, an expiring
 // certificate, a failed backup. Empty when all is well; the red LED is on
 // whenever it is not.
 func (s Snapshot) Attention(now time.Time) []string {
 	var out []string
-	if s.Problem != "" {
+	disk := s.Disk.Problem() // before all else: every sender is turned away
+	if disk != "" {
+		out = append(out, disk)
+	}
+	if s.Problem != "" && s.Problem != disk {
 		out = append(out, s.Problem)
 	}
 	for _, sv := range s.Failed() {
@@ -336,7 +366,7 @@ func (s Snapshot) Attention(now time.Time) []string {
 		}
 		out = append(out, msg)
 	}
-	if s.Disk.UsedPercent() > DiskFullPercent {
+	if disk == "" && s.Disk.UsedPercent() > DiskFullPercent {
 		out = append(out, fmt.Sprintf("The disk is %.0f%% full.", s.Disk.UsedPercent()))
 	}
 	if !s.CertExpires.IsZero() && s.CertDaysLeft < CertWarnDays {

@@ -112,6 +112,15 @@ func TestAttention(t *testing.T) {
 		{"cert expired", Snapshot{CertExpires: now.Add(-72 * time.Hour), CertDaysLeft: -3}, []string{"The TLS certificate has expired."}},
 		{"unknown cert is no alarm", Snapshot{CertDaysLeft: 0}, nil},
 		{"backup", Snapshot{BackupError: "USB disk missing"}, []string{"The last backup failed: USB disk missing"}},
+		// Refusing mail for space comes before everything, even with 40%
+		// free (the reserve and the store's own files), and once only.
+		{"refusing mail", Snapshot{Disk: Disk{FreeBytes: 40, TotalBytes: 100, RefusingMail: true},
+			Services: []Service{{Name: "imap", State: ServiceFailed, Error: "boom"}}},
+			[]string{"Mail is being refused: the disk is full. Delete old mail, or use a larger disk.", "imap is down: boom"}},
+		{"refusing mail is the problem too", Snapshot{Problem: Disk{RefusingMail: true}.Problem(), Disk: Disk{FreeBytes: 5, TotalBytes: 100, RefusingMail: true}},
+			[]string{"Mail is being refused: the disk is full. Delete old mail, or use a larger disk."}},
+		{"read-only store", Snapshot{Disk: Disk{RefusingMail: true, ReadOnly: true}},
+			[]string{"Mail is being refused: the disk is full. Free space (delete files on the data disk), then restart the box."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
