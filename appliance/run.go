@@ -34,7 +34,6 @@ import (
 
 	"postroom/appliance/authguard"
 	"postroom/appliance/queue"
-	"postroom/appliance/smtpd"
 	"postroom/appliance/status"
 	"postroom/hw"
 	"postroom/storage"
@@ -154,8 +153,6 @@ type runner struct {
 	bus  *status.Bus
 	// certWarning is a problem with a configured certificate, in words.
 	certWarning string
-	// counting wraps the store for smtpd to count mail received today.
-	counting *countingStore
 	// guard is the one login policy of every service that takes a
 	// password, so that failures on one protocol count on all.
 	guard *authguard.Guard
@@ -442,10 +439,7 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 	var out []*service
 
 	if cfg.Listen.SMTP != "" {
-		r.counting = &countingStore{Store: st, delivered: func() {
-			r.update(func(s *status.Snapshot) { s.AddMail(1, time.Now()) })
-		}}
-		srv, err := r.mxServer(r.counting, tlsConfig) // run_submission.go
+		srv, err := r.mxServer(st, tlsConfig) // run_submission.go
 		if err != nil {
 			return nil, fmt.Errorf("set up incoming mail (SMTP): %w", err)
 		}
@@ -460,7 +454,7 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 	if _, err := r.outboundQueue(st); err != nil { // run_queue.go
 		return nil, err
 	}
-	r.panelWorker(st, tlsConfig) // disk, temperature, clock, unread, certificate: run_panel.go
+	r.panelWorker(st, tlsConfig) // mail today, unread, disk, temperature, clock, certificate: run_panel.go
 	pop3Svcs, err := r.pop3Services(st, tlsConfig)
 	if err != nil {
 		return nil, err
@@ -613,22 +607,6 @@ func (r *runner) problem(s status.Snapshot) string {
 		return a[0]
 	}
 	return r.certWarning
-}
-
-// countingStore passes every call to the store and counts the messages
-// that SMTP delivers, for "mail received today". The count starts at zero
-// when the appliance starts.
-type countingStore struct {
-	smtpd.Store
-	delivered func()
-}
-
-func (c *countingStore) Deliver(ctx context.Context, d storage.Delivery, body io.Reader) ([]storage.Delivered, error) {
-	out, err := c.Store.Deliver(ctx, d, body)
-	if err == nil {
-		c.delivered()
-	}
-	return out, err
 }
 
 // hostAddresses lists the box's own unicast IP addresses, without loopback

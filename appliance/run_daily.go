@@ -27,10 +27,14 @@ type dailyCounts struct {
 	MailToday int    `json:"mail_today"`
 	SentDay   string `json:"sent_day,omitempty"`
 	SentToday int    `json:"sent_today"`
+	// Bounces: messages that could not be delivered.
+	FailedDay   string `json:"failed_day,omitempty"`
+	FailedToday int    `json:"failed_today"`
 }
 
 func countsOf(s status.Snapshot) dailyCounts {
-	return dailyCounts{MailDay: s.MailDay, MailToday: s.MailToday, SentDay: s.SentDay, SentToday: s.SentToday}
+	return dailyCounts{MailDay: s.MailDay, MailToday: s.MailToday, SentDay: s.SentDay, SentToday: s.SentToday,
+		FailedDay: s.FailedDay, FailedToday: s.FailedToday}
 }
 
 // restoreDaily puts the saved counts into the Snapshot. A missing or
@@ -50,6 +54,7 @@ func (r *runner) restoreDaily(dataDir string) {
 	}
 	r.update(func(s *status.Snapshot) {
 		s.MailDay, s.MailToday, s.SentDay, s.SentToday = c.MailDay, c.MailToday, c.SentDay, c.SentToday
+		s.FailedDay, s.FailedToday = c.FailedDay, c.FailedToday
 	})
 }
 

@@ -34,9 +34,11 @@ func openPanel(cfg config.Config, logger *slog.Logger, stdout io.Writer) hw.Pane
 	return hw.Open(hc, logger)
 }
 
-// panelWorker registers the job that keeps the Snapshot's readings of this
-// machine up to date: disk, CPU temperature, clock, unread mail and the
-// certificate's days left. It serves nothing.
+// panelWorker registers the job that keeps the Snapshot's readings up to
+// date: mail received, sent and bounced today and unread mail, from the
+// store's change events (one stream for every way mail arrives: port 25,
+// submission, bounces), and the machine's disk, CPU temperature, clock and
+// the certificate's days left. It serves nothing.
 func (r *runner) panelWorker(st *storage.Store, tlsConfig *tls.Config) {
 	rd := &readings{
 		publish:  r.update,
@@ -90,9 +92,9 @@ type diskSample struct {
 	free uint64
 }
 
-// run reads everything at once, then the machine every readEvery and the
-// unread count after mail changes (at most every unreadEvery), until ctx
-// ends.
+// run reads everything at once, then the machine every readEvery; it
+// counts new mail from the store's events as they come, and recounts the
+// unread mail after changes (at most every unreadEvery), until ctx ends.
 func (rd *readings) run(ctx context.Context) error {
 	w := rd.store.WatchAll()
 	defer w.Close()
@@ -104,6 +106,9 @@ func (rd *readings) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Count what was delivered before the stop: the last counts
+			// are saved after the workers end (run_daily.go).
+			rd.countMail(w)
 			return nil
 		case <-tick.C:
 			rd.readMachine()
@@ -111,8 +116,7 @@ func (rd *readings) run(ctx context.Context) error {
 			if !ok {
 				return nil // the store closed: the appliance is stopping
 			}
-			w.Next() // the count is reread whole; the events only wake us
-			if unreadTimer == nil {
+			if rd.countMail(w) && unreadTimer == nil {
 				unreadTimer = time.After(unreadEvery)
 			}
 		case <-unreadTimer:
@@ -120,6 +124,53 @@ func (rd *readings) run(ctx context.Context) error {
 			rd.readUnread()
 		}
 	}
+}
+
+// mailCounts is what one batch of events adds to the day's counts.
+type mailCounts struct{ received, sent, failed int }
+
+// countOrigin adds one new message by where it came from. Mail between two
+// colleagues is both received and sent; a bounce is received (it lands in
+// the sender's INBOX) and counts as a message that could not be delivered.
+// A user's own copies (Sent, APPEND, COPY, MOVE) are neither.
+func (c *mailCounts) countOrigin(o storage.Origin) {
+	switch o {
+	case storage.OriginInbound, storage.OriginDelayNotice:
+		c.received++
+	case storage.OriginSubmission:
+		c.received++
+		c.sent++
+	case storage.OriginBounce:
+		c.received++
+		c.failed++
+	}
+}
+
+// countMail takes the waiting events, adds the new mail to today's counts
+// (which also flashes the mail LED: hw counts the changes) and reports
+// whether any event may have changed the unread count.
+func (rd *readings) countMail(w *storage.Watcher) (changed bool) {
+	events, overflow := w.Next()
+	if overflow {
+		// Only a reader stalled for 10,000 events gets here; the day's
+		// counts miss those, the unread count is reread whole anyway.
+		rd.log.Warn("mail counts missed changes: the readings fell behind")
+	}
+	var c mailCounts
+	for _, ev := range events {
+		if ev.Kind == storage.EventAdded {
+			c.countOrigin(ev.Origin)
+		}
+	}
+	if c != (mailCounts{}) {
+		now := rd.now()
+		rd.publish(func(s *status.Snapshot) {
+			s.AddMail(c.received, now)
+			s.AddSent(c.sent, now)
+			s.AddFailed(c.failed, now)
+		})
+	}
+	return len(events) > 0 || overflow
 }
 
 // readMachine reads disk, temperature, clock and certificate and publishes

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"postroom/appliance/status"
+	"postroom/hw"
 	"postroom/internal/testutil"
 	"postroom/storage"
 	"postroom/storage/storagetest"
@@ -51,6 +52,12 @@ type running struct {
 // start runs the appliance and waits until it serves or fails.
 func start(t *testing.T, cfg config.Config) (*running, error) {
 	t.Helper()
+	return startPanel(t, cfg, nil)
+}
+
+// startPanel is start with a panel of the test's own (nil: simulated).
+func startPanel(t *testing.T, cfg config.Config, panel hw.Panel) (*running, error) {
+	t.Helper()
 	r := &running{
 		bus:    status.NewBus(status.Snapshot{}),
 		stdout: &testutil.SyncBuffer{},
@@ -68,6 +75,7 @@ func start(t *testing.T, cfg config.Config) (*running, error) {
 			Bus:         r.bus,
 			Stdout:      r.stdout,
 			Maintenance: r.maint,
+			Panel:       panel,
 		})
 	}()
 	timeout := time.After(30 * time.Second)
