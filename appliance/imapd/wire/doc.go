@@ -11,6 +11,9 @@
 // ("UID FETCH" is Name FETCH with UID set) and arguments as Nodes: atoms,
 // NIL, quoted strings (escapes removed), literals ({n}, {n+}, ~{n},
 // ~{n+}: RFC 9051 4.3, RFC 7888, RFC 3516) and parenthesised lists.
+// Bytes over 0x7F in atoms and quoted strings are passed through: whether
+// they are allowed (UTF8=ACCEPT, RFC 6855) and how a mailbox name is
+// decoded (modified UTF-7, RFC 3501 5.1.3) is the session's to judge.
 // FETCH items keep their section in one atom: BODY[HEADER.FIELDS (A B)]
 // is the atom "BODY[HEADER.FIELDS]" with A and B in its List.
 //

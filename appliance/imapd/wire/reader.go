@@ -254,11 +254,14 @@ func (r *Reader) ReadLine() ([]byte, error) {
 	return r.line, nil
 }
 
-// ReadCommand reads the next command. Empty lines are skipped. A
+// maxEmptyLines is how many empty lines ReadCommand passes over silently.
+const maxEmptyLines = 16
+
+// ReadCommand reads the next command. A few empty lines are skipped. A
 // *CommandError is a rejected command that has been consumed whole; any
 // other error is fatal (IsFatal).
 func (r *Reader) ReadCommand() (*Command, error) {
-	for {
+	for empty := 0; ; empty++ {
 		r.used, r.segs, r.node = 0, 0, 0
 		r.cmd = Command{}
 		r.discardBud = r.opt.MaxDiscard
@@ -267,6 +270,11 @@ func (r *Reader) ReadCommand() (*Command, error) {
 		}
 		if len(r.line) > 0 || r.tooLong || r.pend {
 			break
+		}
+		// Clients send a stray CRLF now and then; a stream of them is
+		// answered, so that each call returns within bounded input.
+		if empty == maxEmptyLines {
+			return nil, Bad("Empty command line")
 		}
 	}
 	err := r.parseCommand()

@@ -22,6 +22,8 @@ func TestReadCommand(t *testing.T) {
 		{name: "name case", in: "a noop\r\nb Capability\r\n", want: []string{"a NOOP", "b CAPABILITY"}},
 		{name: "bare LF", in: "a NOOP\n", want: []string{"a NOOP"}},
 		{name: "empty lines skipped", in: "\r\n\r\na NOOP\r\n", want: []string{"a NOOP"}},
+		{name: "a stream of empty lines is answered", in: strings.Repeat("\r\n", 20) + "a NOOP\r\n",
+			want: []string{"* BAD Empty command line", "a NOOP"}},
 		{name: "trailing space", in: "a NOOP \r\n", want: []string{"a NOOP"}},
 		{name: "uid fetch with section", in: "A1 uid fetch 1:*,3 (FLAGS body.peek[HEADER.FIELDS (From \"To\")]<0.100>)\r\n",
 			want: []string{`A1 UID FETCH 1:*,3 (FLAGS body.peek[HEADER.FIELDS (From "To")]<0.100>)`}},
