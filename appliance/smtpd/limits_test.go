@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -92,20 +91,6 @@ func TestPerIPLimit(t *testing.T) {
 	e.transcript(s("NOOP", "250 "))
 	if !strings.Contains(e.logs.String(), "max_per_ip=2") {
 		t.Errorf("refusal not logged:\n%s", e.logs.String())
-	}
-}
-
-func TestIPKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.1":            "192.0.2.1",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::",
-		"2001:db8:1:2:ff::1":   "2001:db8:1:2::",
-		"::ffff:192.0.2.1":     "::ffff:192.0.2.1",
-		"::1":                  "::",
-	} {
-		if got := ipKey(netip.MustParseAddr(in)); got.String() != want {
-			t.Errorf("ipKey(%s) = %s, want %s", in, got, want)
-		}
 	}
 }
 

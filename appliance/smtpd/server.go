@@ -14,8 +14,9 @@
 // The map:
 //
 //	server.go      Options, Submission, Outbound, Checker, New, Serve,
-//	               Shutdown, Close; connection limits (total, per address),
-//	               implicit TLS, per-read timeouts and draining
+//	               Shutdown, Close over the connection front
+//	               (internal/front: limits, refusal, draining); implicit
+//	               TLS, per-read timeouts
 //	session.go     the go-smtp Backend and Session: MAIL, RCPT, DATA/BDAT,
 //	               and the one place storage errors become SMTP replies
 //	submission.go  AUTH, sender ownership (MAIL FROM, From:, Sender:),
@@ -52,7 +53,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -64,6 +64,7 @@ import (
 	"postroom/appliance/authguard"
 	"postroom/appliance/mailauth"
 	"postroom/internal/defaults"
+	"postroom/internal/front"
 )
 
 // Options configures New. Every zero value is documented and replaced by the
@@ -127,6 +128,13 @@ type Options struct {
 	// one client cannot take every slot of MaxConnections. Further
 	// connections get the same 421 4.7.0. 0 means 20.
 	MaxConnectionsPerIP int
+
+	// Limits are the connection front's other limits: per IPv4 /24, the
+	// slots kept for clients that logged in before (submission only: the
+	// MX has no logins), and the short idle limits for connections that
+	// have not logged in or, on the MX, not yet sent MAIL. Zero values:
+	// front's defaults.
+	Limits front.Limits
 
 	// MaxMessagesPerConnection bounds the transactions (MAIL commands
 	// accepted) on one connection; the next MAIL is answered "421 4.7.0"
@@ -230,8 +238,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// draining is set by Shutdown: idle connections are ended at once and
-	// new transactions refused, running ones finish.
+	// draining is set by Shutdown: new transactions are refused, running
+	// ones finish; the front ends idle connections.
 	draining atomic.Bool
 
 	// deliveries counts running Data calls. For BDAT go-smtp runs Data in
@@ -243,12 +251,9 @@ type Server struct {
 	// guard limits logins (submission only).
 	guard *authguard.Guard
 
-	mu        sync.Mutex
-	closed    bool
-	listeners []net.Listener
-	conns     map[*trackedConn]struct{}
-	perIP     map[netip.Addr]int // open connections per client address (/64 for IPv6)
-	refusing  int                // refusal goroutines running
+	// front owns the listeners and connections: admission, refusal,
+	// pre-login idle limits, draining.
+	front *front.Front
 }
 
 // New checks opts, fills its zero fields from DefaultOptions and returns a
@@ -304,15 +309,31 @@ func New(opts Options) (*Server, error) {
 	}
 
 	s := &Server{
-		opts:  opts,
-		log:   opts.Logger.With("service", role),
-		conns: make(map[*trackedConn]struct{}),
-		perIP: make(map[netip.Addr]int),
+		opts: opts,
+		log:  opts.Logger.With("service", role),
 	}
 	s.guard = authguard.New(authguard.Options{Logger: opts.Logger})
-	if opts.Submission != nil && opts.Submission.Guard != nil {
-		s.guard = opts.Submission.Guard
+	fo := front.Options{
+		Name: role, Logger: s.log,
+		MaxConns: opts.MaxConnections, MaxPerAddr: opts.MaxConnectionsPerIP, Limits: opts.Limits,
+		TLSConfig: opts.TLSConfig,
+		// RFC 5321 3.1 allows a 421 greeting.
+		Refusal: func(reason string) string {
+			return "421 4.7.0 " + opts.Hostname + " " + reason + ", try again later"
+		},
+		ErrClosed: ErrServerClosed,
 	}
+	if sub := opts.Submission; sub != nil {
+		if sub.Guard != nil {
+			s.guard = sub.Guard
+		}
+		fo.Known = s.guard.Known
+	}
+	f, err := front.New(fo)
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: %w", err)
+	}
+	s.front = f
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	srv := smtp.NewServer(&backend{srv: s})
@@ -340,32 +361,20 @@ func New(opts Options) (*Server, error) {
 // ErrServerClosed. It may run on several listeners at once; they share
 // MaxConnections. Serve closes l when it returns.
 func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		l.Close()
-		return ErrServerClosed
+	fl, err := s.front.Listen(l, s.opts.ImplicitTLS)
+	if err != nil {
+		return err
 	}
-	s.listeners = append(s.listeners, l)
-	s.mu.Unlock()
-
-	err := s.smtp.Serve(&limitListener{Listener: l, srv: s})
-	l.Close()
-	if s.isClosed() {
+	err = s.smtp.Serve(&listener{Listener: fl, srv: s})
+	fl.Close()
+	if s.front.Closed() {
 		return ErrServerClosed
 	}
 	return err
 }
 
 // Addr returns the address of the first listener, for tests and logs.
-func (s *Server) Addr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.listeners) == 0 {
-		return nil
-	}
-	return s.listeners[0].Addr()
-}
+func (s *Server) Addr() net.Addr { return s.front.Addr() }
 
 // Shutdown drains the server: it stops accepting connections, ends idle
 // ones with "421 4.4.2", refuses new transactions, and waits for running
@@ -373,7 +382,8 @@ func (s *Server) Addr() net.Addr {
 // closed as by Close and ctx.Err() is returned. Either way, when Shutdown
 // returns no Deliver call is running, so the caller may close storage.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stop(true)
+	s.draining.Store(true)
+	s.front.Drain()
 	err := s.smtp.Shutdown(ctx)
 	if errors.Is(err, smtp.ErrServerClosed) {
 		err = nil // Close or Shutdown ran before: carry on waiting
@@ -381,13 +391,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ctx.Err() != nil {
 		s.forceClose()
 		err = ctx.Err()
-	} else {
-		// go-smtp's handlers are done; connections it never saw (refused
-		// at accept) and BDAT deliveries may still run.
-		if werr := s.waitConns(ctx); werr != nil {
-			s.forceClose()
-			err = werr
-		}
+	} else if werr := s.front.Wait(ctx); werr != nil {
+		// go-smtp's handlers are done; connections it never saw and BDAT
+		// deliveries may still run.
+		s.forceClose()
+		err = werr
 	}
 	s.deliveries.Wait()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
@@ -400,211 +408,61 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // deliveries (the client gets no 250, so it will retry) and waits for them
 // to return.
 func (s *Server) Close() error {
-	s.stop(false)
+	s.front.Stop()
 	s.smtp.Close()
 	s.forceClose()
 	s.deliveries.Wait()
 	return nil
 }
 
-// stop marks the server closed, closes the listeners and, when draining,
-// wakes every idle connection so its pending read fails at once.
-func (s *Server) stop(drain bool) {
-	if drain {
-		s.draining.Store(true)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
-	for _, l := range s.listeners {
-		l.Close()
-	}
-	if drain {
-		for c := range s.conns {
-			if !c.busy.Load() {
-				// A deadline in the past makes the pending Read return a
-				// timeout; go-smtp answers "421 4.4.2" and hangs up.
-				c.Conn.SetReadDeadline(time.Unix(1, 0))
-			}
-		}
-	}
-}
-
 func (s *Server) forceClose() {
 	s.cancel()
-	s.mu.Lock()
-	conns := make([]*trackedConn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// waitConns waits until every tracked connection has closed.
-func (s *Server) waitConns(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		n := len(s.conns)
-		s.mu.Unlock()
-		if n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	s.front.CloseAll()
 }
 
 // open returns the number of connections open now.
-func (s *Server) open() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) open() int { return s.front.Open() }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-// admit registers a new connection, or returns the reason to refuse it:
-// MaxConnections open already, or MaxConnectionsPerIP from its address.
-func (s *Server) admit(nc net.Conn) (*trackedConn, string) {
-	key := ipKey(remoteIP(nc.RemoteAddr()))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.conns) >= s.opts.MaxConnections {
-		return nil, "too many connections"
-	}
-	if s.perIP[key] >= s.opts.MaxConnectionsPerIP {
-		return nil, "too many connections from your address"
-	}
-	s.perIP[key]++
-	c := &trackedConn{Conn: nc, srv: s, ip: key}
-	s.conns[c] = struct{}{}
-	return c, ""
-}
-
-// ipKey is the unit of MaxConnectionsPerIP: the address, or its /64 for
-// IPv6, which is what one host or one customer line gets.
-func ipKey(ip netip.Addr) netip.Addr {
-	if ip.Is6() && !ip.Is4In6() {
-		p, err := ip.Prefix(64)
-		if err == nil {
-			return p.Addr()
-		}
-	}
-	return ip
-}
-
-func (s *Server) forget(c *trackedConn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
-	}
-	s.mu.Unlock()
-}
-
-// maxRefusing bounds the goroutines answering refused connections, so that
-// a flood cannot make us hold thousands of sockets open to say 421: beyond
-// it a connection is closed without a word.
-const maxRefusing = 256
-
-// refuse answers a connection over a limit and closes it, without letting
-// a slow peer hold the accept loop. On an implicit-TLS port the 421 needs
-// a TLS handshake first, bounded like the write.
-func (s *Server) refuse(nc net.Conn, reason string) {
-	s.log.Info("smtp refused", "remote", remoteIP(nc.RemoteAddr()), "code", 421,
-		"reason", reason, "max", s.opts.MaxConnections, "max_per_ip", s.opts.MaxConnectionsPerIP)
-	s.mu.Lock()
-	busy := s.refusing >= maxRefusing
-	if !busy {
-		s.refusing++
-	}
-	s.mu.Unlock()
-	if busy {
-		nc.Close()
-		return
-	}
-	go func() {
-		defer func() {
-			s.mu.Lock()
-			s.refusing--
-			s.mu.Unlock()
-		}()
-		nc.SetDeadline(time.Now().Add(10 * time.Second))
-		var w net.Conn = nc
-		if s.opts.ImplicitTLS {
-			w = tls.Server(nc, s.opts.TLSConfig)
-		}
-		io.WriteString(w, "421 4.7.0 "+s.opts.Hostname+" "+reason+", try again later\r\n")
-		w.Close()
-	}()
-}
-
-// limitListener enforces MaxConnections and wraps each connection so the
-// server can track it.
-type limitListener struct {
-	net.Listener
+// listener wraps each admitted connection so the server can renew its
+// read deadline and hang up after a 421 of its own.
+type listener struct {
+	*front.Listener
 	srv *Server
 }
 
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		nc, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		c, reason := l.srv.admit(nc)
-		if c == nil {
-			l.srv.refuse(nc, reason)
-			continue
-		}
-		if l.srv.opts.ImplicitTLS {
-			// go-smtp sees a *tls.Conn and handshakes before the
-			// greeting; reads go through c and its renewed deadline.
-			return tls.Server(c, l.srv.opts.TLSConfig), nil
-		}
-		return c, nil
+func (l *listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
+	fc := nc.(*front.Conn)
+	c := &trackedConn{Conn: fc, fc: fc, srv: l.srv}
+	if l.srv.opts.ImplicitTLS {
+		// go-smtp sees a *tls.Conn and handshakes before the greeting;
+		// reads go through c and its renewed deadline.
+		return tls.Server(c, l.srv.opts.TLSConfig), nil
+	}
+	return c, nil
 }
 
-// trackedConn is one client connection. It renews the read deadline on
-// every read (see Options.ReadTimeout), fails reads of an idle connection
-// while the server drains, and counts itself out of MaxConnections when
-// closed. STARTTLS wraps it in a *tls.Conn, which reads through it.
+// trackedConn is one client connection over its front.Conn, which holds
+// the slot, caps deadlines before login (or before MAIL on the MX) and
+// fails the reads of an idle connection while the server drains. It
+// renews the read deadline on every read (see Options.ReadTimeout).
+// STARTTLS wraps it in a *tls.Conn, which reads through it.
 type trackedConn struct {
-	net.Conn
-	srv *Server
-	ip  netip.Addr // ipKey of the peer
+	net.Conn             // fc
+	fc       *front.Conn // busy between MAIL and the end of the transaction
+	srv      *Server
 	// messages counts transactions for MaxMessagesPerConnection; only the
 	// connection's goroutine touches it.
 	messages int
 	// hangup makes the next read end the connection, after a 421 reply.
 	hangup atomic.Bool
-	// busy is true between MAIL and the end of the transaction; Shutdown
-	// lets busy connections finish.
-	busy      atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
 	c.Conn.SetReadDeadline(time.Now().Add(c.srv.opts.ReadTimeout))
-	// Checked after setting the deadline: either stop's past deadline is
-	// set after ours and wakes the Read below, or we see draining here.
-	if c.srv.draining.Load() && !c.busy.Load() {
-		return 0, errDraining{}
-	}
 	if c.hangup.Load() {
 		// go-smtp closes quietly on EOF; the 421 is already written.
 		return 0, io.EOF
@@ -617,24 +475,6 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 func (c *trackedConn) SetReadDeadline(time.Time) error { return nil }
 
 func (c *trackedConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
-
-func (c *trackedConn) Close() error {
-	c.closeOnce.Do(func() {
-		// Free the slot first: once the peer sees the close, a new
-		// connection must be admitted.
-		c.srv.forget(c)
-		c.closeErr = c.Conn.Close()
-	})
-	return c.closeErr
-}
-
-// errDraining is a timeout, so that go-smtp answers "421 4.4.2" and closes
-// the connection quietly.
-type errDraining struct{}
-
-func (errDraining) Error() string   { return "smtpd: server shutting down" }
-func (errDraining) Timeout() bool   { return true }
-func (errDraining) Temporary() bool { return true }
 
 // netConnOf finds our trackedConn below a go-smtp connection, which after
 // STARTTLS is a *tls.Conn around it.

@@ -248,7 +248,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.tx = tx
 	if s.conn != nil {
 		s.conn.messages++
-		s.conn.busy.Store(true)
+		s.conn.fc.SetBusy(true)
+		// A transaction has begun (or, for submission, the client has
+		// logged in): the front's pre-login limits end.
+		s.conn.fc.LoggedIn()
 	}
 	return nil
 }
@@ -464,7 +467,7 @@ func (s *session) Reset() {
 	s.tx = nil
 	s.mu.Unlock()
 	if s.conn != nil {
-		s.conn.busy.Store(false)
+		s.conn.fc.SetBusy(false)
 	}
 }
 

@@ -91,6 +91,9 @@ func (s *session) login(user, password string) error {
 	switch {
 	case err == nil:
 		s.acct = &acct
+		if s.conn != nil {
+			s.conn.fc.LoggedIn() // the front's pre-login limits end
+		}
 		s.srv.log.Info("smtp login", s.logAttrs(nil)...)
 		return nil
 	case errors.Is(err, storage.ErrAuthFailed):

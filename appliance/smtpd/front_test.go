@@ -1,0 +1,111 @@
+package smtpd
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"postroom/internal/front"
+)
+
+// dialFrom connects from a loopback address of its own (Linux answers on
+// all of 127.0.0.0/8) and returns the client and the greeting's last line.
+func (e *testEnv) dialFrom(ip string) (*client, string) {
+	e.t.Helper()
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	conn, err := d.Dial("tcp", e.addr)
+	if err != nil {
+		e.t.Fatalf("dial from %s: %v", ip, err)
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	e.t.Cleanup(func() { conn.Close() })
+	c := &client{t: e.t, conn: conn, r: bufio.NewReader(conn)}
+	lines, _ := c.reply()
+	if len(lines) == 0 {
+		return c, ""
+	}
+	return c, lines[len(lines)-1]
+}
+
+// TestPreMailIdleLimit: on the MX a connection that has not sent MAIL gets
+// the front's short idle limit (go-smtp's 421 4.4.2), EHLO or not; one
+// that began a transaction keeps ReadTimeout (5 minutes).
+func TestPreMailIdleLimit(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Limits = front.Limits{PreLoginIdle: 100 * time.Millisecond} })
+	busy := e.transcript(s("MAIL FROM:<a@remote.test>", "250 "))
+	for _, greet := range []bool{false, true} {
+		c := e.dial()
+		c.run([]step{s("", "220 ")})
+		if greet {
+			c.run([]step{s("EHLO client.test", "250 ")})
+		}
+		lines, _ := c.reply()
+		if len(lines) == 0 || !strings.HasPrefix(lines[0], "421 4.4.2 ") {
+			t.Fatalf("idle before MAIL (EHLO %v): %q, want 421 4.4.2", greet, lines)
+		}
+		c.expectClosed()
+	}
+	busy.run([]step{s("RCPT TO:<alice@example.test>", "250 "), s("RSET", "250 ")})
+}
+
+// TestIdleFloodLeavesRoom is the case in small on the MX: idle
+// connections from a few addresses take the slots; from StressAt open the
+// pre-MAIL idle limit tightens, they go, and a fresh sender delivers.
+func TestIdleFloodLeavesRoom(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.MaxConnections, o.MaxConnectionsPerIP = 20, 10
+		o.Limits = front.Limits{MaxPerNet: 40, PreLoginIdle: time.Hour, StressIdle: 50 * time.Millisecond}
+	})
+	var idle []*client
+	for i := range 30 { // bounded: more than the slots
+		c, last := e.dialFrom("127.0.0." + string(rune('1'+i/10)))
+		switch {
+		case strings.HasPrefix(last, "220 "):
+			idle = append(idle, c)
+		case strings.HasPrefix(last, "421 4.7.0 mx.example.test too many connections"):
+		default:
+			t.Fatalf("connection %d: %q", i, last)
+		}
+	}
+	for i, c := range idle {
+		lines, _ := c.reply()
+		if len(lines) == 0 || !strings.HasPrefix(lines[0], "421 4.4.2 ") {
+			t.Fatalf("idle connection %d under stress: %q", i, lines)
+		}
+	}
+	fresh, last := e.dialFrom("127.0.0.99")
+	if !strings.HasPrefix(last, "220 ") {
+		t.Fatalf("a fresh sender after the flood: %q", last)
+	}
+	fresh.run([]step{s("EHLO sender.test", "250 "), s("MAIL FROM:<a@remote.test>", "250 "),
+		s("RCPT TO:<alice@example.test>", "250 "), s("DATA", "354 "), raw("Subject: x\r\n\r\nx\r\n.\r\n", "250 ")})
+}
+
+// TestSubmissionKnownReserve: on submission, slots are kept for addresses
+// that logged in before (the shared Guard knows them); a stranger cannot
+// take them, a known address can.
+func TestSubmissionKnownReserve(t *testing.T) {
+	e := newSubEnv(t, func(o *Options) {
+		o.MaxConnections, o.MaxConnectionsPerIP = 5, 5
+		o.Limits = front.Limits{KnownReserve: 2, PreLoginIdle: time.Hour, StressAt: 100}
+	})
+	// 127.0.0.1 logs in once (over 465): it is known from now on.
+	c := e.dialSubmission(t, true, sasl.NewPlainClient("", alice, password(alice)))
+	c.Close()
+	waitFor(t, func() bool { return e.srv.open() == 0 })
+	for range 3 {
+		if _, last := e.dialFrom("127.0.1.1"); !strings.HasPrefix(last, "220 ") {
+			t.Fatalf("a stranger below the reserve: %q", last)
+		}
+	}
+	if _, last := e.dialFrom("127.0.1.2"); !strings.HasPrefix(last, "421 4.7.0 mx.example.test too many connections,") {
+		t.Fatalf("a stranger into the reserve: %q", last)
+	}
+	if _, last := e.dialFrom("127.0.0.1"); !strings.HasPrefix(last, "220 ") {
+		t.Fatalf("the known address: %q", last)
+	}
+}
