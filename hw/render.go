@@ -155,6 +155,14 @@ func Render(dst *image.Gray, s Screen) {
 		from := 3 * (s.Part % max(parts, 1))
 		c.lines(lines[from:min(from+3, len(lines))])
 	case PageStarting:
+		if snap.Phase == status.PhaseMaintenance {
+			// The services (the web page too) are stopped for an
+			// offline step: only the display can say which.
+			lines := wrap(snap.Maintenance, maxChars)
+			c.title("Maintenance", false)
+			c.lines(append(lines[:min(len(lines), 2)], "Mail is paused."))
+			break
+		}
 		c.title("Postroom", false)
 		word := "Starting"
 		switch snap.Phase {
