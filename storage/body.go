@@ -11,10 +11,11 @@ import (
 	"postroom/storage/internal/keys"
 )
 
-// Body reads a stored message's bytes chunk by chunk, so that a 40 MB
-// message is streamed, never loaded whole. While a Body is open its object
-// is pinned: expunging the last copy does not erase the bytes until Close,
-// so a POP3 snapshot can still send a message IMAP expunged meanwhile.
+// Body reads a stored message's bytes, its prefix (trace header fields)
+// and then its body chunk by chunk, so that a 40 MB message is streamed,
+// never loaded whole. While a Body is open its object is pinned: expunging
+// the last copy does not erase the bytes until Close, so a POP3 snapshot
+// can still send a message IMAP expunged meanwhile.
 type Body struct {
 	r     *chunkReader
 	unpin func()
@@ -34,15 +35,35 @@ func (s *Store) OpenBody(id ObjectID) (*Body, error) {
 		unpin()
 		return nil, err
 	}
-	return &Body{r: &chunkReader{s: s, id: id, size: rec.Size}, unpin: unpin}, nil
+	return &Body{r: &chunkReader{s: s, id: id, size: rec.messageSize(), prefix: rec.Prefix}, unpin: unpin}, nil
 }
 
 // OpenObjectBody is OpenBody for an Object read a moment ago: it does not
 // read and decode the object record again, which is most of the cost of
 // opening a body when a SEARCH or a FETCH opens thousands. Should the
-// object have been erased in between, reads fail with ErrNotFound.
+// object have been erased in between, reads fail with ErrNotFound. An
+// Object the caller made itself (ID and Size from a Message) has its
+// prefix read at the first read.
 func (s *Store) OpenObjectBody(obj Object) *Body {
-	return &Body{r: &chunkReader{s: s, id: obj.ID, size: obj.Size}, unpin: s.Pin(obj.ID)}
+	return &Body{r: &chunkReader{s: s, id: obj.ID, size: obj.Size, prefix: obj.Prefix, lazy: !obj.loaded}, unpin: s.Pin(obj.ID)}
+}
+
+// OpenQueueBody opens what the queue sends for m: its Prefix (DKIM
+// signatures and trace fields) and then the stored body, without the
+// prefix of the local copies that may share the object.
+func (s *Store) OpenQueueBody(m *QueueMessage) (*Body, error) {
+	unpin := s.Pin(m.Object)
+	var rec *objectRecord
+	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		rec, err = getObject(txn, m.Object)
+		return err
+	})
+	if err != nil {
+		unpin()
+		return nil, err
+	}
+	return &Body{r: &chunkReader{s: s, id: m.Object, size: int64(len(m.Prefix)) + rec.Size, prefix: m.Prefix}, unpin: unpin}, nil
 }
 
 // Size is the body's length in octets.
@@ -89,14 +110,17 @@ func (s *Store) pinned(id ObjectID) bool {
 	return s.pins[id] > 0
 }
 
-// chunkReader is an io.ReaderAt over an object's chunks that keeps the last
-// chunk it read, since readers mostly go forward in small steps.
+// chunkReader is an io.ReaderAt over prefix and then an object's chunks
+// that keeps the last chunk it read, since readers mostly go forward in
+// small steps.
 type chunkReader struct {
-	s    *Store
-	id   ObjectID
-	size int64
+	s      *Store
+	id     ObjectID
+	size   int64  // prefix and body
+	prefix []byte // read from the object record first when lazy
 
 	mu    sync.Mutex
+	lazy  bool
 	idx   int64
 	chunk []byte
 }
@@ -107,18 +131,30 @@ func (c *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.lazy {
+		if err := c.loadPrefix(); err != nil {
+			return 0, err
+		}
+	}
 	n := 0
 	for n < len(p) {
 		if off >= c.size {
 			return n, io.EOF
 		}
-		idx := off / chunkSize
+		if off < int64(len(c.prefix)) {
+			k := copy(p[n:], c.prefix[off:])
+			n += k
+			off += int64(k)
+			continue
+		}
+		boff := off - int64(len(c.prefix))
+		idx := boff / chunkSize
 		if c.chunk == nil || c.idx != idx {
 			if err := c.load(idx); err != nil {
 				return n, err
 			}
 		}
-		k := copy(p[n:], c.chunk[off-idx*chunkSize:])
+		k := copy(p[n:], c.chunk[boff-idx*chunkSize:])
 		if k == 0 {
 			return n, fmt.Errorf("storage: object %d: chunk %d is short", c.id, idx)
 		}
@@ -126,6 +162,18 @@ func (c *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 		off += int64(k)
 	}
 	return n, nil
+}
+
+// loadPrefix reads the object's prefix for a reader opened without it.
+func (c *chunkReader) loadPrefix() error {
+	return c.s.view(func(txn *badger.Txn) error {
+		rec, err := getObject(txn, c.id) // ErrNotFound: erased, the message was expunged
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		c.prefix, c.lazy = rec.Prefix, false
+		return nil
+	})
 }
 
 func (c *chunkReader) load(idx int64) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -204,6 +205,9 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 		counts := map[mkey]*mboxCount{}
 		usage := map[AccountID][2]int64{}
 		refs := map[ObjectID]uint32{}
+		// The size every message of an object says it has: prefix and
+		// body, the same for every copy.
+		msgSize := map[ObjectID]int64{}
 		type mskey struct {
 			k   mkey
 			ms  uint64
@@ -252,6 +256,10 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 			u[1]++
 			usage[key.a] = u
 			refs[m.Object]++
+			if n, ok := msgSize[m.Object]; ok && n != m.Size {
+				bad("object %d: its messages disagree on the size (%d, %d)", m.Object, n, m.Size)
+			}
+			msgSize[m.Object] = m.Size
 			modseqs[mskey{key, m.ModSeq, uid}] = true
 			return nil
 		}); err != nil {
@@ -311,7 +319,9 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 			}
 		}
 
-		// The outbound queue's references to bodies (storage/queue.go).
+		// The outbound queue's references to bodies (storage/queue.go),
+		// counted with the mailboxes'.
+		msgRefs := maps.Clone(refs)
 		if err := checkQueue(txn, refs, bad); err != nil {
 			return err
 		}
@@ -334,8 +344,12 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 			if rec.RefCount != refs[ObjectID(id)] {
 				bad("object %d: reference count %d, referenced %d times", id, rec.RefCount, refs[ObjectID(id)])
 			}
-			if rec.Structure == nil || rec.Envelope == nil {
+			// Only the queue may hold a body it never parsed.
+			if msgRefs[ObjectID(id)] > 0 && (rec.Structure == nil || rec.Envelope == nil) {
 				bad("object %d: no cached structure", id)
+			}
+			if n, ok := msgSize[ObjectID(id)]; ok && n != rec.messageSize() {
+				bad("object %d: a message says %d bytes, prefix and body are %d", id, n, rec.messageSize())
 			}
 			return nil
 		}); err != nil {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -201,6 +202,12 @@ type objectRecord struct {
 	Created   time.Time `json:"created"`
 	Structure *Part     `json:"part,omitempty"`
 	Envelope  *Envelope `json:"env,omitempty"`
+	// Prefix is the trace header fields of the messages that reference
+	// this object (Return-Path, Authentication-Results, Received), kept
+	// beside the body instead of in its chunks: the same body can then be
+	// queued with other fields in front (the queue record's own Prefix).
+	// Size, Lines and SHA256 are the body's, without it.
+	Prefix []byte `json:"prefix,omitempty"`
 }
 
 func encodeJSON(version byte, v any) ([]byte, error) {
@@ -217,3 +224,14 @@ func decodeJSON(version byte, b []byte, v any) error {
 	}
 	return json.Unmarshal(b[1:], v)
 }
+
+// object is the record as callers see it: the size and lines of a message,
+// prefix and body together.
+func (rec *objectRecord) object(id ObjectID) Object {
+	return Object{ID: id, Size: rec.messageSize(), Lines: rec.Lines + int64(bytes.Count(rec.Prefix, []byte{'\n'})),
+		SHA256: rec.SHA256, RefCount: rec.RefCount, Structure: rec.Structure, Envelope: rec.Envelope,
+		Prefix: rec.Prefix, loaded: true}
+}
+
+// messageSize is the octets of a message that references the object.
+func (rec *objectRecord) messageSize() int64 { return int64(len(rec.Prefix)) + rec.Size }

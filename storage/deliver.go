@@ -55,6 +55,20 @@ type pendingObject struct {
 // every recipient's copy is synced to disk, or an error, in which case the
 // sender must retry (some recipients may already have it: SMTP semantics).
 func (s *Store) Deliver(ctx context.Context, d Delivery, body io.Reader) ([]Delivered, error) {
+	targets, err := deliveryTargets(d)
+	if err != nil {
+		return nil, err
+	}
+	maxSize := s.maxSize
+	if d.MaxSize > 0 {
+		maxSize = d.MaxSize // the protocol's own limit, plus its trace headers
+	}
+	return s.store(ctx, targets, d.InternalDate, body, maxSize, d.Quota)
+}
+
+// deliveryTargets turns a Delivery's recipients into one target per
+// account and mailbox.
+func deliveryTargets(d Delivery) ([]target, error) {
 	if len(d.Recipients) == 0 {
 		return nil, errors.New("storage: delivery without recipients")
 	}
@@ -80,11 +94,7 @@ func (s *Store) Deliver(ctx context.Context, d Delivery, body io.Reader) ([]Deli
 		seen[key] = true
 		targets = append(targets, target{acct: r.Account, mailbox: cn, inboxIfMissing: true, flags: r.Flags, origin: origin})
 	}
-	maxSize := s.maxSize
-	if d.MaxSize > 0 {
-		maxSize = d.MaxSize // the protocol's own limit, plus its trace headers
-	}
-	return s.store(ctx, targets, d.InternalDate, body, maxSize, d.Quota)
+	return targets, nil
 }
 
 // Append stores a message into one mailbox with flags and date (IMAP
@@ -123,24 +133,27 @@ func (s *Store) store(ctx context.Context, targets []target, date time.Time, bod
 	if err := s.CheckDiskSpace(0); err != nil {
 		return nil, err
 	}
-	if date.IsZero() {
-		date = time.Now()
-	}
 	obj, err := s.readBody(ctx, body, maxSize)
 	if err != nil {
 		return nil, err
 	}
+	defer s.release(obj)
+	return s.commitTargets(obj, targets, date, quota)
+}
+
+// commitTargets adds a read body to every target's mailbox; the body's
+// prefix, if any, is set. The MIME structure is parsed here, once, over
+// prefix and body.
+func (s *Store) commitTargets(obj *pendingObject, targets []target, date time.Time, quota bool) ([]Delivered, error) {
+	if date.IsZero() {
+		date = time.Now()
+	}
 	if quota {
-		if err := s.checkQuotas(targets, obj.rec.Size); err != nil {
-			s.abandon(obj)
+		if err := s.checkQuotas(targets, obj.rec.messageSize()); err != nil {
 			return nil, err
 		}
 	}
-	var ra io.ReaderAt = bytes.NewReader(obj.inline)
-	if obj.staged {
-		ra = &chunkReader{s: s, id: obj.id, size: obj.rec.Size}
-	}
-	obj.rec.Structure, obj.rec.Envelope = mimeparse.Parse(ra, obj.rec.Size)
+	obj.rec.Structure, obj.rec.Envelope = mimeparse.Parse(s.pendingReader(obj), obj.rec.messageSize())
 
 	var out []Delivered
 	var firstErr error
@@ -155,11 +168,6 @@ func (s *Store) store(ctx context.Context, targets []target, date time.Time, bod
 		}
 		out = append(out, dv)
 	}
-	if !obj.written {
-		s.abandon(obj)
-	}
-	putBuf(obj.inline)
-	obj.inline = nil
 	if firstErr != nil {
 		return out, fmt.Errorf("storage: deliver: %w", firstErr)
 	}
@@ -212,6 +220,7 @@ func (s *Store) readBody(ctx context.Context, r io.Reader, maxSize int64) (*pend
 			if err != nil {
 				return err
 			}
+			s.bodyBytes.Add(int64(take))
 			nextChunk += uint32((take + chunkSize - 1) / chunkSize)
 			pending = pending[:copy(pending, pending[take:])]
 		}
@@ -295,6 +304,54 @@ func (s *Store) readBody(ctx context.Context, r io.Reader, maxSize int64) (*pend
 	obj.rec = objectRecord{Size: size, Lines: lines, Chunks: nextChunk, Created: time.Now().UTC()}
 	copy(obj.rec.SHA256[:], sum.Sum(nil))
 	return obj, nil
+}
+
+// pendingReader reads a body not yet committed: its prefix, then the
+// bytes in memory or its staged chunks.
+func (s *Store) pendingReader(obj *pendingObject) io.ReaderAt {
+	if obj.staged {
+		return &chunkReader{s: s, id: obj.id, size: obj.rec.messageSize(), prefix: obj.rec.Prefix}
+	}
+	return prefixedReader{obj.rec.Prefix, obj.inline[:obj.rec.Size]}
+}
+
+// prefixedReader is an io.ReaderAt over two byte slices end to end.
+type prefixedReader struct{ a, b []byte }
+
+func (r prefixedReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(r.a)) {
+		n = copy(p, r.a[off:])
+	}
+	if n < len(p) {
+		boff := off + int64(n) - int64(len(r.a))
+		if boff < int64(len(r.b)) {
+			n += copy(p[n:], r.b[boff:])
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// release ends a read body's life in memory: a staged body that nothing
+// took is freed (abandon), and the inline buffer goes back to the pool.
+func (s *Store) release(obj *pendingObject) {
+	if !obj.written {
+		s.abandon(obj)
+	}
+	putBuf(obj.inline)
+	obj.inline = nil
+}
+
+// inlineBytes is what writeObject writes of the body: all of it when it
+// was kept in memory, nothing when its chunks are staged already.
+func (obj *pendingObject) inlineBytes() int64 {
+	if obj.inline == nil {
+		return 0
+	}
+	return obj.rec.Size
 }
 
 // abandon frees a staged body that no recipient took.
@@ -420,7 +477,9 @@ func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 	mu.Lock()
 	defer mu.Unlock()
 	events := make([]Event, len(group))
+	var wrote int64 // body bytes of the commit that succeeds
 	err := s.update(func(txn *badger.Txn) error {
+		wrote = 0
 		rec, err := s.getAccount(txn, acct)
 		if err != nil {
 			return err
@@ -441,7 +500,7 @@ func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 			rec.LastModSeq++
 			msg := Message{
 				UID: mb.UIDNext, Object: r.obj.id, Flags: r.t.flags, Keywords: r.t.keywords,
-				ModSeq: rec.LastModSeq, InternalDate: r.date, Size: r.obj.rec.Size,
+				ModSeq: rec.LastModSeq, InternalDate: r.date, Size: r.obj.rec.messageSize(),
 			}
 			mb.UIDNext++
 			if err := putMessage(txn, acct, mb.ID, &msg); err != nil {
@@ -461,6 +520,7 @@ func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 				return err
 			}
 			created[r.obj.id] = true
+			wrote += r.obj.inlineBytes()
 		}
 		for _, mb := range touched {
 			if err := putMailbox(txn, acct, mb); err != nil {
@@ -472,6 +532,7 @@ func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 	if err != nil {
 		return err
 	}
+	s.bodyBytes.Add(wrote)
 	for i, r := range group {
 		if r.err == nil {
 			s.events.publish(events[i])
@@ -502,7 +563,7 @@ func (s *Store) groupMailbox(txn *badger.Txn, acct AccountID, t target, touched 
 }
 
 // writeObject stores a new body's record with one reference, and its
-// chunks when they were kept inline.
+// chunks when they were kept inline (inlineBytes says how many bytes).
 func writeObject(txn *badger.Txn, obj *pendingObject) error {
 	for i := uint32(0); i < obj.rec.Chunks && obj.inline != nil; i++ {
 		lo := int64(i) * chunkSize

@@ -90,8 +90,7 @@ func (s *Store) Object(id ObjectID) (Object, error) {
 		if err != nil {
 			return err
 		}
-		out = Object{ID: id, Size: rec.Size, Lines: rec.Lines, SHA256: rec.SHA256,
-			RefCount: rec.RefCount, Structure: rec.Structure, Envelope: rec.Envelope}
+		out = rec.object(id)
 		return nil
 	})
 	return out, err

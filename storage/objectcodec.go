@@ -14,8 +14,8 @@ import (
 //
 //	record:   vObjectPacked, size lines (uvarint), sha256 (32 bytes),
 //	          refs chunks (uvarint), created (varint Unix ns, 0 = none),
-//	          flags (1 byte: 1 = part follows, 2 = envelope follows),
-//	          [part] [envelope]
+//	          flags (1 byte: 1 = part follows, 2 = envelope follows,
+//	          4 = prefix follows), [part] [envelope] [prefix (string)]
 //	part:     type subtype id description encoding disposition location
 //	          md5 (strings), params and disposition params (count, then
 //	          key and value strings in key order), language (count +
@@ -44,12 +44,18 @@ func encodeObject(rec *objectRecord) []byte {
 	if rec.Envelope != nil {
 		flags |= 2
 	}
+	if len(rec.Prefix) > 0 {
+		flags |= 4
+	}
 	e = append(e, flags)
 	if rec.Structure != nil {
 		e = e.part(rec.Structure)
 	}
 	if rec.Envelope != nil {
 		e = e.envelope(rec.Envelope)
+	}
+	if len(rec.Prefix) > 0 {
+		e = e.str(string(rec.Prefix))
 	}
 	return e
 }
@@ -82,6 +88,9 @@ func decodeObject(b []byte) (*objectRecord, error) {
 	}
 	if flags&2 != 0 {
 		rec.Envelope = d.envelope()
+	}
+	if flags&4 != 0 {
+		rec.Prefix = []byte(d.str())
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt // trailing bytes: not a record we wrote

@@ -8,15 +8,16 @@ package storage
 //
 // The body is an ordinary object (30/31) holding one reference per queued
 // message, so it is stored once however many recipients it has, is staged
-// in chunks like any delivery, and is erased by the usual eraser when the
-// queue lets go of it. The queue ID is the object ID: both come from the same
-// sequence and are never reused.
+// in chunks like any delivery (stage.go), and is erased by the usual eraser
+// when the queue and every mailbox let go of it: a submission to local and
+// remote recipients stores one object that both reference. Queue IDs come
+// from the objects' sequence, so they are never reused, but a queue ID
+// names no object.
 //
 // Each recipient is its own key so that recording the outcome of one
 // attempt rewrites a few dozen bytes, not the whole recipient list.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"postroom/storage/internal/keys"
-	"postroom/storage/internal/mimeparse"
 )
 
 // QueueID names a message of the outbound queue.
@@ -87,7 +87,8 @@ type QueueMessage struct {
 	Size    int64 // body bytes, without Prefix
 	Created time.Time
 	// Prefix is prepended to the stored body when sending: the
-	// DKIM-Signature header fields, computed once at enqueue.
+	// DKIM-Signature and trace header fields, computed once at enqueue.
+	// The object's own prefix (its local copies' trace fields) is not sent.
 	Prefix []byte
 	// EightBit: the body has bytes above 127 (BODY=8BITMIME, RFC 6152).
 	// UTF8: an address or header field needs SMTPUTF8 (RFC 6531).
@@ -103,9 +104,13 @@ type QueueNew struct {
 	To      []string
 	Created time.Time // zero means now
 	MaxSize int64     // 0 means the store's limit
-	// Prepare, if set, sees the stored (CRLF-normalised) body before the
-	// message is committed and may set the message's Prefix and flags
-	// (DKIM signing, 8-bit detection). An error abandons the message.
+	// Prefix is header fields to send before the body (Received:), the
+	// first value of QueueMessage.Prefix.
+	Prefix []byte
+	// Prepare, if set, sees Prefix and the stored (CRLF-normalised) body
+	// before the message is committed and may change the message's Prefix
+	// (put DKIM signatures in front) and flags (8-bit detection). An error
+	// abandons the message.
 	Prepare func(body io.ReaderAt, size int64, m *QueueMessage) error
 }
 
@@ -133,63 +138,12 @@ func (s *Store) QueueAdd(ctx context.Context, n QueueNew, body io.Reader) (Queue
 	if len(n.To) == 0 {
 		return QueueMessage{}, errors.New("storage: queue: message without recipients")
 	}
-	if err := s.CheckDiskSpace(0); err != nil {
-		return QueueMessage{}, err
-	}
-	maxSize := s.maxSize
-	if n.MaxSize > 0 {
-		maxSize = n.MaxSize
-	}
-	obj, err := s.readBody(ctx, body, maxSize)
+	st, err := s.Stage(ctx, body, n.MaxSize)
 	if err != nil {
 		return QueueMessage{}, err
 	}
-	defer func() {
-		putBuf(obj.inline)
-		obj.inline = nil
-	}()
-	var ra io.ReaderAt = bytes.NewReader(obj.inline)
-	if obj.staged {
-		ra = &chunkReader{s: s, id: obj.id, size: obj.rec.Size}
-	}
-	obj.rec.Structure, obj.rec.Envelope = mimeparse.Parse(ra, obj.rec.Size)
-	created := n.Created
-	if created.IsZero() {
-		created = time.Now()
-	}
-	m := QueueMessage{
-		ID: QueueID(obj.id), From: n.From, Object: obj.id, Size: obj.rec.Size,
-		Created: created.UTC(),
-	}
-	for i, to := range n.To {
-		m.Recipients = append(m.Recipients, QueueRecipient{Index: uint32(i), Addr: to, NextAttempt: m.Created})
-	}
-	if n.Prepare != nil {
-		if err := n.Prepare(ra, obj.rec.Size, &m); err != nil {
-			s.abandon(obj)
-			return QueueMessage{}, fmt.Errorf("storage: queue: prepare: %w", err)
-		}
-	}
-	err = s.update(func(txn *badger.Txn) error {
-		if err := writeObject(txn, obj); err != nil {
-			return err
-		}
-		if err := putQueueRecord(txn, &m); err != nil {
-			return err
-		}
-		for _, r := range m.Recipients {
-			if err := putQueueRcpt(txn, m.ID, &r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		s.abandon(obj)
-		return QueueMessage{}, fmt.Errorf("storage: queue: add: %w", err)
-	}
-	obj.written = true
-	return m, nil
+	defer st.Close()
+	return st.Enqueue(n)
 }
 
 func putQueueRecord(txn *badger.Txn, m *QueueMessage) error {

@@ -168,15 +168,21 @@ type (
 	Address  = mimeparse.Address
 )
 
-// Object describes stored message bytes shared by every copy of a message.
+// Object describes stored message bytes shared by every copy of a message:
+// the trace header fields of its delivery (Prefix) and then the body, which
+// the outbound queue may share with other fields in front.
 type Object struct {
 	ID        ObjectID
-	Size      int64
-	Lines     int64 // CRLF-terminated lines, for IMAP and POP3 TOP
-	SHA256    [32]byte
-	RefCount  uint32
-	Structure *Part     // top-level MIME part; never nil after delivery
-	Envelope  *Envelope // top-level envelope; never nil after delivery
+	Size      int64     // octets of Prefix and body, as a message has them
+	Lines     int64     // CRLF-terminated lines, for IMAP and POP3 TOP
+	SHA256    [32]byte  // of the body without Prefix
+	RefCount  uint32    // messages and queued messages together
+	Structure *Part     // top-level MIME part; never nil once a mailbox has it
+	Envelope  *Envelope // top-level envelope; never nil once a mailbox has it
+	Prefix    []byte    // header fields stored before the body; may be nil
+	// loaded: read from the object record, so Prefix is known; an Object
+	// made by a caller (ID and Size) has its prefix read on first use.
+	loaded bool
 }
 
 // Recipient is one target of a Deliver call.
