@@ -6,7 +6,8 @@
 //
 //	run.go          Run: lock, storage, TLS, services, shutdown
 //	run_*.go        one file per service or worker that Run builds
-//	tls.go          the self-signed certificate made on first start
+//	tls.go          the self-signed certificate made on first start, and
+//	                the TLS settings every server shares (serverTLSConfig)
 //	demo.go         the dev-mode demo user and its one-time banner
 //	lock_*.go       the data-folder lock that keeps a second process out
 //
@@ -277,7 +278,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 		time.Until(cert.Leaf.NotAfter) < 14*24*time.Hour {
 		r.certWarning = "The TLS certificate expires on " + cert.Leaf.NotAfter.Format(time.DateOnly) + ": replace it."
 	}
-	tlsConfig := &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+	tlsConfig := serverTLSConfig(cert) // tls.go: TLS 1.2 and 1.3, AEAD suites only
 
 	if cfg.Dev {
 		// Before the services are built: they take r.resolver.
