@@ -56,8 +56,11 @@
 // Writer builds responses into a buffer flushed once per command (the
 // write cork): tagged and untagged status, atoms, numbers, strings as
 // quoted or literal by content, literal8 for BINARY, NIL, lists, response
-// codes, date-time with a space-padded day. Node and Command write parsed
-// input back, which the fuzz tests use for parse-write-parse round trips.
+// codes, date-time with a space-padded day. BodySectionName,
+// BinarySectionName and BinarySizeName give a FETCH response's item names
+// ("BODY[1.HEADER.FIELDS (From)]<0>"). Node, Command and Fetch.String
+// write parsed input back, which the fuzz tests use for parse-write-parse
+// round trips.
 //
 // # The engine this is the first part of
 //

@@ -256,7 +256,7 @@ func bodySection(spec string, headerList []Node) (*imap.FetchItemBodySection, er
 		names := make([]string, len(headerList))
 		for i, h := range headerList {
 			v, ok := h.AString()
-			if !ok || v == "" || strings.ContainsAny(v, ": \t\r\n") {
+			if !ok || !isFieldName(v) {
 				return nil, Bad("Invalid header field name")
 			}
 			names[i] = v
@@ -274,4 +274,15 @@ func bodySection(spec string, headerList []Node) (*imap.FetchItemBodySection, er
 		return nil, Bad("Header list without HEADER.FIELDS")
 	}
 	return s, nil
+}
+
+// isFieldName reports a header field name: printable US-ASCII but ":"
+// (RFC 5322 2.2).
+func isFieldName(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < 33 || c > 126 || c == ':' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -89,11 +90,28 @@ func fuzzParser(f *testing.F, prefix string, seeds []string, parse func([]Node, 
 	})
 }
 
+// FuzzParseFetch also writes what parsed back (Fetch.String) and parses
+// it again: the same request must come out.
 func FuzzParseFetch(f *testing.F) {
-	fuzzParser(f, "UID FETCH ", []string{
+	fuzzParser(f, "FETCH ", []string{
 		"1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100>)", "1 FULL", "2 BINARY.SIZE[1.2]",
-		"1:* (UID MODSEQ) (CHANGEDSINCE 5 VANISHED)", "$ BODY[1.2.MIME]", "1 BODY[HEADER.FIELDS.NOT ({1}\r\nA)]",
-	}, func(a []Node, uid bool) error { _, err := ParseFetch(a, uid); return err })
+		"1:* (UID MODSEQ) (CHANGEDSINCE 5)", "$ BODY[1.2.MIME]", "1 BODY[HEADER.FIELDS.NOT ({1}\r\nA)]",
+		"1 BODY[1.HEADER.FIELDS (\"a b\" X)]<5.10>", "1 (BINARY.PEEK[1]<0.5> RFC822 BODY BODYSTRUCTURE)",
+	}, func(a []Node, uid bool) error {
+		fe, err := ParseFetch(a, uid)
+		if err != nil {
+			return err
+		}
+		cmd, err := NewReader(bufio.NewReader(strings.NewReader("t FETCH "+fe.String()+"\r\n")), fuzzOpt).ReadCommand()
+		if err != nil {
+			return fmt.Errorf("written back as %q: %w", fe.String(), err)
+		}
+		again, err := ParseFetch(cmd.Args, uid)
+		if err != nil || !reflect.DeepEqual(fe, again) {
+			return fmt.Errorf("written back as %q: %#v, %v", fe.String(), again, err)
+		}
+		return nil
+	})
 }
 
 func FuzzParseSearch(f *testing.F) {
