@@ -1,27 +1,20 @@
 package imapd
 
 import (
-	"bufio"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"postroom/internal/front"
+	"postroom/internal/testutil"
 )
 
-// dialFrom connects from a loopback address of its own (Linux answers on
-// all of 127.0.0.0/8) and returns the connection and its first line.
+// dialFrom connects from the loopback address ip and returns the
+// connection and its first line.
 func (e *testEnv) dialFrom(ip string) (*rawConn, string) {
 	e.t.Helper()
-	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	c, err := d.Dial("tcp", e.addr)
-	if err != nil {
-		e.t.Fatalf("dial from %s: %v", ip, err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	rc := &rawConn{t: e.t, c: c, r: bufio.NewReader(c)}
-	return rc, rc.line()
+	c := testutil.DialFrom(e.t, ip, e.addr)
+	return &rawConn{t: e.t, c: c, r: c.R}, c.First
 }
 
 // TestPreLoginIdleLimit: a connection that does not log in is told BYE
@@ -45,20 +38,10 @@ func TestIdleFloodLeavesRoom(t *testing.T) {
 		o.MaxConnections, o.MaxConnectionsPerIP = 20, 10
 		o.Limits = front.Limits{MaxPerNet: 40, PreLoginIdle: time.Hour, StressIdle: 50 * time.Millisecond}
 	})
-	var idle []*rawConn
-	for i := range 30 { // bounded: more than the slots
-		rc, first := e.dialFrom("127.0.0." + string(rune('1'+i/10)))
-		switch {
-		case strings.HasPrefix(first, "* OK "):
-			idle = append(idle, rc)
-		case strings.HasPrefix(first, "* BYE imap.example.test: Too many connections"):
-		default:
-			t.Fatalf("connection %d: %q", i, first)
-		}
-	}
-	for i, rc := range idle {
-		if got := readAll(t, rc.c); !strings.HasPrefix(got, "* BYE Autologout") {
-			t.Fatalf("idle connection %d under stress got %q", i, got)
+	idle, _ := testutil.IdleFlood(t, e.addr, 30, 10, "* OK ", "* BYE imap.example.test: Too many connections")
+	for i, c := range idle {
+		if r := c.Line(); !strings.HasPrefix(r, "* BYE Autologout") || !c.Closed() {
+			t.Fatalf("idle connection %d under stress got %q", i, r)
 		}
 	}
 	rc, first := e.dialFrom("127.0.0.99")

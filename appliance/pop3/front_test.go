@@ -1,28 +1,20 @@
 package pop3
 
 import (
-	"bufio"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"postroom/internal/front"
+	"postroom/internal/testutil"
 )
 
-// dialFrom connects from a loopback address of its own (Linux answers on
-// all of 127.0.0.0/8) and returns the client and the first line.
+// dialFrom connects from the loopback address ip and returns the client
+// and its first line.
 func (e *env) dialFrom(ip string) (*client, string) {
 	e.t.Helper()
-	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	conn, err := d.Dial("tcp", e.addr)
-	if err != nil {
-		e.t.Fatalf("dial from %s: %v", ip, err)
-	}
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	e.t.Cleanup(func() { conn.Close() })
-	c := &client{t: e.t, conn: conn, br: bufio.NewReader(conn)}
-	return c, c.line()
+	c := testutil.DialFrom(e.t, ip, e.addr)
+	return &client{t: e.t, conn: c, br: c.R}, c.First
 }
 
 // TestPreLoginIdleLimit: a connection that does not log in gets the short
@@ -47,41 +39,21 @@ func TestPreLoginIdleLimit(t *testing.T) {
 // TestIdleFloodLeavesRoom is the case in small: idle connections
 // from a few addresses fill every slot; the pre-login limit tightens once
 // StressAt are open, so they go, and a fresh client gets in and logs in.
-// Slots kept for known clients stay free for someone who logged in before.
+// Strangers never get the slots kept for known clients.
 func TestIdleFloodLeavesRoom(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
 		o.MaxConnections, o.MaxConnectionsPerIP = 20, 10
 		// 20 slots: 4 kept for known clients, stress from 15 open.
 		o.Limits = front.Limits{MaxPerNet: 40, PreLoginIdle: time.Hour, StressIdle: 50 * time.Millisecond}
 	})
-	// bob logged in from 127.0.0.50 yesterday: that address is known.
-	old, _ := e.dialFrom("127.0.0.50")
-	old.login(bob)
-	old.run([]step{{send: "QUIT", expect: "+OK"}})
-	e.waitEnded(1)
-
-	var idle []*client
-	refused := 0
-	for i := range 30 { // bounded: more than the slots
-		c, first := e.dialFrom("127.0.0." + string(rune('1'+i/10)))
-		switch {
-		case strings.HasPrefix(first, "+OK"):
-			idle = append(idle, c)
-		case first == "-ERR [SYS/TEMP] too many connections, try again later",
-			first == "-ERR [SYS/TEMP] too many connections from your address, try again later":
-			refused++
-		default:
-			t.Fatalf("connection %d: %q", i, first)
-		}
-	}
+	idle, refused := testutil.IdleFlood(t, e.addr, 30, 10, "+OK", "-ERR [SYS/TEMP] too many connections")
 	if len(idle) > 16 || refused == 0 {
 		t.Fatalf("%d admitted, %d refused: strangers got the reserved slots", len(idle), refused)
 	}
 	for i, c := range idle {
-		if r := c.line(); r != "-ERR autologout: idle for too long" {
+		if r := c.Line(); r != "-ERR autologout: idle for too long" || !c.Closed() {
 			t.Fatalf("idle connection %d under stress: %q", i, r)
 		}
-		c.expectClosed()
 	}
 	fresh, first := e.dialFrom("127.0.0.99")
 	if !strings.HasPrefix(first, "+OK") {

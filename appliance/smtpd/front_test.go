@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"bufio"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,25 +8,15 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"postroom/internal/front"
+	"postroom/internal/testutil"
 )
 
-// dialFrom connects from a loopback address of its own (Linux answers on
-// all of 127.0.0.0/8) and returns the client and the greeting's last line.
+// dialFrom connects from the loopback address ip and returns the client
+// and its greeting (220 is one line).
 func (e *testEnv) dialFrom(ip string) (*client, string) {
 	e.t.Helper()
-	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	conn, err := d.Dial("tcp", e.addr)
-	if err != nil {
-		e.t.Fatalf("dial from %s: %v", ip, err)
-	}
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	e.t.Cleanup(func() { conn.Close() })
-	c := &client{t: e.t, conn: conn, r: bufio.NewReader(conn)}
-	lines, _ := c.reply()
-	if len(lines) == 0 {
-		return c, ""
-	}
-	return c, lines[len(lines)-1]
+	c := testutil.DialFrom(e.t, ip, e.addr)
+	return &client{t: e.t, conn: c, r: c.R}, c.First
 }
 
 // TestPreMailIdleLimit: on the MX a connection that has not sent MAIL gets
@@ -60,21 +48,10 @@ func TestIdleFloodLeavesRoom(t *testing.T) {
 		o.MaxConnections, o.MaxConnectionsPerIP = 20, 10
 		o.Limits = front.Limits{MaxPerNet: 40, PreLoginIdle: time.Hour, StressIdle: 50 * time.Millisecond}
 	})
-	var idle []*client
-	for i := range 30 { // bounded: more than the slots
-		c, last := e.dialFrom("127.0.0." + string(rune('1'+i/10)))
-		switch {
-		case strings.HasPrefix(last, "220 "):
-			idle = append(idle, c)
-		case strings.HasPrefix(last, "421 4.7.0 mx.example.test too many connections"):
-		default:
-			t.Fatalf("connection %d: %q", i, last)
-		}
-	}
+	idle, _ := testutil.IdleFlood(t, e.addr, 30, 10, "220 ", "421 4.7.0 mx.example.test too many connections")
 	for i, c := range idle {
-		lines, _ := c.reply()
-		if len(lines) == 0 || !strings.HasPrefix(lines[0], "421 4.4.2 ") {
-			t.Fatalf("idle connection %d under stress: %q", i, lines)
+		if r := c.Line(); !strings.HasPrefix(r, "421 4.4.2 ") || !c.Closed() {
+			t.Fatalf("idle connection %d under stress: %q", i, r)
 		}
 	}
 	fresh, last := e.dialFrom("127.0.0.99")
