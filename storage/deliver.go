@@ -527,6 +527,10 @@ func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 				return err
 			}
 		}
+		// The day's counts in the same transaction (daycount.go).
+		if err := addDayCounts(txn, acct, events); err != nil {
+			return err
+		}
 		return putAccount(txn, acct, rec)
 	})
 	if err != nil {

@@ -307,6 +307,9 @@ func (s *Store) QueueUpdate(id QueueID, fn func(m *QueueMessage) error) (QueueMe
 				}
 			}
 		}
+		if err := addRelayed(txn, before.Recipients, m.Recipients); err != nil { // daycount.go
+			return err
+		}
 		out = *m
 		removed = m.Done()
 		if removed {

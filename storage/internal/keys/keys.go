@@ -20,6 +20,8 @@
 //	33 obj                      staged marker (body written, not yet delivered)
 //	40 qid                      outbound queue: message (sender, body object, DKIM prefix)
 //	41 qid rcpt                 outbound queue: one recipient's delivery state
+//	50 yyyymmdd acct            the day's count of new mail by origin, per account
+//	                            (acct 0: recipients delivered to other servers)
 //
 // Badger reserves keys starting "!badger!". The tag 0x21 is '!', and
 // TagModSeq uses it: that is safe because the byte after the tag is the
@@ -51,13 +53,14 @@ const (
 	TagStaged    byte = 0x33
 	TagQueueMsg  byte = 0x40
 	TagQueueRcpt byte = 0x41
+	TagDayCount  byte = 0x50
 )
 
 // Tags lists every family tag above; a new tag must be added here too
 // (TestTagsComplete reads this file to check).
 var Tags = []byte{TagMeta, TagAccount, TagAddress, TagDomain, TagMailbox, TagMboxName,
 	TagMessage, TagModSeq, TagTombstone, TagObject, TagChunk, TagErase, TagStaged,
-	TagQueueMsg, TagQueueRcpt}
+	TagQueueMsg, TagQueueRcpt, TagDayCount}
 
 // Meta keys and sequence names live in family 01.
 func Meta(name string) []byte { return append([]byte{TagMeta}, name...) }
@@ -244,4 +247,22 @@ func Prefix(tag byte) []byte { return []byte{tag} }
 
 func badKey(family string, k []byte) error {
 	return fmt.Errorf("keys: malformed %s key %x", family, k)
+}
+
+// DayCount is 50 day acct: day is the local date as yyyymmdd, so that days
+// sort in order and one prefix selects a day.
+func DayCount(day uint32, acct uint64) []byte { return u64(u32([]byte{TagDayCount}, day), acct) }
+
+// DayCountPrefix selects every count of one day.
+func DayCountPrefix(day uint32) []byte { return u32([]byte{TagDayCount}, day) }
+
+// DayCountFamily selects every day's counts.
+func DayCountFamily() []byte { return []byte{TagDayCount} }
+
+// ParseDayCount returns day and acct from a 50 key.
+func ParseDayCount(k []byte) (day uint32, acct uint64, err error) {
+	if len(k) != 13 || k[0] != TagDayCount {
+		return 0, 0, badKey("day count", k)
+	}
+	return binary.BigEndian.Uint32(k[1:]), binary.BigEndian.Uint64(k[5:]), nil
 }

@@ -50,6 +50,15 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("object: %v", err)
 		}
 	}
+	if d, a, err := ParseDayCount(DayCount(20261206, 13)); err != nil || d != 20261206 || a != 13 {
+		t.Fatalf("day count: %d %d %v", d, a, err)
+	}
+	if !bytes.HasPrefix(DayCount(20261206, 13), DayCountPrefix(20261206)) || bytes.HasPrefix(DayCount(20261207, 13), DayCountPrefix(20261206)) {
+		t.Fatal("day count prefix")
+	}
+	if bytes.Compare(DayCount(20261231, 99), DayCount(20270101, 1)) >= 0 {
+		t.Fatal("day counts out of date order")
+	}
 }
 
 func TestMalformed(t *testing.T) {
@@ -127,7 +136,7 @@ func TestNoReservedPrefix(t *testing.T) {
 		Mailbox(big, big), MailboxName(big, "badger!"), Message(big, big, 1<<32-1),
 		ModSeq(big, big, big, 1<<32-1), Tombstone(big, big, big, 1<<32-1),
 		Object(big), Chunk(big, 1<<32-1), Erase(big), Staged(big),
-		QueueMsg(big), QueueRcpt(big, 1<<32-1),
+		QueueMsg(big), QueueRcpt(big, 1<<32-1), DayCount(99991231, big),
 	}
 	if len(keys) != len(Tags) {
 		t.Fatalf("%d sample keys for %d tags: add the new family's key here", len(keys), len(Tags))
