@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"postroom/appliance/admin"
 	"postroom/appliance/authguard"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
@@ -59,6 +60,9 @@ type Options struct {
 	// nil: a new one, used by the web page's factory reset. Pass one to
 	// ask for steps from outside.
 	Maintenance *Maintenance
+	// ConfigPath is the config file the admin layer rewrites (settings
+	// changed with postroomctl or on the web page). "": DATA/config.json.
+	ConfigPath string
 }
 
 // Service names in the status Snapshot.
@@ -129,6 +133,9 @@ func RunOptions(ctx context.Context, cfg config.Config, opts Options) (err error
 	// offline step (run_offline.go) has run it and starts again.
 	var stepFailed error
 	for {
+		if next := opts.Maintenance.next.Swap(nil); next != nil {
+			cfg = *next // saved by the admin layer (run_control.go)
+		}
 		r := &runner{cfg: cfg, opts: opts, log: opts.Logger, bus: opts.Bus,
 			guard:      authguard.New(authguard.Options{Logger: opts.Logger.With("part", "login")}),
 			resolver:   newResolver(cfg.Resolver),
@@ -173,6 +180,9 @@ type runner struct {
 	// reset is the web page's factory reset (run_reset.go), the same
 	// for every start of the services.
 	reset *resetter
+	// admin is the admin layer over this start's store, nil until
+	// controlWorker made it (run_control.go).
+	admin *admin.Admin
 	// stepFailed is why the last offline step failed, if it did: the
 	// problem until the next step or restart (run_offline.go).
 	stepFailed error
@@ -311,6 +321,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 		return fmt.Errorf("read accounts: %w", err)
 	}
 
+	r.controlWorker(st, dataDir) // run_control.go: postroomctl on the running box
 	stopWorkers := r.startWorkers()
 	defer stopWorkers()
 

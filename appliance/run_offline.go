@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
+	"postroom/appliance/config"
 	"postroom/appliance/status"
 )
 
@@ -25,6 +27,9 @@ import (
 // later the admin layer and the control socket) can keep asking.
 type Maintenance struct {
 	ch chan offlineStep
+	// next is the config the next start uses, saved by the admin layer
+	// (run_control.go); nil: the one it ran with.
+	next atomic.Pointer[config.Config]
 }
 
 // offlineStep is one requested step.

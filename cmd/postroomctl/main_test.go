@@ -76,43 +76,23 @@ func (r result) check(t *testing.T, code int, stdout, stderr []string) {
 // step sees what the steps before it did.
 func TestAccounts(t *testing.T) {
 	data := newData(t)
-	steps := []struct {
-		args   []string
-		stdin  string
-		code   int
-		stdout []string
-		stderr []string
-	}{
-		{[]string{"users", "list"}, "", 0, []string{"no accounts yet"}, nil},
-		{[]string{"users", "add", "alice@example.org", "-password-stdin"}, "first secret pass\n", 0,
-			[]string{"created account alice@example.org", "INBOX"}, nil},
-		{[]string{"users", "add", "bob@example.org"}, "bobs secret pass\n", 0, []string{"created account bob@example.org"}, nil},
-		{[]string{"users", "add", "alice@example.org", "-password-stdin"}, "whatever pass\n", 1, nil, []string{"exists already"}},
-		{[]string{"users", "passwd", "alice@example.org", "-password-stdin"}, "second secret pass\r\n", 0,
-			[]string{"password of alice@example.org changed"}, nil},
-		{[]string{"users", "passwd", "nobody@example.org", "-password-stdin"}, "x y z secret\n", 1, nil, []string{`no account "nobody@example.org"`}},
-		{[]string{"users", "quota", "alice@example.org", "500M"}, "", 0, []string{"quota of alice@example.org: 500M"}, nil},
-		{[]string{"users", "quota", "bob@example.org", "2G"}, "", 0, []string{"2G"}, nil},
-		{[]string{"users", "quota", "bob@example.org", "0"}, "", 0, []string{"unlimited"}, nil},
-		{[]string{"users", "retention", "alice@example.org", "30"}, "", 0, []string{"30 days"}, nil},
-		{[]string{"users", "admin", "alice@example.org", "on"}, "", 0, []string{"alice@example.org is an administrator"}, nil},
-		{[]string{"users", "admin", "bob@example.org", "maybe"}, "", 2, nil, []string{"write on or off"}},
-		{[]string{"alias", "add", "info@example.org", "alice@example.org"}, "", 0, []string{"info@example.org now goes to alice@example.org"}, nil},
-		{[]string{"alias", "add", "@example.org", "bob@example.org"}, "", 0, []string{"any other address @example.org"}, nil},
-		{[]string{"alias", "add", "info@example.org", "bob@example.org"}, "", 1, nil, []string{"already delivers to account alice@example.org"}},
-		{[]string{"alias", "add", "sales@example.org", "nobody@example.org"}, "", 1, nil, []string{"no account"}},
-		{[]string{"alias", "list"}, "", 0, []string{"@example.org", "catch-all", "info@example.org", "alias"}, nil},
-		{[]string{"users", "list"}, "", 0, []string{"NAME", "alice@example.org", "info@example.org", "500M", "30 days", "bob@example.org", "unlimited", "ADMIN", "yes"}, nil},
-		{[]string{"alias", "add", "old@example.org", "alice@example.org"}, "", 0, nil, nil},
-		{[]string{"alias", "remove", "old@example.org"}, "", 0, []string{"no longer accepted"}, nil},
-		{[]string{"alias", "remove", "old@example.org"}, "", 1, nil, []string{"no account has the address old@example.org"}},
-		{[]string{"users", "remove", "bob@example.org"}, "n\n", 1, nil, []string{"not removed"}},
-		{[]string{"users", "remove", "bob@example.org"}, "", 1, nil, []string{"-yes"}},
-		{[]string{"users", "remove", "bob@example.org", "-yes"}, "", 0, []string{"removed account bob@example.org"}, nil},
-		{[]string{"users", "remove", "bob@example.org", "-yes"}, "", 1, nil, []string{"no account"}},
-		{[]string{"fsck"}, "", 0, []string{"ok: 1 account, 0 messages checked"}, nil},
-		{[]string{"stats"}, "", 0, []string{"accounts", "alice@example.org"}, nil},
-	}
+	runSteps(t, data, accountSteps)
+	checkAccounts(t, data)
+}
+
+// ctlStep is one postroomctl command and what it must print.
+type ctlStep struct {
+	args   []string
+	stdin  string
+	code   int
+	stdout []string
+	stderr []string
+}
+
+// runSteps runs the steps in order on data; none may print a password
+// given on its input (they all hold "secret").
+func runSteps(t *testing.T, data string, steps []ctlStep) {
+	t.Helper()
 	for _, s := range steps {
 		r := runCtl(t, data, s.stdin, s.args...)
 		t.Logf("postroomctl %s\n%s%s", strings.Join(s.args, " "), r.out, r.err)
@@ -121,7 +101,45 @@ func TestAccounts(t *testing.T) {
 			t.Errorf("postroomctl %s printed a password:\n%s%s", strings.Join(s.args, " "), r.out, r.err)
 		}
 	}
+}
 
+// accountSteps is the life of accounts in one data folder, the same on a
+// stopped box and a running one (running_test.go).
+var accountSteps = []ctlStep{
+	{[]string{"users", "list"}, "", 0, []string{"no accounts yet"}, nil},
+	{[]string{"users", "add", "alice@example.org", "-password-stdin"}, "first secret pass\n", 0,
+		[]string{"created account alice@example.org", "INBOX"}, nil},
+	{[]string{"users", "add", "bob@example.org"}, "bobs secret pass\n", 0, []string{"created account bob@example.org"}, nil},
+	{[]string{"users", "add", "alice@example.org", "-password-stdin"}, "whatever pass\n", 1, nil, []string{"exists already"}},
+	{[]string{"users", "passwd", "alice@example.org", "-password-stdin"}, "second secret pass\r\n", 0,
+		[]string{"password of alice@example.org changed"}, nil},
+	{[]string{"users", "passwd", "nobody@example.org", "-password-stdin"}, "x y z secret\n", 1, nil, []string{`no account "nobody@example.org"`}},
+	{[]string{"users", "quota", "alice@example.org", "500M"}, "", 0, []string{"quota of alice@example.org: 500M"}, nil},
+	{[]string{"users", "quota", "bob@example.org", "2G"}, "", 0, []string{"2G"}, nil},
+	{[]string{"users", "quota", "bob@example.org", "0"}, "", 0, []string{"unlimited"}, nil},
+	{[]string{"users", "retention", "alice@example.org", "30"}, "", 0, []string{"30 days"}, nil},
+	{[]string{"users", "admin", "alice@example.org", "on"}, "", 0, []string{"alice@example.org is an administrator"}, nil},
+	{[]string{"users", "admin", "bob@example.org", "maybe"}, "", 2, nil, []string{"write on or off"}},
+	{[]string{"alias", "add", "info@example.org", "alice@example.org"}, "", 0, []string{"info@example.org now goes to alice@example.org"}, nil},
+	{[]string{"alias", "add", "@example.org", "bob@example.org"}, "", 0, []string{"any other address @example.org"}, nil},
+	{[]string{"alias", "add", "info@example.org", "bob@example.org"}, "", 1, nil, []string{"already delivers to account alice@example.org"}},
+	{[]string{"alias", "add", "sales@example.org", "nobody@example.org"}, "", 1, nil, []string{"no account"}},
+	{[]string{"alias", "list"}, "", 0, []string{"@example.org", "catch-all", "info@example.org", "alias"}, nil},
+	{[]string{"users", "list"}, "", 0, []string{"NAME", "alice@example.org", "info@example.org", "500M", "30 days", "bob@example.org", "unlimited", "ADMIN", "yes"}, nil},
+	{[]string{"alias", "add", "old@example.org", "alice@example.org"}, "", 0, nil, nil},
+	{[]string{"alias", "remove", "old@example.org"}, "", 0, []string{"no longer accepted"}, nil},
+	{[]string{"alias", "remove", "old@example.org"}, "", 1, nil, []string{"no account has the address old@example.org"}},
+	{[]string{"users", "remove", "bob@example.org"}, "n\n", 1, nil, []string{"not removed"}},
+	{[]string{"users", "remove", "bob@example.org"}, "", 1, nil, []string{"-yes"}},
+	{[]string{"users", "remove", "bob@example.org", "-yes"}, "", 0, []string{"removed account bob@example.org"}, nil},
+	{[]string{"users", "remove", "bob@example.org", "-yes"}, "", 1, nil, []string{"no account"}},
+	{[]string{"fsck"}, "", 0, []string{"ok: 1 account, 0 messages checked"}, nil},
+	{[]string{"stats"}, "", 0, []string{"accounts", "alice@example.org"}, nil},
+}
+
+// checkAccounts looks into the stopped box's store after accountSteps.
+func checkAccounts(t *testing.T, data string) {
+	t.Helper()
 	withStore(t, data, func(st *storage.Store) {
 		if _, err := st.Authenticate("alice@example.org", "second secret pass"); err != nil {
 			t.Errorf("new password: %v", err)
