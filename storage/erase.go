@@ -36,7 +36,10 @@ func (s *Store) eraseLoop() {
 }
 
 // eraseQueued erases every object in the erase queue that is not pinned.
+// One runs at a time (the eraser and Reclaim both call it).
 func (s *Store) eraseQueued() error {
+	s.eraseMu.Lock()
+	defer s.eraseMu.Unlock()
 	var ids []ObjectID
 	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: keys.Prefix(keys.TagErase)})

@@ -93,6 +93,7 @@ type Store struct {
 	events eventHub
 
 	eraseKick chan struct{}
+	eraseMu   sync.Mutex    // one eraseQueued at a time
 	authSem   chan struct{} // bounds concurrent argon2 hashing (memory)
 
 	ctx    context.Context
