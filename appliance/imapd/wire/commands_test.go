@@ -54,7 +54,7 @@ func TestParseStore(t *testing.T) {
 }
 
 func TestParseAppend(t *testing.T) {
-	appendArgs := func(a []Node, _ bool) (*Append, error) { return ParseAppend(a) }
+	appendArgs := noUID(ParseAppend)
 	lit := func(v string) Node { return Node{Kind: Literal, Value: v, Size: int64(len(v))} }
 	when := time.Date(2026, 12, 6, 9, 5, 0, 0, time.FixedZone("", -(7*3600+30*60)))
 	for _, tc := range []struct {
@@ -136,8 +136,7 @@ func TestParseSelect(t *testing.T) {
 }
 
 func TestParseList(t *testing.T) {
-	list := func(a []Node, _ bool) (*ListCmd, error) { return ParseList(a) }
-	lsub := func(a []Node, _ bool) (*ListCmd, error) { return ParseLSub(a) }
+	list, lsub := noUID(ParseList), noUID(ParseLSub)
 	for _, tc := range []struct {
 		line string
 		want *ListCmd
@@ -176,7 +175,7 @@ func TestParseList(t *testing.T) {
 }
 
 func TestParseStatus(t *testing.T) {
-	status := func(a []Node, _ bool) (*StatusCmd, error) { return ParseStatus(a) }
+	status := noUID(ParseStatus)
 	check(t, "STATUS inbox (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE APPENDLIMIT DELETED-STORAGE HIGHESTMODSEQ)", status,
 		&StatusCmd{Mailbox: "INBOX", Options: imap.StatusOptions{NumMessages: true, NumRecent: true, UIDNext: true,
 			UIDValidity: true, NumUnseen: true, NumDeleted: true, Size: true, AppendLimit: true, DeletedStorage: true, HighestModSeq: true}}, "")

@@ -44,8 +44,10 @@
 // RFC 9051 key, RFC 3501's NEW/OLD/RECENT, MODSEQ, CHARSET, RETURN with
 // PARTIAL and CONTEXT), ParseStore (UNCHANGEDSINCE), ParseAppend
 // (MULTIAPPEND, CATENATE, UTF8), ParseSelect (CONDSTORE, QRESYNC),
-// ParseList/ParseLSub (LIST-EXTENDED, LIST-STATUS, SPECIAL-USE) and
-// ParseStatus. Their results use go-imap's imap types where they fit, as
+// ParseList/ParseLSub (LIST-EXTENDED, LIST-STATUS, SPECIAL-USE),
+// ParseStatus, ParseSort/ParseThread (RFC 5256, ESORT), and the small
+// ones: ParseCopy (COPY, MOVE), ParseLogin, ParseAuthenticate (SASL-IR),
+// ParseEnable, ParseID, ParseCreate (USE). Their results use go-imap's imap types where they fit, as
 // appliance/imapd and imapmsg already consume them; what those types
 // cannot say is a field beside them (Fetch.RFC822, Store.UnchangedSinceSet,
 // Search.Return.Partial). Node's methods (AString, Mailbox, ListMailbox,

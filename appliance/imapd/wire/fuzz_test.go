@@ -174,3 +174,25 @@ func FuzzParseNumSet(f *testing.F) {
 }
 
 var _ = io.EOF
+
+// FuzzParseCommand reads one whole command and runs its typed parser
+// (every command that has one): BAD or a result, never a panic.
+func FuzzParseCommand(f *testing.F) {
+	for _, ex := range rfcExamples {
+		f.Add(ex)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		opt := fuzzOpt
+		opt.Continue = func() error { return nil }
+		cmd, err := NewReader(bufio.NewReader(strings.NewReader(in+"\r\n")), opt).ReadCommand()
+		if err != nil {
+			return
+		}
+		if _, err := typed(cmd); err != nil {
+			var ce *CommandError
+			if !errors.As(err, &ce) || ce.Status != BAD {
+				t.Fatalf("%q: %v is not a BAD", in, err)
+			}
+		}
+	})
+}

@@ -26,10 +26,27 @@ func typed(cmd *Command) (any, error) {
 		return ParseLSub(cmd.Args)
 	case "STATUS":
 		return ParseStatus(cmd.Args)
-	case "COPY", "MOVE", "EXPUNGE":
+	case "COPY", "MOVE":
+		return ParseCopy(cmd.Args, cmd.UID)
+	case "EXPUNGE":
 		if len(cmd.Args) > 0 {
 			return cmd.Args[0].NumSet(cmd.UID)
 		}
+	case "SORT":
+		return ParseSort(cmd.Args, cmd.UID)
+	case "THREAD":
+		return ParseThread(cmd.Args, cmd.UID)
+	case "LOGIN":
+		u, _, err := ParseLogin(cmd.Args)
+		return u, err
+	case "AUTHENTICATE":
+		return ParseAuthenticate(cmd.Args)
+	case "ENABLE":
+		return ParseEnable(cmd.Args)
+	case "ID":
+		return ParseID(cmd.Args)
+	case "CREATE":
+		return ParseCreate(cmd.Args)
 	}
 	return nil, nil
 }
@@ -80,8 +97,11 @@ var rfcExamples = []string{
 	// RFC 2971 ID, RFC 4978 COMPRESS, RFC 9208 QUOTA
 	`a023 ID ("name" "sodr" "version" "19.34" "vendor" "Pink Floyd Music Limited")`, "a ID NIL",
 	"a COMPRESS DEFLATE", `G0001 GETQUOTAROOT INBOX`, `G0002 GETQUOTA ""`,
-	// RFC 5256 SORT, THREAD (generic arguments until their parsers exist)
-	"A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994", "A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000",
+	// RFC 5256 SORT, THREAD, RFC 5267 ESORT, RFC 6154 CREATE USE, RFC 4959 SASL-IR
+	"A282 SORT (SUBJECT) UTF-8 SINCE 1-Feb-1994", "A283 SORT (SUBJECT REVERSE DATE) UTF-8 ALL",
+	"A284 SORT (SUBJECT) US-ASCII OR FROM mark SENTBEFORE 1-Feb-2000", "A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000",
+	"A284 THREAD REFERENCES US-ASCII TEXT \"gewp\"", "A301 UID SORT RETURN (COUNT MIN) (DATE) UTF-8 UNDELETED",
+	`t1 CREATE "Important Messages" (USE (\Important))`, "a AUTHENTICATE PLAIN =",
 }
 
 func TestRFCExamples(t *testing.T) {

@@ -68,16 +68,27 @@ func ParseSearch(args []Node, uid bool) (*Search, error) {
 		s.Charset = strings.ToUpper(cs)
 		i += 2
 	}
-	if i >= len(args) {
+	c, err := searchKeys(args[i:], uid)
+	if err != nil {
+		return nil, err
+	}
+	s.Criteria = *c
+	return s, nil
+}
+
+// searchKeys parses 1*search-key, ANDed.
+func searchKeys(args []Node, uid bool) (*imap.SearchCriteria, error) {
+	if len(args) == 0 {
 		return nil, Bad("Missing search key")
 	}
-	p := searchParser{args: args[i:], uid: uid}
+	c := &imap.SearchCriteria{}
+	p := searchParser{args: args, uid: uid}
 	for p.i < len(p.args) {
-		if err := p.key(&s.Criteria, 0); err != nil {
+		if err := p.key(c, 0); err != nil {
 			return nil, err
 		}
 	}
-	return s, nil
+	return c, nil
 }
 
 func (r *SearchReturn) parse(opts []Node) error {
