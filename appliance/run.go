@@ -297,8 +297,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 		}
 	}
 
-	r.restoreDaily(dataDir) // run_daily.go
-	saveDaily := r.dailyWorker(dataDir)
+	r.restoreDaily(st, dataDir) // run_daily.go: today's counts, from the store
 	services, err := r.services(st, tlsConfig)
 	if err != nil {
 		return err
@@ -396,7 +395,6 @@ func (r *runner) run(ctx context.Context) (err error) {
 	})
 	r.log.Info("services stopped")
 	stopWorkers()
-	saveDaily()
 	return runErr
 }
 

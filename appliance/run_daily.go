@@ -1,8 +1,6 @@
 package appliance
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -10,83 +8,55 @@ import (
 	"time"
 
 	"postroom/appliance/status"
-	"postroom/internal/atomicfile"
+	"postroom/storage"
 )
 
-// The display's "mail today" and "sent today" are counted in the Snapshot,
-// which a restart would set back to zero in the middle of the day. The
-// runner keeps them in DATA/today.json: written once a minute when they
-// changed and at shutdown, read at start. A crash loses at most a minute
-// of counting; the counts are a display, not an account of the mail.
+// The display's "mail today", "sent today" and "failed today" must not go
+// back to zero at a restart, nor at a crash, a SIGKILL or a power cut. The
+// store counts every delivery on its day in the same transaction that
+// stores it (storage.DayCounts), so the counts at start are exactly the
+// mail that was acknowledged today. restoreDaily reads them once at start;
+// from then on the readings worker (run_panel.go) counts the store's
+// events and the queue's deliveries (run_queue.go) in the Snapshot.
 
-const dailyFile = "today.json"
+// dayCountsKept is how many days of counts the store keeps.
+const dayCountsKept = 35
 
-// dailyCounts is the file's content.
-type dailyCounts struct {
-	MailDay   string `json:"mail_day,omitempty"`
-	MailToday int    `json:"mail_today"`
-	SentDay   string `json:"sent_day,omitempty"`
-	SentToday int    `json:"sent_today"`
-	// Bounces: messages that could not be delivered.
-	FailedDay   string `json:"failed_day,omitempty"`
-	FailedToday int    `json:"failed_today"`
-}
+// legacyDailyFile is where the counts were saved once a minute before the
+// store kept them; it is removed at start.
+const legacyDailyFile = "today.json"
 
-func countsOf(s status.Snapshot) dailyCounts {
-	return dailyCounts{MailDay: s.MailDay, MailToday: s.MailToday, SentDay: s.SentDay, SentToday: s.SentToday,
-		FailedDay: s.FailedDay, FailedToday: s.FailedToday}
-}
-
-// restoreDaily puts the saved counts into the Snapshot. A missing or
-// unreadable file only means starting from zero.
-func (r *runner) restoreDaily(dataDir string) {
-	b, err := os.ReadFile(filepath.Join(dataDir, dailyFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return
+// restoreDaily puts today's counts from the store into the Snapshot, and
+// drops the counts of days long gone. A store that cannot say only means
+// starting from zero.
+func (r *runner) restoreDaily(st *storage.Store, dataDir string) {
+	if err := os.Remove(filepath.Join(dataDir, legacyDailyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.log.Warn("remove the old counts file", "file", legacyDailyFile, "err", err)
 	}
-	var c dailyCounts
-	if err == nil {
-		err = json.Unmarshal(b, &c)
+	now := time.Now()
+	if err := st.PruneDayCounts(now.AddDate(0, 0, -dayCountsKept)); err != nil {
+		r.log.Warn("drop old day counts", "err", err)
 	}
+	d, err := st.DayCounts(now)
 	if err != nil {
-		r.log.Warn("today's mail counts start from zero", "file", dailyFile, "err", err)
+		r.log.Warn("today's mail counts start from zero", "err", err)
 		return
 	}
-	r.update(func(s *status.Snapshot) {
-		s.MailDay, s.MailToday, s.SentDay, s.SentToday = c.MailDay, c.MailToday, c.SentDay, c.SentToday
-		s.FailedDay, s.FailedToday = c.FailedDay, c.FailedToday
-	})
-}
-
-// dailyWorker registers the job that saves the counts once a minute, and
-// returns the function that saves them at the end, called once every
-// worker has stopped (the queue may still count during its stop grace).
-func (r *runner) dailyWorker(dataDir string) (saveLast func()) {
-	path := filepath.Join(dataDir, dailyFile)
-	saved := countsOf(r.bus.Latest())
-	save := func() {
-		c := countsOf(r.bus.Latest())
-		if c == saved {
-			return
+	// The same rule as the live count: which origins are received, sent
+	// or failed is countOrigin's to say.
+	var c mailCounts
+	for o, n := range d.Added {
+		for range n {
+			c.countOrigin(o)
 		}
-		b, _ := json.Marshal(c)
-		if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
-			r.log.Warn("save today's mail counts", "err", err)
-			return
-		}
-		saved = c
 	}
-	r.addWorker("daily-counts", func(ctx context.Context) error {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				save()
-			}
-		}
+	c.sent += d.Relayed
+	r.update(func(s *status.Snapshot) {
+		// Set, not added: a runner that starts again after an offline
+		// step finds the previous run's counts in the Snapshot.
+		s.MailToday, s.MailDay, s.SentToday, s.SentDay, s.FailedToday, s.FailedDay = 0, "", 0, "", 0, ""
+		s.AddMail(c.received, now)
+		s.AddSent(c.sent, now)
+		s.AddFailed(c.failed, now)
 	})
-	return save
 }

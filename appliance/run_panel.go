@@ -106,8 +106,9 @@ func (rd *readings) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			// Count what was delivered before the stop: the last counts
-			// are saved after the workers end (run_daily.go).
+			// Count what was delivered before the stop, for whoever
+			// still reads the Snapshot (the store has it anyway:
+			// run_daily.go).
 			rd.countMail(w)
 			return nil
 		case <-tick.C:
