@@ -153,6 +153,11 @@ func (s *Store) commitTargets(obj *pendingObject, targets []target, date time.Ti
 			return nil, err
 		}
 	}
+	if !obj.staged { // the body is written now (staged ones were checked as they were written)
+		if err := s.CheckDiskSpace(obj.rec.messageSize()); err != nil {
+			return nil, err
+		}
+	}
 	obj.rec.Structure, obj.rec.Envelope = mimeparse.Parse(s.pendingReader(obj), obj.rec.messageSize())
 
 	var out []Delivered

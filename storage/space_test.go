@@ -166,11 +166,18 @@ func TestDiskFillsDuringDelivery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A 3 MB message is staged in chunks; the disk fills after 1 MB.
-		body := &fillingReader{r: strings.NewReader(spaceMessage(3<<20, 1)), at: 1 << 20, filler: filepath.Join(dir, "filler")}
-		err = deliverTo(st, a.ID, body)
-		if !errors.Is(err, ErrDiskFull) {
-			t.Fatalf("delivery while the disk filled: %v; want ErrDiskFull", err)
+		// A 600 KB message is written whole at commit, a 3 MB one is
+		// staged in chunks as it comes; the disk fills half-way.
+		filler := filepath.Join(dir, "filler")
+		for _, size := range []int{600 << 10, 3 << 20} {
+			os.Remove(filler)
+			body := &fillingReader{r: strings.NewReader(spaceMessage(size, 1)), at: size / 2, filler: filler}
+			if err := deliverTo(st, a.ID, body); !errors.Is(err, ErrDiskFull) {
+				t.Fatalf("a %d KB delivery while the disk filled: %v; want ErrDiskFull", size>>10, err)
+			}
+			if !body.filled {
+				t.Fatalf("the %d KB body was refused before the disk filled", size>>10)
+			}
 		}
 		if sp := st.Space(); !sp.Refusing {
 			t.Errorf("Space() = %+v; want Refusing", sp)
@@ -178,7 +185,7 @@ func TestDiskFillsDuringDelivery(t *testing.T) {
 		// A write that passed its checks just before the disk filled goes
 		// into space reserved for it: 512 KiB into the value log. (The
 		// store may have released its reserve file meanwhile: fill again.)
-		if _, err := testutil.FillDisk(body.filler); err != nil {
+		if _, err := testutil.FillDisk(filler); err != nil {
 			t.Fatal(err)
 		}
 		if free, _ := diskFree(st.dir); free > 64<<10 {
