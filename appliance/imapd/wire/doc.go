@@ -47,7 +47,7 @@
 // ParseList/ParseLSub (LIST-EXTENDED, LIST-STATUS, SPECIAL-USE),
 // ParseStatus, ParseSort/ParseThread (RFC 5256, ESORT), and the small
 // ones: ParseCopy (COPY, MOVE), ParseLogin, ParseAuthenticate (SASL-IR),
-// ParseEnable, ParseID, ParseCreate (USE). Their results use go-imap's imap types where they fit, as
+// ParseEnable, ParseID, ParseCreate (USE), ParseNotify (RFC 5465). Their results use go-imap's imap types where they fit, as
 // appliance/imapd and imapmsg already consume them; what those types
 // cannot say is a field beside them (Fetch.RFC822, Store.UnchangedSinceSet,
 // Search.Return.Partial). Node's methods (AString, Mailbox, ListMailbox,

@@ -47,6 +47,8 @@ func typed(cmd *Command) (any, error) {
 		return ParseID(cmd.Args)
 	case "CREATE":
 		return ParseCreate(cmd.Args)
+	case "NOTIFY":
+		return ParseNotify(cmd.Args)
 	}
 	return nil, nil
 }
@@ -102,6 +104,10 @@ var rfcExamples = []string{
 	"A284 SORT (SUBJECT) US-ASCII OR FROM mark SENTBEFORE 1-Feb-2000", "A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000",
 	"A284 THREAD REFERENCES US-ASCII TEXT \"gewp\"", "A301 UID SORT RETURN (COUNT MIN) (DATE) UTF-8 UNDELETED",
 	`t1 CREATE "Important Messages" (USE (\Important))`, "a AUTHENTICATE PLAIN =",
+	// RFC 5465 NOTIFY
+	"a NOTIFY SET STATUS (selected (MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge)) (subtree Lists (MessageNew MessageExpunge MailboxName))",
+	"a NOTIFY SET (selected (MessageExpunge MessageNew FlagChange)) (personal (MessageNew FlagChange MessageExpunge))",
+	"a NOTIFY SET (mailboxes (INBOX Drafts) (MessageNew MessageExpunge)) (inboxes NONE)", "a NOTIFY NONE",
 }
 
 func TestRFCExamples(t *testing.T) {

@@ -70,3 +70,33 @@ func TestParseSimple(t *testing.T) {
 func noUID[T any](f func([]Node) (T, error)) func([]Node, bool) (T, error) {
 	return func(a []Node, _ bool) (T, error) { return f(a) }
 }
+
+func TestParseNotify(t *testing.T) {
+	notify := noUID(ParseNotify)
+	check(t, "NOTIFY NONE", notify, &Notify{None: true}, "")
+	check(t, "NOTIFY SET STATUS (selected (messagenew (UID FLAGS) MessageExpunge)) (subtree (Lists inbox) (MailboxName)) (personal NONE)", notify,
+		&Notify{Status: true, Groups: []NotifyGroup{
+			{Filter: "selected", Events: []NotifyEvent{
+				{Name: "MessageNew", Fetch: &Fetch{Options: imap.FetchOptions{UID: true, Flags: true}}}, {Name: "MessageExpunge"}}},
+			{Filter: "subtree", Mailboxes: []string{"Lists", "INBOX"}, Events: []NotifyEvent{{Name: "MailboxName"}}},
+			{Filter: "personal"}}}, "")
+	check(t, "NOTIFY SET (mailboxes Sent (XEvent))", notify,
+		&Notify{Groups: []NotifyGroup{{Filter: "mailboxes", Mailboxes: []string{"Sent"}, Events: []NotifyEvent{{Name: "XEvent"}}}}}, "")
+	for line, bad := range map[string]string{
+		"NOTIFY":                                                  "BAD NOTIFY takes NONE or SET",
+		"NOTIFY NONE x":                                           "BAD NOTIFY takes NONE or SET",
+		"NOTIFY SET STATUS":                                       "BAD NOTIFY SET needs an event group",
+		"NOTIFY SET (selected)":                                   "BAD Invalid event group",
+		"NOTIFY SET (somewhere (MailboxName))":                    "BAD Unknown mailbox filter",
+		"NOTIFY SET (subtree (MailboxName))":                      "BAD Invalid event group",
+		"NOTIFY SET (subtree () (MailboxName))":                   "BAD Invalid event group",
+		"NOTIFY SET (selected ())":                                "BAD Invalid event group",
+		"NOTIFY SET (selected (MessageNew))":                      "BAD MessageNew and MessageExpunge go together",
+		"NOTIFY SET (selected (FlagChange))":                      "BAD MessageNew and MessageExpunge go together",
+		"NOTIFY SET (personal (MessageNew (UID) MessageExpunge))": "BAD MessageNew fetch attributes need a selected filter",
+		"NOTIFY SET (selected (MessageNew (FOO) MessageExpunge))": "BAD Unknown FETCH item",
+		`NOTIFY SET (selected ("MessageNew"))`:                    "BAD Invalid event",
+	} {
+		check(t, line, notify, nil, bad)
+	}
+}
