@@ -45,13 +45,14 @@
 // PARTIAL and CONTEXT), ParseStore (UNCHANGEDSINCE), ParseAppend
 // (MULTIAPPEND, CATENATE, UTF8), ParseSelect (CONDSTORE, QRESYNC),
 // ParseList/ParseLSub (LIST-EXTENDED, LIST-STATUS, SPECIAL-USE),
-// ParseStatus, ParseSort/ParseThread (RFC 5256, ESORT), and the small
-// ones: ParseCopy (COPY, MOVE), ParseLogin, ParseAuthenticate (SASL-IR),
-// ParseEnable, ParseID, ParseCreate (USE), ParseNotify (RFC 5465). Their results use go-imap's imap types where they fit, as
-// appliance/imapd and imapmsg already consume them; what those types
-// cannot say is a field beside them (Fetch.RFC822, Store.UnchangedSinceSet,
+// ParseStatus, ParseSort/ParseThread (RFC 5256, ESORT), ParseNotify (RFC
+// 5465), and the small ones: ParseCopy (COPY, MOVE), ParseLogin,
+// ParseAuthenticate (SASL-IR), ParseEnable, ParseID, ParseCreate (USE).
+// Their results use go-imap's imap types where they fit, as appliance/imapd
+// and imapmsg already consume them; what those types cannot say is a
+// field beside them (Fetch.RFC822, Store.UnchangedSinceSet,
 // Search.Return.Partial). Node's methods (AString, Mailbox, ListMailbox,
-// NString, Number, Flag, Date, DateTime) serve the simple commands.
+// NString, Number, Flag, Date, DateTime) serve the other commands.
 //
 // # Writing
 //
