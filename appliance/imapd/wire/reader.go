@@ -261,6 +261,9 @@ const maxEmptyLines = 16
 // *CommandError is a rejected command that has been consumed whole; any
 // other error is fatal (IsFatal).
 func (r *Reader) ReadCommand() (*Command, error) {
+	if cap(r.line) > 16<<10 {
+		r.line = nil // an idle session keeps no long line's buffer
+	}
 	for empty := 0; ; empty++ {
 		r.used, r.segs, r.node = 0, 0, 0
 		r.cmd = Command{}
