@@ -124,6 +124,11 @@ func (st *Staged) Enqueue(n QueueNew) (QueueMessage, error) {
 			return QueueMessage{}, fmt.Errorf("storage: queue: prepare: %w", err)
 		}
 	}
+	if !obj.written && !obj.staged { // the body is written now (staged ones were checked as they were written)
+		if err := s.CheckDiskSpace(obj.rec.Size); err != nil {
+			return QueueMessage{}, err
+		}
+	}
 	err = s.update(func(txn *badger.Txn) error {
 		if obj.written {
 			if err := addRef(txn, obj.id, +1); err != nil {
