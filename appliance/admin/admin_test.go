@@ -30,7 +30,7 @@ type env struct {
 
 var t0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	e := &env{st: storagetest.Open(t), bus: status.NewBus(status.Snapshot{Phase: status.PhaseNeedsSetup}), log: &testutil.SyncBuffer{}}

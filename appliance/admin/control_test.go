@@ -17,7 +17,7 @@ import (
 
 // serve starts a control socket server of e's Admin in dir and returns the
 // socket's path; the server stops at cleanup.
-func serve(t *testing.T, e *env, dir string) string {
+func serve(t testing.TB, e *env, dir string) string {
 	t.Helper()
 	path := filepath.Join(dir, SocketFile)
 	ln, err := Listen(path)
