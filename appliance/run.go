@@ -148,7 +148,12 @@ func RunOptions(ctx context.Context, cfg config.Config, opts Options) (err error
 			return err
 		}
 		if ctx.Err() != nil {
-			return off.err // stopped during the step: no new start
+			// Stopped during the step: no new start. A step that gave
+			// up because of the stop did what it should.
+			if errors.Is(off.err, ctx.Err()) {
+				return nil
+			}
+			return off.err
 		}
 		stepFailed = off.err
 	}

@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -182,7 +183,7 @@ func TestOfflineStepShutdown(t *testing.T) {
 	if err := r.maint.Offline("writing an update", "test", func(ctx context.Context, _ string) error {
 		close(running)
 		<-ctx.Done()
-		return nil
+		return fmt.Errorf("update cut short: %w", ctx.Err())
 	}); err != nil {
 		t.Fatal(err)
 	}
