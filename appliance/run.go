@@ -597,8 +597,12 @@ func (r *runner) update(f func(*status.Snapshot)) {
 }
 
 // problem picks the most important thing that is wrong, in words for the
-// office manager: a service down, then setup not done, then the certificate.
+// office manager: mail refused for a full disk, a service down, then setup
+// not done, then the certificate.
 func (r *runner) problem(s status.Snapshot) string {
+	if p := s.Disk.Problem(); p != "" {
+		return p // every sender is turned away: nothing is more urgent
+	}
 	if failed := s.Failed(); len(failed) > 0 {
 		sv := failed[0]
 		name := sv.Title

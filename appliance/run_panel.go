@@ -54,6 +54,7 @@ func (r *runner) panelWorker(st *storage.Store, tlsConfig *tls.Config) {
 		rd.certNotAfter = tlsConfig.Certificates[0].Leaf.NotAfter
 	}
 	r.addWorker("panel-readings", rd.run)
+	r.addWorker("disk-space", rd.watchSpace) // run_panel_disk.go
 }
 
 // Reading intervals. Every value is cheap to read; the intervals keep the
@@ -70,6 +71,8 @@ type unreadStore interface {
 	Accounts() ([]storage.Account, error)
 	Mailboxes(acct storage.AccountID) ([]storage.Mailbox, error)
 	WatchAll() *storage.Watcher
+	Space() storage.Space
+	SpaceChanged() <-chan struct{}
 }
 
 // readings collects what the Snapshot says about the machine itself.
@@ -178,12 +181,7 @@ func (rd *readings) countMail(w *storage.Watcher) (changed bool) {
 // them when any changed.
 func (rd *readings) readMachine() {
 	now := rd.now()
-	var disk status.Disk
-	if free, total, err := diskSpace(rd.dataDir); err != nil {
-		rd.log.Debug("disk space unknown", "err", err)
-	} else {
-		disk = status.Disk{FreeBytes: free, TotalBytes: total, TrendBytesPerDay: rd.diskTrend(now, free)}
-	}
+	disk := rd.readDisk(now) // run_panel_disk.go
 	temp := readTemperature(rd.thermal)
 	synced, note := rd.clock()
 	var daysLeft int
