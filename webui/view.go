@@ -55,7 +55,7 @@ func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool)
 		v.Readings = append(v.Readings, reading{ID: id, Label: label, Value: value, Bad: bad})
 	}
 	add("queue", "Outgoing mail", queueWords(s.Queue, now), s.Queue.Length > 0 && now.Sub(s.Queue.Oldest) > status.QueueStuckAfter)
-	add("disk", "Disk space", diskWords(s.Disk), s.Disk.UsedPercent() > status.DiskFullPercent)
+	add("disk", "Disk space", diskWords(s.Disk, now), s.Disk.UsedPercent() > status.DiskFullPercent || s.Disk.Problem() != "")
 	cert, certBad := certWords(s)
 	add("cert", "Certificate", cert, certBad)
 	add("clock", "Clock", clockWords(s), !s.ClockSynced && !s.Time.IsZero())
@@ -132,12 +132,20 @@ func queueWords(q status.Queue, now time.Time) string {
 	return msg
 }
 
-// diskWords says how much space is free and where it goes.
-func diskWords(d status.Disk) string {
+// diskWords says how much space is free, where it goes, and whether mail
+// is refused for it.
+func diskWords(d status.Disk, now time.Time) string {
+	msg := d.Problem()
 	if d.TotalBytes == 0 {
-		return "Not measured yet."
+		if msg == "" {
+			return "Not measured yet."
+		}
+		return msg
 	}
-	msg := fmt.Sprintf("%s free of %s (%.0f%% used).", bytesWords(d.FreeBytes), bytesWords(d.TotalBytes), d.UsedPercent())
+	if msg != "" {
+		msg += " "
+	}
+	msg += fmt.Sprintf("%s free of %s (%.0f%% used).", bytesWords(d.FreeBytes), bytesWords(d.TotalBytes), d.UsedPercent())
 	switch t := d.TrendBytesPerDay; {
 	case t < 0:
 		msg += fmt.Sprintf(" It fills by about %s a day", bytesWords(uint64(-t)))
@@ -147,6 +155,9 @@ func diskWords(d status.Disk) string {
 		msg += "."
 	case t > 0:
 		msg += fmt.Sprintf(" About %s a day is being freed.", bytesWords(uint64(t)))
+	}
+	if d.ReclaimedBytes > 0 && !d.ReclaimedAt.IsZero() {
+		msg += fmt.Sprintf(" Deleted mail gave back %s %s ago.", bytesWords(uint64(d.ReclaimedBytes)), age(now.Sub(d.ReclaimedAt)))
 	}
 	return msg
 }

@@ -40,6 +40,14 @@ func TestReadings(t *testing.T) {
 		{"disk full", func(s *status.Snapshot) {
 			s.Disk = status.Disk{FreeBytes: 10_000_000, TotalBytes: 256_000_000, TrendBytesPerDay: 5_000_000}
 		}, "disk", "10 MB free of 256 MB (96% used). About 5.0 MB a day is being freed.", true},
+		{"disk refusing mail", func(s *status.Snapshot) {
+			s.Disk = status.Disk{FreeBytes: 66_000_000, TotalBytes: 256_000_000, RefusingMail: true}
+		}, "disk", status.DiskFullProblem + " Delete old mail, or use a larger disk. 66 MB free of 256 MB (74% used).", true},
+		{"disk read-only", func(s *status.Snapshot) { s.Disk = status.Disk{ReadOnly: true} }, "disk",
+			status.DiskFullProblem + " Free space (delete files on the data disk), then restart the box.", true},
+		{"disk space given back", func(s *status.Snapshot) {
+			s.Disk = status.Disk{FreeBytes: 120_000_000, TotalBytes: 256_000_000, ReclaimedBytes: 55_000_000, ReclaimedAt: now.Add(-3 * time.Minute)}
+		}, "disk", "120 MB free of 256 MB (53% used). Deleted mail gave back 55 MB 3 minutes ago.", false},
 		{"certificate unknown", func(*status.Snapshot) {}, "cert", "Not checked yet.", false},
 		{"certificate good", func(s *status.Snapshot) {
 			s.CertExpires, s.CertDaysLeft = time.Date(2027, 3, 9, 0, 0, 0, 0, time.UTC), 365
