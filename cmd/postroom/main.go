@@ -113,7 +113,9 @@ func start(ctx context.Context, configPath, data string, dev bool, logLevel stri
 	} else if dev && !cfg.Dev {
 		logger.Warn("-dev applies only when there is no config yet; using the existing one", "config", configPath)
 	}
-	return appliance.Run(ctx, cfg, logger)
+	// The admin layer rewrites the file it was started from (settings
+	// changed with postroomctl or on the web page).
+	return appliance.RunOptions(ctx, cfg, appliance.Options{Logger: logger, ConfigPath: configPath})
 }
 
 // loadOrCreate loads the config, or on the first start writes the default
