@@ -21,7 +21,7 @@ func testConfig() config.Config {
 }
 
 // testKeys makes DKIM keys for domain in a temp folder.
-func testKeys(t *testing.T, domain string) *dkim.DomainKeys {
+func testKeys(t testing.TB, domain string) *dkim.DomainKeys {
 	t.Helper()
 	dk, err := dkim.New(t.TempDir()).Domain(domain)
 	if err != nil {
