@@ -3,8 +3,6 @@ package appliance
 import (
 	"crypto/tls"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"postroom/appliance/mailauth"
@@ -88,10 +86,6 @@ func (r *runner) mxServer(store smtpd.Store, tlsConfig *tls.Config) (*smtpd.Serv
 // smtpOptions are the options both SMTP roles take from the config.
 func (r *runner) smtpOptions(store smtpd.Store, tlsConfig *tls.Config) (smtpd.Options, error) {
 	cfg := r.cfg
-	spool, err := spoolDir(cfg.DataDir)
-	if err != nil {
-		return smtpd.Options{}, err
-	}
 	return smtpd.Options{
 		Hostname:                 cfg.Hostname,
 		Store:                    store,
@@ -104,27 +98,7 @@ func (r *runner) smtpOptions(store smtpd.Store, tlsConfig *tls.Config) (smtpd.Op
 		MaxConnections:           cfg.MaxConnections,
 		MaxConnectionsPerIP:      cfg.SMTP.MaxConnectionsPerIP,
 		MaxMessagesPerConnection: cfg.SMTP.MaxMessagesPerConnection,
-		SpoolDir:                 spool,
 	}, nil
-}
-
-// spoolDir is DATA/spool, where SMTP keeps messages over 1 MiB while it
-// checks them: on the SD card, not in RAM. Spool files are unlinked as soon
-// as they are made; anything left from before a crash is removed here,
-// before any server runs.
-func spoolDir(dataDir string) (string, error) {
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		return "", fmt.Errorf("data folder: %w", err)
-	}
-	dir := filepath.Join(abs, "spool")
-	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("clear the SMTP spool %s: %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create the SMTP spool %s: %w", dir, err)
-	}
-	return dir, nil
 }
 
 // smtpService runs an smtpd.Server as one service.

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -261,12 +260,12 @@ func (q *Queue) toSink(ctx context.Context, m *storage.QueueMessage, rcpts []sto
 	for _, r := range rcpts {
 		env.To = append(env.To, r.Addr)
 	}
-	body, err := q.st.OpenBody(m.Object)
+	body, err := q.st.OpenQueueBody(m)
 	if err != nil {
 		return temp("4.3.0", sinkName, "open queued body: %v", err)
 	}
 	defer body.Close()
-	if err := q.o.Sink(ctx, env, io.MultiReader(bytes.NewReader(m.Prefix), body.Reader())); err != nil {
+	if err := q.o.Sink(ctx, env, body.Reader()); err != nil {
 		return temp("4.3.0", sinkName, "%s: %v", sinkName, err)
 	}
 	return result{state: storage.QueueDelivered, mta: sinkName, text: "kept in the " + sinkName + " (development mode: not sent)"}
@@ -502,19 +501,16 @@ func fromSMTPTemp(err error, mta string) result {
 	return r
 }
 
-// sendData streams the prefix (DKIM signatures) and the stored body.
+// sendData streams the prefix (DKIM signatures, trace fields) and the
+// stored body, which local copies of the message may share.
 func (q *Queue) sendData(c *smtp.Client, m *storage.QueueMessage) error {
-	body, err := q.st.OpenBody(m.Object)
+	body, err := q.st.OpenQueueBody(m)
 	if err != nil {
 		return fmt.Errorf("open queued body: %w", err)
 	}
 	defer body.Close()
 	w, err := c.Data()
 	if err != nil {
-		return err
-	}
-	if _, err := w.Write(m.Prefix); err != nil {
-		w.Close()
 		return err
 	}
 	if _, err := io.Copy(w, body.Reader()); err != nil {

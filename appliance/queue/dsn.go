@@ -115,7 +115,7 @@ func (q *Queue) sendDSN(ctx context.Context, to string, msg []byte, origin stora
 // action is "failed" or "delayed".
 func (q *Queue) buildDSN(m *storage.QueueMessage, rcpts []storage.QueueRecipient, action string) []byte {
 	var hdr []byte
-	if body, err := q.st.OpenBody(m.Object); err == nil {
+	if body, err := q.st.OpenQueueBody(m); err == nil {
 		hdr = headerBlock(body.Reader())
 		body.Close()
 	}

@@ -271,23 +271,31 @@ func ParseID(s string) (storage.QueueID, error) {
 // with DKIM when the From header's domain is local, and returns its ID once
 // it is on disk. from "" is the null sender (no bounces).
 func (q *Queue) Enqueue(ctx context.Context, from string, to []string, body io.Reader) (string, error) {
-	if len(to) == 0 {
-		return "", errors.New("queue: no recipients")
+	if err := checkEnvelope(from, to); err != nil {
+		return "", err
 	}
-	for _, a := range append([]string{from}, to...) {
-		if a == from && from == "" {
-			continue
-		}
-		if !validAddress(a) {
-			return "", fmt.Errorf("queue: bad address %q", a)
-		}
+	sg, err := q.st.Stage(ctx, body, 0)
+	if err != nil {
+		return "", fmt.Errorf("queue: enqueue: %w", err)
 	}
-	m, err := q.st.QueueAdd(ctx, storage.QueueNew{
-		From: from, To: to, Created: q.o.Now(),
+	defer sg.Close()
+	return q.EnqueueStaged(ctx, from, to, sg, nil)
+}
+
+// EnqueueStaged is Enqueue for a body staged in the store already
+// (storage.Stage), with prefix (trace header fields) in front of it: the
+// queue takes a reference to the staged object, so a message that also
+// went to local mailboxes is stored once.
+func (q *Queue) EnqueueStaged(ctx context.Context, from string, to []string, body *storage.Staged, prefix []byte) (string, error) {
+	if err := checkEnvelope(from, to); err != nil {
+		return "", err
+	}
+	m, err := body.Enqueue(storage.QueueNew{
+		From: from, To: to, Created: q.o.Now(), Prefix: prefix,
 		Prepare: func(body io.ReaderAt, size int64, m *storage.QueueMessage) error {
 			return q.prepare(body, size, m)
 		},
-	}, body)
+	})
 	if err != nil {
 		return "", fmt.Errorf("queue: enqueue: %w", err)
 	}
@@ -299,6 +307,23 @@ func (q *Queue) Enqueue(ctx context.Context, from string, to []string, body io.R
 	q.Kick()
 	q.log.Info("queued", "id", FormatID(m.ID), "from", from, "rcpts", len(to), "size", m.Size, "dkim", len(m.Prefix) > 0)
 	return FormatID(m.ID), nil
+}
+
+// checkEnvelope refuses a message without recipients or with an address
+// that cannot go into MAIL FROM, RCPT TO or a DSN line as it is.
+func checkEnvelope(from string, to []string) error {
+	if len(to) == 0 {
+		return errors.New("queue: no recipients")
+	}
+	for _, a := range append([]string{from}, to...) {
+		if a == from && from == "" {
+			continue
+		}
+		if !validAddress(a) {
+			return fmt.Errorf("queue: bad address %q", a)
+		}
+	}
+	return nil
 }
 
 // validAddress accepts local@domain without spaces, angle brackets or
@@ -333,7 +358,7 @@ func (q *Queue) prepare(body io.ReaderAt, size int64, m *storage.QueueMessage) e
 			m.UTF8 = m.UTF8 || !isASCII(v) // RFC 6532 header fields
 		}
 	}
-	var sign *dkim.DomainKeys
+	var sign *dkim.DomainKeys // signs what follows the signatures: m.Prefix (trace fields) and the body
 	if q.o.DKIM != nil {
 		if d := fromDomain(hdr.Get("From")); d != "" && q.st.IsLocalDomain(d) {
 			if sign, err = q.o.DKIM.Domain(d); err != nil {
@@ -345,7 +370,9 @@ func (q *Queue) prepare(body io.ReaderAt, size int64, m *storage.QueueMessage) e
 	if sign == nil {
 		_, err = io.Copy(eb, io.NewSectionReader(body, 0, size))
 	} else {
-		m.Prefix, err = sign.Sign(io.TeeReader(io.NewSectionReader(body, 0, size), eb))
+		var sigs []byte
+		sigs, err = sign.Sign(io.TeeReader(io.NewSectionReader(body, 0, size), eb))
+		m.Prefix = append(sigs, m.Prefix...)
 	}
 	m.EightBit = eb.seen
 	return err

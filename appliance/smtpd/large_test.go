@@ -28,8 +28,8 @@ func lines(w io.Writer, n int) error {
 
 // TestFortyMegabyteMessage sends a 40 MB message with the go-smtp client and
 // reads it back from the store byte for byte (by hash), after our trace
-// fields: streamed straight into storage without checks, and through the
-// spool (1 MiB in memory, the rest in a file) with them.
+// fields: streamed straight into storage without checks, and staged in the
+// store (read there by the checks, then committed) with them.
 func TestFortyMegabyteMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("40 MB message skipped in -short mode")

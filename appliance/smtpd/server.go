@@ -24,7 +24,6 @@
 //	login.go       the LOGIN SASL mechanism (go-sasl has PLAIN only)
 //	ratelimit.go   per-account sending rate (token bucket)
 //	inbound.go     MX with checks: verify, strip forged results, Junk
-//	spool.go       the message between DATA and delivery, bounded in memory
 //	address.go     recipient normalisation and the relay tricks we refuse
 //	received.go    the Return-Path and Received trace fields (RFC 5321 4.4)
 //
@@ -151,15 +150,6 @@ type Options struct {
 	// 465, RFC 8314 3.3). Requires TLSConfig.
 	ImplicitTLS bool
 
-	// SpoolDir holds messages larger than SpoolMemory while they are
-	// checked or fanned out (see spool.go). "" means os.TempDir(). On the
-	// appliance it is a folder in the data folder, never a RAM disk.
-	SpoolDir string
-
-	// SpoolMemory is how much of one message is kept in memory before it
-	// spills to SpoolDir. 0 means 1 MiB.
-	SpoolMemory int
-
 	// Checker verifies inbound mail (SPF, DKIM, DMARC) before it is
 	// stored; nil stores it unchecked, streaming. Role MX only.
 	Checker Checker
@@ -197,14 +187,6 @@ type Submission struct {
 	Limiter *RateLimiter
 }
 
-// Outbound is the outbound mail queue as submission needs it (STYLE
-// convention 1: the consumer owns the interface). *queue.Queue is one.
-type Outbound interface {
-	// Enqueue stores a message for the recipients and returns once it is
-	// durable; the queue then delivers it on its own.
-	Enqueue(ctx context.Context, from string, to []string, body io.Reader) (id string, err error)
-}
-
 // Checker verifies an inbound message. *mailauth.Verifier is one.
 type Checker interface {
 	Verify(ctx context.Context, in mailauth.Input, msg io.Reader) (mailauth.Verdict, error)
@@ -221,7 +203,6 @@ var DefaultOptions = Options{
 
 	MaxConnectionsPerIP:      20,
 	MaxMessagesPerConnection: 100,
-	SpoolMemory:              1 << 20,
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -277,7 +258,7 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxMessageBytes < 0 || opts.MaxRecipients < 0 || opts.ReadTimeout < 0 ||
 		opts.WriteTimeout < 0 || opts.MaxLineLength < 0 || opts.MaxConnections < 0 ||
-		opts.MaxConnectionsPerIP < 0 || opts.MaxMessagesPerConnection < 0 || opts.SpoolMemory < 0 {
+		opts.MaxConnectionsPerIP < 0 || opts.MaxMessagesPerConnection < 0 {
 		return nil, errors.New("smtpd: negative limit in Options")
 	}
 	if opts.MaxMessageBytes > 1<<32-1 {
@@ -293,7 +274,6 @@ func New(opts Options) (*Server, error) {
 	defaults.Set(&opts.MaxConnections, d.MaxConnections)
 	defaults.Set(&opts.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
 	defaults.Set(&opts.MaxMessagesPerConnection, d.MaxMessagesPerConnection)
-	defaults.Set(&opts.SpoolMemory, d.SpoolMemory)
 	if opts.ImplicitTLS && opts.TLSConfig == nil {
 		return nil, errors.New("smtpd: Options.ImplicitTLS needs a TLSConfig")
 	}

@@ -35,6 +35,10 @@ type Store interface {
 	// Deliver stores one message for its recipients and returns once it is
 	// durable.
 	Deliver(ctx context.Context, d storage.Delivery, body io.Reader) ([]storage.Delivered, error)
+	// Stage reads a message body into the store once, for the checks to
+	// read and for its commits to local mailboxes and the queue
+	// (storage/stage.go). The caller closes it.
+	Stage(ctx context.Context, body io.Reader, maxSize int64) (*storage.Staged, error)
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -60,7 +64,6 @@ var (
 	// problem (RFC 3463).
 	errLineTooLong = reply(554, 5, 6, 0, "Message has a line that is too long")
 	errInternal    = reply(451, 4, 3, 0, "Internal error, try again later")
-	errSpoolFull   = reply(451, 4, 3, 0, "Cannot store the message right now, try again later")
 	errConnection  = reply(451, 4, 4, 2, "Connection problem, message not accepted")
 	errNoRcpt      = reply(503, 5, 5, 1, "No valid recipients")
 	// MaxMessagesPerConnection reached; the connection is closed after it.
@@ -171,7 +174,7 @@ func (s *session) refuse(tx *transaction, e *smtp.SMTPError, cmd string, attrs .
 		"status", enhanced(e))
 	a = append(a, attrs...)
 	level := slog.LevelInfo
-	if e == errInternal || e == errSpoolFull {
+	if e == errInternal {
 		level = slog.LevelWarn
 	}
 	s.srv.log.Log(context.Background(), level, "smtp refused", a...)
@@ -323,9 +326,10 @@ func (tx *transaction) accept(to string) {
 // Data takes the message (RFC 5321 4.1.1.4; RFC 3030 for BDAT). go-smtp
 // has un-dot-stuffed DATA and cuts it off at MaxMessageBytes by failing the
 // read with smtp.ErrDataTooLarge; for BDAT it checks each chunk's size
-// itself. The message is never held whole in memory: it streams into
-// storage (MX without checks), or through a spool that keeps at most
-// SpoolMemory bytes in memory (MX with checks, submission).
+// itself. The message is never held whole in memory and is written once:
+// it streams into storage (MX without checks), or is staged there
+// (storage.Stage: up to 1 MiB in memory, beyond that in the store) for the
+// checks to read and for its commits (MX with checks, submission).
 //
 // Every error returned is a *smtp.SMTPError: go-smtp turns any other error
 // into a permanent 554 with the error's text on the wire.
@@ -364,10 +368,6 @@ func (s *session) Data(r io.Reader) error {
 		// The client side failed first; storage only saw the read error.
 		e = readError(body.err)
 	case errors.As(err, &e):
-	case errors.Is(err, errSpool) && isDiskFull(err):
-		e = errDiskFull
-	case errors.Is(err, errSpool):
-		e = errSpoolFull
 	default:
 		e = s.storeError(err)
 	}
@@ -404,23 +404,32 @@ func (s *session) deliver(tx *transaction, rcpts []storage.Recipient, hdr string
 		MaxSize: s.srv.opts.MaxMessageBytes + int64(len(hdr)),
 		// Without a SIZE= hint at RCPT, the size is known only now.
 		Quota:  true,
-		Origin: storage.OriginInbound,
-	}
-	if s.acct != nil {
-		d.Origin = storage.OriginSubmission
+		Origin: s.origin(),
 	}
 	_, err := s.srv.opts.Store.Deliver(s.srv.ctx, d, io.MultiReader(strings.NewReader(hdr), body))
 	return err
 }
 
-// spool reads the whole message into a spool. The caller closes it.
-func (s *session) spool(body io.Reader) (*spool, error) {
-	sp := newSpool(s.srv.opts.SpoolDir, s.srv.opts.SpoolMemory)
-	if err := sp.fill(body); err != nil {
-		sp.Close()
-		return nil, err
+// stage reads the whole message into the store once (storage.Stage); the
+// checks and every commit read it from there. The caller closes it.
+func (s *session) stage(body io.Reader) (*storage.Staged, error) {
+	return s.srv.opts.Store.Stage(s.srv.ctx, body, s.srv.opts.MaxMessageBytes)
+}
+
+// commitLocal delivers a staged message to local recipients with hdr (our
+// header fields) in front, kept beside the body rather than copied into it.
+func (s *session) commitLocal(sg *storage.Staged, rcpts []storage.Recipient, hdr string) error {
+	_, err := sg.Deliver(storage.Delivery{Recipients: rcpts, Quota: true, Origin: s.origin()}, []byte(hdr))
+	return err
+}
+
+// origin is where the status counts this session's mail from: another
+// server, or a colleague's submission (storage.Origin).
+func (s *session) origin() storage.Origin {
+	if s.acct != nil {
+		return storage.OriginSubmission
 	}
-	return sp, nil
+	return storage.OriginInbound
 }
 
 // readError maps a failed read of the message from the client.

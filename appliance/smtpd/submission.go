@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,16 @@ var (
 	errNoLiteral  = reply(553, 5, 1, 2, "Address literals are not accepted for remote delivery")
 	errQueue      = reply(451, 4, 3, 0, "Cannot queue the message right now, try again later")
 )
+
+// Outbound is the outbound mail queue as submission needs it (STYLE
+// convention 1: the consumer owns the interface). *queue.Queue is one.
+type Outbound interface {
+	// EnqueueStaged queues the staged message for the recipients, with
+	// prefix (our header fields) in front, and returns once it is
+	// durable; the queue then delivers it on its own. The queue takes a
+	// reference to the staged body: it is not copied.
+	EnqueueStaged(ctx context.Context, from string, to []string, body *storage.Staged, prefix []byte) (id string, err error)
+}
 
 // AuthMechanisms lists what EHLO offers (RFC 4954 3): PLAIN and LOGIN, and
 // only where a password may travel (authguard.PlaintextAllowed): under TLS,
@@ -175,14 +186,14 @@ func (s *session) rcptRemote(tx *transaction, to string, addr address) error {
 // and retries, and local recipients get a second copy: SMTP has no partial
 // success for one DATA, and a duplicate is better than a loss.
 func (s *session) submit(tx *transaction, body io.Reader, start time.Time) ([]any, error) {
-	sp, err := s.spool(body)
+	sg, err := s.stage(body)
 	if err != nil {
 		return nil, err
 	}
-	defer sp.Close()
-	hdr, _, err := mailauth.ReadHeader(sp.reader())
+	defer sg.Close()
+	hdr, _, err := mailauth.ReadHeader(sg.Reader())
 	if err != nil && !errors.Is(err, mailauth.ErrNoHeader) {
-		return nil, fmt.Errorf("%w: read back: %w", errSpool, err)
+		return nil, fmt.Errorf("read back the staged message: %w", err)
 	}
 	fields := mailauth.Fields(hdr)
 	if err := s.checkAuthors(fields); err != nil {
@@ -196,13 +207,15 @@ func (s *session) submit(tx *transaction, body io.Reader, start time.Time) ([]an
 		rcpts = append(rcpts[:len(rcpts):len(rcpts)], storage.Recipient{Account: s.acct.ID, Mailbox: "Sent", Flags: storage.FlagSeen, Origin: storage.OriginSentCopy})
 	}
 	attrs := []any{"local", len(tx.rcpts), "remote", len(tx.remote), "sent_copy", sub.SentCopy}
+	// One body for both: the local copies and the queue each hold a
+	// reference to it, with their own header fields in front.
 	if len(rcpts) > 0 {
-		if err := s.deliver(tx, rcpts, returnPath(tx.from)+rcv, sp.reader()); err != nil {
+		if err := s.commitLocal(sg, rcpts, returnPath(tx.from)+rcv); err != nil {
 			return attrs, err
 		}
 	}
 	if len(tx.remote) > 0 {
-		id, err := sub.Outbound.Enqueue(s.srv.ctx, tx.from, tx.remote, io.MultiReader(strings.NewReader(rcv), sp.reader()))
+		id, err := sub.Outbound.EnqueueStaged(s.srv.ctx, tx.from, tx.remote, sg, []byte(rcv))
 		if err != nil {
 			return attrs, fmt.Errorf("%w: enqueue: %w", errQueue, err)
 		}

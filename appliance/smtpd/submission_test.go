@@ -35,8 +35,8 @@ type queued struct {
 	body []byte
 }
 
-func (r *recordingOutbound) Enqueue(ctx context.Context, from string, to []string, body io.Reader) (string, error) {
-	b, err := io.ReadAll(body)
+func (r *recordingOutbound) EnqueueStaged(ctx context.Context, from string, to []string, body *storage.Staged, prefix []byte) (string, error) {
+	b, err := io.ReadAll(io.MultiReader(bytes.NewReader(prefix), body.Reader()))
 	if err != nil {
 		return "", err
 	}
@@ -600,7 +600,8 @@ func TestSubmissionBadInput(t *testing.T) {
 		t.Fatalf("bob: %q", got)
 	}
 	q := e.out.all()
-	if len(q) != 1 || !bytes.HasSuffix(q[0].body, []byte("From: alice@example.test\nSubject: lf\n\nline\r\n")) {
+	// The queue shares the staged body, CRLF-normalised like every stored one.
+	if len(q) != 1 || !bytes.HasSuffix(q[0].body, []byte("From: alice@example.test\r\nSubject: lf\r\n\r\nline\r\n")) {
 		t.Fatalf("queued %q", q)
 	}
 }
