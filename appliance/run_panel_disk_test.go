@@ -3,10 +3,15 @@ package appliance
 import (
 	"context"
 	"errors"
+	"net/smtp"
+	"net/textproto"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"postroom/appliance/config"
 
 	"postroom/appliance/status"
 	"postroom/internal/testutil"
@@ -86,5 +91,50 @@ func TestDiskFullShowsAtOnce(t *testing.T) {
 	s = waitFor("mail accepted again", func(s status.Snapshot) bool { return !s.Disk.RefusingMail })
 	if s.Problem == "" || s.Problem == s.Disk.Problem() {
 		t.Errorf("Problem = %q after the disk has room; want the failed service", s.Problem)
+	}
+}
+
+// The appliance starts on a disk another program filled while it was
+// stopped (no reserve file left): it comes up instead of crash-looping,
+// says the disk is full as its problem, and SMTP answers 452 4.3.1.
+func TestStartsOnAFullDisk(t *testing.T) {
+	disk := testutil.SmallDisk(t, 256<<20)
+	cfg := config.DevDefault(disk)
+	cfg.Listen = config.Listeners{SMTP: "127.0.0.1:0", Web: "127.0.0.1:0"}
+	r, err := start(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(disk, "store", "RESERVE"))
+	if _, err := testutil.FillDisk(filepath.Join(disk, "filler")); err != nil {
+		t.Fatal(err)
+	}
+
+	r, err = start(t, cfg)
+	if err != nil {
+		t.Fatalf("start on a full disk: %v", err)
+	}
+	notes, stop := r.bus.Subscribe()
+	defer stop()
+	deadline := time.After(10 * time.Second) // the readings start with the services
+	for s := r.bus.Latest(); !s.Disk.RefusingMail || !s.Disk.ReadOnly || s.Problem != s.Disk.Problem(); s = r.bus.Latest() {
+		select {
+		case <-notes:
+		case <-deadline:
+			t.Fatalf("on a full disk: disk %+v, problem %q; want the full disk as the problem", s.Disk, s.Problem)
+		}
+	}
+	c, err := smtp.Dial(r.addr(t, "smtp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Mail("someone@example.org")
+	var te *textproto.Error
+	if !errors.As(err, &te) || te.Code != 452 || !strings.HasPrefix(te.Msg, "4.3.1") {
+		t.Errorf("MAIL FROM on a full disk: %v; want 452 4.3.1", err)
 	}
 }
