@@ -14,6 +14,9 @@ type Fetch struct {
 	// under their own names: they are kept apart from BodySection.
 	// RFC822 sets \Seen like BODY[].
 	RFC822, RFC822Header, RFC822Text bool
+	// BodyToo asks for BODY besides BODYSTRUCTURE: go-imap's type holds
+	// one of them.
+	BodyToo bool
 	// ChangedSinceSet says CHANGEDSINCE was given (it implies MODSEQ).
 	ChangedSinceSet bool
 	// Vanished is QRESYNC's VANISHED modifier (RFC 7162 3.2.6).
@@ -118,8 +121,13 @@ func (f *Fetch) item(n Node) error {
 	case "BODY":
 		if o.BodyStructure == nil {
 			o.BodyStructure = &imap.FetchItemBodyStructure{}
+		} else if o.BodyStructure.Extended {
+			f.BodyToo = true
 		}
 	case "BODYSTRUCTURE":
+		if o.BodyStructure != nil && !o.BodyStructure.Extended {
+			f.BodyToo = true
+		}
 		o.BodyStructure = &imap.FetchItemBodyStructure{Extended: true}
 	case "MODSEQ":
 		o.ModSeq = true

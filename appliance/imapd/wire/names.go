@@ -141,6 +141,9 @@ func (f *Fetch) String() string {
 	if o.BodyStructure != nil {
 		if o.BodyStructure.Extended {
 			items = append(items, "BODYSTRUCTURE")
+			if f.BodyToo {
+				items = append(items, "BODY")
+			}
 		} else {
 			items = append(items, "BODY")
 		}
