@@ -48,7 +48,7 @@ func TestParseFetch(t *testing.T) {
 				BodyStructure: &imap.FetchItemBodyStructure{}}}},
 		{line: "UID FETCH 5:7 (FLAGS)", want: &Fetch{Set: imap.UIDSet{{Start: 5, Stop: 7}},
 			Options: imap.FetchOptions{Flags: true, UID: true}}},
-		{line: "FETCH 1 (UID ENVELOPE INTERNALDATE RFC822.SIZE BODY BODYSTRUCTURE MODSEQ)", want: &Fetch{Set: imap.SeqSetNum(1),
+		{line: "FETCH 1 (UID ENVELOPE INTERNALDATE RFC822.SIZE BODY BODYSTRUCTURE MODSEQ)", want: &Fetch{Set: imap.SeqSetNum(1), BodyToo: true,
 			Options: imap.FetchOptions{UID: true, Envelope: true, InternalDate: true, RFC822Size: true,
 				BodyStructure: &imap.FetchItemBodyStructure{Extended: true}, ModSeq: true}}},
 		{line: "FETCH 1 (BODY BODYSTRUCTURE)", want: &Fetch{Set: imap.SeqSetNum(1), BodyToo: true,
