@@ -9,7 +9,7 @@ ARM64_ENV   = CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 # sudo only when not root (CI runs as root and may have no sudo).
 SUDO       := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all run test deps vet build build-arm64 bench clean
+.PHONY: all run test deps vet build build-arm64 image bench clean
 
 all: build
 
@@ -35,7 +35,10 @@ test: deps
 # second MTA (appliance/postfix_test.go; installed unconfigured: the test runs its own
 # instance on 127.0.0.1); gcc is needed by -race;
 # qemu-user-static runs the hardware tests as arm64 binaries; swaks needs the
-# perl modules for TLS and AUTH.
+# perl modules for TLS and AUTH. The SD-card image (image/, make image) needs
+# mke2fs (e2fsprogs); its tests check it with fsck.fat (dosfstools),
+# unsquashfs (squashfs-tools) and mtools, and boot it with qemu-system-aarch64
+# (qemu-system-arm).
 deps:
 	@missing=""; \
 	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
@@ -51,6 +54,11 @@ deps:
 	command -v getmail     >/dev/null 2>&1 || missing="$$missing getmail6"; \
 	command -v postfix >/dev/null 2>&1 || test -x /usr/sbin/postfix || missing="$$missing postfix"; \
 	perl -MIO::Socket::SSL -e1 >/dev/null 2>&1 || missing="$$missing libio-socket-ssl-perl libnet-ssleay-perl"; \
+	command -v mke2fs >/dev/null 2>&1 || test -x /sbin/mke2fs || missing="$$missing e2fsprogs"; \
+	command -v fsck.fat >/dev/null 2>&1 || test -x /sbin/fsck.fat || missing="$$missing dosfstools"; \
+	command -v unsquashfs >/dev/null 2>&1 || missing="$$missing squashfs-tools"; \
+	command -v mtype >/dev/null 2>&1 || missing="$$missing mtools"; \
+	command -v qemu-system-aarch64 >/dev/null 2>&1 || missing="$$missing qemu-system-arm"; \
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
@@ -74,6 +82,11 @@ build:
 ## build-arm64: static linux/arm64 binaries for the board in bin/arm64/
 build-arm64:
 	$(ARM64_ENV) $(GO) build -trimpath -ldflags='-s -w' -o bin/arm64/ ./cmd/...
+
+## image: the SD-card image bin/postroom-arm64.img and bin/postroom-arm64.img.gz
+## (the same bytes for the same commit; see README, "The SD-card image")
+image:
+	$(GO) run ./cmd/mkimage -o bin/postroom-arm64.img
 
 ## bench: every benchmark, bounded (override BENCHTIME=1s BENCHCOUNT=6 for benchstat)
 bench:

@@ -1,0 +1,159 @@
+//go:build linux
+
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Run does PID 1's work: mount /proc, /sys, /dev and /tmp, bring up the
+// loopback interface, mount the data file system, and run the appliance
+// under a Supervisor until ctx ends; then it unmounts the data and returns.
+// The caller (cmd/postroom-init) reboots afterwards: PID 1 must not exit.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Program == "" {
+		cfg.Program = "/bin/postroom"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "/data"
+	}
+	if cfg.Args == nil {
+		cfg.Args = []string{"-data", filepath.Join(cfg.DataDir, "postroom")}
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if err := MountEssentials(); err != nil {
+		return err
+	}
+	reopenConsole()
+	if err := unix.Sethostname([]byte("postroom")); err != nil {
+		log.Warn("set host name", "err", err)
+	}
+	if err := loopbackUp(); err != nil {
+		// Not fatal: the appliance still serves the LAN, and its own
+		// loopback self-tests will say what is wrong.
+		log.Error("bring up lo", "err", err)
+	}
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return fmt.Errorf("read kernel command line: %w", err)
+	}
+	root, err := ParseRoot(string(cmdline))
+	if err != nil {
+		return err
+	}
+	cfg.Say("root file system is partition %d of disk %08x", root.Partition, root.DiskID)
+	choice, err := ChooseData("/sys/block", "/dev", root)
+	if err != nil {
+		return err
+	}
+	for _, b := range choice.BlankUSB {
+		cfg.Say("blank USB disk %s: an administrator can format it for mail on the web page", b)
+	}
+	for _, o := range choice.Others {
+		cfg.Say("another Postroom data disk %s is not used", o)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil && !errors.Is(err, unix.EROFS) {
+		return err
+	}
+	if err := unix.Mount(choice.Device, cfg.DataDir, "ext4", unix.MS_NOATIME|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", choice.Device, cfg.DataDir, err)
+	}
+	where := "SD card"
+	if choice.USB {
+		where = "USB disk"
+	}
+	cfg.Say("data disk %s (%s) mounted on %s", choice.Device, where, cfg.DataDir)
+
+	sup := &Supervisor{
+		Path:   cfg.Program,
+		Args:   cfg.Args,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Log:    log,
+		OnExit: cfg.OnExit,
+	}
+	cfg.Say("starting %s %s", cfg.Program, strings.Join(cfg.Args, " "))
+	runErr := sup.Run(ctx)
+	cfg.Say("stopping: unmounting %s", cfg.DataDir)
+	unix.Sync()
+	if err := unix.Unmount(cfg.DataDir, 0); err != nil {
+		return fmt.Errorf("unmount %s: %w", cfg.DataDir, err)
+	}
+	if errors.Is(runErr, context.Canceled) {
+		return nil
+	}
+	return runErr
+}
+
+// MountEssentials mounts the kernel's file systems on the read-only root's
+// empty mount points. One already mounted (the kernel mounts devtmpfs on
+// /dev itself when built with DEVTMPFS_MOUNT) is not an error.
+func MountEssentials() error {
+	mounts := []struct {
+		source, target, fstype string
+		flags                  uintptr
+		data                   string
+	}{
+		{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+		{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777,size=64m"},
+	}
+	for _, m := range mounts {
+		err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data)
+		if err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	return nil
+}
+
+// reopenConsole gives PID 1 standard input, output and error on
+// /dev/console when the kernel could not (no /dev/console in the root
+// before devtmpfs was mounted).
+func reopenConsole() {
+	var st unix.Stat_t
+	if unix.Fstat(1, &st) == nil {
+		return
+	}
+	fd, err := unix.Open("/dev/console", unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return
+	}
+	for _, to := range []int{0, 1, 2} {
+		unix.Dup3(fd, to, 0)
+	}
+	if fd > 2 {
+		unix.Close(fd)
+	}
+}
+
+// loopbackUp sets the IFF_UP flag of lo, which nothing else does on a box
+// without a network manager; the appliance's own connections use it.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
