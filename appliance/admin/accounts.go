@@ -488,10 +488,14 @@ type AddressResult struct {
 
 // AddAddress delivers mail for Address to the account Account: an alias
 // (info@example.org), or with "@example.org" the domain's catch-all, which
-// gets every address of the domain that nothing else claims.
+// gets every address of the domain that nothing else claims. An address
+// of another account is refused, unless Move: then it moves, in one
+// transaction (how a domain's catch-all changes hands). A login never
+// moves.
 type AddAddress struct {
 	Address string `json:"address"`
 	Account string `json:"account"`
+	Move    bool   `json:"move,omitempty"`
 }
 
 func (AddAddress) OpName() string { return "address.add" }
@@ -506,19 +510,42 @@ func (a *Admin) AddAddress(ctx context.Context, by Actor, req AddAddress) (Addre
 		if err != nil {
 			return AddressResult{}, "", err
 		}
+		res := AddressResult{Address: addr, Account: acct.Name, CatchAll: strings.HasPrefix(addr, "@")}
 		err = a.st.AddAddress(acct.Name, addr)
+		if errors.Is(err, storage.ErrAddressTaken) && req.Move {
+			return a.moveAddress(res)
+		}
 		if errors.Is(err, storage.ErrAddressTaken) {
 			return AddressResult{}, "", a.taken("address", addr)
 		}
 		if err != nil {
 			return AddressResult{}, "", internal("adding address "+addr, err)
 		}
-		res := AddressResult{Address: addr, Account: acct.Name, CatchAll: strings.HasPrefix(addr, "@")}
 		if res.CatchAll {
 			return res, fmt.Sprintf("mail for any other address %s now goes to %s", addr, acct.Name), nil
 		}
 		return res, fmt.Sprintf("mail for %s now goes to %s", addr, acct.Name), nil
 	})
+}
+
+// moveAddress gives res.Address, which another account has, to
+// res.Account.
+func (a *Admin) moveAddress(res AddressResult) (AddressResult, string, error) {
+	owner, err := a.owner(res.Address)
+	if err != nil {
+		return AddressResult{}, "", err
+	}
+	switch owner.Name {
+	case res.Account:
+		return AddressResult{}, "", errorf(CodeExists, "address", "%s goes to %s already", res.Address, res.Account)
+	case res.Address:
+		return AddressResult{}, "", errorf(CodeConflict, "address", "%s is the login of an account: rename that account first", res.Address)
+	}
+	from, _, err := a.st.MoveAddress(res.Address, res.Account)
+	if err != nil {
+		return AddressResult{}, "", internal("moving address "+res.Address, err)
+	}
+	return res, fmt.Sprintf("mail for %s now goes to %s instead of %s", res.Address, res.Account, from.Name), nil
 }
 
 // RemoveAddress stops delivering mail for an alias or catch-all. An

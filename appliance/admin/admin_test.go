@@ -237,6 +237,19 @@ func TestAccounts(t *testing.T) {
 		{op: AddAddress{Address: "info@example.org", Account: "bob@example.org"}, code: CodeExists, field: "address", want: "already delivers to account alice@example.org"},
 		{op: AddAddress{Address: "@example.org", Account: "alice@example.org"}, code: CodeExists, field: "address", want: "already goes to account bob@example.org"},
 		{op: AddAddress{Address: "bob@example.org", Account: "alice@example.org"}, code: CodeExists, field: "address", want: "account bob@example.org"},
+		// Move: the catch-all changes hands in one step; a login never moves.
+		{op: AddAddress{Address: "@example.org", Account: "alice@example.org", Move: true}, want: "mail for @example.org now goes to alice@example.org instead of bob@example.org",
+			check: func(t *testing.T, e *env, res any) {
+				if id, err := e.st.Resolve("whoever@example.org"); err != nil || id != account(t, e, "alice@example.org").ID {
+					t.Errorf("the catch-all resolves to %d, %v", id, err)
+				}
+				if slices.Contains(account(t, e, "bob@example.org").Addresses, "@example.org") {
+					t.Errorf("bob kept the catch-all")
+				}
+			}},
+		{op: AddAddress{Address: "@example.org", Account: "alice@example.org", Move: true}, code: CodeExists, field: "address", want: "already"},
+		{op: AddAddress{Address: "bob@example.org", Account: "alice@example.org", Move: true}, code: CodeConflict, field: "address", want: "login"},
+		{op: AddAddress{Address: "@example.org", Account: "bob@example.org", Move: true}, want: "instead of alice@example.org"},
 		{op: AddAddress{Address: "sales@example.org", Account: "nobody@example.org"}, code: CodeNotFound, field: "account", want: "no account"},
 		{op: AddAddress{Address: "sales@example.org\nX: y", Account: "alice@example.org"}, code: CodeInvalid, field: "address", want: "control character"},
 		{op: AddAccount{Name: "info@example.org", Password: "whatever secret"}, code: CodeExists, field: "name", want: "already an address of account alice@example.org"},

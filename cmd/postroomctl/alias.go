@@ -21,12 +21,16 @@ func (c *ctl) aliasAdd(args []string) error {
 	if err := checkAddress(args[0]); err != nil {
 		return err
 	}
-	r, err := call[admin.AddressResult](c, admin.AddAddress{Address: args[0], Account: args[1]})
-	if ae, ok := adminError(err); ok && ae.Code == admin.CodeExists {
-		return fmt.Errorf("%s; to move it, first: postroomctl alias remove %s", ae.Message, strings.ToLower(args[0]))
+	r, err := call[admin.AddressResult](c, admin.AddAddress{Address: args[0], Account: args[1], Move: c.move})
+	if ae, ok := adminError(err); ok && ae.Code == admin.CodeExists && !c.move {
+		return fmt.Errorf("%s; to move it: postroomctl alias add %s %s -move", ae.Message, args[0], args[1])
 	}
 	if err != nil {
 		return err
+	}
+	if c.move {
+		fmt.Fprintf(c.stdout, "mail for %s now goes to %s\n", r.Address, r.Account)
+		return nil
 	}
 	if r.CatchAll {
 		fmt.Fprintf(c.stdout, "mail for any other address %s now goes to %s\n", r.Address, r.Account)

@@ -82,9 +82,10 @@ Accounts (NAME is the login, usually the primary address, e.g. alice@example.org
                                        on the web page
 
 Addresses:
-  alias add ADDRESS NAME               deliver mail for ADDRESS to account NAME;
+  alias add ADDRESS NAME [-move]       deliver mail for ADDRESS to account NAME;
                                        ADDRESS "@example.org" catches every address of the
-                                       domain that no account or alias claims
+                                       domain that no account or alias claims; -move takes
+                                       it from the account that has it now
   alias remove ADDRESS                 stop delivering mail for ADDRESS
   alias list                           every address and the account it delivers to
 
@@ -141,6 +142,7 @@ type ctl struct {
 	yes           bool
 	last          int // messages -n
 	keepOld       bool
+	move          bool   // alias add -move
 	port          int    // settings smarthost -port
 	tls           string // settings smarthost -tls
 	login         string // settings smarthost -user
@@ -175,7 +177,7 @@ var commands = []command{
 	{"users quota", 2, 2, nil, (*ctl).usersQuota},
 	{"users retention", 2, 2, nil, (*ctl).usersRetention},
 	{"users admin", 2, 2, nil, (*ctl).usersAdmin},
-	{"alias add", 2, 2, nil, (*ctl).aliasAdd},
+	{"alias add", 2, 2, []string{"move"}, (*ctl).aliasAdd},
 	{"alias remove", 1, 1, nil, (*ctl).aliasRemove},
 	{"alias list", 0, 0, nil, (*ctl).aliasList},
 	{"mailboxes", 1, 1, nil, (*ctl).mailboxes},
@@ -238,6 +240,7 @@ func (c *ctl) parse(args []string) (command, []string, error) {
 	fs.BoolVar(&c.yes, "yes", false, "")
 	fs.IntVar(&c.last, "n", 0, "")
 	fs.BoolVar(&c.keepOld, "keep-old", false, "")
+	fs.BoolVar(&c.move, "move", false, "")
 	fs.IntVar(&c.port, "port", 0, "")
 	fs.StringVar(&c.tls, "tls", "", "")
 	fs.StringVar(&c.login, "user", "", "")

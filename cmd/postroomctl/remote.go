@@ -84,7 +84,23 @@ func call[R any](c *ctl, op admin.Op) (R, error) {
 		var zero R
 		return zero, err
 	}
-	return admin.Call[R](context.Background(), d, c.actor(), op)
+	res, err := admin.Call[R](context.Background(), d, c.actor(), op)
+	return res, hint(err)
+}
+
+// hint adds to a refusal where to look next, as postroomctl always did.
+func hint(err error) error {
+	ae, ok := adminError(err)
+	if !ok || ae.Code != admin.CodeNotFound {
+		return err
+	}
+	switch ae.Field {
+	case "name", "account":
+		return fmt.Errorf("%w (postroomctl users list shows them)", err)
+	case "address":
+		return fmt.Errorf("%w (postroomctl alias list shows them)", err)
+	}
+	return err
 }
 
 // actor is who runs this postroomctl, for the audit log of a stopped box
