@@ -7,6 +7,8 @@
 //	accounts.go   accounts, argon2id passwords, addresses, aliases, quota
 //	mailboxes.go  create/rename/delete/subscribe, UIDVALIDITY
 //	deliver.go    Deliver and Append: body staging, one transaction per account
+//	stage.go      two-phase delivery: Stage a body once, then Deliver and
+//	              Enqueue references to it (trace fields beside it), or Close
 //	messages.go   listing, flags, copy, move, expunge
 //	body.go       reading stored bodies chunk by chunk
 //	erase.go      freeing bodies nobody references, the start-up sweep, value-log GC

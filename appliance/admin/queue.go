@@ -110,7 +110,7 @@ func (a *Admin) ShowQueue(ctx context.Context, by Actor, req ShowQueue) (QueueIt
 			return QueueItem{}, "", err
 		}
 		item := queueItem(m)
-		if b, err := a.st.OpenBody(m.Object); err == nil {
+		if b, err := a.st.OpenQueueBody(&m); err == nil { // what the queue sends: its fields, then the body
 			h, _ := textproto.NewReader(bufio.NewReader(io.LimitReader(b.Reader(), 64<<10))).ReadMIMEHeader()
 			b.Close()
 			for _, k := range shownHeader {

@@ -278,7 +278,7 @@ func (v *Verifier) checkDKIM(ctx context.Context, res *net.Resolver, msg io.Read
 		MaxVerifications: maxSigs,
 	})
 	// Verify need not read everything; the caller's reader must be drained
-	// so the spool (or the connection) is left in a known state.
+	// so the staged body (or the connection) is left in a known state.
 	if _, cerr := io.Copy(io.Discard, msg); cerr != nil && err == nil {
 		err = cerr
 	}
