@@ -88,8 +88,8 @@ func printDemoBanner(w io.Writer, password string, services []*service, outbox *
 		lines = append(lines, sv.title+":"+strings.Repeat(" ", titleWidth-len(sv.title)+2)+a)
 	}
 	if outbox != nil {
-		lines = append(lines, "", "Mail to other domains is never sent in development mode: it is kept",
-			"in the dev outbox, one .eml file per message, in "+outbox.dir)
+		lines = append(lines, "", "Mail to other domains is never sent in development mode: each",
+			"message is kept as a .eml file in the dev outbox,", "  "+outbox.dir)
 	}
 	lines = append(lines, "", "Try it (-k: the certificate is self-signed):")
 	pw := "'" + config.DemoUser + ":" + password + "'"

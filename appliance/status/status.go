@@ -58,7 +58,8 @@ type Service struct {
 // problem; run_queue.go Queue and SentToday for other servers;
 // run_panel.go, from the store's change events, MailToday, SentToday for
 // local recipients, FailedToday and Unread, and Disk, CPU temperature,
-// clock and certificate days;
+// clock and certificate days; run_daily.go the day's counts at start
+// (from the store); run_dev.go DevOutbox;
 // the panel (hw.Follow) LEDs and ResetRequested. Zero values mean "not known
 // yet" unless a field says otherwise.
 type Snapshot struct {
