@@ -134,6 +134,7 @@ type Front struct {
 	mu        sync.Mutex
 	closed    bool
 	stressed  bool
+	stressLog time.Time // last stress line logged: at most one a minute
 	listeners []net.Listener
 	conns     map[*Conn]struct{}
 	perAddr   map[netip.Prefix]int
@@ -340,8 +341,13 @@ func (f *Front) admit(nc net.Conn, implicitTLS, serve bool) (*Conn, string) {
 	f.wg.Add(1)
 	if !f.stressed && len(f.conns) >= lim.StressAt {
 		f.stressed = true
-		f.log.Warn(f.opts.Name+" connection slots running short: idle limit before login tightened",
-			"open", len(f.conns), "max", f.opts.MaxConns, "idle", lim.StressIdle)
+		if now.Sub(f.stressLog) >= time.Minute {
+			// A flood can take the front in and out of stress every few
+			// seconds; one line a minute says enough.
+			f.stressLog = now
+			f.log.Warn(f.opts.Name+" connection slots running short: idle limit before login tightened",
+				"open", len(f.conns), "max", f.opts.MaxConns, "idle", lim.StressIdle)
+		}
 		// Connections already waiting get the short limit too.
 		for o := range f.conns {
 			o.tighten(now.Add(lim.StressIdle))
@@ -385,7 +391,7 @@ func (f *Front) forget(c *Conn) {
 	f.open.Store(int32(len(f.conns)))
 	if f.stressed && len(f.conns) < f.opts.StressAt {
 		f.stressed = false
-		f.log.Info(f.opts.Name+" connection slots available again", "open", len(f.conns))
+		f.log.Debug(f.opts.Name+" connection slots available again", "open", len(f.conns))
 	}
 	f.mu.Unlock()
 	if c.doneAtClose {
