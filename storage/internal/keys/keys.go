@@ -22,6 +22,7 @@
 //	41 qid rcpt                 outbound queue: one recipient's delivery state
 //	50 yyyymmdd acct            the day's count of new mail by origin, per account
 //	                            (acct 0: recipients delivered to other servers)
+//	60 sha256(token)            web page session (webui), by its token's hash
 //
 // Badger reserves keys starting "!badger!". The tag 0x21 is '!', and
 // TagModSeq uses it: that is safe because the byte after the tag is the
@@ -38,29 +39,30 @@ import (
 
 // Family tags.
 const (
-	TagMeta      byte = 0x01
-	TagAccount   byte = 0x02
-	TagAddress   byte = 0x03
-	TagDomain    byte = 0x04
-	TagMailbox   byte = 0x10
-	TagMboxName  byte = 0x11
-	TagMessage   byte = 0x20
-	TagModSeq    byte = 0x21
-	TagTombstone byte = 0x22
-	TagObject    byte = 0x30
-	TagChunk     byte = 0x31
-	TagErase     byte = 0x32
-	TagStaged    byte = 0x33
-	TagQueueMsg  byte = 0x40
-	TagQueueRcpt byte = 0x41
-	TagDayCount  byte = 0x50
+	TagMeta       byte = 0x01
+	TagAccount    byte = 0x02
+	TagAddress    byte = 0x03
+	TagDomain     byte = 0x04
+	TagMailbox    byte = 0x10
+	TagMboxName   byte = 0x11
+	TagMessage    byte = 0x20
+	TagModSeq     byte = 0x21
+	TagTombstone  byte = 0x22
+	TagObject     byte = 0x30
+	TagChunk      byte = 0x31
+	TagErase      byte = 0x32
+	TagStaged     byte = 0x33
+	TagQueueMsg   byte = 0x40
+	TagQueueRcpt  byte = 0x41
+	TagDayCount   byte = 0x50
+	TagWebSession byte = 0x60
 )
 
 // Tags lists every family tag above; a new tag must be added here too
 // (TestTagsComplete reads this file to check).
 var Tags = []byte{TagMeta, TagAccount, TagAddress, TagDomain, TagMailbox, TagMboxName,
 	TagMessage, TagModSeq, TagTombstone, TagObject, TagChunk, TagErase, TagStaged,
-	TagQueueMsg, TagQueueRcpt, TagDayCount}
+	TagQueueMsg, TagQueueRcpt, TagDayCount, TagWebSession}
 
 // Meta keys and sequence names live in family 01.
 func Meta(name string) []byte { return append([]byte{TagMeta}, name...) }
@@ -265,4 +267,20 @@ func ParseDayCount(k []byte) (day uint32, acct uint64, err error) {
 		return 0, 0, badKey("day count", k)
 	}
 	return binary.BigEndian.Uint32(k[1:]), binary.BigEndian.Uint64(k[5:]), nil
+}
+
+// WebSession is 60 id: id is the SHA-256 of a web session's token, so the
+// store never holds a token that would let its reader log in.
+func WebSession(id [32]byte) []byte { return append([]byte{TagWebSession}, id[:]...) }
+
+// WebSessionFamily selects every web session.
+func WebSessionFamily() []byte { return []byte{TagWebSession} }
+
+// ParseWebSession returns the id from a 60 key.
+func ParseWebSession(k []byte) (id [32]byte, err error) {
+	if len(k) != 33 || k[0] != TagWebSession {
+		return id, badKey("web session", k)
+	}
+	copy(id[:], k[1:])
+	return id, nil
 }

@@ -59,6 +59,13 @@ func TestRoundTrip(t *testing.T) {
 	if bytes.Compare(DayCount(20261231, 99), DayCount(20270101, 1)) >= 0 {
 		t.Fatal("day counts out of date order")
 	}
+	id := [32]byte{1, 2, 3, 31: 0xff}
+	if got, err := ParseWebSession(WebSession(id)); err != nil || got != id || !bytes.HasPrefix(WebSession(id), WebSessionFamily()) {
+		t.Fatalf("web session: %x %v", got, err)
+	}
+	if _, err := ParseWebSession(Account(1)); err == nil {
+		t.Fatal("account key parsed as web session")
+	}
 }
 
 func TestMalformed(t *testing.T) {
@@ -137,6 +144,7 @@ func TestNoReservedPrefix(t *testing.T) {
 		ModSeq(big, big, big, 1<<32-1), Tombstone(big, big, big, 1<<32-1),
 		Object(big), Chunk(big, 1<<32-1), Erase(big), Staged(big),
 		QueueMsg(big), QueueRcpt(big, 1<<32-1), DayCount(99991231, big),
+		WebSession([32]byte{'b', 'a', 'd', 'g', 'e', 'r', '!'}),
 	}
 	if len(keys) != len(Tags) {
 		t.Fatalf("%d sample keys for %d tags: add the new family's key here", len(keys), len(Tags))
