@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,6 +45,9 @@ func Run(ctx context.Context, cfg Config) error {
 		// loopback self-tests will say what is wrong.
 		log.Error("bring up lo", "err", err)
 	}
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	defer stopWatchdog() // only when Run returns: shutdown is watched too
+	startWatchdog(wdCtx, cfg)
 	cmdline, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
 		return fmt.Errorf("read kernel command line: %w", err)
@@ -156,4 +160,39 @@ func loopbackUp() error {
 	}
 	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// watchdogTimeout is what the init asks of the hardware watchdog: the
+// Pi's bcm2835 watchdog allows at most about 15 s. It is petted three
+// times per timeout.
+const watchdogTimeout = 15
+
+// startWatchdog arms the board's watchdog, if it has one, and pets it in
+// the background until ctx ends.
+func startWatchdog(ctx context.Context, cfg Config) {
+	var dev *os.File
+	for _, name := range []string{"/dev/watchdog0", "/dev/watchdog"} {
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err == nil {
+			dev = f
+			break
+		}
+	}
+	if dev == nil {
+		cfg.Say("no hardware watchdog")
+		return
+	}
+	timeout := watchdogTimeout
+	if err := unix.IoctlSetPointerInt(int(dev.Fd()), unix.WDIOC_SETTIMEOUT, timeout); err != nil {
+		if t, gerr := unix.IoctlGetInt(int(dev.Fd()), unix.WDIOC_GETTIMEOUT); gerr == nil && t > 0 {
+			timeout = t
+		}
+	}
+	cfg.Say("hardware watchdog %s armed (%d s)", dev.Name(), timeout)
+	w := &Watchdog{Dev: dev, Interval: time.Duration(timeout) * time.Second / 3}
+	go func() {
+		if err := w.Run(ctx); err != nil {
+			cfg.Say("%v: the board will reset", err)
+		}
+	}()
 }
