@@ -213,6 +213,9 @@ func TestTrackingIsBounded(t *testing.T) {
 	if n := len(g.byAddr); n > 100 {
 		t.Fatalf("%d addresses tracked, want at most 100", n)
 	}
+	if n := len(g.byPair); n > 100 {
+		t.Fatalf("%d (address, account) pairs tracked, want at most 100", n)
+	}
 }
 
 func TestPlaintextAllowed(t *testing.T) {
