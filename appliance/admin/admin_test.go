@@ -287,6 +287,22 @@ func TestAccounts(t *testing.T) {
 		{op: SetAdmin{Name: "anna@example.org", Admin: true}, want: "made anna@example.org an administrator"},
 		{op: RemoveAccount{Name: "robert@example.org"}, want: "removed account robert@example.org"},
 		{op: RemoveAccount{Name: "robert@example.org"}, code: CodeNotFound, field: "name", want: "no account"},
+		{op: ListAccounts{Query: "ANNA", Limit: 5}, check: func(t *testing.T, e *env, res any) {
+			if l := res.(AccountList); l.Total != 1 || len(l.Accounts) != 1 || l.Accounts[0].Name != "anna@example.org" {
+				t.Errorf("search: %+v", l)
+			}
+		}},
+		{op: ListAccounts{Offset: 1, Limit: 1}, check: func(t *testing.T, e *env, res any) {
+			if l := res.(AccountList); l.Total != 2 || len(l.Accounts) != 1 || l.Accounts[0].Name != "jörg@xn--bcher-kva.example" {
+				t.Errorf("page 2 of 1: %+v", l)
+			}
+		}},
+		{op: ListAccounts{Offset: 10}, check: func(t *testing.T, e *env, res any) {
+			if l := res.(AccountList); l.Total != 2 || len(l.Accounts) != 0 {
+				t.Errorf("past the end: %+v", l)
+			}
+		}},
+		{op: ListAccounts{Limit: -1}, code: CodeInvalid, field: "offset", want: "0 or more"},
 		{op: ListAccounts{}, check: func(t *testing.T, e *env, res any) {
 			var names []string
 			for _, a := range res.(AccountList).Accounts {

@@ -10,13 +10,22 @@ import (
 	"postroom/storage"
 )
 
-// AccountList is every account, by name.
+// AccountList is the accounts asked for, by name, and how many match in
+// all (for paging).
 type AccountList struct {
 	Accounts []Account `json:"accounts"`
+	Total    int       `json:"total"`
 }
 
-// ListAccounts lists every account with its addresses and usage.
-type ListAccounts struct{}
+// ListAccounts lists the accounts with their addresses and usage, by name:
+// every one, or those with Query in one of their addresses (any case), and
+// of those Limit (0: all) from Offset, so a page of a large office shows
+// one screenful.
+type ListAccounts struct {
+	Query  string `json:"query,omitempty"`
+	Offset int    `json:"offset,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+}
 
 func (ListAccounts) OpName() string { return "account.list" }
 func (ListAccounts) readOnly()      {}
@@ -36,8 +45,23 @@ func (a *Admin) accounts() ([]Account, error) {
 
 func (a *Admin) ListAccounts(ctx context.Context, by Actor, req ListAccounts) (AccountList, error) {
 	return run(a, ctx, by, req, func(ctx context.Context, req ListAccounts) (AccountList, string, error) {
+		if req.Offset < 0 || req.Limit < 0 {
+			return AccountList{}, "", errorf(CodeInvalid, "offset", "give an offset and a limit of 0 or more")
+		}
 		accts, err := a.accounts()
-		return AccountList{Accounts: accts}, "", err
+		if err != nil {
+			return AccountList{}, "", err
+		}
+		if q := strings.ToLower(strings.TrimSpace(req.Query)); q != "" {
+			accts = slices.DeleteFunc(accts, func(x Account) bool {
+				return !slices.ContainsFunc(x.Addresses, func(ad string) bool { return strings.Contains(ad, q) })
+			})
+		}
+		out := AccountList{Total: len(accts), Accounts: accts[min(req.Offset, len(accts)):]}
+		if req.Limit > 0 && len(out.Accounts) > req.Limit {
+			out.Accounts = out.Accounts[:req.Limit]
+		}
+		return out, "", nil
 	})
 }
 
