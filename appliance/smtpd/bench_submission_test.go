@@ -13,7 +13,6 @@ import (
 
 	"postroom/appliance/authguard"
 	"postroom/appliance/mailauth"
-	"postroom/internal/dnstest"
 	"postroom/storage"
 	"postroom/storage/storagetest"
 )
@@ -100,10 +99,7 @@ func BenchmarkInboundChecks(b *testing.B) {
 			case "stage":
 				opts.Checker = readOnlyChecker{}
 			case "on":
-				zone := dnstest.Start(b, `remote.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"`,
-					`_dmarc.remote.test. 300 IN TXT "v=DMARC1; p=reject"`)
-				opts.Checker = &mailauth.Verifier{Resolver: zone.Resolver(), Hostname: "mx.example.test",
-					Logger: slog.New(slog.DiscardHandler)}
+				opts.Checker = benchChecker(b) // bench_writes_test.go
 			}
 			before := countInbox(b, st, alice)
 			runBench(b, benchCase{
