@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"postroom/appliance/authguard"
 	"postroom/internal/front"
 	"postroom/internal/testutil"
 )
@@ -71,4 +72,18 @@ func TestKnownClientsReserve(t *testing.T) {
 	if _, first := e.dialFrom("127.0.0.7"); !strings.HasPrefix(first, "* OK ") {
 		t.Fatalf("the known address: %q", first)
 	}
+}
+
+// TestLockoutIsPerAccount: a stale password for alice on a shared machine
+// locks alice from that address, not bob (authguard locks the pair first).
+func TestLockoutIsPerAccount(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.Guard = authguard.New(authguard.Options{FailureDelay: time.Millisecond, MaxFailures: 3})
+	})
+	rc := e.raw()
+	for _, tag := range []string{"a", "b", "c"} {
+		rc.do(step{send: tag + " LOGIN alice@example.test stale", want: []string{`^` + tag + ` NO \[AUTHENTICATIONFAILED\]`}})
+	}
+	rc.do(step{send: "d LOGIN alice@example.test password-alice@example.test", want: []string{`^d NO \[UNAVAILABLE\]`}})
+	rc.do(step{send: "e LOGIN bob@example.test password-bob@example.test", want: []string{`^e OK `}})
 }
