@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -27,6 +28,9 @@ type errNoAnswer struct {
 }
 
 func (e errNoAnswer) Error() string {
+	if errors.Is(e.err, fs.ErrPermission) {
+		return fmt.Sprintf("the appliance is running, and only root and the appliance's own user may use its control socket %s: run postroomctl as one of them", e.path)
+	}
 	return fmt.Sprintf("the appliance is running but its control socket %s does not answer (%v): it may be starting, stopping or in maintenance; try again in a moment", e.path, e.err)
 }
 

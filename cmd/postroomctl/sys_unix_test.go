@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -54,4 +55,20 @@ func TestStoreLocked(t *testing.T) {
 	}
 	r := runCtl(t, data, "", "fsck")
 	r.check(t, exitFailed, nil, []string{"the appliance is running but its control socket " + filepath.Join(data, "control.sock") + " does not answer"})
+}
+
+// A user who may not use the control socket is told who may, not to
+// "try again".
+func TestNoAnswerMessage(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&os.PathError{Op: "dial", Path: "/d/control.sock", Err: syscall.EACCES}, "only root and the appliance's own user"},
+		{&os.PathError{Op: "dial", Path: "/d/control.sock", Err: syscall.ECONNREFUSED}, "try again in a moment"},
+	} {
+		if got := (errNoAnswer{"/d/control.sock", tc.err}).Error(); !strings.Contains(got, tc.want) {
+			t.Errorf("%v: %q, want %q", tc.err, got, tc.want)
+		}
+	}
 }
