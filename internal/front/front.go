@@ -141,7 +141,14 @@ type Front struct {
 	perNet    map[netip.Prefix]int
 	banned    map[netip.Prefix]time.Time
 	refusing  int
+	// Refusals logged in the current second, and those not logged.
+	logSecond        time.Time
+	logged, unlogged int
 }
+
+// maxRefusalLogs bounds the refusal lines a second: a flood of thousands
+// of connections must not become thousands of lines on the SD card.
+const maxRefusalLogs = 10
 
 // New fills the zero Limits and returns a Front.
 func New(opts Options) (*Front, error) {
@@ -430,14 +437,30 @@ func (f *Front) Ban(addr netip.Addr, d time.Duration) {
 // refuse answers a connection over a limit with Options.Refusal and closes
 // it, without holding up the accept loop.
 func (f *Front) refuse(nc net.Conn, implicitTLS bool, reason string) {
-	f.log.Info(f.opts.Name+" connection refused", "remote", lan.Addr(nc.RemoteAddr()).String(),
-		"reason", reason, "max", f.opts.MaxConns, "max_per_ip", f.opts.MaxPerAddr)
+	now := time.Now().Truncate(time.Second)
 	f.mu.Lock()
 	busy := f.refusing >= maxRefusing
 	if !busy {
 		f.refusing++
 	}
+	var skipped int
+	if !now.Equal(f.logSecond) {
+		skipped, f.unlogged, f.logged, f.logSecond = f.unlogged, 0, 0, now
+	}
+	log := f.logged < maxRefusalLogs
+	if log {
+		f.logged++
+	} else {
+		f.unlogged++
+	}
 	f.mu.Unlock()
+	if skipped > 0 {
+		f.log.Info(f.opts.Name+" connection refusals not logged", "count", skipped)
+	}
+	if log {
+		f.log.Info(f.opts.Name+" connection refused", "remote", lan.Addr(nc.RemoteAddr()).String(),
+			"reason", reason, "max", f.opts.MaxConns, "max_per_ip", f.opts.MaxPerAddr)
+	}
 	if busy {
 		nc.Close()
 		return

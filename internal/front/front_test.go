@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -30,7 +31,9 @@ type lineServer struct {
 func startLineServer(t *testing.T, opts Options, implicitTLS bool) *lineServer {
 	t.Helper()
 	opts.Name = "test"
-	opts.Logger = testutil.Logger(t)
+	if opts.Logger == nil {
+		opts.Logger = testutil.Logger(t)
+	}
 	opts.Refusal = func(reason string) string { return "NO " + reason }
 	opts.ErrClosed = errTestClosed
 	var clientTLS *tls.Config
@@ -326,6 +329,26 @@ func TestImplicitTLSRefusal(t *testing.T) {
 		t.Fatalf("second: %q", got)
 	} else {
 		c.closed()
+	}
+}
+
+// TestRefusalLogBounded: a flood of refused connections is answered, but
+// logged at most maxRefusalLogs lines a second, not once per connection.
+func TestRefusalLogBounded(t *testing.T) {
+	logs := &testutil.SyncBuffer{}
+	s := startLineServer(t, Options{MaxConns: 1, MaxPerAddr: 1, Limits: Limits{StressAt: 100},
+		Logger: slog.New(slog.NewTextHandler(logs, nil))}, false)
+	s.dial("127.0.0.1")
+	const n = 300
+	for i := range n {
+		if c, got := s.dial("127.0.0.2"); got != "NO "+ReasonBusy {
+			t.Fatalf("connection %d: %q", i, got)
+		} else {
+			c.nc.Close()
+		}
+	}
+	if lines := strings.Count(logs.String(), "connection refused"); lines == 0 || lines >= n {
+		t.Fatalf("%d refusal lines for %d refusals", lines, n)
 	}
 }
 
