@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"postroom/appliance"
+	"postroom/appliance/admin"
 	"postroom/appliance/config"
 	"postroom/appliance/status"
 	"postroom/internal/testutil"
@@ -27,12 +29,15 @@ type box struct {
 	log  *testutil.SyncBuffer
 }
 
-func startBox(t *testing.T) *box {
+func startBox(t *testing.T, change func(*config.Config)) *box {
 	t.Helper()
 	data := t.TempDir()
 	cfg := config.DevDefault(data)
 	cfg.Dev = false // no demo user: the box starts without accounts
 	cfg.Listen = config.Listeners{Submission: "127.0.0.1:0", IMAP: "127.0.0.1:0"}
+	if change != nil {
+		change(&cfg)
+	}
 	if err := cfg.Save(filepath.Join(data, config.ConfigFile)); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +120,7 @@ func smtpLogin(t *testing.T, addr, user, password string) error {
 // live at once (logins with the new password over IMAP and SMTP, the
 // alias), and the audit log has them without a password.
 func TestRunningBox(t *testing.T) {
-	b := startBox(t)
+	b := startBox(t, nil)
 	runSteps(t, b.data, accountSteps)
 
 	imap, sub := b.addr(t, "imap"), b.addr(t, "submission")
@@ -173,11 +178,79 @@ func TestRunningBox(t *testing.T) {
 
 // A new host name, given to a running box, restarts its services with it.
 func TestRunningBoxHostname(t *testing.T) {
-	b := startBox(t)
+	b := startBox(t, nil)
 	runCtl(t, b.data, "", "settings", "hostname", "mail.example.org").check(t, 0,
 		[]string{"host name: mail.example.org (saved; the services restart now to use it)"}, nil)
 	b.await(t, "running with the new host name", func(s status.Snapshot) bool {
 		return s.Hostname == "mail.example.org" && s.Phase == status.PhaseNeedsSetup
 	})
 	runCtl(t, b.data, "", "settings").check(t, 0, []string{"mail.example.org"}, nil)
+}
+
+// TestRunningBoxQueue: the outgoing queue of a running box. Mail to the
+// outside waits in the queue (its DNS server is a closed port on this
+// machine, so every attempt fails at once and nothing leaves it); queue
+// show and delete work on it, and a retry starts an attempt at once.
+func TestRunningBoxQueue(t *testing.T) {
+	b := startBox(t, func(c *config.Config) { c.Resolver = "127.0.0.1:1" })
+	runSteps(t, b.data, []ctlStep{
+		{[]string{"users", "add", "ann@example.org", "-password-stdin"}, "ann's secret pass\n", 0, []string{"created account ann@example.org"}, nil},
+	})
+	for i, to := range []string{"bob@far.example", "cy@far.example"} {
+		c, err := smtp.DialStartTLS(b.addr(t, "submission"), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Auth(sasl.NewPlainClient("", "ann@example.org", "ann's secret pass")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendMail("ann@example.org", []string{to}, strings.NewReader(fmt.Sprintf("From: ann@example.org\r\nTo: %s\r\nSubject: order %d\r\n\r\nhi\r\n", to, i))); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	// attempted waits until every queued recipient had n attempts, each
+	// recorded (the queue publishes its state on the Bus after each).
+	sock, err := admin.Dial(context.Background(), admin.SocketPath(b.data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	attempted := func(n int) []admin.QueueItem {
+		t.Helper()
+		var msgs []admin.QueueItem
+		b.await(t, fmt.Sprintf("%d attempts recorded", n), func(status.Snapshot) bool {
+			l, err := admin.Call[admin.QueueList](context.Background(), sock, "", admin.ListQueue{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs = l.Messages
+			for _, m := range msgs {
+				if r := m.Recipients[0]; r.Attempts < n || r.InFlight || r.LastError == "" {
+					return false
+				}
+			}
+			return len(msgs) > 0
+		})
+		return msgs
+	}
+	msgs := attempted(1)
+	if len(msgs) != 2 {
+		t.Fatalf("queue %+v, want 2 messages", msgs)
+	}
+	first, second := msgs[0].ID, msgs[1].ID
+	runSteps(t, b.data, []ctlStep{
+		{[]string{"queue", "list"}, "", 0, []string{"ann@example.org", "1 of 1", "2 messages"}, nil},
+		{[]string{"queue", "show", first}, "", 0, []string{"Subject: order", "pending"}, nil},
+		{[]string{"queue", "delete", first}, "", 0, []string{"message " + first + " removed from the queue (1 recipient; not sent, no bounce)"}, nil},
+		{[]string{"queue", "show", first}, "", 1, nil, []string{"no message " + first}},
+		{[]string{"queue", "retry", second}, "", 0, []string{"1 message will be tried again now"}, nil},
+	})
+	// The retry's attempt happens now, not in the 5 minutes of the schedule.
+	if m := attempted(2); len(m) != 1 || m[0].ID != second {
+		t.Errorf("queue after the retry: %+v", m)
+	}
+	if q := b.bus.Latest().Queue; q.Length != 1 {
+		t.Errorf("status queue length %d, want 1", q.Length)
+	}
 }
