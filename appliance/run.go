@@ -40,6 +40,7 @@ import (
 	"postroom/hw"
 	"postroom/storage"
 	"postroom/webui"
+	"postroom/webui/autoconfig"
 )
 
 // Options adds what a Config does not hold. Every field may be zero.
@@ -99,9 +100,10 @@ type service struct {
 // The services, each on its Config.Listen address ("" leaves it off):
 // inbound SMTP (25, appliance/smtpd with appliance/mailauth), submission
 // (587 STARTTLS, 465 TLS), POP3 (110, 995, appliance/pop3), IMAP (143, 993,
-// appliance/imapd) and the web page (webui). Background workers: the
-// outbound queue (appliance/queue), POP3 retention, and the panel's
-// readings (run_panel.go).
+// appliance/imapd), the web page (webui) and the public client set-up
+// handler (webui/public, run_public.go). Background workers: the outbound
+// queue (appliance/queue), POP3 retention, and the panel's readings
+// (run_panel.go).
 func RunOptions(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -191,6 +193,9 @@ type runner struct {
 	// stepFailed is why the last offline step failed, if it did: the
 	// problem until the next step or restart (run_offline.go).
 	stepFailed error
+	// profileLinks are the one-time links to Apple profiles that the
+	// public handler serves (run_public.go); the set-up page makes them.
+	profileLinks *autoconfig.Links
 }
 
 type jobFailure struct {
@@ -502,6 +507,9 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 				}
 				return err
 			}))
+	}
+	if cfg.Listen.Public != "" {
+		out = append(out, r.publicService()) // run_public.go: client set-up for the internet
 	}
 	return out, nil
 }

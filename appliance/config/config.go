@@ -67,6 +67,7 @@ type Listeners struct {
 	POP3        string `json:"pop3" help:"POP3 with STLS, normally :110."`
 	POP3S       string `json:"pop3s" help:"POP3 over TLS, normally :995."`
 	Web         string `json:"web" help:"The status and setup web page, e.g. :8080."`
+	Public      string `json:"public" help:"The public web handler for the internet: only the addresses mail clients ask to set themselves up (Thunderbird autoconfig, Outlook Autodiscover, Apple profiles), normally :80. Point autoconfig.DOMAIN and autodiscover.DOMAIN here."`
 }
 
 // TLSFiles names a certificate chain and its private key, both PEM.
@@ -112,6 +113,7 @@ func Default() Config {
 			POP3:        ":110",
 			POP3S:       ":995",
 			Web:         ":8080",
+			Public:      ":80",
 		},
 		MaxMessageSize:   50 << 20,
 		MaxRecipients:    100,
@@ -135,6 +137,7 @@ const (
 	DevPOP3        = "127.0.0.1:1110"
 	DevPOP3S       = "127.0.0.1:1995"
 	DevWeb         = "127.0.0.1:8080"
+	DevPublic      = "127.0.0.1:8081"
 )
 
 // DemoDomain and DemoUser are created in dev mode on the first start.
@@ -159,6 +162,7 @@ func DevDefault(dataDir string) Config {
 		POP3:        DevPOP3,
 		POP3S:       DevPOP3S,
 		Web:         DevWeb,
+		Public:      DevPublic,
 	}
 	c.AllowPlaintextAuthLAN = true // loopback only; lets swaks and curl log in without TLS
 	c.Dev = true
@@ -400,7 +404,7 @@ func (c Config) listeners() []listener {
 	return []listener{
 		{"smtp", l.SMTP}, {"submission", l.Submission}, {"submissions", l.Submissions},
 		{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S},
-		{"web", l.Web},
+		{"web", l.Web}, {"public", l.Public},
 	}
 }
 

@@ -27,7 +27,7 @@ func TestDevDefaultPorts(t *testing.T) {
 	want := Listeners{
 		SMTP: "127.0.0.1:2525", Submission: "127.0.0.1:2587", Submissions: "127.0.0.1:2465",
 		IMAP: "127.0.0.1:1143", IMAPS: "127.0.0.1:1993", POP3: "127.0.0.1:1110", POP3S: "127.0.0.1:1995",
-		Web: "127.0.0.1:8080",
+		Web: "127.0.0.1:8080", Public: "127.0.0.1:8081",
 	}
 	if c.Listen != want || !c.Dev || c.DataDir != "/x" {
 		t.Errorf("DevDefault = %+v", c)

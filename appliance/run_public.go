@@ -1,0 +1,113 @@
+package appliance
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"postroom/appliance/status"
+	"postroom/webui/autoconfig"
+	"postroom/webui/public"
+)
+
+// ServicePublic is the public web handler's name in the status Snapshot
+// and the config's listen.public.
+const ServicePublic = "public"
+
+// publicService builds the web handler for the internet (Listen.Public,
+// port 80 on the board): the mail clients' set-up questions and nothing
+// else (webui/public, webui/autoconfig). The LAN pages stay on Listen.Web.
+// TLS on 443 comes with a certificate clients trust (issue 13, item 5):
+// Outlook asks Autodiscover over https only, and would refuse the
+// self-signed certificate anyway.
+func (r *runner) publicService() *service {
+	log := r.log.With("service", ServicePublic)
+	if r.profileLinks == nil {
+		r.profileLinks = autoconfig.NewLinks(nil)
+	}
+	hs := &http.Server{
+		Handler: public.New(public.Options{
+			Autoconfig: autoconfig.New(autoconfig.Options{
+				Settings: r.clientSettings,
+				Links:    r.profileLinks,
+				Logger:   log,
+			}),
+			Logger: log,
+		}),
+		// Strangers: short header and idle times, small headers.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       20 * time.Second,
+		WriteTimeout:      20 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return newService(ServicePublic, "Client set-up (public web)", r.cfg.Listen.Public, hs.Serve, http.ErrServerClosed,
+		func(ctx context.Context) error {
+			err := hs.Shutdown(ctx)
+			if err != nil {
+				hs.Close()
+			}
+			return err
+		})
+}
+
+// clientSettings is what mail clients are told: the box's host name, its
+// domains, and every login service that is switched on, each on the port
+// of its configured address (993, 995, 465, 587, 143, 110 on the board).
+// A configured port 0 (tests) is read from the bound listener on the Bus.
+func (r *runner) clientSettings() autoconfig.Settings {
+	cfg := r.cfg
+	snap := r.bus.Latest()
+	s := autoconfig.Settings{Hostname: cfg.Hostname, Domains: cfg.Domains}
+	for _, l := range []struct {
+		name, addr string
+		proto      autoconfig.Protocol
+		sec        autoconfig.Security
+	}{
+		{ServiceIMAPS, cfg.Listen.IMAPS, autoconfig.IMAP, autoconfig.TLS},
+		{ServiceIMAP, cfg.Listen.IMAP, autoconfig.IMAP, autoconfig.STARTTLS},
+		{ServicePOP3S, cfg.Listen.POP3S, autoconfig.POP3, autoconfig.TLS},
+		{ServicePOP3, cfg.Listen.POP3, autoconfig.POP3, autoconfig.STARTTLS},
+		{ServiceSubmissions, cfg.Listen.Submissions, autoconfig.SMTP, autoconfig.TLS},
+		{ServiceSubmission, cfg.Listen.Submission, autoconfig.SMTP, autoconfig.STARTTLS},
+	} {
+		if port := servicePort(snap, l.name, l.addr); port > 0 {
+			s.Servers = append(s.Servers, autoconfig.Server{Protocol: l.proto, Host: cfg.Hostname, Port: port, Security: l.sec})
+		}
+	}
+	return s
+}
+
+// publicURL is the base of the links the public handler serves, as a
+// phone reaches it ("http://HOST" on port 80), for the one-time profile
+// links of the set-up page.
+func (r *runner) publicURL() string {
+	port := servicePort(r.bus.Latest(), ServicePublic, r.cfg.Listen.Public)
+	if port == 80 || port == 0 {
+		return "http://" + r.cfg.Hostname
+	}
+	return "http://" + net.JoinHostPort(r.cfg.Hostname, strconv.Itoa(port))
+}
+
+// servicePort is the port of a configured address ("" is off: 0); a
+// configured port 0 is read from the bound address in the status.
+func servicePort(snap status.Snapshot, name, addr string) int {
+	if addr == "" {
+		return 0
+	}
+	_, p, err := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
+	if err != nil || port != 0 {
+		return port
+	}
+	if sv, ok := snap.Service(name); ok && sv.State == status.ServiceListening {
+		if _, p, err := net.SplitHostPort(sv.Addr); err == nil {
+			port, _ = strconv.Atoi(p)
+		}
+	}
+	return port
+}

@@ -1,0 +1,140 @@
+package appliance
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/xml"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"postroom/appliance/config"
+)
+
+// TestSettingsFromAutoconfigLogIn is issue 13's end-to-end check without
+// Thunderbird (which does not run headless): the settings the running
+// box's public handler gives a client are the ones that log in. The test
+// reads the autoconfig XML as Thunderbird does (%EMAILADDRESS% replaced by
+// the address typed), then logs in with every IMAP server it lists over
+// go-imap and sends one message through every SMTP server over go-smtp,
+// each with the security the XML names. The status page is not on the
+// public port.
+func TestSettingsFromAutoconfigLogIn(t *testing.T) {
+	cfg := testConfig(t)
+	free := "127.0.0.1:0"
+	cfg.Listen = config.Listeners{SMTP: free, Submission: free, Submissions: free, IMAP: free, IMAPS: free,
+		POP3S: free, Web: free, Public: free}
+	r, password := startDemo(t, cfg)
+	base := "http://" + r.addr(t, ServicePublic)
+
+	resp, err := http.Get(base + "/mail/config-v1.1.xml?emailaddress=" + config.DemoUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var cc struct {
+		Provider struct {
+			Incoming []autoconfigServer `xml:"incomingServer"`
+			Outgoing []autoconfigServer `xml:"outgoingServer"`
+		} `xml:"emailProvider"`
+	}
+	if err := xml.Unmarshal(body, &cc); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v\n%s", resp.StatusCode, err, body)
+	}
+	// What is on, on the ports it is bound to: IMAP both ways, POP3 over
+	// TLS only (listen.pop3 is off), submission both ways.
+	wantPorts := map[string]string{
+		"imap SSL": ServiceIMAPS, "imap STARTTLS": ServiceIMAP, "pop3 SSL": ServicePOP3S,
+		"smtp SSL": ServiceSubmissions, "smtp STARTTLS": ServiceSubmission,
+	}
+	all := append(cc.Provider.Incoming, cc.Provider.Outgoing...)
+	if len(all) != len(wantPorts) {
+		t.Fatalf("servers: %+v", all)
+	}
+	tlsConfig := &tls.Config{InsecureSkipVerify: true} // the dev box's self-signed certificate
+	for _, sv := range all {
+		name, ok := wantPorts[sv.Type+" "+sv.SocketType]
+		_, port, _ := net.SplitHostPort(r.addr(t, name))
+		if !ok || strconv.Itoa(sv.Port) != port || sv.Hostname != cfg.Hostname || sv.Username != "%EMAILADDRESS%" {
+			t.Errorf("server %+v; want %s on port %s, host %s", sv, name, port, cfg.Hostname)
+			continue
+		}
+		user := strings.ReplaceAll(sv.Username, "%EMAILADDRESS%", config.DemoUser)
+		addr := net.JoinHostPort(sv.Hostname, strconv.Itoa(sv.Port))
+		switch sv.Type {
+		case "imap":
+			var c *imapclient.Client
+			if sv.SocketType == "SSL" {
+				c, err = imapclient.DialTLS(addr, &imapclient.Options{TLSConfig: tlsConfig})
+			} else {
+				c, err = imapclient.DialStartTLS(addr, &imapclient.Options{TLSConfig: tlsConfig})
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", addr, err)
+			}
+			if err := c.Login(user, password).Wait(); err != nil {
+				t.Errorf("IMAP %s %s: login: %v", addr, sv.SocketType, err)
+			}
+			c.Logout().Wait()
+			c.Close()
+		case "smtp":
+			var c *smtp.Client
+			if sv.SocketType == "SSL" {
+				c, err = smtp.DialTLS(addr, tlsConfig)
+			} else {
+				c, err = smtp.DialStartTLS(addr, tlsConfig)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", addr, err)
+			}
+			if err := c.Auth(sasl.NewPlainClient("", user, password)); err != nil {
+				t.Errorf("SMTP %s %s: AUTH: %v", addr, sv.SocketType, err)
+			} else if err := c.SendMail(user, []string{user}, strings.NewReader("From: "+user+"\r\nTo: "+user+"\r\nSubject: set up by autoconfig\r\n\r\nIt works.\r\n")); err != nil {
+				t.Errorf("SMTP %s: send: %v", addr, err)
+			}
+			c.Quit()
+		}
+	}
+
+	// Outlook's form of the same: the ports agree.
+	resp, err = http.Post(base+"/Autodiscover/Autodiscover.xml", "text/xml", strings.NewReader(
+		`<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>`+
+			config.DemoUser+`</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, imaps, _ := net.SplitHostPort(r.addr(t, ServiceIMAPS))
+	if !bytes.Contains(body, []byte("<Port>"+imaps+"</Port>")) || !bytes.Contains(body, []byte("<LoginName>"+config.DemoUser+"</LoginName>")) {
+		t.Errorf("autodiscover:\n%s", body)
+	}
+
+	// The public port answers nothing of the LAN pages.
+	for _, path := range []string{"/", "/status.json", "/display.png"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("public %s: %d", path, resp.StatusCode)
+		}
+	}
+}
+
+type autoconfigServer struct {
+	Type       string `xml:"type,attr"`
+	Hostname   string `xml:"hostname"`
+	Port       int    `xml:"port"`
+	SocketType string `xml:"socketType"`
+	Username   string `xml:"username"`
+}
