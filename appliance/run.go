@@ -494,6 +494,8 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 				Admins:  admins{r, st}, // run_reset.go
 				Reset:   r.reset,
 				Display: display, // what the display shows, for the status page
+				// The pages behind the login (run_web.go).
+				Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st,
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,

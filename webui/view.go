@@ -12,6 +12,20 @@ import (
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
 	"stamp": func(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") },
+	// fe names a form's field for the "formerr" and "fielderr" templates.
+	"fe":     func(v errSource, form, field string) fieldRef { return fieldRef{V: v, Form: form, Field: field} },
+	"minus1": func(n int) int { return n - 1 },
+}
+
+// errSource is a page view with messages for its forms (pageView.Err).
+type errSource interface {
+	Err(form, field string) string
+}
+
+// fieldRef is one form's field, for the templates that show its message.
+type fieldRef struct {
+	V           errSource
+	Form, Field string
 }
 
 // statusView is what the status template shows: the Snapshot, and its

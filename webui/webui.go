@@ -91,8 +91,15 @@ type Options struct {
 	// (guard.go). nil: none.
 	Names []string
 	// Now is the clock that decides what "today" and "ago" mean on the
-	// pages. nil: time.Now.
+	// pages, and when a login has been idle too long. nil: time.Now.
 	Now func() time.Time
+	// Admin runs the changes and questions of the pages behind the login
+	// (accounts, domains, queue, settings). Logins checks addresses and
+	// passwords; Sessions keeps the logins (session.go). A nil one of the
+	// three turns the login and the pages behind it off.
+	Admin    Admin
+	Logins   Logins
+	Sessions SessionStore
 }
 
 // New returns the handler for every page.
@@ -104,14 +111,41 @@ func New(opts Options) http.Handler {
 		opts.Now = time.Now
 	}
 	h := &handler{bus: opts.Bus, logger: opts.Logger, display: opts.Display,
-		admins: opts.Admins, reset: opts.Reset, names: opts.Names, now: opts.Now}
+		admins: opts.Admins, reset: opts.Reset, names: opts.Names, now: opts.Now,
+		admin: opts.Admin, logins: opts.Logins}
+	if opts.Sessions != nil {
+		h.sessions = &sessions{store: opts.Sessions, now: opts.Now}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
 	mux.HandleFunc("GET /display.png", h.displayPNG)
 	mux.HandleFunc("GET /factory-reset", h.resetPage) // reset.go
 	mux.HandleFunc("POST /factory-reset", h.resetConfirm)
-	return lanOnly(h.logger, h.knownHost(secureHeaders(mux))) // guard.go
+	// Behind the login (login.go, session.go).
+	mux.HandleFunc("GET /login", h.loginPage)
+	mux.HandleFunc("POST /login", h.login)
+	mux.HandleFunc("POST /logout", h.page(false, h.logout))
+	mux.HandleFunc("GET /me", h.page(false, h.mePage)) // accounts.go
+	mux.HandleFunc("POST /me/password", h.page(false, h.changeOwnPassword))
+	mux.HandleFunc("GET /accounts", h.page(true, h.accountsPage))
+	mux.HandleFunc("POST /accounts", h.page(true, h.addAccount))
+	mux.HandleFunc("GET /accounts/{name}", h.page(true, h.accountPage))
+	mux.HandleFunc("POST /accounts/{name}/{form}", h.page(true, h.accountChange))
+	mux.HandleFunc("GET /domains", h.page(true, h.settingsPage("domains", "domains.html"))) // settings.go
+	mux.HandleFunc("GET /settings", h.page(true, h.settingsPage("settings", "settings.html")))
+	mux.HandleFunc("POST /settings/{form}", h.page(true, h.settingsChange))
+	mux.HandleFunc("GET /queue", h.page(true, h.queuePage))
+	mux.HandleFunc("POST /queue/{form}", h.page(true, h.queueChange))
+	// Forms posted by another site's page are refused before they reach
+	// a handler (the browser says where a form came from); the forms'
+	// CSRF tokens refuse the rest.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.logger.Warn("web form refused: posted from another site", "remote", r.RemoteAddr, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		http.Error(w, "This form must be sent from the box's own page.", http.StatusForbidden)
+	}))
+	return lanOnly(h.logger, h.knownHost(secureHeaders(cop.Handler(mux)))) // guard.go
 }
 
 type handler struct {
@@ -122,6 +156,10 @@ type handler struct {
 	reset   Resetter
 	names   []string
 	now     func() time.Time
+	// The pages behind the login; nil: off.
+	admin    Admin
+	logins   Logins
+	sessions *sessions
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,53 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"postroom/appliance/admin"
+	"postroom/appliance/authguard"
+	"postroom/storage"
+	"postroom/webui"
+)
+
+// The web pages' parts (webui.Options): the admin layer, the logins
+// through the login guard, and the sessions in the store.
+
+// webAdmin is webui.Admin: the admin layer that controlWorker makes for
+// this start of the services. It is made after the web service is built
+// but before any service serves, so a request always finds it; until
+// then (and on a start without it) the pages say the box cannot do it.
+type webAdmin struct{ r *runner }
+
+func (a webAdmin) Do(ctx context.Context, by admin.Actor, op admin.Op) (any, error) {
+	if a.r.admin == nil {
+		return nil, &admin.Error{Code: admin.CodeInternal, Message: "the admin layer did not start; the log says why"}
+	}
+	return a.r.admin.Do(ctx, by, op)
+}
+
+// webLogins is webui.Logins: any account's login, through the same guard
+// as IMAP, POP3 and submission.
+type webLogins struct {
+	r  *runner
+	st *storage.Store
+}
+
+func (l webLogins) Login(ctx context.Context, remote, user, password string) (string, error) {
+	addr, err := net.ResolveTCPAddr("tcp", remote) // "ip:port": no lookup
+	if err != nil {
+		return "", fmt.Errorf("client address %q: %w", remote, err)
+	}
+	acct, err := l.r.guard.Login(ctx, l.st, addr, user, password)
+	switch {
+	case errors.Is(err, authguard.ErrLocked):
+		l.r.log.Warn("web login locked out", "user", user, "remote", remote)
+		return "", fmt.Errorf("%w: %w", webui.ErrLoginLocked, err)
+	case err != nil:
+		l.r.log.Warn("web login failed", "user", user, "remote", remote, "err", err)
+		return "", err
+	}
+	return acct.Name, nil
+}
