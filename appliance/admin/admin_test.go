@@ -349,3 +349,31 @@ func TestLogValueHidesPasswords(t *testing.T) {
 		t.Errorf("log: %s", b.String())
 	}
 }
+
+// A quota below what the account holds is refused with a clear message,
+// unless the caller says it means it (postroomctl, which then warns).
+func TestQuotaBelowUsage(t *testing.T) {
+	e := newEnv(t)
+	a := addAccount(t, e, "ann@example.org")
+	if _, err := e.st.Deliver(context.Background(), storage.Delivery{Recipients: []storage.Recipient{{Account: a.ID}}},
+		strings.NewReader("Subject: x\r\n\r\n"+strings.Repeat("mail ", 400)+"\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	usage := account(t, e, "ann@example.org").Usage
+	e.run(t, []step{
+		{op: SetQuota{Name: "ann@example.org", Bytes: usage - 1}, code: CodeConflict, field: "bytes", want: "new mail would be refused at once"},
+		{op: SetQuota{Name: "ann@example.org", Bytes: usage}, want: "set the quota"},
+		{op: SetQuota{Name: "ann@example.org", Bytes: 1, AllowBelowUsage: true}, want: "set the quota of ann@example.org to 1 bytes"},
+	})
+	if q := account(t, e, "ann@example.org").Quota; q != 1 {
+		t.Errorf("quota %d", q)
+	}
+}
+
+func addAccount(t *testing.T, e *env, name string) storage.Account {
+	t.Helper()
+	if _, err := e.a.AddAccount(context.Background(), actor, AddAccount{Name: name, Password: "password of " + name}); err != nil {
+		t.Fatal(err)
+	}
+	return account(t, e, name)
+}
