@@ -17,24 +17,24 @@ package storage
 //
 //  1. Backing. The store fallocates the newest value-log file over its whole
 //     mapping and the newest memtable log over the most Badger ever writes
-//     into it (see backWAL), right after Open and after every commit that
+//     into it (see newSpace), right after Open and after every commit that
 //     made Badger start a new file (one stat per commit finds out). A write
-//     into a backed file cannot fault, whatever happens to the free space.
+//     into a backed file cannot fault, whatever happens to the free space
+//     meanwhile: that is the write already in flight when the disk fills.
 //     Badger opens new files with O_EXCL, so they cannot be prepared before
-//     it creates them; the commits between the creation and the backing
-//     write into sparse pages, with the reserve below still free for them.
-//     If backing fails for lack of space, every write is refused
-//     (ErrDiskFull) until it succeeds. The alternative, a reserve file alone,
-//     does not protect a write already in flight when the disk fills.
+//     it creates them; the writes between the creation and the backing go
+//     to sparse pages, which is why every write needs writeFloor free. If
+//     backing fails for lack of space, every write is refused (ErrDiskFull)
+//     until it succeeds. A reserve file alone would not protect the write
+//     in flight.
 //  2. The reserve. MinFreeBytes stays free: additions (deliveries, appends,
-//     the queue) are refused below it, deletions never are. Most of the
-//     reserve is held as a real file, RESERVE in the store's folder, so
-//     that another program filling the disk cannot take it; the store
-//     counts it as free and releases it for headroom when it needs real
-//     free space: to open read-write on a full disk, to back a new file, to
-//     flush and compact, to run value-log GC, and to close (Close flushes
-//     the memtable into a new table). It is made again once the space is
-//     back.
+//     the queue) are refused below it; deletions are refused only below
+//     writeFloor. Part of the reserve is held as a real file, RESERVE in the
+//     store's folder, so that another program filling the disk cannot take
+//     it; the store counts it as free and gives it up when the file system
+//     itself runs short (releaseBelow): to back the next files, to open
+//     read-write on a full disk (and still delete mail), to flush, compact
+//     and run GC, and to close. It is made again once there is room.
 //  3. Reclaiming. Deleting keys frees nothing by itself: value-log GC only
 //     rewrites a file once compaction has counted its deleted values, which
 //     happens when the deletions leave the memtable, and a quiet box never
@@ -43,11 +43,20 @@ package storage
 //     Badger never collects the value-log file it is writing, so that file
 //     is kept small (16 MiB).
 //
-// When even the released reserve is not enough to open read-write, Open opens
-// the database read-only and says so: mail can be read, nothing is written,
-// and new mail is refused until the box restarts with space free. Space and
-// SpaceChanged tell the status panel, at the moment it happens, that mail is
-// being refused.
+// Open opens the database read-only when even the released reserve leaves
+// too little to open read-write and then write (a store without its reserve
+// file, or a disk filled again): mail can be read, nothing is written, and
+// new mail is refused until the box restarts with space free. Close leaves
+// the database unclosed rather than let Badger flush its memtable into a
+// table on a full disk (the next Open replays the synced log).
+//
+// What is not covered: Badger writes its tables (memtable flushes,
+// compactions) through memory maps too, in its own goroutines. The reserve
+// and writeFloor give them room; a program that takes the last free block
+// while such a table is being written can still crash the process.
+//
+// Space and SpaceChanged tell the status panel, at the moment it happens,
+// that mail is being refused.
 
 import (
 	"errors"
@@ -136,10 +145,24 @@ func newSpace(dir string, minFree, vlogFileSize, memTableSize int64, log interfa
 		shortKick: make(chan struct{}, 1),
 	}
 	// The reserve file holds what a read-write open on a full disk needs
-	// (backing its new files), within the reserve.
-	sp.reserveSize = min(minFree, sp.vlogBack+sp.walBack+(4<<20))
+	// (backing its new files) and the write floor, so that mail can still
+	// be deleted after such an open.
+	sp.reserveSize = sp.vlogBack + sp.walBack + writeFloor + (2 << 20)
+	// The reserve file is part of the free-space reserve, counted as free:
+	// were it larger, a disk filled by someone else would still take mail.
+	sp.minFree = max(minFree, sp.reserveSize+(8<<20))
 	return sp
 }
+
+// writeFloor is the least free space (the file system's own, not counting
+// the reserve file) with which the store writes at all: the first writes
+// into a file Badger has just started, before it is backed, and small
+// memtable flushes. Below it every write is refused.
+const writeFloor = 8 << 20
+
+// releaseBelow is the free space under which the reserve file is given up
+// for headroom: the backing of the next value-log file and memtable log.
+func (sp *space) releaseBelow() int64 { return sp.vlogBack + sp.walBack + (1 << 20) }
 
 // fsFree is the file system's free space for unprivileged writers.
 func (sp *space) fsFree() (int64, error) { return diskFree(sp.dir) }
@@ -207,7 +230,7 @@ func (sp *space) keepReserve() {
 		return
 	}
 	f, err := sp.fsFree()
-	if err != nil || f < sp.reserveSize+sp.minFree/4+(1<<20) {
+	if err != nil || f < sp.reserveSize+sp.releaseBelow()+(8<<20) {
 		return
 	}
 	path := filepath.Join(sp.dir, reserveFile)
@@ -239,7 +262,8 @@ func (sp *space) openDB(bo badger.Options) (*badger.DB, error) {
 			return nil, err
 		}
 	}
-	if free >= need {
+	// Read-write only with room to write afterwards: mail can be deleted.
+	if free >= need+writeFloor {
 		db, err := badger.Open(bo)
 		if err != nil {
 			return nil, err
@@ -305,7 +329,7 @@ func (sp *space) back() bool {
 		sp.mu.Unlock()
 	}
 	ok := err == nil
-	if sp.writable.Swap(ok) != ok || !ok {
+	if was := sp.writable.Swap(ok); was != ok {
 		if !ok {
 			sp.log.Warn("the disk is full: cannot reserve space for the database's next writes; writes are refused", "err", err)
 		}
@@ -351,19 +375,40 @@ func (sp *space) afterWrite() {
 	}
 }
 
-// gate refuses every write while the newest files are not backed (the disk
-// is full) or the store is read-only.
+// gate refuses every write while the newest files are not backed or the
+// store is read-only, and when the file system is down to writeFloor even
+// after the reserve file is given up. It runs before every write.
 func (sp *space) gate() error {
-	if sp.writable.Load() {
+	if !sp.writable.Load() {
+		if sp.readOnly {
+			return fmt.Errorf("%w: the store is read-only because the disk was full when it opened", ErrDiskFull)
+		}
+		if !sp.back() {
+			return fmt.Errorf("%w: no space to reserve for the database's next writes", ErrDiskFull)
+		}
+	}
+	f, err := sp.fsFree()
+	if err != nil || f >= sp.releaseBelow() {
 		return nil
 	}
-	if sp.readOnly {
-		return fmt.Errorf("%w: the store is read-only because the disk was full when it opened", ErrDiskFull)
-	}
-	if !sp.back() {
-		return fmt.Errorf("%w: no space to reserve for the database's next writes", ErrDiskFull)
+	sp.releaseReserve("keep room for the database's next files")
+	if f, err = sp.fsFree(); err == nil && f < writeFloor {
+		sp.observe(0, 0)
+		return fmt.Errorf("%w: %d bytes free, too few to write safely", ErrDiskFull, f)
 	}
 	return nil
+}
+
+// roomToClose gives up the reserve file if need be so that Close can
+// flush a full memtable, and reports whether there is room for that.
+func (sp *space) roomToClose() bool {
+	need := sp.walBack + (4 << 20)
+	if f, err := sp.fsFree(); err != nil || f >= need {
+		return true
+	}
+	sp.releaseReserve("close")
+	f, err := sp.fsFree()
+	return err != nil || f >= need
 }
 
 // observe records a reading of the free space (counting the reserve

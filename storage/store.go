@@ -52,8 +52,9 @@ type Options struct {
 	// MaxMessageSize bounds one message; 0 means 50 MiB.
 	MaxMessageSize int64
 	// MinFreeBytes is the free disk space kept in reserve: a delivery that
-	// would go below it fails with ErrDiskFull. 0 means 64 MiB. Most of it
-	// is held as a file that other programs cannot take (space.go).
+	// would go below it fails with ErrDiskFull. 0 means 64 MiB. It is never
+	// less than the reserve file (space.go) plus 8 MiB: 74 MiB with the
+	// default file sizes.
 	MinFreeBytes int64
 	// ValueLogFileSize is the size at which Badger starts a new value-log
 	// file; 0 means 16 MiB, the least Badger allows is 1 MiB. Space.go
@@ -181,7 +182,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, log: log, dir: opts.Dir, space: sp,
-		maxSize: opts.MaxMessageSize, minFree: opts.MinFreeBytes,
+		maxSize: opts.MaxMessageSize, minFree: sp.minFree,
 		locks:     map[AccountID]*sync.Mutex{},
 		queues:    map[AccountID]*commitQueue{},
 		pins:      map[ObjectID]int{},
@@ -284,11 +285,14 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 		s.events.closeAll()
 		s.releaseSequences()
-		if !s.space.readOnly {
-			// Close flushes the memtable into a new table through a map.
-			if f, err := s.space.fsFree(); err == nil && f < s.space.walBack {
-				s.space.releaseReserve("close")
-			}
+		if !s.space.readOnly && !s.space.roomToClose() {
+			// Badger's Close flushes the memtable into a new table
+			// through a memory map, which would fault. What the
+			// memtable holds is in its (synced) log, which the next
+			// Open replays; the files stay open until the process ends.
+			s.log.Error("the disk is full: the database is left for the next start to recover from its log")
+			s.closeErr = fmt.Errorf("storage: close: %w: the database was not closed", ErrDiskFull)
+			return
 		}
 		s.closeErr = s.db.Close()
 	})
