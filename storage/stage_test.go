@@ -142,6 +142,21 @@ func TestStageSharedByMailboxAndQueue(t *testing.T) {
 		if got := read(st.OpenBody(msg.Object)); got != local+body {
 			t.Errorf("%d: OpenBody is not prefix and body", size)
 		}
+		// Reads that start in the prefix and end in the body, or cross a
+		// chunk boundary, as IMAP partial FETCH does.
+		whole := local + body
+		ob := st.OpenObjectBody(obj)
+		for _, off := range []int{0, len(local) - 3, len(local), len(local) + chunkSize - 5, len(whole) - 4} {
+			if off < 0 || off >= len(whole) {
+				continue
+			}
+			p := make([]byte, 10)
+			n, err := ob.ReadAt(p, int64(off))
+			if want := whole[off:min(off+10, len(whole))]; string(p[:n]) != want || (err != nil && n != len(want)) {
+				t.Errorf("%d: ReadAt(%d) = %q, %v; want %q", size, off, p[:n], err, want)
+			}
+		}
+		ob.Close()
 		// As POP3 opens it: ID and size from the message only.
 		if got := read(st.OpenObjectBody(Object{ID: msg.Object, Size: msg.Size}), nil); got != local+body {
 			t.Errorf("%d: OpenObjectBody without the record is not prefix and body", size)
