@@ -113,7 +113,7 @@ func (a *Admin) AddDomain(ctx context.Context, by Actor, req AddDomain) (Setting
 		}
 		what := "added the domain " + d
 		s, err := a.changeConfig(by, "domain", what, false, func(c *config.Config) error {
-			if slices.ContainsFunc(c.Domains, func(x string) bool { return strings.EqualFold(strings.TrimSuffix(x, "."), d) }) {
+			if slices.ContainsFunc(c.Domains, sameDomain(d)) {
 				return errorf(CodeExists, "domain", "%s is a domain of this box already", d)
 			}
 			c.Domains = append(c.Domains, d)
@@ -121,6 +121,12 @@ func (a *Admin) AddDomain(ctx context.Context, by Actor, req AddDomain) (Setting
 		})
 		return s, what, err
 	})
+}
+
+// sameDomain matches a domain of config.json as written by hand (any
+// case, a final dot) against d.
+func sameDomain(d string) func(string) bool {
+	return func(x string) bool { return strings.EqualFold(strings.TrimSuffix(x, "."), d) }
 }
 
 // RemoveDomain removes a mail domain from config.json; refused while an
@@ -142,7 +148,7 @@ func (a *Admin) RemoveDomain(ctx context.Context, by Actor, req RemoveDomain) (S
 		}
 		what := "removed the domain " + d
 		s, err := a.changeConfig(by, "domain", what, false, func(c *config.Config) error {
-			i := slices.IndexFunc(c.Domains, func(x string) bool { return strings.EqualFold(strings.TrimSuffix(x, "."), d) })
+			i := slices.IndexFunc(c.Domains, sameDomain(d))
 			if i < 0 {
 				return errorf(CodeNotFound, "domain", "%s is not a domain of this box", d)
 			}
