@@ -19,7 +19,9 @@ import (
 type settingsView struct {
 	pageView
 	admin.Settings
-	Port string
+	// Hostname is the configured one (both embedded views have one).
+	Hostname string
+	Port     string
 }
 
 func (h *handler) settingsPage(nav, tmpl string) func(http.ResponseWriter, *http.Request, *visitor) {
@@ -34,7 +36,7 @@ func (h *handler) renderSettings(w http.ResponseWriter, r *http.Request, v *visi
 		h.failPage(w, err)
 		return
 	}
-	view := settingsView{pageView: pv, Settings: s}
+	view := settingsView{pageView: pv, Settings: s, Hostname: s.Hostname}
 	if s.Smarthost.Port > 0 {
 		view.Port = strconv.Itoa(s.Smarthost.Port)
 	}
