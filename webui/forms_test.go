@@ -180,7 +180,6 @@ func TestAccountsList(t *testing.T) {
 	}
 }
 
-
 // TestSettingsForms: domains, host name and smarthost, good and bad.
 func TestSettingsForms(t *testing.T) {
 	s := newSite(t)
