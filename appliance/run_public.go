@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -110,4 +111,24 @@ func servicePort(snap status.Snapshot, name, addr string) int {
 		}
 	}
 	return port
+}
+
+// clientSetupPage renders the client set-up page's content for account a
+// (webui/autoconfig.SetupPage): the settings clients are told, and QR codes
+// of one-time profile links that the public handler serves. Without a
+// public handler (listen.public off) the page has no QR codes, since a
+// phone could not follow them.
+func (r *runner) clientSetupPage(a autoconfig.Account) (template.HTML, error) {
+	links := r.profileLinks
+	if links == nil {
+		links = autoconfig.NewLinks(nil) // links nobody can follow: dropped below
+	}
+	p, err := autoconfig.NewSetupPage(r.clientSettings(), a, links, r.publicURL())
+	if err != nil {
+		return "", err
+	}
+	if r.profileLinks == nil {
+		p.Profiles = nil
+	}
+	return p.HTML()
 }

@@ -2,11 +2,14 @@ package appliance
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/xml"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +19,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"postroom/appliance/config"
+	"postroom/appliance/status"
+	"postroom/webui/autoconfig"
 )
 
 // TestSettingsFromAutoconfigLogIn is issue 13's end-to-end check without
@@ -137,4 +142,62 @@ type autoconfigServer struct {
 	Port       int    `xml:"port"`
 	SocketType string `xml:"socketType"`
 	Username   string `xml:"username"`
+}
+
+// TestClientSetupPageLinks: the set-up page the runner renders carries QR
+// links under the public handler's address and the configured ports, and
+// the runner's public handler serves each profile once.
+func TestClientSetupPageLinks(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Hostname = "mail.example.test"
+	cfg.Listen = config.Listeners{Submissions: ":465", IMAPS: ":993", POP3S: ":995", Public: "127.0.0.1:0"}
+	bus := status.NewBus(status.Snapshot{})
+	rn := &runner{cfg: cfg, bus: bus, log: slog.New(slog.DiscardHandler)}
+	sv := rn.publicService()
+	ln, err := net.Listen("tcp", cfg.Listen.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sv.serve(ln) }()
+	t.Cleanup(func() {
+		sv.shutdown(context.Background())
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	bus.Update(func(s *status.Snapshot) {
+		s.SetService(status.Service{Name: ServicePublic, Addr: ln.Addr().String(), State: status.ServiceListening})
+	})
+
+	page, err := rn.clientSetupPage(autoconfig.Account{Address: config.DemoUser, POPRetentionDays: 14})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<code>993</code>", "<code>995</code>", "<code>465</code>", "for 14 days after the download"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	links := regexp.MustCompile(`http://mail\.example\.test:`+port+`/p/[A-Z2-7]+`).FindAllString(string(page), -1)
+	if len(links) != 4 { // href and text, IMAP and POP3
+		t.Fatalf("links %q in:\n%s", links, page)
+	}
+	for i, link := range []string{links[0], links[0], links[2]} {
+		// The phone reaches mail.example.test; here that is the listener.
+		resp, err := http.Get("http://" + ln.Addr().String() + link[strings.Index(link, "/p/"):])
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := 200
+		if i == 1 {
+			want = 404 // used
+		}
+		if resp.StatusCode != want || (want == 200 && !bytes.Contains(body, []byte("<integer>993</integer>")) && !bytes.Contains(body, []byte("<integer>995</integer>"))) {
+			t.Errorf("%s: %d\n%s", link, resp.StatusCode, body)
+		}
+	}
 }
