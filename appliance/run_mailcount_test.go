@@ -36,24 +36,6 @@ func (p *flashPin) Out(l gpio.Level) error {
 	return p.Pin.Out(l)
 }
 
-// waitSnapshot waits until ok holds for the latest Snapshot.
-func waitSnapshot(t *testing.T, r *running, what string, ok func(status.Snapshot) bool) status.Snapshot {
-	t.Helper()
-	notify, unsubscribe := r.bus.Subscribe()
-	defer unsubscribe()
-	deadline := time.After(30 * time.Second)
-	for {
-		if s := r.bus.Latest(); ok(s) {
-			return s
-		}
-		select {
-		case <-notify:
-		case <-deadline:
-			t.Fatalf("%s never happened: %+v\nlog:\n%s", what, r.bus.Latest(), r.log.String())
-		}
-	}
-}
-
 // submit sends one message on the submission port as user.
 func submit(t *testing.T, r *running, user, password string, to []string, body string) {
 	t.Helper()
@@ -99,13 +81,13 @@ func TestColleagueMailCountsAndFlashes(t *testing.T) {
 	before := pin.lit.Load()
 
 	submit(t, r, ann, "password-"+ann, []string{bob}, "From: "+ann+"\r\nTo: "+bob+"\r\nSubject: lunch\r\n\r\nAt noon?\r\n")
-	s := waitSnapshot(t, r, "one received and one sent", func(s status.Snapshot) bool {
+	s := r.waitFor(t, "one received and one sent", func(s status.Snapshot) bool {
 		return s.MailToday == 1 && s.SentToday == 1
 	})
 	if s.FailedToday != 0 {
 		t.Errorf("failed today = %d; want 0", s.FailedToday)
 	}
-	waitSnapshot(t, r, "the unread count", func(s status.Snapshot) bool { return s.Unread == 1 })
+	r.waitFor(t, "the unread count", func(s status.Snapshot) bool { return s.Unread == 1 })
 	for deadline := time.Now().Add(30 * time.Second); pin.lit.Load() == before; {
 		if time.Now().After(deadline) {
 			t.Fatalf("the mail LED never lit; log:\n%s", r.log.String())
@@ -130,7 +112,7 @@ func TestBounceShowsOnStatus(t *testing.T) {
 
 	submit(t, r, config.DemoUser, password, []string{"nobody@remote.test"},
 		"From: "+config.DemoUser+"\r\nTo: nobody@remote.test\r\nSubject: hello\r\n\r\nhello\r\n")
-	s := waitSnapshot(t, r, "a bounce counted", func(s status.Snapshot) bool {
+	s := r.waitFor(t, "a bounce counted", func(s status.Snapshot) bool {
 		return s.FailedToday == 1 && s.Queue.Length == 0
 	})
 	if s.SentToday != 0 {
