@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -17,26 +18,48 @@ import (
 // stops and starts them with the saved config (run_offline.go); the
 // others take effect at once.
 
-// controlWorker builds the admin layer over the live store and serves it
-// on the control socket while the services run. The socket is made here,
-// before the phase says "running", so that postroomctl finds it as soon as
-// the box is up; without it (a path too long for a socket, a read-only
-// folder) the box runs on and postroomctl says what is wrong.
-func (r *runner) controlWorker(st *storage.Store, dataDir string) {
+// adminLayer returns this start's admin layer over the live store, made on
+// first use: the web page (built with the services) and the control socket
+// share it, and with it its lock that serialises changes.
+func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
+	if r.admin != nil {
+		return r.admin, nil
+	}
+	q, err := r.outboundQueue(st) // run_queue.go: retries start at once
+	if err != nil {
+		return nil, err
+	}
 	path := r.opts.ConfigPath
 	if path == "" {
-		path = filepath.Join(dataDir, config.ConfigFile)
+		dir, err := filepath.Abs(r.cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("data folder: %w", err)
+		}
+		path = filepath.Join(dir, config.ConfigFile)
 	}
-	log := r.log.With("part", "admin")
 	a, err := admin.New(admin.Options{
-		Store: st, ConfigPath: path, Logger: log,
-		Publish: r.update, Queue: r.queue, Apply: r.applyConfig,
+		Store: st, ConfigPath: path, Logger: r.log.With("part", "admin"),
+		Publish: r.update, Queue: q, Apply: r.applyConfig,
 	})
+	if err != nil {
+		return nil, err
+	}
+	r.admin = a
+	return a, nil
+}
+
+// controlWorker serves the admin layer on the control socket while the
+// services run. The socket is made here, before the phase says "running",
+// so that postroomctl finds it as soon as the box is up; without it (a
+// path too long for a socket, a read-only folder) the box runs on and
+// postroomctl says what is wrong.
+func (r *runner) controlWorker(st *storage.Store, dataDir string) {
+	log := r.log.With("part", "admin")
+	a, err := r.adminLayer(st)
 	if err != nil {
 		log.Error("admin layer", "err", err)
 		return
 	}
-	r.admin = a
 	ln, err := admin.Listen(admin.SocketPath(dataDir))
 	if err != nil {
 		log.Error("no control socket: postroomctl cannot reach the running box", "err", err)
