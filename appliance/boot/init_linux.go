@@ -57,6 +57,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cfg.Say("root file system is partition %d of disk %08x", root.Partition, root.DiskID)
+	// A USB disk appears seconds after the SD card: wait until the USB
+	// bus and the disks have not changed for a second (at most 10 s).
+	if !WaitSettled(ctx, []string{"/sys/bus/usb/devices", "/sys/block"}, time.Second, 10*time.Second, nil) {
+		cfg.Say("USB devices still changing after 10 s; choosing the data disk now")
+	}
 	choice, err := ChooseData("/sys/block", "/dev", root)
 	if err != nil {
 		return err
