@@ -147,7 +147,7 @@ func ParseAddress(s string) (addr, domain string, err error) {
 		return "", "", errAddress
 	}
 	domain, err = idna.Lookup.ToASCII(strings.TrimSuffix(s[at+1:], "."))
-	if err != nil || domain == "" {
+	if err != nil || domain == "" || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
 		return "", "", errAddress
 	}
 	return s[:at] + "@" + domain, domain, nil
