@@ -82,7 +82,7 @@ func printDemoBanner(w io.Writer, password string, services []*service, outbox *
 	}
 	for _, sv := range services {
 		a := sv.ln.Addr().String()
-		if sv.name == ServiceWeb {
+		if sv.name == ServiceWeb || sv.name == ServicePublic {
 			a = "http://" + a + "/"
 		}
 		lines = append(lines, sv.title+":"+strings.Repeat(" ", titleWidth-len(sv.title)+2)+a)
@@ -108,6 +108,9 @@ func printDemoBanner(w io.Writer, password string, services []*service, outbox *
 	}
 	if a := addr(ServiceWeb); a != "" {
 		lines = append(lines, "  curl http://"+a+"/status.json")
+	}
+	if a := addr(ServicePublic); a != "" {
+		lines = append(lines, "  curl 'http://"+a+"/mail/config-v1.1.xml?emailaddress="+config.DemoUser+"'")
 	}
 	width := 0
 	for _, l := range lines {
