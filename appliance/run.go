@@ -488,19 +488,21 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 
 	if cfg.Listen.Web != "" {
 		display, _ := r.opts.Panel.(webui.DisplaySource) // nil: a panel without a display
+		web := webui.New(webui.Options{
+			Bus: r.bus, Logger: r.log.With("service", "web"),
+			Admins:  admins{r, st}, // run_reset.go
+			Reset:   r.reset,
+			Display: display, // what the display shows, for the status page
+			// The pages behind the login (run_web.go).
+			Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st,
+		})
 		hs := &http.Server{
-			Handler: webui.New(webui.Options{
-				Bus: r.bus, Logger: r.log.With("service", "web"),
-				Admins:  admins{r, st}, // run_reset.go
-				Reset:   r.reset,
-				Display: display, // what the display shows, for the status page
-				// The pages behind the login (run_web.go).
-				Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st,
-			}),
+			Handler:           web,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(r.log.With("service", "web").Handler(), slog.LevelInfo),
 		}
+		hs.RegisterOnShutdown(web.CloseStreams) // open status pages' live streams end, or Shutdown waits for them
 		out = append(out, newService(ServiceWeb, "Status page (web)", cfg.Listen.Web, hs.Serve, http.ErrServerClosed,
 			func(ctx context.Context) error {
 				err := hs.Shutdown(ctx)

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
 	"net/http"
@@ -103,5 +104,32 @@ func TestWebPageLive(t *testing.T) {
 	}
 	if strings.Contains(r.log.String(), annPW) || strings.Contains(r.log.String(), demoPassword) {
 		t.Error("a password is in the appliance's log")
+	}
+
+	// An open status page's live stream shows the change, and ends when
+	// the appliance stops, so that the stop does not wait for it.
+	resp, err := http.Get(base + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("status stream: %v", err)
+		}
+		if strings.HasPrefix(line, "data: ") && strings.Contains(line, "by "+config.DemoUser+" via the web page") {
+			break
+		}
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(rd); err != nil {
+		t.Errorf("status stream at the stop: %v", err)
+	}
+	if strings.Contains(r.log.String(), "context deadline exceeded") {
+		t.Errorf("the web server did not stop in time:\n%s", r.log.String())
 	}
 }

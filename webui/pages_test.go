@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -432,4 +433,64 @@ func TestUserPage(t *testing.T) {
 	wantStatus(t, resp, body, 200, "this login stays")
 	resp, body = other.get("/me")
 	wantStatus(t, resp, body, http.StatusSeeOther, "the other login ended")
+}
+
+// TestStatusEvents: the live stream sends the status page's content at
+// once and again when the Snapshot changes, escaped, one "data:" field a
+// line; CloseStreams ends it (so the server's Shutdown need not wait).
+func TestStatusEvents(t *testing.T) {
+	s := newSite(t)
+	resp, err := http.Get(s.srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("%d %s", resp.StatusCode, ct)
+	}
+	rd := bufio.NewReader(resp.Body)
+	event := func() string {
+		t.Helper()
+		var lines []string
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream: %v after %q", err, lines)
+			}
+			line = strings.TrimSuffix(line, "\n")
+			if line == "" {
+				if len(lines) > 0 && lines[0] == "event: status" {
+					return strings.Join(lines, "\n")
+				}
+				lines = nil
+				continue
+			}
+			lines = append(lines, line)
+		}
+	}
+	first := event()
+	if !strings.Contains(first, "Postroom on mail.example.org") || !strings.Contains(first, "All is well.") {
+		t.Fatalf("first event:\n%s", first)
+	}
+	for _, l := range strings.Split(first, "\n")[1:] {
+		if !strings.HasPrefix(l, "data: ") {
+			t.Fatalf("line %q is no data field", l)
+		}
+	}
+	s.bus.Update(func(sn *status.Snapshot) { sn.Problem = "The disk is <full>" })
+	if next := event(); !strings.Contains(next, "The disk is &lt;full&gt;") {
+		t.Fatalf("event after the change:\n%s", next)
+	}
+	h := New(s.opts)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp2, err := http.Get(srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	h.CloseStreams()
+	if _, err := io.ReadAll(resp2.Body); err != nil {
+		t.Fatalf("stream after CloseStreams: %v", err)
+	}
 }

@@ -1,30 +1,51 @@
 // Package webui serves the appliance's web pages on the web listener.
 //
-// Today that is the status page: GET / shows the boot phase, the most
-// important problem in plain words, the front panel, every service with its
-// address and state, and the box's readings (mail today, outgoing queue,
-// disk, certificate, clock); GET /status.json returns the same Snapshot as
-// JSON; GET /display.png is the front panel's display as it is now
-// (display.go); /factory-reset confirms the factory reset that a 10-second
-// button press asked for (reset.go). The setup wizard, the other admin
-// pages and client autoconfig come with their own issues.
+// The map:
+//
+//	webui.go     New, Options, the interfaces the pages need, the routes
+//	guard.go     the gates every request passes: LAN only, the box's own Host
+//	view.go      the status page (GET /) and its words; GET /status.json
+//	events.go    GET /events: the status page's live updates (Server-Sent
+//	             Events) and /status.js, the one script, which shows them
+//	display.go   GET /display.png, the front panel's display
+//	reset.go     /factory-reset, confirming a 10-second button press
+//	session.go   logins and sessions: why they are built as they are
+//	login.go     /login, /logout, the Admin interface, the login gate of
+//	             every page behind it, and the form messages (pageView)
+//	accounts.go  /accounts (list, search, paging, new account),
+//	             /accounts/{name} (one form per change), /me (a user's own)
+//	settings.go  /domains, /settings (host name, smarthost), /queue
 //
 // Every request passes two gates (guard.go): the client must be on the
 // office network (lanOnly), and the Host it asked for must be one of the
 // box's own names or addresses (knownHost), so that a DNS-rebinding page in
-// an office browser cannot read the pages under a name of its own.
+// an office browser cannot read the pages under a name of its own. A form
+// posted by another site's page is refused (http.CrossOriginProtection),
+// and the forms behind the login carry their session's token (session.go).
+//
+// The status page, status.json, the display and the factory reset need no
+// login (the reset asks for an administrator's password itself). The
+// pages behind the login change the box only through the admin layer
+// (appliance/admin, Options.Admin): the same operations, checks, audit log
+// and status Bus as postroomctl. An administrator sees every page; any
+// other user only their own (/me). A refused change shows the page again
+// with the admin layer's message next to the field it is about (Error.Field,
+// the form field's name) and what was typed, but never a password.
 //
 // What the pages need from the rest of the box is declared here, as small
 // interfaces that the appliance satisfies (STYLE convention 1): Admins
 // checks an administrator's login, Resetter erases the box, DisplaySource
-// draws the display. A page that needs more (accounts, settings, the queue,
-// DNS records, a restart) declares its own small interface here and gets a
+// draws the display, Admin runs the admin layer's operations, Logins checks
+// anyone's login through the login guard, SessionStore keeps the sessions.
+// A page that needs more declares its own small interface here and gets a
 // field in Options; a part that can do more than its interface says is
 // asked with a type assertion on an extension interface, never by widening
 // the first one. A nil field turns its pages off with a plain message.
 //
-// The package reads appliance/status only; the appliance decides where it
-// listens (127.0.0.1:8080 in development).
+// Pages are html/template files embedded in the binary (templates/), with
+// their words in Go so that tests check them, inline CSS, no CDN, and a
+// Content-Security-Policy that allows nothing from elsewhere. The
+// appliance decides where it listens (127.0.0.1:8080 in development).
 package webui
 
 import (
@@ -102,8 +123,19 @@ type Options struct {
 	Sessions SessionStore
 }
 
+// Handler serves every page.
+type Handler struct {
+	http.Handler
+	h *handler
+}
+
+// CloseStreams ends the status page's live streams (events.go), now and
+// later; give it to http.Server.RegisterOnShutdown, or Shutdown waits for
+// them.
+func (p *Handler) CloseStreams() { p.h.streams.close() }
+
 // New returns the handler for every page.
-func New(opts Options) http.Handler {
+func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -112,7 +144,7 @@ func New(opts Options) http.Handler {
 	}
 	h := &handler{bus: opts.Bus, logger: opts.Logger, display: opts.Display,
 		admins: opts.Admins, reset: opts.Reset, names: opts.Names, now: opts.Now,
-		admin: opts.Admin, logins: opts.Logins}
+		admin: opts.Admin, logins: opts.Logins, streams: newStreams()}
 	if opts.Sessions != nil {
 		h.sessions = &sessions{store: opts.Sessions, now: opts.Now}
 	}
@@ -120,6 +152,8 @@ func New(opts Options) http.Handler {
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
 	mux.HandleFunc("GET /display.png", h.displayPNG)
+	mux.HandleFunc("GET /events", h.events) // events.go: the status page's live updates
+	mux.HandleFunc("GET /status.js", h.statusScript)
 	mux.HandleFunc("GET /factory-reset", h.resetPage) // reset.go
 	mux.HandleFunc("POST /factory-reset", h.resetConfirm)
 	// Behind the login (login.go, session.go).
@@ -145,7 +179,7 @@ func New(opts Options) http.Handler {
 		h.logger.Warn("web form refused: posted from another site", "remote", r.RemoteAddr, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 		http.Error(w, "This form must be sent from the box's own page.", http.StatusForbidden)
 	}))
-	return lanOnly(h.logger, h.knownHost(secureHeaders(cop.Handler(mux)))) // guard.go
+	return &Handler{Handler: lanOnly(h.logger, h.knownHost(secureHeaders(cop.Handler(mux)))), h: h} // guard.go
 }
 
 type handler struct {
@@ -160,6 +194,7 @@ type handler struct {
 	admin    Admin
 	logins   Logins
 	sessions *sessions
+	streams  *streams // the status page's live updates
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
@@ -191,11 +226,12 @@ func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 // secureHeaders keeps the pages out of frames and caches and lets them load
-// nothing from elsewhere (the CSS is inline).
+// nothing from elsewhere (the CSS is inline; the one script, /status.js,
+// and its live stream come from the box).
 func secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
