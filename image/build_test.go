@@ -136,13 +136,15 @@ func TestMain(m *testing.M) {
 
 func sharedImage(t *testing.T) (string, Options) {
 	t.Helper()
+	o := testOptions(t, "") // outside the Once: it may end this test with t.Fatal
 	shared.once.Do(func() {
 		if shared.dir, shared.err = os.MkdirTemp("", "sdimage-test"); shared.err != nil {
 			return
 		}
 		shared.img = filepath.Join(shared.dir, "postroom.img")
-		shared.opts = testOptions(t, shared.img)
-		shared.err = Build(context.Background(), shared.opts)
+		o.Output = shared.img
+		shared.opts = o
+		shared.err = Build(context.Background(), o)
 	})
 	if shared.err != nil {
 		t.Fatal(shared.err)
