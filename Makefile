@@ -38,7 +38,8 @@ test: deps
 # perl modules for TLS and AUTH. The SD-card image (image/, make image) needs
 # mke2fs (e2fsprogs); its tests check it with fsck.fat (dosfstools),
 # unsquashfs (squashfs-tools) and mtools, and boot it with qemu-system-aarch64
-# (qemu-system-arm).
+# (qemu-system-arm). Headless chromium and zbarimg (zbar-tools) render the client
+# set-up page and read its QR codes back (webui/autoconfig/browser_test.go).
 deps:
 	@missing=""; \
 	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
@@ -60,6 +61,8 @@ deps:
 	command -v mtype >/dev/null 2>&1 || missing="$$missing mtools"; \
 	command -v qemu-system-aarch64 >/dev/null 2>&1 || missing="$$missing qemu-system-arm"; \
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v zbarimg  >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
 			echo "deps: installing$$missing"; \
