@@ -166,6 +166,9 @@ func (h *Handler) autodiscoverError(w http.ResponseWriter, code int, msg string)
 // (ActiveSync, EWS, Rest) get 400 with Exchange's InvalidProtocol error,
 // so that Outlook stops looking for an Exchange server here. The protocol
 // name is compared without case: Outlook 2019 sends "Autodiscoverv1".
+// The URL is https because Outlook asks Autodiscover over https only; until
+// the box serves 443 with a trusted certificate (issue 13, item 5) Outlook
+// finds nothing there and its user picks IMAP by hand.
 type adJSON struct {
 	Protocol string `json:"Protocol"`
 	URL      string `json:"Url"`

@@ -68,11 +68,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case lower == PathJSON && get:
 		h.serveAutodiscoverJSON(w, r, s, "")
 	case strings.HasPrefix(lower, PathJSON+"/v1.0/") && get:
-		addr, err := url.PathUnescape(path[len(PathJSON+"/v1.0/"):])
-		if err != nil {
-			addr = ""
-		}
-		h.serveAutodiscoverJSON(w, r, s, addr)
+		// r.URL.Path is unescaped already: "anna%40example.org" is "anna@example.org".
+		h.serveAutodiscoverJSON(w, r, s, path[len(PathJSON+"/v1.0/"):])
 	case path == PathProfile && get:
 		h.serveProfile(w, r, s)
 	case strings.HasPrefix(path, PathLink) && get && h.opts.Links != nil:
