@@ -197,11 +197,17 @@ func (sp *space) openNeed() int64 {
 	return need
 }
 
-// findReserve notes a reserve file left by the last run.
+// findReserve notes a reserve file left by the last run; one of another
+// size (other options, a crash while making it) is removed, to be made again.
 func (sp *space) findReserve() {
-	fi, err := os.Stat(filepath.Join(sp.dir, reserveFile))
+	path := filepath.Join(sp.dir, reserveFile)
+	fi, err := os.Stat(path)
+	on := err == nil && allocated(fi) >= sp.reserveSize
+	if err == nil && !on {
+		os.Remove(path)
+	}
 	sp.mu.Lock()
-	sp.reserveOn = err == nil && allocated(fi) >= sp.reserveSize
+	sp.reserveOn = on
 	sp.mu.Unlock()
 }
 
