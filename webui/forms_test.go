@@ -37,8 +37,8 @@ func runForms(t *testing.T, s *site, b *browser, cases []formCase) {
 			if resp.StatusCode != tc.code {
 				t.Fatalf("status %d, want %d\n%s", resp.StatusCode, tc.code, body)
 			}
-			if tc.errID != "" && !strings.Contains(body, `id="`+tc.errID+`"`) {
-				t.Errorf("no message at %s\n%s", tc.errID, body)
+			if tc.errID != "" && (!strings.Contains(body, `id="`+tc.errID+`"`) || !strings.Contains(body, `id="not-saved"`)) {
+				t.Errorf("no message at %s, or none at the top\n%s", tc.errID, body)
 			}
 			if tc.want != "" && !strings.Contains(body, tc.want) {
 				t.Errorf("page lacks %q\n%s", tc.want, body)

@@ -41,6 +41,9 @@ type pageView struct {
 	// Nav is the page's entry in the menu, "" for none; Heading, when
 	// set, is the page's title instead of the entry's.
 	Nav, Heading string
+	// Failed is the form a change was refused in: the top of the page
+	// says so and links to it (on a phone the form may be far below).
+	Failed string
 	// errs are messages by "form.field" ("form." for the form as a
 	// whole); vals the values typed, by the same keys, to show again.
 	errs, vals map[string]string
@@ -94,6 +97,7 @@ func (p *pageView) fail(form string, err error, fields ...string) int {
 		p.errs[form+"."] = "That could not be done: " + err.Error()
 		return http.StatusInternalServerError
 	}
+	p.Failed = form
 	key := form + "."
 	for _, f := range fields {
 		if f == ae.Field {

@@ -1,0 +1,104 @@
+package webui
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"postroom/appliance/status"
+)
+
+// TestBrowser drives Debian's chromium (headless) through the pages at a
+// phone's width and a desktop's: it logs in, adds an account, sees a bad
+// storage limit refused next to its field, watches the status page
+// follow a change live (Server-Sent Events, the script allowed by the
+// CSP), and saves a screenshot of every page under testoutput/ (or
+// $POSTROOM_SCREENSHOTS) to look at. Without chromium it is skipped;
+// `make deps` installs it.
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a browser test")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("no chromium: make deps installs it")
+	}
+	out := os.Getenv("POSTROOM_SCREENSHOTS")
+	if out == "" {
+		out = "testoutput"
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newSite(t)
+	// Flags from shared/TESTING.md: nothing may leave the machine.
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+	defer cancel()
+	for _, width := range []int64{390, 1280} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			ctx, cancel := chromedp.NewContext(alloc)
+			defer cancel()
+			ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+			defer cancel()
+			shot := func(name string) chromedp.Action[chromedp.Void] {
+				return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+					png, err := chromedp.FullScreenshot(100)(ctx, tg)
+					if err != nil {
+						return err
+					}
+					return os.WriteFile(filepath.Join(out, fmt.Sprintf("%s-%d.png", name, width)), png, 0o644)
+				})
+			}
+			user := fmt.Sprintf("new%d@example.org", width)
+			base := s.srv.URL
+			err := chromedp.Do(ctx,
+				chromedp.EmulateViewport(width, 800),
+				chromedp.Navigate(base+"/accounts"), // to the login, and back after it
+				chromedp.WaitVisible(chromedp.CSS("#login")),
+				shot("login"),
+				chromedp.SendKeys(chromedp.CSS("#user"), boss),
+				chromedp.SendKeys(chromedp.CSS("#password"), bossPW),
+				chromedp.Submit(chromedp.CSS("#login")),
+				chromedp.WaitVisible(chromedp.CSS("#accounts")),
+				shot("accounts"),
+				chromedp.SendKeys(chromedp.CSS("#add-name"), user),
+				chromedp.SendKeys(chromedp.CSS("#add-password"), "new-user-password"),
+				chromedp.Submit(chromedp.CSS("#add")),
+				chromedp.WaitVisible(chromedp.CSS("#notice")),
+				shot("account"),
+				chromedp.SetValue(chromedp.CSS("#quota-quota"), "lots"),
+				chromedp.Submit(chromedp.CSS("#quota")),
+				chromedp.WaitVisible(chromedp.CSS("#err-quota-quota")),
+				shot("account-error"),
+				chromedp.Navigate(base+"/domains"), chromedp.WaitVisible(chromedp.CSS("#domains")), shot("domains"),
+				chromedp.Navigate(base+"/queue"), chromedp.WaitVisible(chromedp.CSS("#queue")), shot("queue"),
+				chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(chromedp.CSS("#smarthost")), shot("settings"),
+				chromedp.Navigate(base+"/me"), chromedp.WaitVisible(chromedp.CSS("#password")), shot("me"),
+				chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#live")),
+				chromedp.Func(func(context.Context, *chromedp.Target) error {
+					s.bus.Update(func(sn *status.Snapshot) { sn.Problem = fmt.Sprintf("Test problem %d", width) })
+					return nil
+				}),
+				chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//div[@id="problem"][contains(., "Test problem %d")]`, width))),
+				shot("status"),
+			)
+			if err != nil {
+				t.Fatalf("browser: %v\nlog:\n%s", err, s.log)
+			}
+			if a := s.account(t, user); a.Quota != 0 {
+				t.Errorf("%s: %+v", user, a)
+			}
+			s.bus.Update(func(sn *status.Snapshot) { sn.Problem = "" })
+		})
+	}
+}
