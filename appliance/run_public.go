@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"postroom/appliance/status"
+	"postroom/internal/front"
 	"postroom/webui/autoconfig"
 	"postroom/webui/public"
 )
@@ -46,7 +47,29 @@ func (r *runner) publicService() *service {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	return newService(ServicePublic, "Client set-up (public web)", r.cfg.Listen.Public, hs.Serve, http.ErrServerClosed,
+	// Connections pass the same front as the mail ports (internal/front):
+	// a bound per client address and in all, so that idle connections
+	// from the internet cannot take every socket; the rate limit inside
+	// counts requests.
+	serve := func(l net.Listener) error {
+		f, err := front.New(front.Options{
+			Name: ServicePublic, Logger: log,
+			MaxConns: r.cfg.MaxConnections, MaxPerAddr: publicPerAddr,
+			Limits:    front.Limits{KnownReserve: -1, PreLoginIdle: 30 * time.Second, PreLoginTotal: 2 * time.Minute},
+			Refusal:   httpRefusal,
+			ErrClosed: http.ErrServerClosed,
+		})
+		if err != nil {
+			l.Close()
+			return err
+		}
+		fl, err := f.Listen(l, false)
+		if err != nil {
+			return err
+		}
+		return hs.Serve(fl)
+	}
+	return newService(ServicePublic, "Client set-up (public web)", r.cfg.Listen.Public, serve, http.ErrServerClosed,
 		func(ctx context.Context) error {
 			err := hs.Shutdown(ctx)
 			if err != nil {
@@ -54,6 +77,18 @@ func (r *runner) publicService() *service {
 			}
 			return err
 		})
+}
+
+// publicPerAddr bounds the open connections from one client address (an
+// IPv6 /64) on the public port: a browser opens six at most.
+const publicPerAddr = 8
+
+// httpRefusal is the front's refusal as an HTTP answer; the front adds the
+// final CRLF, which the Content-Length counts.
+func httpRefusal(reason string) string {
+	body := "Busy: " + reason + "."
+	return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nRetry-After: 10\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)+2) + "\r\n\r\n" + body
 }
 
 // clientSettings is what mail clients are told: the box's host name, its

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
@@ -151,24 +153,7 @@ func TestClientSetupPageLinks(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Hostname = "mail.example.test"
 	cfg.Listen = config.Listeners{Submissions: ":465", IMAPS: ":993", POP3S: ":995", Public: "127.0.0.1:0"}
-	bus := status.NewBus(status.Snapshot{})
-	rn := &runner{cfg: cfg, bus: bus, log: slog.New(slog.DiscardHandler)}
-	sv := rn.publicService()
-	ln, err := net.Listen("tcp", cfg.Listen.Public)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- sv.serve(ln) }()
-	t.Cleanup(func() {
-		sv.shutdown(context.Background())
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	bus.Update(func(s *status.Snapshot) {
-		s.SetService(status.Service{Name: ServicePublic, Addr: ln.Addr().String(), State: status.ServiceListening})
-	})
+	rn, ln := servePublic(t, cfg)
 
 	page, err := rn.clientSetupPage(autoconfig.Account{Address: config.DemoUser, POPRetentionDays: 14})
 	if err != nil {
@@ -199,5 +184,70 @@ func TestClientSetupPageLinks(t *testing.T) {
 		if resp.StatusCode != want || (want == 200 && !bytes.Contains(body, []byte("<integer>993</integer>")) && !bytes.Contains(body, []byte("<integer>995</integer>"))) {
 			t.Errorf("%s: %d\n%s", link, resp.StatusCode, body)
 		}
+	}
+}
+
+// servePublic runs only the runner's public service, on cfg.Listen.Public,
+// with the status saying where it listens.
+func servePublic(t *testing.T, cfg config.Config) (*runner, net.Listener) {
+	t.Helper()
+	bus := status.NewBus(status.Snapshot{})
+	rn := &runner{cfg: cfg, bus: bus, log: slog.New(slog.DiscardHandler)}
+	sv := rn.publicService()
+	ln, err := net.Listen("tcp", cfg.Listen.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sv.serve(ln) }()
+	t.Cleanup(func() {
+		sv.shutdown(context.Background())
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	bus.Update(func(s *status.Snapshot) {
+		s.SetService(status.Service{Name: ServicePublic, Addr: ln.Addr().String(), State: status.ServiceListening})
+	})
+	return rn, ln
+}
+
+// TestPublicConnectionBound: idle connections from one address cannot
+// hold more than publicPerAddr sockets; the next one is told 503 in HTTP,
+// and another address is still served.
+func TestPublicConnectionBound(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = config.Listeners{IMAPS: ":993", Submissions: ":465", Public: "127.0.0.1:0"}
+	_, ln := servePublic(t, cfg)
+	addr := ln.Addr().String()
+	dial := func(ip string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(time.Minute))
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	for range publicPerAddr {
+		dial("127.0.0.7") // idle: sends nothing
+	}
+	// The front admits in its accept loop: once the refusal comes, every
+	// idle one before it was counted.
+	extra := dial("127.0.0.7")
+	resp, err := http.ReadResponse(bufio.NewReader(extra), nil)
+	if err != nil {
+		t.Fatalf("the connection over the bound: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "too many connections from your address") {
+		t.Errorf("over the bound: %d %q", resp.StatusCode, body)
+	}
+	other := dial("127.0.0.8")
+	io.WriteString(other, "GET /mail/config-v1.1.xml HTTP/1.1\r\nHost: autoconfig.example.test\r\nConnection: close\r\n\r\n")
+	resp, err = http.ReadResponse(bufio.NewReader(other), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("another address: %v %v", resp, err)
 	}
 }

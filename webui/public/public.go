@@ -10,6 +10,9 @@
 // rest get 429 with Retry-After. The bucket map is bounded (MaxClients).
 // Client addresses come from the connection only: a proxy's
 // X-Forwarded-For is not trusted, since nothing sits in front of the box.
+// Connections are bounded before they reach this handler, by the same
+// connection front as the mail ports (internal/front, in the runner's
+// appliance/run_public.go).
 //
 // Still to come here (issue 13): ACME HTTP-01 challenges, and TLS on 443
 // once the box has a certificate clients trust.
@@ -17,12 +20,11 @@ package public
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"time"
 
-	"postroom/internal/lan"
+	"postroom/internal/front"
 	"postroom/internal/ratelimit"
 )
 
@@ -73,25 +75,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
-// clientKey is the bucket of the client at remote (host:port): its IPv4
-// address, or its IPv6 /64.
+// clientKey is the bucket of the client at remote (host:port): the unit
+// the mail ports count connections by (front.AddrKey), an IPv4 address or
+// an IPv6 /64.
 func clientKey(remote string) netip.Prefix {
-	a := lan.Addr(addrOf(remote))
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, err := a.Prefix(bits)
+	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
 		return netip.Prefix{}
 	}
-	return p
-}
-
-func addrOf(remote string) net.Addr {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return nil
-	}
-	return net.TCPAddrFromAddrPort(ap)
+	return front.AddrKey(ap.Addr())
 }
