@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,8 +31,9 @@ import (
 // box's public handler gives a client are the ones that log in. The test
 // reads the autoconfig XML as Thunderbird does (%EMAILADDRESS% replaced by
 // the address typed), then logs in with every IMAP server it lists over
-// go-imap and sends one message through every SMTP server over go-smtp,
-// each with the security the XML names. The status page is not on the
+// go-imap, with the POP3 one over Python's poplib, and sends one message
+// through every SMTP server over go-smtp, each with the security the XML
+// names. The status page is not on the
 // public port.
 func TestSettingsFromAutoconfigLogIn(t *testing.T) {
 	cfg := testConfig(t)
@@ -92,6 +94,14 @@ func TestSettingsFromAutoconfigLogIn(t *testing.T) {
 			}
 			c.Logout().Wait()
 			c.Close()
+		case "pop3":
+			// No POP3 client in Go's world: Python's poplib, as a script would.
+			out, err := exec.Command("python3", "-c", `import poplib,ssl,sys
+p = poplib.POP3_SSL(sys.argv[1], int(sys.argv[2]), context=ssl._create_unverified_context())
+p.user(sys.argv[3]); p.pass_(sys.argv[4]); print(p.stat()[0] >= 0); p.quit()`, sv.Hostname, strconv.Itoa(sv.Port), user, password).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "True" {
+				t.Errorf("POP3 %s %s: %v\n%s", addr, sv.SocketType, err, out)
+			}
 		case "smtp":
 			var c *smtp.Client
 			if sv.SocketType == "SSL" {
