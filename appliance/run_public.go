@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"postroom/appliance/status"
 	"postroom/internal/front"
+	"postroom/storage"
 	"postroom/webui/autoconfig"
 	"postroom/webui/public"
 )
@@ -166,4 +168,22 @@ func (r *runner) clientSetupPage(a autoconfig.Account) (template.HTML, error) {
 		p.Profiles = nil
 	}
 	return p.HTML()
+}
+
+// clientSetup gives the web UI an account's client set-up page: the
+// account's own, and for an administrator every account's. It is what the
+// web UI's set-up page mounts (an interface of its own with this method).
+type clientSetup struct {
+	r  *runner
+	st *storage.Store
+}
+
+// SetupPage renders the set-up page content of the account whose login is
+// name, with its current POP3 retention.
+func (c clientSetup) SetupPage(name string) (template.HTML, error) {
+	a, err := c.st.Account(name)
+	if err != nil {
+		return "", fmt.Errorf("set-up page of %s: %w", name, err)
+	}
+	return c.r.clientSetupPage(autoconfig.Account{Address: a.Name, POPRetentionDays: a.POPRetentionDays})
 }

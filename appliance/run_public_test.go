@@ -6,11 +6,13 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/xml"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 
 	"postroom/appliance/config"
 	"postroom/appliance/status"
+	"postroom/storage"
 	"postroom/webui/autoconfig"
 )
 
@@ -259,5 +262,41 @@ func TestPublicConnectionBound(t *testing.T) {
 	resp, err = http.ReadResponse(bufio.NewReader(other), nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("another address: %v %v", resp, err)
+	}
+}
+
+// TestClientSetupFromStore: the page the web UI mounts reads the account's
+// POP3 retention from the store, and refuses an account that does not exist.
+func TestClientSetupFromStore(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = config.Listeners{IMAPS: ":993", POP3S: ":995", Submissions: ":465", Public: "127.0.0.1:0"}
+	rn, _ := servePublic(t, cfg)
+	st, err := storage.Open(storage.Options{Dir: filepath.Join(t.TempDir(), "store")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Check(context.Background()); err != nil {
+			t.Error(err)
+		}
+		st.Close()
+	})
+	if _, err := st.CreateAccount("bob@example.test", "password-bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPOPRetention("bob@example.test", 3); err != nil {
+		t.Fatal(err)
+	}
+	page, err := clientSetup{rn, st}.SetupPage("Bob@Example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Set up your mail program for bob@example.test", "for 3 days after the download", "/p/"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if _, err := (clientSetup{rn, st}).SetupPage("nobody@example.test"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("unknown account: %v", err)
 	}
 }
