@@ -72,7 +72,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveAutodiscoverJSON(w, r, s, path[len(PathJSON+"/v1.0/"):])
 	case path == PathProfile && get:
 		h.serveProfile(w, r, s)
-	case strings.HasPrefix(path, PathLink) && get && h.opts.Links != nil:
+	case strings.HasPrefix(path, PathLink) && r.Method == http.MethodGet && h.opts.Links != nil:
+		// GET only: a HEAD from a link checker must not use the link up.
 		addr, proto, err := h.opts.Links.Take(path[len(PathLink):])
 		if err != nil {
 			http.Error(w, "This link was used or has expired: make a new one on your set-up page.", http.StatusNotFound)

@@ -518,6 +518,9 @@ func TestOneTimeLink(t *testing.T) {
 	if got := expires.Sub(b.clock.Now()); got != 15*time.Minute {
 		t.Errorf("expires in %v", got)
 	}
+	if code, _, _ := b.do(t, "HEAD", "", "/p/"+token, ""); code != 404 {
+		t.Errorf("HEAD: %d", code)
+	}
 	code, _, body := b.do(t, "GET", "", "/p/"+token, "")
 	if code != 200 {
 		t.Fatalf("first use: %d %s", code, body)
