@@ -106,7 +106,6 @@ type accountView struct {
 	Account     accountRow
 	QuotaMB     string
 	NewPassword string // made up by the box, shown once
-	Self        bool   // the administrator's own account
 }
 
 func (h *handler) accountPage(w http.ResponseWriter, r *http.Request, v *visitor) {
@@ -120,7 +119,7 @@ func (h *handler) renderAccount(w http.ResponseWriter, r *http.Request, v *visit
 		return
 	}
 	pv.Heading = res.Account.Name
-	view := accountView{pageView: pv, Account: rowOf(res.Account), NewPassword: password, Self: res.Account.Name == v.acct.Name}
+	view := accountView{pageView: pv, Account: rowOf(res.Account), NewPassword: password}
 	if res.Account.Quota > 0 {
 		view.QuotaMB = strconv.FormatInt(res.Account.Quota/1e6, 10)
 	}

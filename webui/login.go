@@ -182,7 +182,12 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	setCookie(w, r, token)
 	next := v.Next
 	if next == "" {
-		next = "/accounts"
+		// An administrator starts at the accounts, anyone else at their
+		// own page.
+		next = "/me"
+		if a, err := admin.Call[admin.AccountResult](r.Context(), h.admin, "web page", admin.GetAccount{Name: name}); err == nil && a.Account.Admin {
+			next = "/accounts"
+		}
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

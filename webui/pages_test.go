@@ -405,6 +405,9 @@ func TestUserPage(t *testing.T) {
 	}
 	resp, body := b.post("/accounts/"+url.PathEscape(worker)+"/admin", url.Values{"admin": {"on"}})
 	wantStatus(t, resp, body, http.StatusForbidden, "user makes self admin")
+	if loc := b.login(worker, workerPW).Header.Get("Location"); loc != "/me" {
+		t.Errorf("a user's login leads to %q", loc)
+	}
 	resp, body = b.get("/me")
 	wantStatus(t, resp, body, 200, "own page")
 	if !strings.Contains(body, worker) || strings.Contains(body, `href="/accounts"`) {
