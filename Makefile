@@ -58,7 +58,7 @@ deps:
 	command -v mke2fs >/dev/null 2>&1 || test -x /sbin/mke2fs || missing="$$missing e2fsprogs"; \
 	command -v fsck.fat >/dev/null 2>&1 || test -x /sbin/fsck.fat || missing="$$missing dosfstools"; \
 	command -v unsquashfs >/dev/null 2>&1 || missing="$$missing squashfs-tools"; \
-	command -v mtype >/dev/null 2>&1 || missing="$$missing mtools"; \
+	command -v mcopy >/dev/null 2>&1 || missing="$$missing mtools"; \
 	command -v qemu-system-aarch64 >/dev/null 2>&1 || missing="$$missing qemu-system-arm"; \
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
