@@ -274,6 +274,12 @@ func next(q *badger.Sequence) (uint64, error) {
 		return 0, fmt.Errorf("%w: the store is read-only", ErrDiskFull)
 	}
 	v, err := q.Next()
+	// A new lease is a write: while a reclaim's DropPrefix blocks writes
+	// for a moment, wait for it as update does.
+	for i := 0; i < 1000 && errors.Is(err, badger.ErrBlockedWrites); i++ {
+		time.Sleep(10 * time.Millisecond)
+		v, err = q.Next()
+	}
 	return v + 1, err
 }
 
