@@ -51,3 +51,7 @@ func (l webLogins) Login(ctx context.Context, remote, user, password string) (st
 	}
 	return acct.Name, nil
 }
+
+// PasswordStamp is webui.PasswordStamps: a password set with postroomctl
+// ends the account's web logins too.
+func (l webLogins) PasswordStamp(login string) (string, error) { return l.st.PasswordStamp(login) }

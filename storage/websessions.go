@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -113,4 +115,26 @@ func webSessionValue(v []byte) ([]byte, error) {
 		return nil, fmt.Errorf("web session record of unknown version")
 	}
 	return v[1:], nil
+}
+
+// PasswordStamp returns a short value that changes whenever the password
+// of the account login is set (a hash of its salted password hash, so it
+// tells nothing about the password). A web session keeps the stamp of its
+// login and ends when it differs: a password set anywhere (the web page,
+// postroomctl, a stopped box) logs the account out everywhere.
+func (s *Store) PasswordStamp(login string) (string, error) {
+	var out string
+	err := s.view(func(txn *badger.Txn) error {
+		_, rec, err := s.lookupAccount(txn, login)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256([]byte("postroom password stamp\x00" + rec.PasswordHash))
+		out = hex.EncodeToString(sum[:12])
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("storage: password stamp: %w", err)
+	}
+	return out, nil
 }

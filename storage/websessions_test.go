@@ -2,8 +2,10 @@ package storage_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
+	"postroom/storage"
 	"postroom/storage/storagetest"
 )
 
@@ -46,5 +48,29 @@ func TestWebSessions(t *testing.T) {
 	}
 	if v, err := st.WebSession(b); err != nil || !bytes.Equal(v, []byte("bee")) {
 		t.Fatalf("kept session: %q %v", v, err)
+	}
+}
+
+// TestPasswordStamp: the stamp stays while the password does, changes
+// when it is set (even to the same password: a new salt), and holds
+// nothing of the hash.
+func TestPasswordStamp(t *testing.T) {
+	st := storagetest.Open(t)
+	storagetest.Account(t, st, "ann@example.test")
+	a, err := st.PasswordStamp("ann@example.test")
+	if err != nil || len(a) != 24 {
+		t.Fatalf("stamp %q %v", a, err)
+	}
+	if b, err := st.PasswordStamp("ANN@example.test"); err != nil || b != a {
+		t.Fatalf("stamp again %q %v", b, err)
+	}
+	if err := st.SetPassword("ann@example.test", "password-ann@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := st.PasswordStamp("ann@example.test"); err != nil || b == a {
+		t.Fatalf("stamp after a new password %q %v", b, err)
+	}
+	if _, err := st.PasswordStamp("nobody@example.test"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("stamp of nobody: %v", err)
 	}
 }

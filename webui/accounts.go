@@ -245,6 +245,15 @@ func (h *handler) endLogins(account string, v *visitor) {
 		h.logger.Error("end the web logins of an account", "account", acct, "err", err)
 		return
 	}
+	if acct == v.acct.Name {
+		// The visitor's own password: this login stays, with the new stamp.
+		if stamp, err := h.passwordStamp(acct); err == nil && stamp != v.sess.Stamp {
+			v.sess.Stamp = stamp
+			if err := h.sessions.put(v.sess); err != nil {
+				h.logger.Error("keep the web login after a password change", "account", acct, "err", err)
+			}
+		}
+	}
 	if n > 0 {
 		h.logger.Info("web logins ended", "account", acct, "sessions", n, "by", v.actor)
 	}

@@ -35,7 +35,7 @@ func BenchmarkPages(b *testing.B) {
 		b.Fatal(err)
 	}
 	ss := &sessions{store: s.st, now: s.clock.Now}
-	token, _, err := ss.create(boss)
+	token, _, err := ss.create(boss, "")
 	if err != nil {
 		b.Fatal(err)
 	}

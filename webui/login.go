@@ -172,7 +172,13 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusForbidden, "login.html", v)
 		return
 	}
-	token, _, err := h.sessions.create(name)
+	stamp, err := h.passwordStamp(name)
+	if err != nil {
+		h.logger.Error("web login: read the password stamp", "user", name, "err", err)
+		http.Error(w, "The box could not log you in: its store failed. The log has more.", http.StatusInternalServerError)
+		return
+	}
+	token, _, err := h.sessions.create(name, stamp)
 	if err != nil {
 		h.logger.Error("web login: start a session", "user", name, "err", err)
 		http.Error(w, "The box could not log you in: its store failed. The log has more.", http.StatusInternalServerError)
@@ -237,6 +243,15 @@ func (h *handler) page(adminOnly bool, fn func(http.ResponseWriter, *http.Reques
 			http.Error(w, "The box could not read your login: its store failed. The log has more.", http.StatusInternalServerError)
 			return
 		}
+		if err == nil && sess.Stamp != "" {
+			// The password was set since this login (here or with
+			// postroomctl): this login is over.
+			if stamp, serr := h.passwordStamp(sess.Account); serr == nil && stamp != sess.Stamp {
+				h.logger.Info("web login ended: the password changed", "user", sess.Account)
+				h.sessions.end(sess.id)
+				err = errNoSession
+			}
+		}
 		var acct admin.AccountResult
 		if err == nil {
 			acct, err = admin.Call[admin.AccountResult](r.Context(), h.admin, "web page", admin.GetAccount{Name: sess.Account})
@@ -286,4 +301,14 @@ func (h *handler) page(adminOnly bool, fn func(http.ResponseWriter, *http.Reques
 // view starts a page's view for v.
 func (h *handler) view(v *visitor, nav string) pageView {
 	return pageView{Hostname: h.bus.Latest().Hostname, Me: v.acct, CSRF: v.sess.CSRF, Nav: nav}
+}
+
+// passwordStamp is the account's password stamp, "" when Logins cannot
+// tell (PasswordStamps).
+func (h *handler) passwordStamp(name string) (string, error) {
+	ps, ok := h.logins.(PasswordStamps)
+	if !ok {
+		return "", nil
+	}
+	return ps.PasswordStamp(name)
 }

@@ -47,6 +47,8 @@ type guardLogins struct {
 	st *storage.Store
 }
 
+func (l guardLogins) PasswordStamp(login string) (string, error) { return l.st.PasswordStamp(login) }
+
 func (l guardLogins) Login(ctx context.Context, remote, user, password string) (string, error) {
 	addr, err := net.ResolveTCPAddr("tcp", remote)
 	if err != nil {
@@ -303,14 +305,14 @@ func TestSessionLifetime(t *testing.T) {
 func TestSessionLimits(t *testing.T) {
 	s := newSite(t)
 	ss := &sessions{store: s.st, now: s.clock.Now}
-	other, _, err := ss.create(worker)
+	other, _, err := ss.create(worker, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var first string
 	for i := 0; i < MaxAccountSessions+3; i++ {
 		s.clock.Advance(time.Minute)
-		tok, _, err := ss.create(boss)
+		tok, _, err := ss.create(boss, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,6 +438,14 @@ func TestUserPage(t *testing.T) {
 	wantStatus(t, resp, body, 200, "this login stays")
 	resp, body = other.get("/me")
 	wantStatus(t, resp, body, http.StatusSeeOther, "the other login ended")
+
+	// A password set elsewhere (postroomctl, through the admin layer)
+	// ends this login too.
+	if _, err := s.adm.SetPassword(context.Background(), "root via postroomctl", admin.SetPassword{Name: worker, Password: "set-by-root-1"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = b.get("/me")
+	wantStatus(t, resp, body, http.StatusSeeOther, "after a password set by postroomctl")
 }
 
 // TestStatusEvents: the live stream sends the status page's content at

@@ -27,7 +27,9 @@ import (
 //   - A session ends after IdleTimeout without a request (the clock is
 //     Options.Now), at logout, and for every session of an account when its
 //     password is changed ("log out everywhere"), when it is renamed or
-//     removed. There are at most MaxSessions in all and
+//     removed. A password set elsewhere (postroomctl) ends them too when
+//     Logins can say when a password changed (PasswordStamps): the session
+//     keeps its login's stamp and ends when the account's differs. There are at most MaxSessions in all and
 //     MaxAccountSessions per account: a new login pushes out the least
 //     recently used.
 //   - Forms that change something are refused when another site posted
@@ -53,6 +55,13 @@ type Logins interface {
 	Login(ctx context.Context, remote, user, password string) (string, error)
 }
 
+// PasswordStamps is what Logins can do besides: a value that changes
+// whenever an account's password is set, and tells nothing about it.
+// *storage.Store has the method.
+type PasswordStamps interface {
+	PasswordStamp(login string) (string, error)
+}
+
 // Session limits.
 const (
 	// IdleTimeout ends a session that made no request for so long.
@@ -72,8 +81,10 @@ const (
 // session is one login, as kept in the store (JSON).
 type session struct {
 	id      [32]byte
-	Account string    `json:"account"`
-	CSRF    string    `json:"csrf"`
+	Account string `json:"account"`
+	CSRF    string `json:"csrf"`
+	// Stamp is the account's PasswordStamp at login ("" without one).
+	Stamp   string    `json:"stamp,omitempty"`
 	Created time.Time `json:"created"`
 	Used    time.Time `json:"used"`
 }
@@ -88,11 +99,12 @@ type sessions struct {
 
 func tokenID(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
-// create starts a session for account and returns its token.
-func (s *sessions) create(account string) (string, session, error) {
+// create starts a session for account and returns its token; stamp is
+// the account's password stamp, if known.
+func (s *sessions) create(account, stamp string) (string, session, error) {
 	token := rand.Text() + rand.Text() // 2 x 128 bits
 	now := s.now()
-	sess := session{id: tokenID(token), Account: account, CSRF: rand.Text(), Created: now, Used: now}
+	sess := session{id: tokenID(token), Account: account, CSRF: rand.Text(), Stamp: stamp, Created: now, Used: now}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all, err := s.list()
