@@ -105,6 +105,7 @@ func TestBootUnderQemu(t *testing.T) {
 	v.waitFor(t,
 		fmt.Sprintf("postroom-init: root file system is partition 2 of disk %08x", o.DiskID),
 		"postroom-init: data disk /dev/vda4 (SD card) mounted on /data",
+		"postroom-init: boot number 1",
 		"fake-appliance: first start, wrote /data/postroom/fake-appliance-probe and crashing on purpose",
 		"fake-appliance: restarted after a crash",
 	)

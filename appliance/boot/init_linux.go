@@ -83,6 +83,16 @@ func Run(ctx context.Context, cfg Config) error {
 		where = "USB disk"
 	}
 	cfg.Say("data disk %s (%s) mounted on %s", choice.Device, where, cfg.DataDir)
+	state := State{Dir: filepath.Join(cfg.DataDir, "postroom-init")}
+	if n, err := state.CountBoot(); err != nil {
+		log.Error("boot count", "err", err)
+	} else {
+		cfg.Say("boot number %d", n)
+	}
+	restoreClock(cfg, state, log)
+	clockCtx, stopClock := context.WithCancel(ctx)
+	defer stopClock()
+	go saveClockEvery(clockCtx, state, 10*time.Minute, log)
 
 	sup := &Supervisor{
 		Path:   cfg.Program,
@@ -94,6 +104,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cfg.Say("starting %s %s", cfg.Program, strings.Join(cfg.Args, " "))
 	runErr := sup.Run(ctx)
+	stopClock()
+	if err := state.SaveClock(time.Now()); err != nil {
+		log.Error("save the clock", "err", err)
+	}
 	cfg.Say("stopping: unmounting %s", cfg.DataDir)
 	unix.Sync()
 	if err := unix.Unmount(cfg.DataDir, 0); err != nil {
@@ -200,4 +214,40 @@ func startWatchdog(ctx context.Context, cfg Config) {
 			cfg.Say("%v: the board will reset", err)
 		}
 	}()
+}
+
+// restoreClock sets the system clock forward to the last known time when
+// it is behind it (a Pi without a real-time clock boots in 1970).
+func restoreClock(cfg Config, state State, log *slog.Logger) {
+	last, err := state.LastClock()
+	if err != nil {
+		log.Error("read the last known time", "err", err)
+		return
+	}
+	if !ClockBehind(time.Now(), last) {
+		return
+	}
+	tv := unix.NsecToTimeval(last.UnixNano())
+	if err := unix.Settimeofday(&tv); err != nil {
+		log.Error("set the clock to the last known time", "err", err)
+		return
+	}
+	cfg.Say("clock set forward to the last known time, %s (not yet synchronised)", last.UTC().Format(time.RFC3339))
+}
+
+// saveClockEvery records the time on the data disk every interval until
+// ctx ends, so that a power cut loses at most that much of the clock.
+func saveClockEvery(ctx context.Context, state State, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := state.SaveClock(time.Now()); err != nil {
+			log.Error("save the clock", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
