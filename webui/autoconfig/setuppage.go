@@ -166,10 +166,10 @@ reload this page for new ones.</p>
 
 <h3>Step by step</h3>
 <dl class="programs">
-<dt>New Outlook (Windows) and Outlook on the web app</dt>
+<dt>New Outlook for Windows</dt>
 <dd>Add account, type your address, Continue. If it offers "IMAP", choose it and type your
-password; if it asks for settings, use the table above. It may ask to sync the account through
-Microsoft's cloud: that works, but your mail then also passes through Microsoft.</dd>
+password; if it asks for settings, use the table above. It may offer to sync the account
+through Microsoft's cloud; your mail then also passes through Microsoft.</dd>
 <dt>Classic Outlook (2016, 2019, 2021, Microsoft 365)</dt>
 <dd>File, Add Account, type your address. If it asks for an account type, choose IMAP (or
 POP); if it finds nothing, choose "Advanced options", "Let me set up my account manually",
