@@ -157,6 +157,7 @@ var done = map[string]string{
 	"address":   "Address added: mail to it is delivered here from now on.",
 	"unaddress": "Address removed.",
 	"removed":   "Account removed.",
+	"renamed":   "Account renamed: it logs in with its new address from now on.",
 	"domain":    "Saved.",
 	"settings":  "Saved.",
 	"queue":     "Done.",
@@ -199,6 +200,9 @@ func (h *handler) accountChange(w http.ResponseWriter, r *http.Request, v *visit
 		fields = []string{"address"}
 	case "unaddress":
 		op = admin.RemoveAddress{Address: r.PostForm.Get("address")}
+	case "rename":
+		op = admin.RenameAccount{Name: name, NewName: r.PostForm.Get("new_name"), KeepOldAddress: r.PostForm.Get("keep_old_address") == "on"}
+		fields = []string{"new_name"}
 	case "remove":
 		if !strings.EqualFold(strings.TrimSpace(r.PostForm.Get("confirm")), name) {
 			pv.fail(form, &admin.Error{Code: admin.CodeInvalid, Field: "confirm", Message: "type the account's address to confirm"}, "confirm")
@@ -212,7 +216,7 @@ func (h *handler) accountChange(w http.ResponseWriter, r *http.Request, v *visit
 	}
 	res, err := h.admin.Do(r.Context(), v.actor, op)
 	if err != nil {
-		pv.keep(form, r, "address", "days", "quota")
+		pv.keep(form, r, "address", "days", "quota", "new_name")
 		code := pv.fail(form, err, fields...)
 		h.renderAccount(w, r, v, pv, code, "")
 		return
@@ -229,6 +233,14 @@ func (h *handler) accountChange(w http.ResponseWriter, r *http.Request, v *visit
 		h.endLogins(name, v)
 		http.Redirect(w, r, "/accounts?done=removed", http.StatusSeeOther)
 		return
+	case "rename":
+		// Logins of the old name end (the visitor's own too: it names
+		// an account that is not there any more).
+		h.endLogins(name, &visitor{})
+		if ar, ok := res.(admin.AccountResult); ok {
+			http.Redirect(w, r, accountLink(ar.Account.Name)+"?done=renamed", http.StatusSeeOther)
+			return
+		}
 	}
 	http.Redirect(w, r, accountLink(name)+"?done="+form, http.StatusSeeOther)
 }

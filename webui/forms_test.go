@@ -133,6 +133,14 @@ func TestAccountForms(t *testing.T) {
 		{name: "password short", path: ann + "/password", form: url.Values{"password": {"abc"}}, code: 400, errID: "err-password-password", secret: `value="abc"`},
 		{name: "password generated", path: ann + "/password", form: url.Values{}, code: 200, want: `class="secret"`},
 		{name: "unknown account", path: "/accounts/" + url.PathEscape("nobody@example.org") + "/quota", form: url.Values{"quota": {"5"}}, code: 404},
+		{name: "rename onto another", path: "/accounts/" + url.PathEscape("cy@example.org") + "/rename", form: url.Values{"new_name": {boss}}, code: 409, errID: "err-rename-new_name", check: func(t *testing.T, s *site) { s.account(t, "cy@example.org") }},
+		{name: "rename empty", path: "/accounts/" + url.PathEscape("cy@example.org") + "/rename", form: url.Values{"new_name": {" "}}, code: 400, errID: "err-rename-new_name"},
+		{name: "rename crlf", path: "/accounts/" + url.PathEscape("cy@example.org") + "/rename", form: url.Values{"new_name": {"cy2@example.org\r\nBcc: x@evil.example"}}, code: 400, errID: "err-rename-new_name", check: noAccount("cy2@example.org")},
+		{name: "rename good", path: "/accounts/" + url.PathEscape("cy@example.org") + "/rename", form: url.Values{"new_name": {"Cyril@example.org"}, "keep_old_address": {"on"}}, code: 303, check: func(t *testing.T, s *site) {
+			if a := s.account(t, "cyril@example.org"); len(a.Addresses) != 2 || !a.Admin {
+				t.Errorf("renamed: %+v", a)
+			}
+		}},
 		{name: "remove unconfirmed", path: ann + "/remove", form: url.Values{"confirm": {"yes"}}, code: 400, errID: "err-remove-confirm", check: func(t *testing.T, s *site) { s.account(t, worker) }},
 		{name: "remove good", path: ann + "/remove", form: url.Values{"confirm": {worker}}, code: 303, check: noAccount(worker)},
 	})
@@ -140,7 +148,7 @@ func TestAccountForms(t *testing.T) {
 	// cy goes, then the boss cannot drop their own flag.
 	bossPath := "/accounts/" + url.PathEscape(boss)
 	runForms(t, s, b, []formCase{
-		{name: "second admin off", path: "/accounts/" + url.PathEscape("cy@example.org") + "/admin", form: url.Values{}, code: 303},
+		{name: "second admin off", path: "/accounts/" + url.PathEscape("cyril@example.org") + "/admin", form: url.Values{}, code: 303},
 		{name: "last admin off", path: bossPath + "/admin", form: url.Values{}, code: 409, errID: "err-admin", want: "administrator", check: func(t *testing.T, s *site) {
 			if !s.account(t, boss).Admin {
 				t.Error("the last administrator lost the flag")
