@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,7 +56,7 @@ func (l guardLogins) Login(ctx context.Context, remote, user, password string) (
 		return "", err
 	}
 	acct, err := l.g.Login(ctx, l.st, addr, user, password)
-	if err == authguard.ErrLocked {
+	if errors.Is(err, authguard.ErrLocked) {
 		return "", fmt.Errorf("%w: %w", ErrLoginLocked, err)
 	}
 	return acct.Name, err
@@ -505,5 +506,46 @@ func TestStatusEvents(t *testing.T) {
 	h.CloseStreams()
 	if _, err := io.ReadAll(resp2.Body); err != nil {
 		t.Fatalf("stream after CloseStreams: %v", err)
+	}
+}
+
+// TestLoginTLSAndLockout: over TLS the cookie is Secure; after many
+// wrong passwords the login guard locks the login out and the page says
+// so in words, even for the right password.
+func TestLoginTLSAndLockout(t *testing.T) {
+	s := newSite(t)
+	tlsSrv := httptest.NewTLSServer(New(s.opts))
+	defer tlsSrv.Close()
+	c := tlsSrv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	loginTLS := func(pw string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", tlsSrv.URL+"/login", strings.NewReader(url.Values{"user": {worker}, "password": {pw}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := loginTLS(workerPW)
+	wantStatus(t, resp, body, http.StatusSeeOther, "login over TLS")
+	if cs := resp.Cookies(); len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("cookie over TLS: %+v", cs)
+	}
+	b := s.browser(t)
+	var locked bool
+	for i := 0; i < 30 && !locked; i++ {
+		resp, body = b.post("/login", url.Values{"user": {boss}, "password": {"guess-" + fmt.Sprint(i)}})
+		locked = strings.Contains(body, "Too many failed logins")
+	}
+	if !locked {
+		t.Fatal("30 wrong passwords: never locked out")
+	}
+	resp, body = b.post("/login", url.Values{"user": {boss}, "password": {bossPW}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Too many failed logins") {
+		t.Errorf("right password while locked out: %d\n%s", resp.StatusCode, body)
 	}
 }
