@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if !WaitSettled(ctx, []string{"/sys/bus/usb/devices", "/sys/block"}, time.Second, 10*time.Second, nil) {
 		cfg.Say("USB devices still changing after 10 s; choosing the data disk now")
 	}
-	choice, err := ChooseData("/sys/block", "/dev", root)
+	choice, err := waitForData(ctx, cfg, root)
 	if err != nil {
 		return err
 	}
@@ -248,6 +248,26 @@ func saveClockEvery(ctx context.Context, state State, interval time.Duration, lo
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// waitForData chooses the data disk, and while there is none it says why
+// once and looks again every 5 s (someone may plug in the USB disk),
+// rather than reboot in a loop. It never formats anything.
+func waitForData(ctx context.Context, cfg Config, root Root) (DataChoice, error) {
+	said := ""
+	for {
+		choice, err := ChooseData("/sys/block", "/dev", root)
+		if err == nil || (!errors.Is(err, ErrNoDataDisk) && !errors.Is(err, ErrDataUnformatted)) {
+			return choice, err
+		}
+		if err.Error() != said {
+			cfg.Say("cannot start the mail service: %v; looking again every 5 s", err)
+			said = err.Error()
+		}
+		if err := realSleep(ctx, 5*time.Second); err != nil {
+			return DataChoice{}, err
 		}
 	}
 }
