@@ -38,6 +38,7 @@ import (
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
 	"postroom/hw"
+	"postroom/internal/logring"
 	"postroom/storage"
 	"postroom/webui"
 	"postroom/webui/autoconfig"
@@ -108,6 +109,10 @@ func RunOptions(ctx context.Context, cfg config.Config, opts Options) (err error
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// The recent lines, for the web page's log and diagnostics
+	// (webui/diagnostics.go), kept across restarts of the services.
+	logRing := logring.New(500)
+	opts.Logger = slog.New(slog.NewMultiHandler(opts.Logger.Handler(), logRing.Handler(slog.LevelInfo)))
 	if opts.Bus == nil {
 		opts.Bus = status.NewBus(status.Snapshot{})
 	}
@@ -143,6 +148,7 @@ func RunOptions(ctx context.Context, cfg config.Config, opts Options) (err error
 			resolver:   newResolver(cfg.Resolver),
 			reset:      reset,
 			stepFailed: stepFailed,
+			logRing:    logRing,
 		}
 		err := r.run(ctx)
 		var off *offlineStop
@@ -193,6 +199,8 @@ type runner struct {
 	// stepFailed is why the last offline step failed, if it did: the
 	// problem until the next step or restart (run_offline.go).
 	stepFailed error
+	// logRing keeps the recent log lines for the web page.
+	logRing *logring.Ring
 	// profileLinks are the one-time links to Apple profiles that the
 	// public handler serves (run_public.go); the set-up page makes them.
 	profileLinks *autoconfig.Links
@@ -494,7 +502,7 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 			Reset:   r.reset,
 			Display: display, // what the display shows, for the status page
 			// The pages behind the login (run_web.go).
-			Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st,
+			Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st, Log: r.logRing,
 		})
 		hs := &http.Server{
 			Handler:           web,

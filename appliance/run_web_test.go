@@ -81,6 +81,9 @@ func TestWebPageLive(t *testing.T) {
 	if ch := r.bus.Latest().LastChange; ch.Op != "address.add" || !strings.Contains(ch.By, "via the web page") {
 		t.Errorf("LastChange %+v", ch)
 	}
+	if page := send("GET", "/log", nil); !strings.Contains(page, "admin: mail for "+alias+" now goes to "+ann) {
+		t.Errorf("the log page lacks the change:\n%s", page)
+	}
 	if r.bus.Latest().Phase != status.PhaseRunning {
 		t.Errorf("phase %s", r.bus.Latest().Phase)
 	}

@@ -65,6 +65,8 @@ func (p pageView) Title() string {
 		return "Settings"
 	case "me":
 		return "My account"
+	case "log":
+		return "Log"
 	}
 	return "Postroom"
 }

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"archive/zip"
 	"bufio"
 	"context"
 	"crypto/sha256"
@@ -23,6 +24,7 @@ import (
 	"postroom/appliance/authguard"
 	"postroom/appliance/config"
 	"postroom/appliance/status"
+	"postroom/internal/logring"
 	"postroom/internal/testutil"
 	"postroom/storage"
 	"postroom/storage/storagetest"
@@ -37,6 +39,7 @@ type site struct {
 	clock *testutil.Clock
 	bus   *status.Bus
 	log   *testutil.SyncBuffer
+	ring  *logring.Ring
 	opts  Options
 }
 
@@ -80,7 +83,8 @@ func newSite(t testing.TB) *site {
 	if err := cfg.Save(cfgPath); err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(s.log, nil))
+	s.ring = logring.New(100)
+	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(s.log, nil), s.ring.Handler(slog.LevelInfo)))
 	adm, err := admin.New(admin.Options{Store: s.st, ConfigPath: cfgPath, Logger: logger, Publish: s.bus.Update, Now: s.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +97,7 @@ func newSite(t testing.TB) *site {
 		}
 	}
 	guard := authguard.New(authguard.Options{Logger: logger, Now: s.clock.Now, FailureDelay: time.Microsecond})
-	s.opts = Options{Bus: s.bus, Logger: logger, Now: s.clock.Now, Admin: adm, Logins: guardLogins{guard, s.st}, Sessions: s.st}
+	s.opts = Options{Bus: s.bus, Logger: logger, Now: s.clock.Now, Admin: adm, Logins: guardLogins{guard, s.st}, Sessions: s.st, Log: s.ring}
 	s.srv = httptest.NewServer(New(s.opts))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -547,5 +551,61 @@ func TestLoginTLSAndLockout(t *testing.T) {
 	resp, body = b.post("/login", url.Values{"user": {boss}, "password": {bossPW}})
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Too many failed logins") {
 		t.Errorf("right password while locked out: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestLogAndDiagnostics: the log page shows the recent lines, newest
+// first and escaped; the diagnostics zip holds the status, the settings,
+// the store's figures and the log, and no password; a user who is not an
+// administrator gets neither.
+func TestLogAndDiagnostics(t *testing.T) {
+	s := newSite(t)
+	b := s.browser(t)
+	b.login(boss, bossPW)
+	b.get("/settings")
+	resp, body := b.post("/settings/smarthost", url.Values{"host": {"smtp.provider.example"}, "username": {"office"}, "password": {"provider-secret-9"}})
+	wantStatus(t, resp, body, 200, "smarthost")
+	s.opts.Logger.Info("a <b>bold</b> line")
+	resp, body = b.get("/log")
+	wantStatus(t, resp, body, 200, "log")
+	bold, login := strings.Index(body, "a &lt;b&gt;bold&lt;/b&gt; line"), strings.Index(body, "web login")
+	if bold < 0 || login < 0 || bold > login {
+		t.Errorf("log page (newest first, escaped):\n%s", body)
+	}
+	resp, body = b.get("/diagnostics.zip")
+	wantStatus(t, resp, body, 200, "diagnostics")
+	if resp.Header.Get("Content-Type") != "application/zip" {
+		t.Errorf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	z, err := zip.NewReader(strings.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range z.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		got[f.Name] = string(b)
+	}
+	for name, want := range map[string]string{"README.txt": "made 2026-03-01", "status.json": `"hostname": "mail.example.org"`,
+		"settings.json": `"host": "smtp.provider.example"`, "store.json": worker, "log.txt": "bold"} {
+		if !strings.Contains(got[name], want) {
+			t.Errorf("%s lacks %q:\n%s", name, want, got[name])
+		}
+	}
+	for name, text := range got {
+		if strings.Contains(text, "provider-secret-9") || strings.Contains(text, bossPW) {
+			t.Errorf("%s holds a password", name)
+		}
+	}
+	u := s.browser(t)
+	u.login(worker, workerPW)
+	for _, p := range []string{"/log", "/diagnostics.zip"} {
+		resp, body = u.get(p)
+		wantStatus(t, resp, body, http.StatusForbidden, "user "+p)
 	}
 }

@@ -15,6 +15,7 @@
 //	accounts.go  /accounts (list, search, paging, new account),
 //	             /accounts/{name} (one form per change), /me (a user's own)
 //	settings.go  /domains, /settings (host name, smarthost), /queue
+//	diagnostics.go  /log (recent lines) and /diagnostics.zip
 //
 // Every request passes two gates (guard.go): the client must be on the
 // office network (lanOnly), and the Host it asked for must be one of the
@@ -121,6 +122,9 @@ type Options struct {
 	Admin    Admin
 	Logins   Logins
 	Sessions SessionStore
+	// Log holds the recent log lines for the log page and the
+	// diagnostics. nil: the page says nothing was kept.
+	Log LogSource
 }
 
 // Handler serves every page.
@@ -144,7 +148,7 @@ func New(opts Options) *Handler {
 	}
 	h := &handler{bus: opts.Bus, logger: opts.Logger, display: opts.Display,
 		admins: opts.Admins, reset: opts.Reset, names: opts.Names, now: opts.Now,
-		admin: opts.Admin, logins: opts.Logins, streams: newStreams()}
+		admin: opts.Admin, logins: opts.Logins, log: opts.Log, streams: newStreams()}
 	if opts.Sessions != nil {
 		h.sessions = &sessions{store: opts.Sessions, now: opts.Now}
 	}
@@ -171,6 +175,8 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("POST /settings/{form}", h.page(true, h.settingsChange))
 	mux.HandleFunc("GET /queue", h.page(true, h.queuePage))
 	mux.HandleFunc("POST /queue/{form}", h.page(true, h.queueChange))
+	mux.HandleFunc("GET /log", h.page(true, h.logPage)) // diagnostics.go
+	mux.HandleFunc("GET /diagnostics.zip", h.page(true, h.diagnostics))
 	// Forms posted by another site's page are refused before they reach
 	// a handler (the browser says where a form came from); the forms'
 	// CSRF tokens refuse the rest.
@@ -194,7 +200,8 @@ type handler struct {
 	admin    Admin
 	logins   Logins
 	sessions *sessions
-	streams  *streams // the status page's live updates
+	streams  *streams  // the status page's live updates
+	log      LogSource // recent log lines; nil: none
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
