@@ -15,6 +15,7 @@
 //	space.go      the disk: backing Badger's mapped files, the reserve, read-only open
 //	reclaim.go    giving deleted mail's space back: flush, compact, GC when short
 //	events.go     change events for IMAP IDLE, POP3 and the status panel
+//	websessions.go  the web pages' login sessions (by token hash), password stamps
 //	check.go      Check: every invariant recomputed from scratch
 //
 // Every key is built in internal/keys. Protocol packages talk to the store only
