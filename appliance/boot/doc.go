@@ -1,10 +1,19 @@
 // Package boot is Postroom's init: the first program the kernel starts on
 // the board (PID 1, cmd/postroom-init). It mounts /proc, /sys, /dev and
 // /tmp on the read-only squashfs root, brings up the loopback interface,
-// chooses the data disk (ChooseData: a USB disk labelled postroom-data,
-// else the SD card's fourth partition; a blank disk is never formatted
-// without an administrator), mounts it on /data, and runs the appliance
-// (/bin/postroom) under a Supervisor that restarts it with back-off.
+// arms the hardware watchdog, waits for the USB bus to settle, chooses the
+// data disk (ChooseData: a USB disk labelled postroom-data, else the SD
+// card's fourth partition; a blank disk is never formatted without an
+// administrator, and without a usable disk it says why and looks again),
+// mounts it on /data, counts the boot and sets a 1970 clock forward to the
+// last known time (State), and runs the appliance (/bin/postroom) under a
+// Supervisor that restarts it with back-off. On SIGTERM it stops the
+// appliance, saves the clock and unmounts the data disk.
+//
+// Kernel modules: none to load. The kernel.rpi kernel has everything a
+// wired box needs built in (ext4, squashfs, vfat, usb-storage, uas, the
+// Ethernet of every supported Pi: smsc95xx, lan78xx, genet, macb; I2C and
+// the bcm2835 watchdog); only Wi-Fi and Bluetooth are modules.
 //
 // Why our own init and not the gokrazy runtime (github.com/gokrazy/gokrazy):
 // gokrazy's init brings its own web interface on port 80 with its own
@@ -16,8 +25,8 @@
 // package), and each piece can be tested off the board: the back-off on an
 // injected clock, the disk choice over a fake /sys/block and /dev.
 //
-// Still to come (issue 14): kernel modules, DHCP and IPv6 set-up, NTP and
-// the saved clock, mDNS, the hardware watchdog, zombie reaping for
+// Still to come (issue 14): DHCP and IPv6 set-up, NTP, mDNS, reporting the
+// supervisor's crashes to the status page and the LED, zombie reaping for
 // grandchildren, the A/B update with trial boot and rollback.
 //
 // Nothing here may import the image builder (image/): the board's binary
