@@ -84,6 +84,7 @@ func TestBrowser(t *testing.T) {
 				chromedp.Navigate(base+"/queue"), chromedp.WaitVisible(chromedp.CSS("#queue")), shot("queue"),
 				chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(chromedp.CSS("#smarthost")), shot("settings"),
 				chromedp.Navigate(base+"/me"), chromedp.WaitVisible(chromedp.CSS("#password")), shot("me"),
+				chromedp.Navigate(base+"/log"), chromedp.WaitVisible(chromedp.CSS("#log")), shot("log"),
 				chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#live")),
 				chromedp.Func(func(context.Context, *chromedp.Target) error {
 					s.bus.Update(func(sn *status.Snapshot) { sn.Problem = fmt.Sprintf("Test problem %d", width) })
