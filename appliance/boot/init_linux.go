@@ -94,6 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopClock()
 	go saveClockEvery(clockCtx, state, 10*time.Minute, log)
 
+	go SayAddresses(ctx, cfg, 5*time.Second)
 	sup := &Supervisor{
 		Path:   cfg.Program,
 		Args:   cfg.Args,
