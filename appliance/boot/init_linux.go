@@ -18,8 +18,21 @@ import (
 // Run does PID 1's work: mount /proc, /sys, /dev and /tmp, bring up the
 // loopback interface, mount the data file system, and run the appliance
 // under a Supervisor until ctx ends; then it unmounts the data and returns.
-// The caller (cmd/postroom-init) reboots afterwards: PID 1 must not exit.
+// When it cannot go on (a data disk the kernel will not mount, say), it
+// says why on the console and waits for ctx, the watchdog still petted:
+// a box that rebooted in a loop would show nothing and help no one. The
+// caller (cmd/postroom-init) reboots afterwards: PID 1 must not exit.
 func Run(ctx context.Context, cfg Config) error {
+	err := run(ctx, &cfg)
+	if err != nil && ctx.Err() == nil {
+		cfg.Say("cannot go on: %v", err)
+		cfg.Say("waiting: fix the cause and restart the box")
+		<-ctx.Done()
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg *Config) error {
 	if cfg.Program == "" {
 		cfg.Program = "/bin/postroom"
 	}
@@ -45,9 +58,9 @@ func Run(ctx context.Context, cfg Config) error {
 		// loopback self-tests will say what is wrong.
 		log.Error("bring up lo", "err", err)
 	}
-	wdCtx, stopWatchdog := context.WithCancel(context.Background())
-	defer stopWatchdog() // only when Run returns: shutdown is watched too
-	startWatchdog(wdCtx, cfg)
+	// The watchdog is petted for as long as this process lives (the
+	// reboot, or a hung shutdown, resets the board).
+	startWatchdog(context.Background(), *cfg)
 	cmdline, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
 		return fmt.Errorf("read kernel command line: %w", err)
@@ -62,7 +75,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if !WaitSettled(ctx, []string{"/sys/bus/usb/devices", "/sys/block"}, time.Second, 10*time.Second, nil) {
 		cfg.Say("USB devices still changing after 10 s; choosing the data disk now")
 	}
-	choice, err := waitForData(ctx, cfg, root)
+	choice, err := waitForData(ctx, *cfg, root)
 	if err != nil {
 		return err
 	}
@@ -89,12 +102,12 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		cfg.Say("boot number %d", n)
 	}
-	restoreClock(cfg, state, log)
+	restoreClock(*cfg, state, log)
 	clockCtx, stopClock := context.WithCancel(ctx)
 	defer stopClock()
 	go saveClockEvery(clockCtx, state, 10*time.Minute, log)
 
-	go SayAddresses(ctx, cfg, 5*time.Second)
+	go SayAddresses(ctx, *cfg, 5*time.Second)
 	sup := &Supervisor{
 		Path:   cfg.Program,
 		Args:   cfg.Args,

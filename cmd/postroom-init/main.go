@@ -1,7 +1,8 @@
 // Command postroom-init is the board's init (PID 1): the kernel starts it
 // from the read-only root as /init (cmdline.txt: init=/init). It mounts
 // what the appliance needs, runs /bin/postroom under a supervisor, and
-// reboots when told to stop (SIGTERM) or when it cannot go on.
+// reboots when told to stop (SIGTERM). When it cannot go on, it says why
+// on the serial console and waits rather than reboot in a loop.
 //
 // It refuses to run as any other process: it mounts file systems and
 // reboots the machine. See package appliance/boot.
@@ -14,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"postroom/appliance/boot"
 )
@@ -27,15 +27,10 @@ func main() {
 	cfg := boot.Config{Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	cfg.Say("Postroom is starting")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	err := boot.Run(ctx, cfg)
+	// Run returns when told to stop; when it cannot go on it says why and
+	// waits for that too. Either way PID 1 must never exit: reboot.
+	boot.Run(ctx, cfg)
 	stop()
-	if err != nil {
-		// The box cannot serve mail (no data disk, a corrupt one, ...):
-		// say so, and reboot slowly rather than spin, since PID 1 must
-		// never exit.
-		cfg.Say("cannot go on: %v", err)
-		cfg.Say("restarting in 60 seconds")
-		time.Sleep(60 * time.Second)
-	}
+	cfg.Say("restarting")
 	reboot()
 }
