@@ -240,6 +240,9 @@ func (h *handler) page(adminOnly bool, fn func(http.ResponseWriter, *http.Reques
 			return
 		}
 		sess, err := h.sessions.lookup(cookieToken(r))
+		if err == nil && sess.touchErr != nil {
+			h.logger.Warn("web session: last use not saved", "user", sess.Account, "err", sess.touchErr)
+		}
 		if err != nil && !errors.Is(err, errNoSession) {
 			h.logger.Error("web session", "err", err)
 			http.Error(w, "The box could not read your login: its store failed. The log has more.", http.StatusInternalServerError)

@@ -609,3 +609,38 @@ func TestLogAndDiagnostics(t *testing.T) {
 		wantStatus(t, resp, body, http.StatusForbidden, "user "+p)
 	}
 }
+
+// fullStore is the real store that refuses writes from a point on, as a
+// full disk makes it.
+type fullStore struct {
+	*storage.Store
+	full bool
+}
+
+func (f *fullStore) PutWebSession(id [32]byte, v []byte) error {
+	if f.full {
+		return fmt.Errorf("write web session: %w", storage.ErrDiskFull)
+	}
+	return f.Store.PutWebSession(id, v)
+}
+
+// TestSessionOnFullDisk: when the store refuses writes, a logged-in
+// administrator still gets the pages (to clear the queue, say); only the
+// session's last use is not saved, and the log says so.
+func TestSessionOnFullDisk(t *testing.T) {
+	s := newSite(t)
+	fs := &fullStore{Store: s.st}
+	s.opts.Sessions = fs
+	srv := httptest.NewServer(New(s.opts))
+	defer srv.Close()
+	s.srv = srv
+	b := s.browser(t)
+	b.login(boss, bossPW)
+	fs.full = true
+	s.clock.Advance(10 * time.Minute)
+	resp, body := b.get("/queue")
+	wantStatus(t, resp, body, 200, "queue on a full disk")
+	if !strings.Contains(s.log.String(), "last use not saved") {
+		t.Errorf("no warning in the log:\n%s", s.log)
+	}
+}

@@ -87,6 +87,8 @@ type session struct {
 	Stamp   string    `json:"stamp,omitempty"`
 	Created time.Time `json:"created"`
 	Used    time.Time `json:"used"`
+	// touchErr is why the last use could not be written, if it could not.
+	touchErr error
 }
 
 // sessions keeps the logins in a SessionStore.
@@ -209,9 +211,10 @@ func (s *sessions) lookup(token string) (session, error) {
 	}
 	if now.Sub(x.Used) >= touchEvery {
 		x.Used = now
-		if err := s.put(x); err != nil {
-			return session{}, err
-		}
+		// A store that refuses writes (a full disk) must not lock the
+		// administrator out of the pages that help: the session goes
+		// on, unextended, and touchErr says why.
+		x.touchErr = s.put(x)
 	}
 	return x, nil
 }
