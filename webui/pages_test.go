@@ -644,3 +644,29 @@ func TestSessionOnFullDisk(t *testing.T) {
 		t.Errorf("no warning in the log:\n%s", s.log)
 	}
 }
+
+// TestStatusEventsBounded: at most MaxStreams live streams are open at
+// once; the next is told to come back later (its EventSource retries).
+func TestStatusEventsBounded(t *testing.T) {
+	s := newSite(t)
+	var open []*http.Response
+	defer func() {
+		for _, r := range open {
+			r.Body.Close()
+		}
+	}()
+	for i := range MaxStreams {
+		resp, err := http.Get(s.srv.URL + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, resp)
+		if resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, body := get(t, "GET", s.srv.URL+"/events")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "too many") {
+		t.Fatalf("stream %d: %d %s", MaxStreams+1, resp.StatusCode, body)
+	}
+}
