@@ -100,7 +100,7 @@ func testBinaries(t *testing.T) string {
 			return
 		}
 		for name, pkg := range map[string]string{"init": "../cmd/postroom-init", "fakeappliance": "./testdata/fakeappliance"} {
-			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binaries.dir, name), pkg)
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(binaries.dir, name), pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				binaries.err = fmt.Errorf("go build %s for arm64: %v\n%s", pkg, err, out)

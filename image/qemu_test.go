@@ -2,6 +2,7 @@ package sdimage
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -27,6 +28,12 @@ type vm struct {
 }
 
 func startVM(t *testing.T, ctx context.Context, img, kernelDir string, diskID uint32, appendArgs string, net ...string) *vm {
+	return startVMWith(t, ctx, img, kernelDir, diskID, appendArgs, true, net...)
+}
+
+// startVMWith is startVM, with -snapshot only if snapshot is true (a test
+// that checks what the box wrote boots a copy of its own).
+func startVMWith(t *testing.T, ctx context.Context, img, kernelDir string, diskID uint32, appendArgs string, snapshot bool, net ...string) *vm {
 	t.Helper()
 	qemu, err := exec.LookPath("qemu-system-aarch64")
 	if err != nil {
@@ -40,8 +47,11 @@ func startVM(t *testing.T, ctx context.Context, img, kernelDir string, diskID ui
 		"-kernel", filepath.Join(kernelDir, "vmlinuz"),
 		"-append", "console=ttyAMA0 root=PARTUUID=" + PartUUID(diskID, PartRootA) +
 			" rootfstype=squashfs ro rootwait init=/init panic=-1 " + appendArgs,
-		"-snapshot", "-drive", "file=" + img + ",if=none,format=raw,id=sd",
+		"-drive", "file=" + img + ",if=none,format=raw,id=sd",
 		"-device", "virtio-blk-pci,drive=sd",
+	}
+	if snapshot {
+		args = append(args, "-snapshot")
 	}
 	if len(net) == 0 {
 		args = append(args, "-nic", "none")
@@ -111,6 +121,107 @@ func TestBootUnderQemu(t *testing.T) {
 		"fake-appliance: first start, wrote /data/postroom/fake-appliance-probe and crashing on purpose",
 		"fake-appliance: restarted after a crash",
 	)
+}
+
+// TestBootBadDataDisk boots copies of the test image whose data partition
+// is blank or damaged: the init must say so on the console and keep
+// waiting, and must not format or write the partition.
+func TestBootBadDataDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots virtual machines")
+	}
+	img, o := sharedImage(t)
+	spans, _, _ := testLayout.spans()
+	data := spans[PartData-1]
+	cases := []struct {
+		name   string
+		damage func(f *os.File) error
+		want   []string
+	}{
+		{
+			name:   "blank",
+			damage: func(f *os.File) error { _, err := f.WriteAt(make([]byte, 4096), data.start); return err },
+			want:   []string{"postroom-init: cannot start the mail service: /dev/vda4: the data partition holds no Postroom file system; looking again every 5 s"},
+		},
+		{
+			// The label is still there, but the kernel refuses a block
+			// size of 2^(10+64): the mount fails.
+			name:   "damaged",
+			damage: func(f *os.File) error { _, err := f.WriteAt([]byte{64, 0, 0, 0}, data.start+1024+24); return err },
+			want:   []string{"postroom-init: cannot go on: mount /dev/vda4 on /data", "postroom-init: waiting"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			copyPath := filepath.Join(t.TempDir(), "bad.img")
+			copySparse(t, img, copyPath)
+			f, err := os.OpenFile(copyPath, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.damage(f); err != nil {
+				t.Fatal(err)
+			}
+			before := make([]byte, 64<<10)
+			if _, err := f.ReadAt(before, data.start); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			v := startVMWith(t, ctx, copyPath, o.KernelDir, o.DiskID, "", false)
+			v.waitFor(t, c.want...)
+			v.cmd.Process.Kill()
+			v.cmd.Wait()
+			after := make([]byte, len(before))
+			f, err = os.Open(copyPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.ReadAt(after, data.start); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Error("the init wrote to the data partition it could not use")
+			}
+		})
+	}
+}
+
+// copySparse copies an image, leaving its zero MiBs as holes.
+func copySparse(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < fi.Size(); off += int64(len(buf)) {
+		chunk := buf[:min(int64(len(buf)), fi.Size()-off)]
+		if _, err := in.ReadAt(chunk, off); err != nil {
+			t.Fatal(err)
+		}
+		if !allZero(chunk) {
+			if _, err := out.WriteAt(chunk, off); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := out.Truncate(fi.Size()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestBootImageSMTP boots an image made by make image, the real appliance
