@@ -503,6 +503,7 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 			Display: display, // what the display shows, for the status page
 			// The pages behind the login (run_web.go).
 			Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st, Log: r.logRing,
+			Setup: clientSetup{r, st}, // how to set up a mail program (run_public.go)
 		})
 		hs := &http.Server{
 			Handler:           web,

@@ -171,8 +171,8 @@ func (r *runner) clientSetupPage(a autoconfig.Account) (template.HTML, error) {
 }
 
 // clientSetup gives the web UI an account's client set-up page: the
-// account's own, and for an administrator every account's. It is what the
-// web UI's set-up page mounts (an interface of its own with this method).
+// account's own, and for an administrator every account's. It is the web
+// UI's webui.ClientSetup (Options.Setup), shown on /me and /accounts/{name}.
 type clientSetup struct {
 	r  *runner
 	st *storage.Store

@@ -3,6 +3,7 @@ package webui
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -106,6 +107,28 @@ type accountView struct {
 	Account     accountRow
 	QuotaMB     string
 	NewPassword string // made up by the box, shown once
+	setupView
+}
+
+// setupView is the client set-up section of a page (Options.Setup).
+type setupView struct {
+	Setup template.HTML // "": no section
+	// SetupFailed: the instructions could not be made (the log says why).
+	SetupFailed bool
+}
+
+// setupOf is the client set-up section for account name; without
+// Options.Setup, none.
+func (h *handler) setupOf(name string) setupView {
+	if h.setup == nil {
+		return setupView{}
+	}
+	page, err := h.setup.SetupPage(name)
+	if err != nil {
+		h.logger.Error("web page: client set-up", "account", name, "err", err)
+		return setupView{SetupFailed: true}
+	}
+	return setupView{Setup: page}
 }
 
 func (h *handler) accountPage(w http.ResponseWriter, r *http.Request, v *visitor) {
@@ -119,7 +142,7 @@ func (h *handler) renderAccount(w http.ResponseWriter, r *http.Request, v *visit
 		return
 	}
 	pv.Heading = res.Account.Name
-	view := accountView{pageView: pv, Account: rowOf(res.Account), NewPassword: password}
+	view := accountView{pageView: pv, Account: rowOf(res.Account), NewPassword: password, setupView: h.setupOf(res.Account.Name)}
 	if res.Account.Quota > 0 {
 		view.QuotaMB = strconv.FormatInt(res.Account.Quota/1e6, 10)
 	}
@@ -299,11 +322,15 @@ func number(field, s, what string) (int64, error) {
 type meView struct {
 	pageView
 	Account accountRow
+	setupView
+}
+
+func (h *handler) meView(pv pageView, v *visitor) meView {
+	return meView{pageView: pv, Account: rowOf(v.acct), setupView: h.setupOf(v.acct.Name)}
 }
 
 func (h *handler) mePage(w http.ResponseWriter, r *http.Request, v *visitor) {
-	pv := h.doneView(v, "me", r)
-	h.render(w, http.StatusOK, "me.html", meView{pageView: pv, Account: rowOf(v.acct)})
+	h.render(w, http.StatusOK, "me.html", h.meView(h.doneView(v, "me", r), v))
 }
 
 // changeOwnPassword: the current password again (through the login guard,
@@ -313,7 +340,7 @@ func (h *handler) changeOwnPassword(w http.ResponseWriter, r *http.Request, v *v
 	pv := h.view(v, "me")
 	fail := func(field, msg string) {
 		pv.fail("password", &admin.Error{Code: admin.CodeInvalid, Field: field, Message: msg}, field)
-		h.render(w, http.StatusBadRequest, "me.html", meView{pageView: pv, Account: rowOf(v.acct)})
+		h.render(w, http.StatusBadRequest, "me.html", h.meView(pv, v))
 	}
 	if _, err := h.logins.Login(r.Context(), r.RemoteAddr, v.acct.Name, r.PostForm.Get("current")); err != nil {
 		msg := "that is not your current password"
@@ -330,7 +357,7 @@ func (h *handler) changeOwnPassword(w http.ResponseWriter, r *http.Request, v *v
 	_, err := h.admin.Do(r.Context(), v.actor, admin.SetPassword{Name: v.acct.Name, Password: r.PostForm.Get("password")})
 	if err != nil {
 		code := pv.fail("password", err, "password")
-		h.render(w, code, "me.html", meView{pageView: pv, Account: rowOf(v.acct)})
+		h.render(w, code, "me.html", h.meView(pv, v))
 		return
 	}
 	h.endLogins(v.acct.Name, v)

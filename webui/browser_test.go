@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // phone's width and a desktop's: it logs in, adds an account, sees a bad
 // storage limit refused next to its field, watches the status page
 // follow a change live (Server-Sent Events, the script allowed by the
-// CSP), and saves a screenshot of every page under testoutput/ (or
+// CSP), finds the client set-up on the account page and /me no wider
+// than the window with QR codes that read back, and saves a screenshot of every page under testoutput/ (or
 // $POSTROOM_SCREENSHOTS) to look at. Without chromium it is skipped;
 // `make deps` installs it.
 func TestBrowser(t *testing.T) {
@@ -59,6 +61,49 @@ func TestBrowser(t *testing.T) {
 					return os.WriteFile(filepath.Join(out, fmt.Sprintf("%s-%d.png", name, width)), png, 0o644)
 				})
 			}
+			// fits checks a page with a client set-up: nothing is wider
+			// than the window, its QR codes show (the CSP lets data:
+			// images in), and the IMAP one, as the page draws it, reads
+			// back as its link with a real decoder (zbarimg, if there).
+			fits := func(page string) chromedp.Action[chromedp.Void] {
+				return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+					r, err := chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth,
+						...Array.from(document.querySelectorAll("#client-setup img")).map(i => i.complete ? i.naturalWidth : 0)]`)(ctx, tg)
+					if err != nil {
+						return err
+					}
+					if r[0] > r[1] {
+						return fmt.Errorf("%s: the page is %d px wide in a %d px window", page, r[0], r[1])
+					}
+					if len(r) != 4 || r[2] != 256 || r[3] != 256 {
+						return fmt.Errorf("%s: QR codes %v, want two of 256 px", page, r[2:])
+					}
+					zbar, err := exec.LookPath("zbarimg")
+					if err != nil {
+						return nil
+					}
+					png, err := chromedp.Screenshot(chromedp.CSS("#qr-imap img"))(ctx, tg)
+					if err != nil {
+						return err
+					}
+					f := filepath.Join(t.TempDir(), "qr.png")
+					if err := os.WriteFile(f, png, 0o644); err != nil {
+						return err
+					}
+					got, err := exec.Command(zbar, "-q", "--raw", f).Output()
+					if err != nil {
+						return fmt.Errorf("%s: zbarimg: %v", page, err)
+					}
+					link, err := chromedp.Evaluate[string](`document.querySelector("#qr-imap a").getAttribute("href")`)(ctx, tg)
+					if err != nil {
+						return err
+					}
+					if strings.TrimSpace(string(got)) != link {
+						return fmt.Errorf("%s: the QR code reads %q, the link is %q", page, got, link)
+					}
+					return nil
+				})
+			}
 			user := fmt.Sprintf("new%d@example.org", width)
 			base := s.srv.URL
 			err := chromedp.Do(ctx,
@@ -75,6 +120,7 @@ func TestBrowser(t *testing.T) {
 				chromedp.SendKeys(chromedp.CSS("#add-password"), "new-user-password"),
 				chromedp.Submit(chromedp.CSS("#add")),
 				chromedp.WaitVisible(chromedp.CSS("#notice")),
+				fits("account"),
 				shot("account"),
 				chromedp.SetValue(chromedp.CSS("#quota-quota"), "lots"),
 				chromedp.Submit(chromedp.CSS("#quota")),
@@ -83,7 +129,7 @@ func TestBrowser(t *testing.T) {
 				chromedp.Navigate(base+"/domains"), chromedp.WaitVisible(chromedp.CSS("#domains")), shot("domains"),
 				chromedp.Navigate(base+"/queue"), chromedp.WaitVisible(chromedp.CSS("#queue")), shot("queue"),
 				chromedp.Navigate(base+"/settings"), chromedp.WaitVisible(chromedp.CSS("#smarthost")), shot("settings"),
-				chromedp.Navigate(base+"/me"), chromedp.WaitVisible(chromedp.CSS("#password")), shot("me"),
+				chromedp.Navigate(base+"/me"), chromedp.WaitVisible(chromedp.CSS("#password")), fits("me"), shot("me"),
 				chromedp.Navigate(base+"/log"), chromedp.WaitVisible(chromedp.CSS("#log")), shot("log"),
 				chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#live")),
 				chromedp.Func(func(context.Context, *chromedp.Target) error {

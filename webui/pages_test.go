@@ -28,6 +28,7 @@ import (
 	"postroom/internal/testutil"
 	"postroom/storage"
 	"postroom/storage/storagetest"
+	"postroom/webui/autoconfig"
 )
 
 // site is the web pages over a real store, a real admin layer and the
@@ -40,6 +41,7 @@ type site struct {
 	bus   *status.Bus
 	log   *testutil.SyncBuffer
 	ring  *logring.Ring
+	links *autoconfig.Links // the client set-up's one-time links
 	opts  Options
 }
 
@@ -97,7 +99,9 @@ func newSite(t testing.TB) *site {
 		}
 	}
 	guard := authguard.New(authguard.Options{Logger: logger, Now: s.clock.Now, FailureDelay: time.Microsecond})
-	s.opts = Options{Bus: s.bus, Logger: logger, Now: s.clock.Now, Admin: adm, Logins: guardLogins{guard, s.st}, Sessions: s.st, Log: s.ring}
+	s.links = autoconfig.NewLinks(s.clock.Now)
+	s.opts = Options{Bus: s.bus, Logger: logger, Now: s.clock.Now, Admin: adm, Logins: guardLogins{guard, s.st}, Sessions: s.st, Log: s.ring,
+		Setup: storeSetup{s.st, s.links}} // setup_test.go
 	s.srv = httptest.NewServer(New(s.opts))
 	t.Cleanup(s.srv.Close)
 	return s

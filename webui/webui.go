@@ -13,7 +13,8 @@
 //	login.go     /login, /logout, the Admin interface, the login gate of
 //	             every page behind it, and the form messages (pageView)
 //	accounts.go  /accounts (list, search, paging, new account),
-//	             /accounts/{name} (one form per change), /me (a user's own)
+//	             /accounts/{name} (one form per change), /me (a user's own),
+//	             both with the account's client set-up (ClientSetup)
 //	settings.go  /domains, /settings (host name, smarthost), /queue
 //	diagnostics.go  /log (recent lines) and /diagnostics.zip
 //
@@ -37,7 +38,8 @@
 // interfaces that the appliance satisfies (STYLE convention 1): Admins
 // checks an administrator's login, Resetter erases the box, DisplaySource
 // draws the display, Admin runs the admin layer's operations, Logins checks
-// anyone's login through the login guard, SessionStore keeps the sessions.
+// anyone's login through the login guard, SessionStore keeps the sessions,
+// ClientSetup tells how to set up a mail program.
 // A page that needs more declares its own small interface here and gets a
 // field in Options; a part that can do more than its interface says is
 // asked with a type assertion on an extension interface, never by widening
@@ -95,6 +97,17 @@ type DisplaySource interface {
 	PNG() []byte
 }
 
+// ClientSetup renders an account's client set-up instructions
+// (webui/autoconfig's SetupPage): IMAP against POP3 in plain words, the
+// settings, QR codes of one-time profile links, notes per mail program.
+type ClientSetup interface {
+	// SetupPage returns the instructions for the account whose login is
+	// name, an HTML fragment (a <section> with its own <h2>) that the
+	// page embeds as it is: the implementation escapes what it shows.
+	// Each call may make new one-time links.
+	SetupPage(name string) (template.HTML, error)
+}
+
 // Options configures New.
 type Options struct {
 	Bus    *status.Bus  // required: where the pages read the status
@@ -125,6 +138,10 @@ type Options struct {
 	// Log holds the recent log lines for the log page and the
 	// diagnostics. nil: the page says nothing was kept.
 	Log LogSource
+	// Setup gives the client set-up instructions shown on a user's own
+	// page and on the administrator's page of each account. nil: the
+	// pages leave the section out.
+	Setup ClientSetup
 }
 
 // Handler serves every page.
@@ -148,7 +165,7 @@ func New(opts Options) *Handler {
 	}
 	h := &handler{bus: opts.Bus, logger: opts.Logger, display: opts.Display,
 		admins: opts.Admins, reset: opts.Reset, names: opts.Names, now: opts.Now,
-		admin: opts.Admin, logins: opts.Logins, log: opts.Log, streams: newStreams()}
+		admin: opts.Admin, logins: opts.Logins, log: opts.Log, setup: opts.Setup, streams: newStreams()}
 	if opts.Sessions != nil {
 		h.sessions = &sessions{store: opts.Sessions, now: opts.Now}
 	}
@@ -200,8 +217,9 @@ type handler struct {
 	admin    Admin
 	logins   Logins
 	sessions *sessions
-	streams  *streams  // the status page's live updates
-	log      LogSource // recent log lines; nil: none
+	streams  *streams    // the status page's live updates
+	log      LogSource   // recent log lines; nil: none
+	setup    ClientSetup // client set-up instructions; nil: none
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
@@ -234,11 +252,13 @@ func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 
 // secureHeaders keeps the pages out of frames and caches and lets them load
 // nothing from elsewhere (the CSS is inline; the one script, /status.js,
-// and its live stream come from the box).
+// and its live stream come from the box). Images may also be data: URLs:
+// the client set-up's QR codes are drawn into the page, since each view
+// makes new one-time links; an image cannot run anything.
 func secureHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
