@@ -71,7 +71,7 @@ func TestControlSocketLive(t *testing.T) {
 	if err != nil || !strings.Contains(s.Note, "restart") {
 		t.Fatalf("settings.hostname: %+v, %v", s, err)
 	}
-	awaitSnapshot(t, r, "running again with the new host name", func(s status.Snapshot) bool {
+	r.waitFor(t, "running again with the new host name", func(s status.Snapshot) bool {
 		sv, _ := s.Service("submission")
 		return s.Phase == status.PhaseRunning && s.Hostname == "mail.example.test" && sv.State == status.ServiceListening && sv.Addr != oldSubmission
 	})

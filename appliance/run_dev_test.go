@@ -11,7 +11,6 @@ import (
 	"postroom/appliance/config"
 	"strings"
 	"testing"
-	"time"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-sasl"
@@ -35,25 +34,6 @@ func submitAs(t *testing.T, addr, user, password, from string, to []string, msg 
 	}
 	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// awaitSnapshot waits until ok holds for the latest Snapshot.
-func awaitSnapshot(t *testing.T, r *running, what string, ok func(status.Snapshot) bool) status.Snapshot {
-	t.Helper()
-	notify, unsubscribe := r.bus.Subscribe()
-	defer unsubscribe()
-	deadline := time.After(30 * time.Second)
-	for {
-		s := r.bus.Latest()
-		if ok(s) {
-			return s
-		}
-		select {
-		case <-notify:
-		case <-deadline:
-			t.Fatalf("%s: not reached; snapshot %+v\nlog:\n%s", what, s, r.log.String())
-		}
 	}
 }
 
@@ -82,7 +62,7 @@ func TestRunDevKeepsOutsideMailInTheOutbox(t *testing.T) {
 		"Date: Thu, 26 Nov 2026 12:00:00 +0000\r\nMessage-ID: <dev-1@example.test>\r\n\r\nhello Bob and Carol\r\n.leading dot\r\n"
 	submitAs(t, r.addr(t, ServiceSubmission), config.DemoUser, password, config.DemoUser,
 		[]string{"bob@remote.test", "carol@other.test"}, msg)
-	s := awaitSnapshot(t, r, "two messages in the dev outbox, the queue empty", func(s status.Snapshot) bool {
+	s := r.waitFor(t, "two messages in the dev outbox, the queue empty", func(s status.Snapshot) bool {
 		return s.DevOutbox.Messages == 2 && s.Queue.Length == 0
 	})
 	if s.DevOutbox.Last.IsZero() {

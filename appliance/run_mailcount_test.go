@@ -1,16 +1,13 @@
 package appliance
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
@@ -34,22 +31,6 @@ func (p *flashPin) Out(l gpio.Level) error {
 		p.lit.Add(1)
 	}
 	return p.Pin.Out(l)
-}
-
-// submit sends one message on the submission port as user.
-func submit(t *testing.T, r *running, user, password string, to []string, body string) {
-	t.Helper()
-	c, err := smtp.DialStartTLS(r.addr(t, ServiceSubmission), &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Auth(sasl.NewPlainClient("", user, password)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendMail(user, to, strings.NewReader(body)); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestColleagueMailCountsAndFlashes: mail one colleague sends another on
@@ -80,7 +61,7 @@ func TestColleagueMailCountsAndFlashes(t *testing.T) {
 	// Past the start-up frames, the LED is dark until mail moves.
 	before := pin.lit.Load()
 
-	submit(t, r, ann, "password-"+ann, []string{bob}, "From: "+ann+"\r\nTo: "+bob+"\r\nSubject: lunch\r\n\r\nAt noon?\r\n")
+	submitAs(t, r.addr(t, ServiceSubmission), ann, "password-"+ann, ann, []string{bob}, "From: "+ann+"\r\nTo: "+bob+"\r\nSubject: lunch\r\n\r\nAt noon?\r\n")
 	s := r.waitFor(t, "one received and one sent", func(s status.Snapshot) bool {
 		return s.MailToday == 1 && s.SentToday == 1
 	})
@@ -110,7 +91,7 @@ func TestBounceShowsOnStatus(t *testing.T) {
 	cfg.Queue.Port = port
 	r, password := startDemo(t, cfg)
 
-	submit(t, r, config.DemoUser, password, []string{"nobody@remote.test"},
+	submitAs(t, r.addr(t, ServiceSubmission), config.DemoUser, password, config.DemoUser, []string{"nobody@remote.test"},
 		"From: "+config.DemoUser+"\r\nTo: nobody@remote.test\r\nSubject: hello\r\n\r\nhello\r\n")
 	s := r.waitFor(t, "a bounce counted", func(s status.Snapshot) bool {
 		return s.FailedToday == 1 && s.Queue.Length == 0
