@@ -28,6 +28,7 @@
 //	settings.go  domains, host name, smarthost (config.json)
 //	queue.go     the outgoing queue: list, show, retry, delete
 //	queries.go   read-only questions: mailboxes, messages, stats, fsck
+//	export.go    export and import of mail: mbox (mboxrd) and Maildir
 //	control.go   the control socket: wire format, Server, Client
 //	peer_*.go    who is at the other end of the socket (SO_PEERCRED)
 //
@@ -295,6 +296,10 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.GetStats(ctx, by, op)
 	case CheckStore:
 		return a.CheckStore(ctx, by, op)
+	case ExportMail:
+		return a.ExportMail(ctx, by, op)
+	case ImportMail:
+		return a.ImportMail(ctx, by, op)
 	}
 	return nil, errorf(CodeInvalid, "op", "unknown operation %q", op.OpName())
 }
@@ -307,4 +312,5 @@ var ops = []Op{
 	AddDomain{}, RemoveDomain{}, SetHostname{}, SetSmarthost{}, GetSettings{},
 	QueueRetry{}, QueueDelete{}, ListQueue{}, ShowQueue{},
 	ListAccounts{}, GetAccount{}, ListMailboxes{}, ListMessages{}, GetStats{}, CheckStore{},
+	ExportMail{}, ImportMail{},
 }

@@ -1,0 +1,262 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"postroom/storage"
+)
+
+// exportMessages are messages of awkward shapes for mbox: lines that start
+// with "From " and ">From " (which mboxrd quotes), a line of only ">", a
+// body with no final line end, and 8-bit text.
+var exportMessages = []struct {
+	box   string
+	flags storage.Flags
+	date  time.Time
+	body  string
+}{
+	{"INBOX", storage.FlagSeen | storage.FlagFlagged, time.Date(2024, 2, 29, 23, 59, 58, 0, time.UTC),
+		"From: a@example.org\r\nSubject: one\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n>\r\nFrom\r\n"},
+	{"INBOX", 0, time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("", -7*3600)),
+		"From: b@example.org\r\nSubject: two\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n\r\n\r\nFrom x\r\n"},
+	{"Sent", storage.FlagAnswered | storage.FlagDraft | storage.FlagDeleted, time.Date(2020, 6, 7, 8, 9, 10, 0, time.UTC),
+		"From: c@example.org\r\nSubject: three\r\n\r\nlast line without end"},
+	{"Archive/2024", storage.FlagSeen, time.Date(2019, 12, 31, 0, 0, 1, 0, time.UTC),
+		"Subject: four\r\n\r\nbody\r\n"},
+}
+
+// stored reads a mailbox's messages: bytes, flags, dates, in UID order.
+type storedMsg struct {
+	body  string
+	flags storage.Flags
+	date  time.Time
+}
+
+func storedMessages(t *testing.T, st *storage.Store, acct storage.AccountID, box string) []storedMsg {
+	t.Helper()
+	mb, err := st.Mailbox(acct, box)
+	if err != nil {
+		t.Fatalf("mailbox %s: %v", box, err)
+	}
+	msgs, err := st.Messages(acct, mb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []storedMsg
+	for _, m := range msgs {
+		b, err := st.OpenBody(m.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(b.Reader())
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, storedMsg{string(data), m.Flags, m.InternalDate.UTC()})
+	}
+	return out
+}
+
+func fillExport(t *testing.T, e *env) storage.Account {
+	t.Helper()
+	src := addAccount(t, e, "src@example.org")
+	if _, err := e.st.CreateMailbox(src.ID, "Archive/2024", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range exportMessages {
+		if _, err := e.st.Append(context.Background(), src.ID, m.box, m.flags, nil, m.date, strings.NewReader(m.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
+}
+
+// TestExportImportRoundTrip exports every mailbox in both formats, imports
+// each mailbox's export into a fresh account, and wants the same bytes,
+// flags and dates; a second import adds nothing.
+func TestExportImportRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	for _, format := range []string{FormatMbox, FormatMaildir} {
+		t.Run(format, func(t *testing.T) {
+			e := newEnv(t)
+			src := fillExport(t, e)
+			dst := addAccount(t, e, "dst@example.org")
+			dir := t.TempDir()
+			out := filepath.Join(dir, "export")
+			res, err := e.a.ExportMail(ctx, actor, ExportMail{Account: src.Name, Format: format, Path: out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Messages != len(exportMessages) {
+				t.Fatalf("exported %d messages, want %d", res.Messages, len(exportMessages))
+			}
+			// Where each mailbox went.
+			where := map[string]string{}
+			for _, box := range []string{"INBOX", "Sent", "Archive/2024"} {
+				if format == FormatMbox {
+					where[box] = filepath.Join(out, strings.ReplaceAll(box, "/", ".")+".mbox")
+				} else if box == "INBOX" {
+					where[box] = out
+				} else {
+					where[box] = filepath.Join(out, "."+strings.ReplaceAll(box, "/", "."))
+				}
+			}
+			for _, fi := range []string{"tmp", "new"} {
+				if st, err := os.Stat(filepath.Join(out, ".Sent", fi)); format == FormatMaildir && (err != nil || !st.IsDir()) {
+					t.Errorf("Maildir .Sent has no %s/: %v", fi, err)
+				}
+			}
+			for box, path := range where {
+				into := "Imported/" + box
+				for round, wantAdded := range []int{-1, 0} {
+					r, err := e.a.ImportMail(ctx, actor, ImportMail{Account: dst.Name, Mailbox: into, Format: format, Path: path})
+					if err != nil {
+						t.Fatalf("import %s round %d: %v", path, round, err)
+					}
+					want := storedMessages(t, e.st, src.ID, box)
+					if wantAdded < 0 {
+						wantAdded = len(want)
+					}
+					if r.Messages != wantAdded || r.Skipped != len(want)-wantAdded {
+						t.Errorf("%s round %d: added %d skipped %d, want %d and %d", box, round, r.Messages, r.Skipped, wantAdded, len(want)-wantAdded)
+					}
+					got := storedMessages(t, e.st, dst.ID, into)
+					if len(got) != len(want) {
+						t.Fatalf("%s: %d messages after import, want %d", box, len(got), len(want))
+					}
+					for i := range want {
+						w := want[i]
+						if !strings.HasSuffix(w.body, "\r\n") {
+							w.body += "\r\n" // a file's last line always ends
+						}
+						if got[i] != w {
+							t.Errorf("%s message %d:\n got %q %v %v\nwant %q %v %v", box, i, got[i].body, got[i].flags, got[i].date, w.body, w.flags, w.date)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestExportMboxText checks the mboxrd text itself: From lines with the
+// envelope sender or MAILER-DAEMON and an asctime date, quoting, and a
+// blank line after each message; and that s-nail reads it.
+func TestExportMboxText(t *testing.T) {
+	e := newEnv(t)
+	src := fillExport(t, e)
+	path := filepath.Join(t.TempDir(), "inbox.mbox")
+	if _, err := e.a.ExportMail(context.Background(), actor, ExportMail{Account: src.Name, Mailbox: "INBOX", Format: FormatMbox, Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "From MAILER-DAEMON Thu Feb 29 23:59:58 2024\nStatus: RO\nX-Status: F\n" +
+		"From: a@example.org\nSubject: one\n\n>From the start\n>>From quoted\n>>>From twice\n>\nFrom\n\n" +
+		"From MAILER-DAEMON Thu Jan  2 10:04:05 2025\nStatus: O\nX-Status: \n" +
+		"From: b@example.org\nSubject: two\n\nGr\xc3\xbc\xc3\x9fe\n\n\n>From x\n\n"
+	if string(data) != want {
+		t.Errorf("mbox:\n%s\nwant:\n%s", data, want)
+	}
+	if _, err := e.a.ExportMail(context.Background(), actor, ExportMail{Account: src.Name, Mailbox: "INBOX", Format: FormatMbox, Path: path}); CodeOf(err) != CodeInternal || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("export over an existing file: %v, want a refusal", err)
+	}
+
+	snail, err := exec.LookPath("s-nail")
+	if err != nil {
+		t.Skip("s-nail is not installed (make deps installs it)")
+	}
+	home := t.TempDir()
+	cmd := exec.Command(snail, "-n", "-N", "-R", "-H", "-S", "headline=%s", "-f", path)
+	cmd.Env = []string{"HOME=" + home, "MAILRC=/dev/null", "LC_ALL=C.UTF-8", "TZ=UTC"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("s-nail: %v\n%s", err, out)
+	}
+	if lines := strings.Fields(string(out)); strings.Join(lines, " ") != "one two" {
+		t.Errorf("s-nail -H lists %q, want the subjects one and two", out)
+	}
+}
+
+// TestImportMalformed wants a clear error and nothing imported, not even
+// the mailbox made, for sources that are not whole.
+func TestImportMalformed(t *testing.T) {
+	e := newEnv(t)
+	dst := addAccount(t, e, "dst@example.org")
+	dir := t.TempDir()
+	good := "From someone@example.org Mon Jan  1 00:00:00 2024\nSubject: a\n\nx\n\n"
+	cases := []struct {
+		name, format, content, want string
+	}{
+		{"no From line", FormatMbox, "Subject: a\n\nbody\n", "does not start with"},
+		{"empty", FormatMbox, "", "no \"From \" line"},
+		{"truncated", FormatMbox, good + "From b@example.org Mon Jan  1 00:00:00 2024\nSubject: b\n\nhalf a li", "truncated"},
+		{"From line without date", FormatMbox, good + "From b@example.org\nSubject: b\n\nx\n\n", "has no date"},
+		{"not a Maildir", FormatMaildir, "", "not a Maildir"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_"))
+			if c.format == FormatMbox {
+				if err := os.WriteFile(p, []byte(c.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.Mkdir(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.a.ImportMail(context.Background(), actor, ImportMail{Account: dst.Name, Mailbox: "Old", Format: c.format, Path: p})
+			if CodeOf(err) != CodeInvalid || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("import: %v, want an invalid-input error with %q", err, c.want)
+			}
+			if _, err := e.st.Mailbox(dst.ID, "Old"); err == nil {
+				t.Errorf("the mailbox was made by a failed import")
+			}
+		})
+	}
+	for _, bad := range []ImportMail{
+		{Account: dst.Name, Mailbox: "Old", Format: "zip", Path: "/x"},
+		{Account: dst.Name, Mailbox: "Old", Format: FormatMbox, Path: "relative/x"},
+		{Account: "nobody@example.org", Mailbox: "Old", Format: FormatMbox, Path: "/x"},
+	} {
+		if _, err := e.a.ImportMail(context.Background(), actor, bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+// TestMaildirNames checks the flag letters of exported names, sorted, and
+// that a file time becomes the date.
+func TestMaildirNames(t *testing.T) {
+	e := newEnv(t)
+	src := fillExport(t, e)
+	out := filepath.Join(t.TempDir(), "md")
+	if _, err := e.a.ExportMail(context.Background(), actor, ExportMail{Account: src.Name, Mailbox: "Sent", Format: FormatMaildir, Path: out}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(filepath.Join(out, "cur"))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("cur/: %v %v", ents, err)
+	}
+	if name := ents[0].Name(); !strings.HasSuffix(name, ":2,DRT") {
+		t.Errorf("name %q, want the flags :2,DRT", name)
+	}
+	fi, _ := ents[0].Info()
+	if !fi.ModTime().Equal(exportMessages[2].date) {
+		t.Errorf("file time %v, want %v", fi.ModTime(), exportMessages[2].date)
+	}
+	data, _ := os.ReadFile(filepath.Join(out, "cur", ents[0].Name()))
+	if !bytes.Equal(data, []byte("From: c@example.org\nSubject: three\n\nlast line without end\n")) {
+		t.Errorf("file %q", data)
+	}
+}
