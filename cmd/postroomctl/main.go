@@ -21,6 +21,7 @@
 //	settings.go domains, host name, smarthost
 //	mail.go     mailboxes, messages
 //	check.go    fsck, stats
+//	export.go   export, import (mbox, Maildir)
 //	queue.go    the outgoing queue
 //	format.go   sizes (500M, 2G), tables, making mail header text safe for a terminal
 //	sys_unix.go the flock tests and lock; disk space of the store's files
@@ -53,7 +54,7 @@ const (
 
 // usageText is the help; a mistake on the command line shows only its
 // synopsis, the part between "Usage:" and the notes.
-const usageText = introText + synopsisText + settingsSynopsis + queueSynopsis + hwSynopsis + notesText // settings.go, queue.go, hw.go
+const usageText = introText + synopsisText + settingsSynopsis + queueSynopsis + hwSynopsis + exportSynopsis + notesText // settings.go, queue.go, hw.go, export.go
 
 const introText = `postroomctl administers a Postroom appliance: accounts, passwords, addresses,
 quotas, domains, settings, the outgoing queue, and the consistency check of the store.
@@ -146,6 +147,7 @@ type ctl struct {
 	port          int    // settings smarthost -port
 	tls           string // settings smarthost -tls
 	login         string // settings smarthost -user
+	format        string // export/import -format
 
 	stdin  io.Reader
 	in     *bufio.Reader // line reader over stdin, made on first use
@@ -184,6 +186,8 @@ var commands = []command{
 	{"messages", 1, 2, []string{"n"}, (*ctl).messages},
 	{"stats", 0, 0, nil, (*ctl).stats},
 	{"fsck", 0, 0, nil, (*ctl).fsck},
+	{"export", 2, 3, []string{"format"}, (*ctl).export},
+	{"import", 3, 3, []string{"format"}, (*ctl).importMail},
 }
 
 // run is the whole program; main only supplies the process's arguments and
@@ -244,6 +248,7 @@ func (c *ctl) parse(args []string) (command, []string, error) {
 	fs.IntVar(&c.port, "port", 0, "")
 	fs.StringVar(&c.tls, "tls", "", "")
 	fs.StringVar(&c.login, "user", "", "")
+	fs.StringVar(&c.format, "format", admin.FormatMbox, "")
 
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
