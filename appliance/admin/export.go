@@ -180,21 +180,31 @@ const asctime = "Mon Jan _2 15:04:05 2006"
 func copyLines(w *bufio.Writer, r io.Reader, quote bool) (int64, error) {
 	br := bufio.NewReaderSize(r, 32<<10)
 	var n int64
-	atStart, ended := true, true
+	atStart, cr := true, false
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(chunk) > 0 {
+			if cr && chunk[0] != '\n' { // a CR the last chunk ended with, not a line end
+				w.WriteByte('\r')
+				n++
+			}
+			cr = false
 			if quote && atStart && isFromLine(chunk) {
 				w.WriteByte('>')
 				n++
 			}
 			complete := chunk[len(chunk)-1] == '\n'
-			if complete && len(chunk) >= 2 && chunk[len(chunk)-2] == '\r' {
+			switch {
+			case complete && len(chunk) >= 2 && chunk[len(chunk)-2] == '\r':
 				chunk = append(chunk[:len(chunk)-2], '\n')
+			case !complete && chunk[len(chunk)-1] == '\r':
+				// A long line cut by the buffer between CR and LF: the
+				// next chunk says which.
+				chunk, cr = chunk[:len(chunk)-1], true
 			}
 			w.Write(chunk)
 			n += int64(len(chunk))
-			atStart, ended = complete, complete
+			atStart = complete
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
@@ -206,7 +216,11 @@ func copyLines(w *bufio.Writer, r io.Reader, quote bool) (int64, error) {
 			return n, err
 		}
 	}
-	if !ended { // every message ends with a line end in a file
+	if cr {
+		w.WriteByte('\r')
+		n++
+	}
+	if !atStart { // every message ends with a line end in a file
 		w.WriteByte('\n')
 		n++
 	}

@@ -260,3 +260,76 @@ func TestMaildirNames(t *testing.T) {
 		t.Errorf("file %q", data)
 	}
 }
+
+// TestExportLongLines sends lines longer than the copy buffer, one with
+// its CR and LF on either side of the buffer's end, through both formats.
+func TestExportLongLines(t *testing.T) {
+	ctx := context.Background()
+	long := strings.Repeat("x", 32<<10-1)
+	body := "Subject: long\r\n\r\n" + long + "\r\n" + long + "y\r\nFrom " + strings.Repeat("z", 70<<10) + "\r\n>From end\r\n"
+	for _, format := range []string{FormatMbox, FormatMaildir} {
+		t.Run(format, func(t *testing.T) {
+			e := newEnv(t)
+			src := addAccount(t, e, "src@example.org")
+			if _, err := e.st.Append(ctx, src.ID, "INBOX", 0, nil, t0, strings.NewReader(body)); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(t.TempDir(), "out")
+			if _, err := e.a.ExportMail(ctx, actor, ExportMail{Account: src.Name, Mailbox: "INBOX", Format: format, Path: p}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.a.ImportMail(ctx, actor, ImportMail{Account: src.Name, Mailbox: "Back", Format: format, Path: p}); err != nil {
+				t.Fatal(err)
+			}
+			got := storedMessages(t, e.st, src.ID, "Back")
+			if len(got) != 1 || got[0].body != body || !got[0].date.Equal(t0) {
+				t.Fatalf("got %d messages; first differs from the original", len(got))
+			}
+		})
+	}
+}
+
+// TestExportOverSocket runs export and import through the control socket,
+// as postroomctl does on a running box: paths on the box, results as JSON.
+func TestExportOverSocket(t *testing.T) {
+	e := newEnv(t)
+	src := fillExport(t, e)
+	c, err := Dial(context.Background(), serve(t, e, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	p := filepath.Join(t.TempDir(), "sent.mbox")
+	res, err := Call[TransferResult](ctx, c, actor, ExportMail{Account: src.Name, Mailbox: "Sent", Format: FormatMbox, Path: p})
+	if err != nil || res.Messages != 1 || res.Mailboxes != 1 {
+		t.Fatalf("export: %+v %v", res, err)
+	}
+	for round, want := range []TransferResult{{Mailboxes: 1, Messages: 1, Created: true}, {Mailboxes: 1, Skipped: 1}} {
+		res, err := Call[TransferResult](ctx, c, actor, ImportMail{Account: src.Name, Mailbox: "Sent again", Format: FormatMbox, Path: p})
+		res.Bytes = 0
+		if err != nil || res != want {
+			t.Errorf("import round %d: %+v %v, want %+v", round, res, err, want)
+		}
+	}
+	if !strings.Contains(e.log.String(), "imported 1 messages into Sent again of src@example.org") {
+		t.Errorf("the import is not in the audit log:\n%s", e.log.String())
+	}
+	_, err = Call[TransferResult](ctx, c, actor, ImportMail{Account: src.Name, Mailbox: "X", Format: FormatMbox, Path: "/nonexistent/x.mbox"})
+	if CodeOf(err) != CodeInvalid {
+		t.Errorf("import of a missing file: %v", err)
+	}
+}
+
+func TestEnvelopeSender(t *testing.T) {
+	for _, c := range []struct{ prefix, want string }{
+		{"", "MAILER-DAEMON"},
+		{"Return-Path: <>\r\nReceived: from x\r\n", "MAILER-DAEMON"},
+		{"Received: a\r\nreturn-path: <bob@example.org>\r\n", "bob@example.org"},
+		{"Return-Path: <a b@example.org>\r\n", "MAILER-DAEMON"},
+	} {
+		if got := envelopeSender([]byte(c.prefix)); got != c.want {
+			t.Errorf("envelopeSender(%q) = %q, want %q", c.prefix, got, c.want)
+		}
+	}
+}
