@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -265,7 +266,7 @@ func (m *mboxWriter) Add(box string, msg storage.Message, sender string, body io
 			return 0, err
 		}
 	}
-	from := fmt.Sprintf("From %s %s\n%s", sender, msg.InternalDate.UTC().Format(asctime), mboxStatus(msg.Flags))
+	from := fmt.Sprintf("From %s %s\n%s", sender, msg.InternalDate.UTC().Format(asctime), mboxStatus(msg.Flags, msg.Keywords))
 	m.w.WriteString(from)
 	n, err := copyLines(m.w, body, true)
 	if err != nil {
@@ -279,8 +280,9 @@ func (m *mboxWriter) Add(box string, msg storage.Message, sender string, body io
 // "F" (flagged), "T" (draft), "D" (deleted). They go first in the header,
 // and an import takes them out again, as Dovecot does, so a message's
 // bytes come back as they were (one that had such fields of its own loses
-// them: they are mbox state, not mail).
-func mboxStatus(f storage.Flags) string {
+// them: they are mbox state, not mail). Keywords go in X-Keywords, as
+// Dovecot and Thunderbird write them.
+func mboxStatus(f storage.Flags, keywords []string) string {
 	st, x := "O", ""
 	if f&storage.FlagSeen != 0 {
 		st = "RO"
@@ -290,7 +292,11 @@ func mboxStatus(f storage.Flags) string {
 			x += string(c.c)
 		}
 	}
-	return "Status: " + st + "\nX-Status: " + x + "\n"
+	out := "Status: " + st + "\nX-Status: " + x + "\n"
+	if len(keywords) > 0 {
+		out += "X-Keywords: " + strings.Join(keywords, " ") + "\n"
+	}
+	return out
 }
 
 var xStatus = []struct {
@@ -410,7 +416,8 @@ type importMsg struct {
 	start, end int64  // mbox: the bytes after the From line, before the blank line
 	date       time.Time
 	flags      storage.Flags
-	size       int64 // CRLF octets, as the store counts them
+	keywords   []string // mbox: X-Keywords
+	size       int64    // CRLF octets, as the store counts them
 	sum        [32]byte
 }
 
@@ -466,7 +473,7 @@ func (a *Admin) ImportMail(ctx context.Context, by Actor, req ImportMail) (Trans
 			if req.Format == FormatMbox {
 				r = newUnquoter(io.NewSectionReader(f, m.start, m.end-m.start))
 			}
-			_, err = a.st.Append(ctx, acct.ID, mb.Name, m.flags, nil, m.date, r)
+			_, err = a.st.Append(ctx, acct.ID, mb.Name, m.flags, m.keywords, m.date, r)
 			f.Close()
 			if err != nil {
 				// A failure here (quota, full disk) leaves the messages
@@ -606,7 +613,7 @@ func scanMbox(path string) ([]importMsg, error) {
 		}
 		u := newUnquoter(io.NewSectionReader(sf, cur.start, cur.end-cur.start))
 		cur.sum, cur.size, err = sumOf(u)
-		cur.flags = u.flags
+		cur.flags, cur.keywords = u.flags, u.keywords
 		sf.Close()
 		if err != nil {
 			return err
@@ -688,6 +695,7 @@ type unquoter struct {
 	inHeader bool
 	pending  []byte
 	flags    storage.Flags
+	keywords []string
 }
 
 func newUnquoter(r io.Reader) *unquoter {
@@ -725,8 +733,8 @@ func (u *unquoter) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// status reads a Status or X-Status header line into u.flags and says
-// whether it was one.
+// status reads a Status, X-Status or X-Keywords header line into u.flags
+// and u.keywords and says whether it was one.
 func (u *unquoter) status(line []byte) bool {
 	name, val, ok := bytes.Cut(line, []byte(":"))
 	if !ok {
@@ -741,6 +749,12 @@ func (u *unquoter) status(line []byte) bool {
 		for _, c := range xStatus {
 			if bytes.IndexByte(val, c.c) >= 0 {
 				u.flags |= c.f
+			}
+		}
+	case "x-keywords":
+		for _, k := range strings.Fields(string(val)) {
+			if !slices.Contains(u.keywords, k) {
+				u.keywords = append(u.keywords, k)
 			}
 		}
 	default:

@@ -18,26 +18,28 @@ import (
 // with "From " and ">From " (which mboxrd quotes), a line of only ">", a
 // body with no final line end, and 8-bit text.
 var exportMessages = []struct {
-	box   string
-	flags storage.Flags
-	date  time.Time
-	body  string
+	box      string
+	flags    storage.Flags
+	date     time.Time
+	body     string
+	keywords []string
 }{
 	{"INBOX", storage.FlagSeen | storage.FlagFlagged, time.Date(2024, 2, 29, 23, 59, 58, 0, time.UTC),
-		"From: a@example.org\r\nSubject: one\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n>\r\nFrom\r\n"},
+		"From: a@example.org\r\nSubject: one\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\n>\r\nFrom\r\n", []string{"$Forwarded", "work"}},
 	{"INBOX", 0, time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("", -7*3600)),
-		"From: b@example.org\r\nSubject: two\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n\r\n\r\nFrom x\r\n"},
+		"From: b@example.org\r\nSubject: two\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n\r\n\r\nFrom x\r\n", nil},
 	{"Sent", storage.FlagAnswered | storage.FlagDraft | storage.FlagDeleted, time.Date(2020, 6, 7, 8, 9, 10, 0, time.UTC),
-		"From: c@example.org\r\nSubject: three\r\n\r\nlast line without end"},
+		"From: c@example.org\r\nSubject: three\r\n\r\nlast line without end", nil},
 	{"Archive/2024", storage.FlagSeen, time.Date(2019, 12, 31, 0, 0, 1, 0, time.UTC),
-		"Subject: four\r\n\r\nbody\r\n"},
+		"Subject: four\r\n\r\nbody\r\n", nil},
 }
 
 // stored reads a mailbox's messages: bytes, flags, dates, in UID order.
 type storedMsg struct {
-	body  string
-	flags storage.Flags
-	date  time.Time
+	body     string
+	flags    storage.Flags
+	date     time.Time
+	keywords string
 }
 
 func storedMessages(t *testing.T, st *storage.Store, acct storage.AccountID, box string) []storedMsg {
@@ -61,7 +63,7 @@ func storedMessages(t *testing.T, st *storage.Store, acct storage.AccountID, box
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, storedMsg{string(data), m.Flags, m.InternalDate.UTC()})
+		out = append(out, storedMsg{string(data), m.Flags, m.InternalDate.UTC(), strings.Join(m.Keywords, " ")})
 	}
 	return out
 }
@@ -73,7 +75,7 @@ func fillExport(t *testing.T, e *env) storage.Account {
 		t.Fatal(err)
 	}
 	for _, m := range exportMessages {
-		if _, err := e.st.Append(context.Background(), src.ID, m.box, m.flags, nil, m.date, strings.NewReader(m.body)); err != nil {
+		if _, err := e.st.Append(context.Background(), src.ID, m.box, m.flags, m.keywords, m.date, strings.NewReader(m.body)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,11 +137,14 @@ func TestExportImportRoundTrip(t *testing.T) {
 					}
 					for i := range want {
 						w := want[i]
+						if format == FormatMaildir {
+							w.keywords = "" // not in Maildir names yet
+						}
 						if !strings.HasSuffix(w.body, "\r\n") {
 							w.body += "\r\n" // a file's last line always ends
 						}
 						if got[i] != w {
-							t.Errorf("%s message %d:\n got %q %v %v\nwant %q %v %v", box, i, got[i].body, got[i].flags, got[i].date, w.body, w.flags, w.date)
+							t.Errorf("%s message %d:\n got %q %v %v %q\nwant %q %v %v %q", box, i, got[i].body, got[i].flags, got[i].date, got[i].keywords, w.body, w.flags, w.date, w.keywords)
 						}
 					}
 				}
@@ -162,7 +167,7 @@ func TestExportMboxText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "From MAILER-DAEMON Thu Feb 29 23:59:58 2024\nStatus: RO\nX-Status: F\n" +
+	want := "From MAILER-DAEMON Thu Feb 29 23:59:58 2024\nStatus: RO\nX-Status: F\nX-Keywords: $Forwarded work\n" +
 		"From: a@example.org\nSubject: one\n\n>From the start\n>>From quoted\n>>>From twice\n>\nFrom\n\n" +
 		"From MAILER-DAEMON Thu Jan  2 10:04:05 2025\nStatus: O\nX-Status: \n" +
 		"From: b@example.org\nSubject: two\n\nGr\xc3\xbc\xc3\x9fe\n\n\n>From x\n\n"
@@ -277,6 +282,17 @@ func TestExportLongLines(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "out")
 			if _, err := e.a.ExportMail(ctx, actor, ExportMail{Account: src.Name, Mailbox: "INBOX", Format: format, Path: p}); err != nil {
 				t.Fatal(err)
+			}
+			file := p
+			if format == FormatMaildir {
+				names, _ := filepath.Glob(filepath.Join(p, "cur", "*"))
+				if len(names) != 1 {
+					t.Fatalf("cur/ has %q", names)
+				}
+				file = names[0]
+			}
+			if data, err := os.ReadFile(file); err != nil || bytes.IndexByte(data, '\r') >= 0 {
+				t.Fatalf("the exported file has a CR (or %v)", err)
 			}
 			if _, err := e.a.ImportMail(ctx, actor, ImportMail{Account: src.Name, Mailbox: "Back", Format: format, Path: p}); err != nil {
 				t.Fatal(err)
