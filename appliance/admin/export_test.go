@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -347,5 +348,41 @@ func TestEnvelopeSender(t *testing.T) {
 		if got := envelopeSender([]byte(c.prefix)); got != c.want {
 			t.Errorf("envelopeSender(%q) = %q, want %q", c.prefix, got, c.want)
 		}
+	}
+}
+
+// BenchmarkExportImport exports a mailbox of 500 messages of 20 KB (10 MB)
+// as mbox and imports it into another mailbox, once per iteration; B/op
+// shows that neither holds the mailbox in memory.
+func BenchmarkExportImport(b *testing.B) {
+	for _, format := range []string{FormatMbox, FormatMaildir} {
+		b.Run(format, func(b *testing.B) {
+			e := newEnv(b)
+			ctx := context.Background()
+			acct, err := e.st.CreateAccount("bench@example.org", "password")
+			if err != nil {
+				b.Fatal(err)
+			}
+			line := strings.Repeat("0123456789", 7) + "\r\n"
+			body := "Subject: bench\r\n\r\n" + strings.Repeat(line, 20<<10/len(line))
+			const n = 500
+			for i := 0; i < n; i++ {
+				if _, err := e.st.Append(ctx, acct.ID, "INBOX", 0, nil, t0, strings.NewReader(fmt.Sprintf("X-N: %d\r\n%s", i, body))); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(n * len(body)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p := filepath.Join(b.TempDir(), "out")
+				if _, err := e.a.ExportMail(ctx, actor, ExportMail{Account: acct.Name, Mailbox: "INBOX", Format: format, Path: p}); err != nil {
+					b.Fatal(err)
+				}
+				r, err := e.a.ImportMail(ctx, actor, ImportMail{Account: acct.Name, Mailbox: fmt.Sprintf("Copy%d", i), Format: format, Path: p})
+				if err != nil || r.Messages != n {
+					b.Fatalf("import: %+v %v", r, err)
+				}
+			}
+		})
 	}
 }
