@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -116,7 +117,14 @@ func (a *Admin) ExportMail(ctx context.Context, by Actor, req ExportMail) (Trans
 		if cerr := w.Close(); err == nil && cerr != nil {
 			err = internal("finishing "+req.Path, cerr)
 		}
-		return res, "", err
+		if err != nil {
+			a.log.Error("admin: export failed", "by", by, "op", req.OpName(), "account", acct.Name, "path", req.Path, "err", err)
+			return res, "", err
+		}
+		// An export takes no lock (it only reads), but who copied whose
+		// mail where belongs in the audit log all the same.
+		a.log.Info(fmt.Sprintf("admin: exported %d messages of %s to %s (%s)", res.Messages, acct.Name, req.Path, req.Format), "by", by, "op", req.OpName())
+		return res, "", nil
 	})
 }
 
@@ -336,7 +344,6 @@ type maildirWriter struct {
 	root    string
 	rootBox string
 	made    map[string]bool
-	seq     int
 }
 
 func (m *maildirWriter) dir(box string) (string, error) {
@@ -377,8 +384,11 @@ func (m *maildirWriter) Add(box string, msg storage.Message, _ string, body io.R
 			info = append(info, mf.c)
 		}
 	}
-	m.seq++
-	name := fmt.Sprintf("%d.P%dQ%d.postroom", msg.InternalDate.Unix(), os.Getpid(), m.seq)
+	// A random part keeps names unique across exports into one Maildir
+	// from one long-running process.
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	name := fmt.Sprintf("%d.R%x.postroom", msg.InternalDate.Unix(), rnd)
 	tmp := filepath.Join(d, "tmp", name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -399,11 +409,10 @@ func (m *maildirWriter) Add(box string, msg storage.Message, _ string, body io.R
 		err = os.Chtimes(tmp, msg.InternalDate, msg.InternalDate)
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(d, "cur", name+string(info)))
+		// A link, not a rename: it never replaces a file already there.
+		err = os.Link(tmp, filepath.Join(d, "cur", name+string(info)))
 	}
-	if err != nil {
-		os.Remove(tmp)
-	}
+	os.Remove(tmp)
 	return n, err
 }
 

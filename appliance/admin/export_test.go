@@ -329,6 +329,9 @@ func TestExportOverSocket(t *testing.T) {
 			t.Errorf("import round %d: %+v %v, want %+v", round, res, err, want)
 		}
 	}
+	if !strings.Contains(e.log.String(), "exported 1 messages of src@example.org to "+p) {
+		t.Errorf("the export is not in the audit log:\n%s", e.log.String())
+	}
 	if !strings.Contains(e.log.String(), "imported 1 messages into Sent again of src@example.org") {
 		t.Errorf("the import is not in the audit log:\n%s", e.log.String())
 	}
