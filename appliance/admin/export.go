@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -340,10 +341,13 @@ func (m *mboxWriter) Close() error {
 
 // maildirWriter writes a Maildir++: rootBox at the root, other mailboxes in
 // ".Name" folders; each message a file in cur/ named with its flags.
+// Keywords are letters a-z after the flags, each folder's dovecot-keywords
+// file naming them (Dovecot's way; the first 26 keywords of a folder).
 type maildirWriter struct {
-	root    string
-	rootBox string
-	made    map[string]bool
+	root     string
+	rootBox  string
+	made     map[string]bool
+	keywords map[string][]string // folder: its keywords by letter
 }
 
 func (m *maildirWriter) dir(box string) (string, error) {
@@ -384,6 +388,22 @@ func (m *maildirWriter) Add(box string, msg storage.Message, _ string, body io.R
 			info = append(info, mf.c)
 		}
 	}
+	var letters []byte
+	for _, k := range msg.Keywords {
+		i := slices.Index(m.keywords[d], k)
+		if i < 0 && len(m.keywords[d]) < 26 {
+			if m.keywords == nil {
+				m.keywords = map[string][]string{}
+			}
+			m.keywords[d] = append(m.keywords[d], k)
+			i = len(m.keywords[d]) - 1
+		}
+		if i >= 0 {
+			letters = append(letters, 'a'+byte(i))
+		}
+	}
+	slices.Sort(letters)
+	info = append(info, letters...)
 	// A random part keeps names unique across exports into one Maildir
 	// from one long-running process.
 	var rnd [8]byte
@@ -416,7 +436,40 @@ func (m *maildirWriter) Add(box string, msg storage.Message, _ string, body io.R
 	return n, err
 }
 
-func (m *maildirWriter) Close() error { return nil }
+// Close writes each folder's dovecot-keywords.
+func (m *maildirWriter) Close() error {
+	for d, kws := range m.keywords {
+		var b strings.Builder
+		for i, k := range kws {
+			fmt.Fprintf(&b, "%d %s\n", i, k)
+		}
+		if err := os.WriteFile(filepath.Join(d, "dovecot-keywords"), []byte(b.String()), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readDovecotKeywords reads a Maildir's keyword letters; none when the
+// file is missing.
+func readDovecotKeywords(root string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(root, "dovecot-keywords"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	kws := make([]string, 26)
+	for _, line := range strings.Split(string(data), "\n") {
+		num, k, ok := strings.Cut(strings.TrimSpace(line), " ")
+		i, err := strconv.Atoi(num)
+		if ok && err == nil && i >= 0 && i < 26 && k != "" {
+			kws[i] = k
+		}
+	}
+	return kws, nil
+}
 
 // importMsg is one message found in an mbox file or a Maildir: where its
 // bytes are, and what the store keeps beside them.
@@ -778,6 +831,10 @@ func (u *unquoter) status(line []byte) bool {
 func scanMaildir(root string) ([]importMsg, error) {
 	var out []importMsg
 	found := false
+	kws, err := readDovecotKeywords(root)
+	if err != nil {
+		return nil, err
+	}
 	for _, sub := range []string{"cur", "new"} {
 		ents, err := os.ReadDir(filepath.Join(root, sub))
 		if errors.Is(err, os.ErrNotExist) {
@@ -797,7 +854,8 @@ func scanMaildir(root string) ([]importMsg, error) {
 			if err != nil {
 				return nil, err
 			}
-			m := importMsg{path: p, date: fi.ModTime(), flags: maildirNameFlags(e.Name())}
+			m := importMsg{path: p, date: fi.ModTime()}
+			m.flags, m.keywords = maildirNameFlags(e.Name(), kws)
 			f, err := os.Open(p)
 			if err != nil {
 				return nil, err
@@ -816,21 +874,26 @@ func scanMaildir(root string) ([]importMsg, error) {
 	return out, nil
 }
 
-// maildirNameFlags reads the flags after ":2," of a Maildir file name;
-// letters it does not know (P, passed, and Dovecot's keyword letters a-z)
-// are left out.
-func maildirNameFlags(name string) storage.Flags {
+// maildirNameFlags reads the flags after ":2," of a Maildir file name,
+// and keywords from the letters a-z that kws (dovecot-keywords) names;
+// other letters (P, passed) are left out.
+func maildirNameFlags(name string, kws []string) (storage.Flags, []string) {
 	_, info, ok := strings.Cut(name, ":2,")
 	if !ok {
-		return 0
+		return 0, nil
 	}
 	var f storage.Flags
+	var keywords []string
 	for i := 0; i < len(info); i++ {
+		c := info[i]
 		for _, mf := range maildirFlags {
-			if info[i] == mf.c {
+			if c == mf.c {
 				f |= mf.f
 			}
 		}
+		if c >= 'a' && c <= 'z' && int(c-'a') < len(kws) && kws[c-'a'] != "" && !slices.Contains(keywords, kws[c-'a']) {
+			keywords = append(keywords, kws[c-'a'])
+		}
 	}
-	return f
+	return f, keywords
 }

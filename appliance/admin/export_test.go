@@ -138,9 +138,6 @@ func TestExportImportRoundTrip(t *testing.T) {
 					}
 					for i := range want {
 						w := want[i]
-						if format == FormatMaildir {
-							w.keywords = "" // not in Maildir names yet
-						}
 						if !strings.HasSuffix(w.body, "\r\n") {
 							w.body += "\r\n" // a file's last line always ends
 						}
@@ -387,5 +384,24 @@ func BenchmarkExportImport(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestMaildirKeywords checks Dovecot's form of keywords: letters after the
+// flags, named by the folder's dovecot-keywords.
+func TestMaildirKeywords(t *testing.T) {
+	e := newEnv(t)
+	src := fillExport(t, e)
+	out := filepath.Join(t.TempDir(), "md")
+	if _, err := e.a.ExportMail(context.Background(), actor, ExportMail{Account: src.Name, Mailbox: "INBOX", Format: FormatMaildir, Path: out}); err != nil {
+		t.Fatal(err)
+	}
+	kw, err := os.ReadFile(filepath.Join(out, "dovecot-keywords"))
+	if err != nil || string(kw) != "0 $Forwarded\n1 work\n" {
+		t.Errorf("dovecot-keywords %q, %v", kw, err)
+	}
+	names, _ := filepath.Glob(filepath.Join(out, "cur", "*:2,FSab"))
+	if len(names) != 1 {
+		t.Errorf("no file named with :2,FSab in cur/: %q", names)
 	}
 }
