@@ -70,3 +70,33 @@ func TestExportImport(t *testing.T) {
 	runCtl(t, data, "", "import", "-format", "zip", "bob@example.org", "Bad", bad).check(t, exitFailed, nil, []string{"mbox or maildir"})
 	runCtl(t, data, "", "import", "bob@example.org", "Bad").check(t, exitUsage, nil, []string{"missing arguments"})
 }
+
+// TestRunningBoxExportImport imports an mbox into a running box over its
+// control socket, exports it again and gets the same file (but for the
+// envelope sender), with its flags and date kept.
+func TestRunningBoxExportImport(t *testing.T) {
+	b := startBox(t, nil)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "old.mbox")
+	mbox := "From bob@example.org Sat Jun  1 12:00:00 2024\nStatus: RO\nX-Status: A\n" +
+		"Subject: moved in\n\n>From the old provider\nFrom\n\n"
+	if err := os.WriteFile(src, []byte(mbox), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "again.mbox")
+	runSteps(t, b.data, []ctlStep{
+		{[]string{"users", "add", "alice@example.org", "-password-stdin"}, "a secret pass\n", 0, nil, nil},
+		{[]string{"import", "alice@example.org", "Old mail", src}, "", 0, []string{"imported 1 messages", "made it"}, nil},
+		{[]string{"import", "alice@example.org", "Old mail", src}, "", 0, []string{"imported 0 messages", "1 were there already"}, nil},
+		{[]string{"export", "alice@example.org", "Old mail", out}, "", 0, []string{"exported 1 messages"}, nil},
+		{[]string{"messages", "alice@example.org", "Old mail"}, "", 0, []string{"moved in", `\Seen`, `\Answered`}, nil},
+	})
+	got, err := os.ReadFile(out)
+	want := strings.Replace(mbox, "From bob@example.org", "From MAILER-DAEMON", 1) // the envelope sender is not kept
+	if err != nil || string(got) != want {
+		t.Errorf("export after import:\n%s\nwant:\n%s (%v)", got, want, err)
+	}
+	if !strings.Contains(b.log.String(), "imported 1 messages into Old mail of alice@example.org") {
+		t.Errorf("the appliance's log lacks the import")
+	}
+}
