@@ -110,18 +110,7 @@ func checkMailToday(ctx context.Context, t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	acct, err := st.Account(killUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := st.Mailbox(acct.ID, storage.InboxName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := st.Messages(acct.ID, in.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := killInbox(t, st)
 	onDay := 0
 	for _, m := range msgs {
 		if m.InternalDate.Local().Format(time.DateOnly) == s.MailDay {
@@ -252,6 +241,24 @@ func sendLoad(ctx context.Context, addr string, nextID func() int, ack func(int)
 	return nil
 }
 
+// killInbox lists the messages in killUser's INBOX.
+func killInbox(t *testing.T, st *storage.Store) []storage.Message {
+	t.Helper()
+	acct, err := st.Account(killUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := st.Mailbox(acct.ID, storage.InboxName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := st.Messages(acct.ID, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
 // checkAcknowledged opens the store in dir the way the appliance would
 // after a crash, runs Check, and requires every id in acked to be in the
 // INBOX of killUser exactly once. Messages that were in flight at the kill
@@ -270,18 +277,7 @@ func checkAcknowledged(ctx context.Context, t *testing.T, dir string, acked map[
 	if err := st.Check(ctx); err != nil {
 		t.Fatalf("check after the kill: %v", err)
 	}
-	acct, err := st.Account(killUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := st.Mailbox(acct.ID, storage.InboxName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := st.Messages(acct.ID, in.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs := killInbox(t, st)
 	seen := map[int]int{}
 	for _, m := range msgs {
 		obj, err := st.Object(m.Object)
