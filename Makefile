@@ -40,6 +40,9 @@ test: deps
 # unsquashfs (squashfs-tools) and mtools, and boot it with qemu-system-aarch64
 # (qemu-system-arm). Headless chromium and zbarimg (zbar-tools) render the client
 # set-up page and read its QR codes back (webui/autoconfig/browser_test.go).
+# Dovecot (dovecot-imapd, dovecot-pop3d) is the IMAP peer: a private instance on
+# 127.0.0.1 for the IMAP stress comparison and as the old provider in the
+# transition tests.
 deps:
 	@missing=""; \
 	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
@@ -63,6 +66,7 @@ deps:
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v zbarimg  >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
+	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd dovecot-pop3d"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
 			echo "deps: installing$$missing"; \
