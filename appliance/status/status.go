@@ -124,6 +124,9 @@ type Snapshot struct {
 	ResetRequested time.Time `json:"reset_requested,omitzero"`
 	// LastChange is the last change an administrator made (change.go).
 	LastChange Change `json:"last_change,omitzero"`
+	// DNS is the last check of the box's DNS records and of its way to
+	// the internet (appliance/netcheck); zero: not checked yet.
+	DNS DNSCheck `json:"dns,omitzero"`
 	// Time is when this Snapshot was published.
 	Time time.Time `json:"time"`
 }
@@ -148,6 +151,19 @@ func (d DevOutbox) Summary() string {
 		what = "1 message"
 	}
 	return fmt.Sprintf("%s held in the dev outbox instead of being sent (%s)", what, d.Dir)
+}
+
+// DNSCheck is what the last DNS and connectivity check found.
+type DNSCheck struct {
+	// Checked is when the last check ended.
+	Checked time.Time `json:"checked,omitzero"`
+	// Problems stop the domains' mail from arriving or being trusted (a
+	// wrong or missing MX or SPF record), each in plain words with its
+	// fix; each lights the red LED.
+	Problems []string `json:"problems,omitempty"`
+	// Notes are the other findings that are not right (other records,
+	// port 25, reverse DNS), in words, for the status and DNS pages.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Disk is the space on one file system.
@@ -224,6 +240,8 @@ type LEDs struct {
 func (s Snapshot) Clone() Snapshot {
 	s.Services = slices.Clone(s.Services)
 	s.Addresses = slices.Clone(s.Addresses)
+	s.DNS.Problems = slices.Clone(s.DNS.Problems)
+	s.DNS.Notes = slices.Clone(s.DNS.Notes)
 	if s.CPUTempC != nil {
 		t := *s.CPUTempC
 		s.CPUTempC = &t
@@ -340,7 +358,7 @@ const (
 // Attention lists what needs a person, most important first, in plain
 // words short enough for the panel's display: mail refused for a full
 // disk, Problem (as set by the appliance), failed services, a stuck queue, a full disk, an expiring
-// certificate, a failed backup. Empty when all is well; the red LED is on
+// certificate, a failed backup, DNS problems (DNSCheck.Problems). Empty when all is well; the red LED is on
 // whenever it is not.
 func (s Snapshot) Attention(now time.Time) []string {
 	var out []string
@@ -379,6 +397,11 @@ func (s Snapshot) Attention(now time.Time) []string {
 	}
 	if s.BackupError != "" {
 		out = append(out, "The last backup failed: "+s.BackupError)
+	}
+	for _, p := range s.DNS.Problems {
+		if p != s.Problem {
+			out = append(out, p)
+		}
 	}
 	return out
 }

@@ -13,9 +13,14 @@ func TestCloneIsDeep(t *testing.T) {
 	var s Snapshot
 	s.SetCPUTemp(48.5)
 	s.Addresses = []string{"192.0.2.1"}
+	s.DNS.Problems = []string{"MX wrong."}
 	c := s.Clone()
 	*c.CPUTempC = 99
 	c.Addresses[0] = "changed"
+	c.DNS.Problems[0] = "changed"
+	if s.DNS.Problems[0] != "MX wrong." {
+		t.Fatal("clone shares the DNS problems")
+	}
 	if got, _ := s.CPUTemp(); got != 48.5 {
 		t.Fatalf("clone shares the temperature: %v", got)
 	}
@@ -56,7 +61,7 @@ func TestJSONNamesAndZeroTimes(t *testing.T) {
 			t.Errorf("JSON lacks %s: %s", want, b)
 		}
 	}
-	for _, absent := range []string{"reset_requested", "cert_expires", "oldest", "dev_outbox"} {
+	for _, absent := range []string{"reset_requested", "cert_expires", "oldest", "dev_outbox", "dns"} {
 		if strings.Contains(string(b), absent) {
 			t.Errorf("zero %s is in the JSON: %s", absent, b)
 		}
@@ -119,6 +124,10 @@ func TestAttention(t *testing.T) {
 			[]string{"Mail is being refused: the disk is full. Delete old mail, or use a larger disk.", "imap is down: boom"}},
 		{"refusing mail is the problem too", Snapshot{Problem: Disk{RefusingMail: true}.Problem(), Disk: Disk{FreeBytes: 5, TotalBytes: 100, RefusingMail: true}},
 			[]string{"Mail is being refused: the disk is full. Delete old mail, or use a larger disk."}},
+		// DNS problems light the LED; notes only show on the pages.
+		{"dns", Snapshot{DNS: DNSCheck{Problems: []string{"MX wrong."}, Notes: []string{"PTR missing."}}}, []string{"MX wrong."}},
+		{"dns problem is the problem", Snapshot{Problem: "MX wrong.", DNS: DNSCheck{Problems: []string{"MX wrong.", "SPF missing."}}},
+			[]string{"MX wrong.", "SPF missing."}},
 		{"read-only store", Snapshot{Disk: Disk{RefusingMail: true, ReadOnly: true}},
 			[]string{"Mail is being refused: the disk is full. Free space (delete files on the data disk), then restart the box."}},
 	}
