@@ -45,6 +45,10 @@ type Config struct {
 	SMTPWriteTimeout Duration `json:"smtp_write_timeout" help:"How long the SMTP server waits to write a reply to a slow client, e.g. \"1m\"."`
 	MaxConnections   int      `json:"max_connections" help:"Most simultaneous connections per service; further ones are told to try again later."`
 
+	// Port25Probe answers the question a home or office line most often
+	// gets wrong: may this box send mail straight to other servers?
+	Port25Probe string `json:"port25_probe" help:"A mail server on the internet, as \"host:port\", that the DNS page's connectivity check connects to, to find out whether your internet provider lets this box send mail on port 25. Only the greeting is read; nothing is sent. Empty: no such check."`
+
 	Resolver string `json:"resolver" help:"DNS server used to send mail and to check incoming mail, as \"host:port\" (e.g. \"192.168.1.1:53\"). Empty uses the system's resolver (/etc/resolv.conf)."`
 
 	AllowPlaintextAuthLAN bool   `json:"allow_plaintext_auth_lan" help:"For the login services (submission, IMAP, POP3): allow passwords over unencrypted connections from the local network (private and loopback addresses), for old clients. Never from the internet."`
@@ -120,12 +124,17 @@ func Default() Config {
 		SMTPReadTimeout:  Duration(5 * time.Minute),
 		SMTPWriteTimeout: Duration(1 * time.Minute),
 		MaxConnections:   100,
+		Port25Probe:      DefaultPort25Probe,
 		LogLevel:         "info",
 		Panel:            defaultPanel(),
 		Queue:            defaultQueue(),
 		SMTP:             defaultSMTP(),
 	}
 }
+
+// DefaultPort25Probe is a large mail provider's inbound server: it is
+// always there and greets on port 25 unless the line blocks that port.
+const DefaultPort25Probe = "gmail-smtp-in.l.google.com:25"
 
 // Dev ports: the standard ones moved above 1024 so no privileges are needed.
 const (
@@ -164,6 +173,7 @@ func DevDefault(dataDir string) Config {
 		Web:         DevWeb,
 		Public:      DevPublic,
 	}
+	c.Port25Probe = ""             // make run never reaches the internet
 	c.AllowPlaintextAuthLAN = true // loopback only; lets swaks and curl log in without TLS
 	c.Dev = true
 	c.Panel = devPanel()
@@ -369,6 +379,13 @@ func (c Config) Validate() error {
 	if c.Resolver != "" {
 		if host, port, err := net.SplitHostPort(c.Resolver); err != nil || net.ParseIP(host) == nil || port == "" {
 			bad("resolver", "%q is not \"IP:port\" (e.g. \"192.168.1.1:53\"), or empty for the system's resolver", c.Resolver)
+		}
+	}
+	if c.Port25Probe != "" {
+		if host, port, err := net.SplitHostPort(c.Port25Probe); err != nil || host == "" || checkHostname(host) != nil && net.ParseIP(host) == nil {
+			bad("port25_probe", "%q is not \"host:port\" (e.g. %q), or empty for no check", c.Port25Probe, DefaultPort25Probe)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			bad("port25_probe", "%q: the port must be a number from 1 to 65535", c.Port25Probe)
 		}
 	}
 	errs = append(errs, c.Panel.validate()...)

@@ -29,7 +29,7 @@ func TestDevDefaultPorts(t *testing.T) {
 		IMAP: "127.0.0.1:1143", IMAPS: "127.0.0.1:1993", POP3: "127.0.0.1:1110", POP3S: "127.0.0.1:1995",
 		Web: "127.0.0.1:8080", Public: "127.0.0.1:8081",
 	}
-	if c.Listen != want || !c.Dev || c.DataDir != "/x" {
+	if c.Listen != want || !c.Dev || c.DataDir != "/x" || c.Port25Probe != "" {
 		t.Errorf("DevDefault = %+v", c)
 	}
 }
@@ -200,6 +200,8 @@ func TestValidateErrors(t *testing.T) {
 		{"connections", func(c *Config) { c.MaxConnections = -1 }, []string{"max_connections:"}},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, []string{"log_level:", `"loud"`}},
 		{"resolver name", func(c *Config) { c.Resolver = "dns.example:53" }, []string{"resolver:", "IP:port"}},
+		{"probe without port", func(c *Config) { c.Port25Probe = "smtp.example" }, []string{"port25_probe:", "host:port"}},
+		{"probe bad port", func(c *Config) { c.Port25Probe = "smtp.example:0" }, []string{"port25_probe:", "1 to 65535"}},
 		{"resolver no port", func(c *Config) { c.Resolver = "192.168.1.1" }, []string{"resolver:"}},
 		{"several at once", func(c *Config) { c.Hostname = ""; c.MaxRecipients = 0 }, []string{"hostname:", "max_recipients:"}},
 	}
