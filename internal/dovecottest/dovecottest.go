@@ -1,0 +1,266 @@
+// Package dovecottest runs a private instance of Debian's Dovecot on
+// 127.0.0.1 for tests: a real IMAP and POP3 server to compare with and to
+// pull mail from, as appliance/postfix_test.go runs a private Postfix.
+//
+// The instance has its own configuration, base directory, users (a
+// passwd-file) and Maildirs under one temporary folder, listens only on
+// 127.0.0.1 ports picked for it, and is stopped when the test ends. The
+// system's Dovecot, if any, is not touched.
+package dovecottest
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"postroom/internal/testutil"
+)
+
+// Binary is where Debian installs Dovecot (make deps installs
+// dovecot-imapd and dovecot-pop3d).
+const Binary = "/usr/sbin/dovecot"
+
+// User is one mail account of the instance.
+type User struct{ Name, Password string }
+
+// Server is a running instance. Its addresses are host:port on 127.0.0.1.
+type Server struct {
+	IMAP, IMAPS, POP3, POP3S string
+	// Client trusts the instance's certificate (made for "localhost").
+	Client *tls.Config
+	dir    string
+	users  map[string]string // name -> home
+}
+
+// Start runs Dovecot with users, or skips the test when Dovecot is not
+// installed (run make deps).
+func Start(tb testing.TB, users ...User) *Server {
+	tb.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		tb.Skip("Dovecot is not installed (make deps installs dovecot-imapd and dovecot-pop3d)")
+	}
+	// The mail processes may not run as root, and the login processes
+	// run as an unprivileged user too: as root the instance uses nobody
+	// for mail and Debian's dovenull/dovecot for the rest; as anyone else
+	// every process is that user. Either way the folder must be reachable
+	// by them, so it is made outside t.TempDir (whose parent is 0700).
+	dir, err := os.MkdirTemp("", "dovecottest-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	mailUID, mailGID := os.Getuid(), os.Getgid()
+	loginUser, internalUser, internalGroup := "", "", ""
+	if mailUID == 0 {
+		nobody, err := user.Lookup("nobody")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		fmt.Sscan(nobody.Uid, &mailUID)
+		fmt.Sscan(nobody.Gid, &mailGID)
+		loginUser, internalUser, internalGroup = "dovenull", "dovecot", "dovecot"
+	} else {
+		me, err := user.Current()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		g, err := user.LookupGroupId(me.Gid)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		loginUser, internalUser, internalGroup = me.Username, me.Username, g.Name
+	}
+
+	_, clientTLS := testutil.TLS(tb, "localhost")
+	testutil.PEMFiles(tb, "localhost", dir)
+	write := func(name string, data []byte, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, mode); err != nil {
+			tb.Fatal(err)
+		}
+	}
+
+	s := &Server{Client: clientTLS, dir: dir, users: map[string]string{}}
+	var passwd strings.Builder
+	for _, u := range users {
+		home := filepath.Join(dir, "mail", u.Name)
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.Chown(home, mailUID, mailGID); err != nil {
+			tb.Fatal(err)
+		}
+		s.users[u.Name] = home
+		fmt.Fprintf(&passwd, "%s:{PLAIN}%s:%d:%d::%s::\n", u.Name, u.Password, mailUID, mailGID, home)
+	}
+	write("passwd", []byte(passwd.String()), 0o644)
+
+	ports := freePorts(tb, 4)
+	s.IMAP, s.IMAPS = addr(ports[0]), addr(ports[1])
+	s.POP3, s.POP3S = addr(ports[2]), addr(ports[3])
+	conf := fmt.Sprintf(configTemplate, dir, dir, dir, dir, dir, internalUser, internalGroup, loginUser, dir, dir,
+		ports[0], ports[1], ports[2], ports[3])
+	write("dovecot.conf", []byte(conf), 0o644)
+	if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+
+	cmd := exec.Command(Binary, "-F", "-c", filepath.Join(dir, "dovecot.conf"))
+	out, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("starting Dovecot: %v", err)
+	}
+	tb.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		out.Close()
+	})
+	for _, a := range []string{s.IMAP, s.IMAPS, s.POP3, s.POP3S} {
+		if err := waitListening(a, 30*time.Second); err != nil {
+			tb.Fatalf("Dovecot did not start: %v\n%s", err, s.Log())
+		}
+	}
+	return s
+}
+
+// Maildir is the Maildir of a user, as Dovecot keeps it.
+func (s *Server) Maildir(name string) string { return filepath.Join(s.users[name], "Maildir") }
+
+// Log is what the instance logged so far, for failing tests.
+func (s *Server) Log() string {
+	a, _ := os.ReadFile(filepath.Join(s.dir, "stdout"))
+	b, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+	return string(a) + string(b)
+}
+
+func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+// freePorts asks the kernel for n free ports. They are released before
+// Dovecot binds them; another program taking one in between makes the
+// start fail loudly, never silently.
+func freePorts(tb testing.TB, n int) []int {
+	var ls []net.Listener
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func waitListening(a string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", a, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// configTemplate is a whole Dovecot 2.3 configuration: nothing is read
+// from /etc/dovecot. Plain-text logins are allowed on the plain ports
+// because the tests log in over them too; keywords are kept in Maildir
+// file names as Dovecot always does.
+const configTemplate = `base_dir = %s/run
+state_dir = %s/run
+log_path = %s/log
+ssl = yes
+ssl_cert = <%s/cert.pem
+ssl_key = <%s/key.pem
+protocols = imap pop3
+listen = 127.0.0.1
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_location = maildir:~/Maildir
+default_internal_user = %s
+default_internal_group = %s
+default_login_user = %s
+pop3_uidl_format = %%08Xu%%08Xv
+passdb {
+  driver = passwd-file
+  args = %s/passwd
+}
+userdb {
+  driver = passwd-file
+  args = %s/passwd
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    auto = subscribe
+    special_use = \Sent
+  }
+  mailbox Drafts {
+    auto = subscribe
+    special_use = \Drafts
+  }
+  mailbox Trash {
+    auto = subscribe
+    special_use = \Trash
+  }
+  mailbox Junk {
+    auto = subscribe
+    special_use = \Junk
+  }
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    port = %d
+  }
+  inet_listener imaps {
+    port = %d
+    ssl = yes
+  }
+}
+service pop3-login {
+  chroot =
+  inet_listener pop3 {
+    port = %d
+  }
+  inet_listener pop3s {
+    port = %d
+    ssl = yes
+  }
+}
+service anvil {
+  chroot =
+}
+`
