@@ -1,0 +1,139 @@
+package update
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"postroom/internal/atomicfile"
+)
+
+// Target is the inactive root partition: on the board the block device
+// (/dev/mmcblk0p3), in tests a span of an image file.
+type Target struct {
+	W    io.WriterAt
+	R    io.ReaderAt
+	Size int64
+	// Sync, if set, makes what was written durable (fsync of the device).
+	Sync func() error
+}
+
+// Install writes a checked update to the inactive root: it verifies every
+// payload against the signed hashes (nothing is written if one differs),
+// writes the root in 1 MiB pieces, makes it durable, reads it back and
+// compares the hash again, and stages the boot files on the boot
+// partition (StagedDir), where Keep takes them from. Memory stays bounded
+// by one buffer whatever the update's size.
+func Install(ctx context.Context, o *Opened, t Target, b BootFS) error {
+	if o.Manifest.Root.Size > t.Size {
+		return fmt.Errorf("%w: %d MB for %d MB", ErrTooBig, o.Manifest.Root.Size>>20, t.Size>>20)
+	}
+	if err := o.Verify(); err != nil {
+		return err
+	}
+	buf := make([]byte, copyBuf)
+	root := o.Root()
+	for off := int64(0); off < o.Manifest.Root.Size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := root.ReadAt(buf[:min(int64(len(buf)), o.Manifest.Root.Size-off)], off)
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("update: read: %w", err)
+		}
+		if _, err := t.W.WriteAt(buf[:n], off); err != nil {
+			return fmt.Errorf("update: write the new root: %w", err)
+		}
+		off += int64(n)
+	}
+	if t.Sync != nil {
+		if err := t.Sync(); err != nil {
+			return fmt.Errorf("update: write the new root: %w", err)
+		}
+	}
+	if err := checkHash(io.NewSectionReader(t.R, 0, o.Manifest.Root.Size), o.Manifest.Root, buf); err != nil {
+		return fmt.Errorf("update: the new root reads back wrong (a failing SD card?): %w", err)
+	}
+	var names []string
+	for i, f := range o.Manifest.Boot {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out, err := b.Create(StagedDir + "/" + f.Name)
+		if err != nil {
+			return fmt.Errorf("update: stage %s: %w", f.Name, err)
+		}
+		h := sha256.New()
+		_, err = io.CopyBuffer(io.MultiWriter(out, h), o.BootFile(i), buf)
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("update: stage %s: %w", f.Name, err)
+		}
+		if hex.EncodeToString(h.Sum(nil)) != f.SHA256 {
+			return fmt.Errorf("update: stage %s: %w", f.Name, ErrDamaged)
+		}
+		names = append(names, f.Name)
+	}
+	idx, _ := json.Marshal(names)
+	if err := b.WriteFile(StagedDir+"/index.json", idx); err != nil {
+		return fmt.Errorf("update: stage boot files: %w", err)
+	}
+	return nil
+}
+
+// DirBoot is the boot partition mounted as a folder (/boot on the board).
+type DirBoot string
+
+func (d DirBoot) path(name string) string { return filepath.Join(string(d), filepath.FromSlash(name)) }
+
+func (d DirBoot) ReadFile(name string) ([]byte, error) { return os.ReadFile(d.path(name)) }
+
+func (d DirBoot) WriteFile(name string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(d.path(name)), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(d.path(name), data, 0o644)
+}
+
+func (d DirBoot) Open(name string) (io.ReadCloser, error) { return os.Open(d.path(name)) }
+
+// Create writes to a temporary file that Close syncs and renames into
+// place: a power cut leaves the old file or the new, never half of one
+// (vfat renames within a folder are a single directory-entry write).
+func (d DirBoot) Create(name string) (io.WriteCloser, error) {
+	p := d.path(name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(p + ".new")
+	if err != nil {
+		return nil, err
+	}
+	return &renameOnClose{f: f, to: p}, nil
+}
+
+type renameOnClose struct {
+	f  *os.File
+	to string
+}
+
+func (r *renameOnClose) Write(p []byte) (int, error) { return r.f.Write(p) }
+
+func (r *renameOnClose) Close() error {
+	err := r.f.Sync()
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(r.f.Name())
+		return err
+	}
+	return os.Rename(r.f.Name(), r.to)
+}
