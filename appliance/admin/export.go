@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -567,82 +566,17 @@ func (a *Admin) createMailbox(acct storage.AccountID, name string) (storage.Mail
 }
 
 // digests returns the SHA-256 of the mailbox's messages whose size is one
-// of the imported ones' (the others cannot match), so only those are read.
-//
-// A second import of the same file must add nothing. The hash of the bytes
-// decides, not Message-ID, size and date: drafts and some senders have no
-// Message-ID or reuse one, a mailing list's copy shares it with the
-// original but differs in bytes, and a Maildir's file time changes when
-// the folder is copied, while the bytes of the same message stay the same.
+// of the imported ones' (storage.Digests says why the bytes decide).
 func (a *Admin) digests(acct storage.AccountID, mbox storage.MailboxID, in []importMsg) (map[[32]byte]bool, error) {
 	sizes := map[int64]bool{}
 	for _, m := range in {
 		sizes[m.size] = true
 	}
-	msgs, err := a.st.Messages(acct, mbox)
+	have, err := a.st.Digests(acct, mbox, sizes)
 	if err != nil {
 		return nil, internal("reading the mailbox", err)
 	}
-	have := map[[32]byte]bool{}
-	for _, m := range msgs {
-		if !sizes[m.Size] {
-			continue
-		}
-		obj, err := a.st.Object(m.Object)
-		if err != nil {
-			return nil, internal("reading a message", err)
-		}
-		h := sha256.New()
-		b := a.st.OpenObjectBody(obj)
-		_, err = io.Copy(h, b.Reader())
-		b.Close()
-		if err != nil {
-			return nil, internal("reading a message", err)
-		}
-		have[[32]byte(h.Sum(nil))] = true
-	}
 	return have, nil
-}
-
-// crlfHash sums bytes as the store will keep them: every line end CRLF.
-type crlfHash struct {
-	h   io.Writer
-	n   int64
-	cr  bool
-	buf []byte
-}
-
-func (c *crlfHash) Write(p []byte) (int, error) {
-	c.buf = c.buf[:0]
-	for _, b := range p {
-		switch {
-		case c.cr && b == '\n':
-			c.cr = false
-			continue
-		case b == '\r':
-			c.cr = true
-			c.buf = append(c.buf, '\r', '\n')
-			continue
-		case b == '\n':
-			c.buf = append(c.buf, '\r', '\n')
-		default:
-			c.buf = append(c.buf, b)
-		}
-		c.cr = false
-	}
-	c.n += int64(len(c.buf))
-	c.h.Write(c.buf)
-	return len(p), nil
-}
-
-// sumOf hashes r as the store will keep it, and counts its octets.
-func sumOf(r io.Reader) ([32]byte, int64, error) {
-	h := sha256.New()
-	c := &crlfHash{h: h}
-	if _, err := io.Copy(c, r); err != nil {
-		return [32]byte{}, 0, err
-	}
-	return [32]byte(h.Sum(nil)), c.n, nil
 }
 
 // scanMbox finds the messages of an mboxrd file and checks it is whole:
@@ -674,7 +608,7 @@ func scanMbox(path string) ([]importMsg, error) {
 			return err
 		}
 		u := newUnquoter(io.NewSectionReader(sf, cur.start, cur.end-cur.start))
-		cur.sum, cur.size, err = sumOf(u)
+		cur.sum, cur.size, err = storage.CRLFSum(u)
 		cur.flags, cur.keywords = u.flags, u.keywords
 		sf.Close()
 		if err != nil {
@@ -860,7 +794,7 @@ func scanMaildir(root string) ([]importMsg, error) {
 			if err != nil {
 				return nil, err
 			}
-			m.sum, m.size, err = sumOf(f)
+			m.sum, m.size, err = storage.CRLFSum(f)
 			f.Close()
 			if err != nil {
 				return nil, fmt.Errorf("reading %s: %w", p, err)
