@@ -55,9 +55,10 @@ type Config struct {
 	LogLevel              string `json:"log_level" help:"How much to log: \"debug\", \"info\", \"warn\" or \"error\". Passwords are never logged."`
 	Dev                   bool   `json:"dev" help:"Development mode: on the first start with an empty store, create the demo user demo@example.test and print its password once. Mail for other domains is never sent: it is kept in data_dir/dev-outbox (with resolver empty), and connections go only to this machine."`
 
-	Panel PanelConfig `json:"panel" help:"The front panel: status LEDs, display and button (docs/WIRING.md)."`
-	Queue QueueConfig `json:"queue" help:"Outgoing mail: retries, limits, DKIM signing and an optional smarthost."`
-	SMTP  SMTPConfig  `json:"smtp" help:"Incoming and submitted mail: SPF/DKIM/DMARC checks, sending rate, per-client limits."`
+	Panel  PanelConfig  `json:"panel" help:"The front panel: status LEDs, display and button (docs/WIRING.md)."`
+	Queue  QueueConfig  `json:"queue" help:"Outgoing mail: retries, limits, DKIM signing and an optional smarthost."`
+	SMTP   SMTPConfig   `json:"smtp" help:"Incoming and submitted mail: SPF/DKIM/DMARC checks, sending rate, per-client limits."`
+	Backup BackupConfig `json:"backup" help:"Scheduled, encrypted backups of the whole box, each one tested by restoring it (the Backups page sets this up)."`
 }
 
 // Listeners holds one address per service; Run starts a server for every
@@ -129,6 +130,7 @@ func Default() Config {
 		Panel:            defaultPanel(),
 		Queue:            defaultQueue(),
 		SMTP:             defaultSMTP(),
+		Backup:           defaultBackup(),
 	}
 }
 
@@ -391,6 +393,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Panel.validate()...)
 	errs = append(errs, c.Queue.validate()...)
 	errs = append(errs, c.SMTP.validate()...)
+	errs = append(errs, c.Backup.validate()...)
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)
 	}
