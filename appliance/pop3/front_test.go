@@ -84,3 +84,31 @@ func TestKnownClientsReserve(t *testing.T) {
 		t.Fatalf("the known address: %q", first)
 	}
 }
+
+// TestEndSessions: "log out everywhere" ends alice's POP3 session with
+// -ERR [AUTH], deletes nothing she marked, and leaves bob's session alone.
+func TestEndSessions(t *testing.T) {
+	e := newEnv(t, nil)
+	e.deliver(e.alice, "Subject: one\r\n\r\nbody\r\n")
+	a := e.dial()
+	a.login(alice)
+	if r := a.cmd("DELE 1"); !strings.HasPrefix(r, "+OK") {
+		t.Fatalf("DELE: %q", r)
+	}
+	b := e.dial()
+	b.login(bob)
+	if n := e.srv.EndSessions("Alice@Example.test"); n != 1 {
+		t.Fatalf("EndSessions = %d, want 1", n)
+	}
+	if r := a.line(); r != "-ERR [AUTH] logged out: the password was changed or removed, log in again" {
+		t.Fatalf("ended session: %q", r)
+	}
+	a.expectClosed()
+	e.waitEnded(1)
+	if _, msgs := e.inbox(e.alice); len(msgs) != 1 {
+		t.Errorf("after the end: %d messages, want 1 (no UPDATE state)", len(msgs))
+	}
+	if r := b.cmd("NOOP"); !strings.HasPrefix(r, "+OK") {
+		t.Errorf("bob's session: %q", r)
+	}
+}

@@ -216,6 +216,11 @@ func (s *Server) Serve(l net.Listener) error { return s.front.Serve(l, false, s.
 func (s *Server) ServeTLS(l net.Listener) error { return s.front.Serve(l, true, s.run) }
 
 // run is one connection's session, from greeting to hang-up.
+// EndSessions ends the sessions logged in as account ("log out
+// everywhere"): each says -ERR [AUTH] and hangs up without deleting
+// anything. It returns how many it ended.
+func (s *Server) EndSessions(account string) int { return s.front.EndSessions(account) }
+
 func (s *Server) run(c *front.Conn) {
 	newSession(s, c).run()
 	s.mu.Lock()

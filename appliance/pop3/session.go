@@ -109,9 +109,16 @@ func (c *session) serve() {
 		default:
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if c.srv.front.Draining() {
+				switch {
+				case c.nc.Ended():
+					// Logged out everywhere (a password change, an app
+					// password removed): no UPDATE state, nothing deleted.
+					c.log.Info("pop3 session ended: account logged out everywhere")
+					c.fail("AUTH", "logged out: the password was changed or removed, log in again")
+					c.bw.Flush()
+				case c.srv.front.Draining():
 					c.shutdownNotice()
-				} else {
+				default:
 					// RFC 1939 section 3: the autologout timer; the session
 					// does not enter UPDATE, so nothing is deleted.
 					c.log.Info("pop3 autologout", "idle", c.srv.opts.IdleTimeout)

@@ -400,6 +400,11 @@ func (s *Server) forceClose() {
 	s.front.CloseAll()
 }
 
+// EndSessions ends the submission sessions logged in as account ("log out
+// everywhere"): an idle one at once, one inside a transaction after it; go-smtp
+// says 421 4.4.2 and hangs up. It returns how many it ended.
+func (s *Server) EndSessions(account string) int { return s.front.EndSessions(account) }
+
 // open returns the number of connections open now.
 func (s *Server) open() int { return s.front.Open() }
 

@@ -643,3 +643,21 @@ func TestSubmissionStoreFault(t *testing.T) {
 		t.Error("fault not logged")
 	}
 }
+
+// TestSubmissionEndSessions: "log out everywhere" ends alice's submission
+// sessions, on 587 and 465 (both under TLS), with 421; bob's goes on.
+func TestSubmissionEndSessions(t *testing.T) {
+	e := newSubEnv(t, nil)
+	a := e.dialSubmission(t, false, sasl.NewPlainClient("", alice, password(alice)))
+	a465 := e.dialSubmission(t, true, sasl.NewPlainClient("", alice, password(alice)))
+	b := e.dialSubmission(t, false, sasl.NewPlainClient("", bob, password(bob)))
+	if n := e.srv.EndSessions(alice) + e.tls.srv.EndSessions(alice); n != 2 {
+		t.Fatalf("EndSessions = %d, want 2", n)
+	}
+	for _, c := range []*smtp.Client{a, a465} {
+		wantCode(t, c.Noop(), 421, smtp.EnhancedCode{4, 4, 2})
+	}
+	if err := b.Noop(); err != nil {
+		t.Errorf("bob's session: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package front
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,10 @@ type Conn struct {
 
 	loggedIn atomic.Bool
 	busy     atomic.Bool
+	// account is the account the client logged in as (SetAccount), for
+	// EndSessions; ended is set by EndSessions.
+	account atomic.Pointer[string]
+	ended   atomic.Bool
 
 	mu   sync.Mutex
 	want time.Time // the read deadline the server asked for
@@ -54,6 +59,45 @@ func (c *Conn) LoggedIn() {
 	c.mu.Unlock()
 }
 
+// SetAccount records the account the client logged in as (its name,
+// compared without case), so that Front.EndSessions can end the session
+// when the account's password changes or it is removed. A server calls it
+// once login succeeded, after LoggedIn.
+func (c *Conn) SetAccount(name string) {
+	n := strings.ToLower(strings.TrimSpace(name))
+	c.account.Store(&n)
+	if c.ended.Load() {
+		return
+	}
+	if h := c.f.opts.OnLogin; h != nil {
+		h(c)
+	}
+}
+
+// Account is the account set by SetAccount, "" before login.
+func (c *Conn) Account() string {
+	if p := c.account.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Ended reports whether Front.EndSessions ended the session: a read that
+// failed with a timeout then means "logged out by the administrator or a
+// password change", and the server says its goodbye for that.
+func (c *Conn) Ended() bool { return c.ended.Load() }
+
+// end marks the connection ended and wakes a Read waiting while not busy;
+// a busy connection finishes its command and its next Read fails.
+func (c *Conn) end() {
+	c.ended.Store(true)
+	if !c.busy.Load() {
+		// Set after the mark: either this past deadline wakes a Read
+		// already waiting, or Read sees the mark (as in Drain).
+		c.Conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
 // SetBusy marks the connection as inside a command that Drain lets finish.
 func (c *Conn) SetBusy(b bool) { c.busy.Store(b) }
 
@@ -71,8 +115,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.applyLocked(time.Now())
 		c.mu.Unlock()
 	}
-	if c.f.draining.Load() && !c.busy.Load() {
-		return 0, errDraining{}
+	if !c.busy.Load() {
+		if c.ended.Load() {
+			return 0, errEnded{}
+		}
+		if c.f.draining.Load() {
+			return 0, errDraining{}
+		}
 	}
 	return c.Conn.Read(p)
 }
@@ -146,4 +195,16 @@ func (errDraining) Error() string   { return "server shutting down" }
 func (errDraining) Timeout() bool   { return true }
 func (errDraining) Temporary() bool { return true }
 
-var _ net.Error = errDraining{}
+// errEnded is what Read returns once EndSessions ended the session: a
+// timeout too, so that a server that does not ask Ended still hangs up
+// (go-smtp answers "421 4.4.2").
+type errEnded struct{}
+
+func (errEnded) Error() string   { return "session ended: the account was logged out everywhere" }
+func (errEnded) Timeout() bool   { return true }
+func (errEnded) Temporary() bool { return false }
+
+var (
+	_ net.Error = errDraining{}
+	_ net.Error = errEnded{}
+)

@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,10 @@ type Options struct {
 	// ErrClosed is what Serve returns after Stop: the server's
 	// ErrServerClosed. [net.ErrClosed]
 	ErrClosed error
+	// OnLogin, when set, is called by Conn.SetAccount (on the session's
+	// goroutine): the appliance records the account's last login and the
+	// devices it was seen from. It must not block for long.
+	OnLogin func(*Conn)
 }
 
 // maxRefusing bounds the goroutines answering refused connections, so that
@@ -550,6 +555,31 @@ func (f *Front) Conns() []*Conn {
 		cs = append(cs, c)
 	}
 	return cs
+}
+
+// EndSessions ends every session logged in as account (Conn.SetAccount;
+// compared without case), for "log out everywhere" after a password change,
+// an app password's removal or the account's removal. A session waiting
+// for a command is woken at once, a busy one after its command: its read
+// fails with a timeout and Conn.Ended tells the server to say goodbye
+// (POP3 -ERR, IMAP BYE, SMTP 421) and hang up. It returns how many
+// sessions it ended.
+func (f *Front) EndSessions(account string) int {
+	account = strings.ToLower(strings.TrimSpace(account))
+	if account == "" {
+		return 0
+	}
+	n := 0
+	for _, c := range f.Conns() {
+		if c.Account() == account {
+			c.end()
+			n++
+		}
+	}
+	if n > 0 {
+		f.log.Info(f.opts.Name+" sessions ended: account logged out everywhere", "account", account, "sessions", n)
+	}
+	return n
 }
 
 // Open is the number of open connections.

@@ -18,7 +18,7 @@ import (
 var errTestClosed = errors.New("test server closed")
 
 // lineServer is a small line protocol over a real Front on 127.0.0.1:
-// "HELLO" greets; LOGIN marks the connection logged in; WORK marks it busy
+// "HELLO" greets; LOGIN [account] marks the connection logged in; WORK marks it busy
 // until DONE; PING answers PONG. A read that times out says "BYE draining"
 // or "BYE idle" and hangs up; a refusal is "NO <reason>".
 type lineServer struct {
@@ -77,7 +77,9 @@ func serveLines(c *Conn, tlsConfig *tls.Config) {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if c.Front().Draining() {
+				if c.Ended() {
+					rw.Write([]byte("BYE ended\r\n"))
+				} else if c.Front().Draining() {
 					rw.Write([]byte("BYE draining\r\n"))
 				} else {
 					rw.Write([]byte("BYE idle\r\n"))
@@ -85,7 +87,13 @@ func serveLines(c *Conn, tlsConfig *tls.Config) {
 			}
 			return
 		}
-		switch strings.TrimSpace(line) {
+		line = strings.TrimSpace(line)
+		if name, ok := strings.CutPrefix(line, "LOGIN "); ok {
+			c.LoggedIn()
+			c.SetAccount(name)
+			line = "LOGIN"
+		}
+		switch line {
 		case "LOGIN":
 			c.LoggedIn()
 		case "WORK":
@@ -382,4 +390,60 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition never held")
+}
+
+// TestEndSessions: EndSessions ends the sessions of one account (without
+// case), an idle one at once and a busy one after its command, each with
+// the server's goodbye, and leaves other accounts' sessions alone.
+func TestEndSessions(t *testing.T) {
+	logins := make(chan string, 10)
+	s := startLineServer(t, Options{
+		MaxConns: 10, MaxPerAddr: 10, Limits: Limits{StressAt: 100},
+		OnLogin: func(c *Conn) { logins <- c.Account() },
+	}, false)
+	idle, _ := s.dial("127.0.0.1")
+	busy, _ := s.dial("127.0.0.1")
+	other, _ := s.dial("127.0.0.1")
+	anon, _ := s.dial("127.0.0.1")
+	for _, st := range []struct {
+		c    *client
+		cmd  string
+		want string
+	}{
+		{idle, "LOGIN Anna@Example.com", "OK"},
+		{busy, "LOGIN anna@example.com", "OK"},
+		{busy, "WORK", "OK"},
+		{other, "LOGIN bob@example.com", "OK"},
+		{anon, "PING", "OK"},
+	} {
+		if got := st.c.cmd(st.cmd); got != st.want {
+			t.Fatalf("%s: %q, want %q", st.cmd, got, st.want)
+		}
+	}
+	for _, want := range []string{"anna@example.com", "anna@example.com", "bob@example.com"} {
+		if got := <-logins; got != want {
+			t.Errorf("OnLogin saw %q, want %q", got, want)
+		}
+	}
+	if n := s.f.EndSessions(" ANNA@example.COM"); n != 2 {
+		t.Fatalf("EndSessions = %d, want 2", n)
+	}
+	if got := idle.closed(); got != "BYE ended" {
+		t.Errorf("idle session: %q, want BYE ended", got)
+	}
+	// The busy one finishes its command, then goes.
+	if got := busy.cmd("DONE"); got != "OK" {
+		t.Errorf("busy session's command: %q", got)
+	}
+	if got := busy.closed(); got != "BYE ended" {
+		t.Errorf("busy session: %q, want BYE ended", got)
+	}
+	for _, c := range []*client{other, anon} {
+		if got := c.cmd("PING"); got != "OK" {
+			t.Errorf("another session: %q, want OK", got)
+		}
+	}
+	if n := s.f.EndSessions(""); n != 0 {
+		t.Errorf("EndSessions(\"\") = %d, want 0", n)
+	}
 }
