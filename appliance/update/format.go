@@ -2,6 +2,7 @@ package update
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
@@ -65,6 +66,10 @@ type Part struct {
 type File struct {
 	Name string `json:"name"` // slash-separated, relative: "vmlinuz", "overlays/x.dtbo"
 	Part
+	// Gzip: the payload is the file compressed with gzip (Size and SHA256
+	// are the compressed bytes'); the kernel is stored uncompressed on
+	// the boot partition and more than halves.
+	Gzip bool `json:"gzip,omitempty"`
 }
 
 // Release is what a root file system says about itself (ReleaseFile).
@@ -97,6 +102,8 @@ type Payload struct {
 	Name string // boot files only
 	R    io.Reader
 	Size int64
+	// Gzip compresses the file inside the update (Write does it).
+	Gzip bool
 }
 
 // Write writes a signed update file to w: root is the squashfs, boot the
@@ -110,7 +117,19 @@ func Write(w io.Writer, m Manifest, key ed25519.PrivateKey, root io.ReadSeeker, 
 		return fmt.Errorf("update: root: %w", err)
 	}
 	m.Boot = nil
-	for _, b := range boot {
+	for i, b := range boot {
+		if b.Gzip {
+			var z bytes.Buffer
+			zw := gzip.NewWriter(&z)
+			if _, err := io.Copy(zw, b.R); err != nil {
+				return fmt.Errorf("update: boot file %s: %w", b.Name, err)
+			}
+			if err := zw.Close(); err != nil {
+				return err
+			}
+			b.R = bytes.NewReader(z.Bytes())
+			boot[i].R = b.R
+		}
 		rs, ok := b.R.(io.ReadSeeker)
 		if !ok {
 			return fmt.Errorf("update: boot file %s: not seekable", b.Name)
@@ -119,7 +138,7 @@ func Write(w io.Writer, m Manifest, key ed25519.PrivateKey, root io.ReadSeeker, 
 		if err != nil {
 			return fmt.Errorf("update: boot file %s: %w", b.Name, err)
 		}
-		m.Boot = append(m.Boot, File{Name: b.Name, Part: p})
+		m.Boot = append(m.Boot, File{Name: b.Name, Part: p, Gzip: b.Gzip})
 	}
 	if err := m.validate(); err != nil {
 		return err

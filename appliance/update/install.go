@@ -1,6 +1,7 @@
 package update
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -68,16 +69,12 @@ func Install(ctx context.Context, o *Opened, t Target, b BootFS) error {
 		if err != nil {
 			return fmt.Errorf("update: stage %s: %w", f.Name, err)
 		}
-		h := sha256.New()
-		_, err = io.CopyBuffer(io.MultiWriter(out, h), o.BootFile(i), buf)
+		err = stage(out, o.BootFile(i), f, buf)
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
 			return fmt.Errorf("update: stage %s: %w", f.Name, err)
-		}
-		if hex.EncodeToString(h.Sum(nil)) != f.SHA256 {
-			return fmt.Errorf("update: stage %s: %w", f.Name, ErrDamaged)
 		}
 		names = append(names, f.Name)
 	}
@@ -136,4 +133,30 @@ func (r *renameOnClose) Close() error {
 		return err
 	}
 	return os.Rename(r.f.Name(), r.to)
+}
+
+// stage copies one boot file's payload (Verify has checked its hash) to
+// out, uncompressing it if need be, at most MaxBootFile bytes.
+func stage(out io.Writer, payload io.Reader, f File, buf []byte) error {
+	h := sha256.New()
+	in := io.TeeReader(payload, h)
+	if f.Gzip {
+		z, err := gzip.NewReader(in)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrDamaged, err)
+		}
+		in = z
+	}
+	n, err := io.CopyBuffer(out, io.LimitReader(in, MaxBootFile+1), buf)
+	if err != nil {
+		return err
+	}
+	if n > MaxBootFile {
+		return fmt.Errorf("%w: over %d MB uncompressed", ErrDamaged, MaxBootFile>>20)
+	}
+	io.CopyBuffer(io.Discard, payload, buf) // the hash covers every byte
+	if hex.EncodeToString(h.Sum(nil)) != f.SHA256 {
+		return ErrDamaged
+	}
+	return nil
 }
