@@ -18,7 +18,10 @@ package dnsrecords
 import (
 	"fmt"
 	"io"
+	"net"
 	"strings"
+
+	"github.com/miekg/dns"
 
 	"postroom/appliance/config"
 	"postroom/appliance/dkim"
@@ -39,6 +42,11 @@ const (
 	KindDMARC  Kind = "dmarc"  // what receivers do with mail failing SPF and DKIM
 	KindClient Kind = "client" // autoconfig/autodiscover names for mail programs
 	KindSRV    Kind = "srv"    // RFC 6186/8314 service records for mail programs
+	// KindPTR is the reverse DNS of the box's public address: not in a
+	// domain's zone but in the internet provider's, so For leaves it out;
+	// PTR makes it once the address is known (netcheck reads it from the
+	// host name's A record).
+	KindPTR Kind = "ptr"
 )
 
 // Record is one DNS record to publish.
@@ -137,6 +145,19 @@ func For(cfg config.Config, domain string, dk *dkim.DomainKeys) (Zone, error) {
 		add(KindSRV, s.service+d, "SRV", fmt.Sprintf("%d 1 %d %s", s.prio, s.port, host), "Tells mail programs where to "+s.what+".")
 	}
 	return z, nil
+}
+
+// PTR returns the reverse DNS record that the owner of ip (the internet
+// provider) must publish: ip's in-addr.arpa or ip6.arpa name pointing to
+// host. Receiving servers compare it with the name the box greets with.
+func PTR(host string, ip net.IP) (Record, error) {
+	name, err := dns.ReverseAddr(ip.String())
+	if err != nil {
+		return Record{}, fmt.Errorf("reverse name of %s: %w", ip, err)
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return Record{Kind: KindPTR, Name: name, Type: "PTR", Value: host + ".",
+		Why: "Tells receiving servers that " + ip.String() + " is " + host + ". Only your internet provider can set it: many servers refuse mail from an address without it."}, nil
 }
 
 // Write prints the zone in zone-file syntax, each kind of record after a

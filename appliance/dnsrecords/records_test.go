@@ -2,6 +2,7 @@ package dnsrecords
 
 import (
 	"bytes"
+	"net"
 	"strings"
 	"testing"
 
@@ -138,5 +139,27 @@ func TestWrite(t *testing.T) {
 				t.Errorf("SPF with a smarthost: %q", z.Records[1].Value)
 			}
 		})
+	}
+}
+
+func TestPTR(t *testing.T) {
+	for _, tc := range []struct{ ip, name string }{
+		{"192.0.2.10", "10.2.0.192.in-addr.arpa."},
+		{"2001:db8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."},
+	} {
+		r, err := PTR("Mail.Example.org.", net.ParseIP(tc.ip))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind != KindPTR || r.Name != tc.name || r.Type != "PTR" || r.Value != "mail.example.org." {
+			t.Errorf("PTR(%s) = %+v", tc.ip, r)
+		}
+		// The zone line parses back.
+		if _, err := dns.NewRR(r.String()); err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+	if _, err := PTR("mail.example.org", nil); err == nil {
+		t.Error("PTR of no address: no error")
 	}
 }
