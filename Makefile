@@ -91,9 +91,11 @@ build-arm64:
 	$(ARM64_ENV) $(GO) build -trimpath -ldflags='-s -w' -o bin/arm64/ ./cmd/...
 
 ## image: the SD-card image bin/postroom-arm64.img and bin/postroom-arm64.img.gz
-## (the same bytes for the same commit; see README, "The SD-card image")
+## (the same bytes for the same commit; see README, "The SD-card image"), and
+## the signed update file bin/postroom-arm64.update (key: $POSTROOM_UPDATE_KEY,
+## else bin/update-dev.key, made on first use and never committed)
 image:
-	$(GO) run ./cmd/mkimage -o bin/postroom-arm64.img
+	$(GO) run ./cmd/mkimage -o bin/postroom-arm64.img -update bin/postroom-arm64.update
 
 ## bench: every benchmark, bounded (override BENCHTIME=1s BENCHCOUNT=6 for benchstat)
 bench:

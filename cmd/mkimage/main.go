@@ -2,6 +2,16 @@
 // (see package sdimage in image/ for the layout):
 //
 //	go run ./cmd/mkimage [-o bin/postroom-arm64.img] [-gz=true] [-time UNIX] [-disk-id HEX] [-data-mib N]
+//	                     [-update bin/postroom-arm64.update] [-key FILE] [-version V]
+//
+// With -update it also writes the signed update file of this build (root
+// file system and boot files; appliance/update describes the format),
+// which a running box installs from its web page or with postroomctl
+// update. The signing key is -key, else the file named by
+// $POSTROOM_UPDATE_KEY, else bin/update-dev.key, made on first use: a
+// development key, never committed (bin/ is ignored), whose boxes accept
+// only updates built on this machine. The image carries the public half
+// (/etc/postroom/update.pub) and its version (/etc/postroom/release.json).
 //
 // It cross-compiles the board's programs (CGO_ENABLED=0 GOOS=linux
 // GOARCH=arm64: /init from cmd/postroom-init, /bin/postroom and
@@ -18,6 +28,9 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +43,7 @@ import (
 	"strings"
 	"time"
 
+	"postroom/appliance/update"
 	sdimage "postroom/image"
 )
 
@@ -53,6 +67,9 @@ func run(args []string) error {
 	diskID := flags.String("disk-id", strconv.FormatUint(defaultDiskID, 16), "MBR disk signature, 8 hex digits")
 	dataMiB := flags.Int64("data-mib", sdimage.DefaultLayout.DataMiB, "size of the data partition in MiB (a multiple of 4)")
 	goCmd := flags.String("go", "go", "the go `command`")
+	updateOut := flags.String("update", "", "also write the signed update `file` of this build")
+	keyFile := flags.String("key", os.Getenv("POSTROOM_UPDATE_KEY"), "ed25519 private key `file` (hex seed) that signs updates (default: $POSTROOM_UPDATE_KEY, else bin/update-dev.key, made if missing)")
+	version := flags.String("version", "", "version for people (default: the build time, 2006.01.02-1504)")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -71,6 +88,18 @@ func run(args []string) error {
 		return err
 	}
 	began := time.Now()
+	key, err := signingKey(*keyFile, "bin/update-dev.key")
+	if err != nil {
+		return err
+	}
+	rel := update.Release{Version: *version, Serial: t.Unix(), Arch: "arm64"}
+	if rel.Version == "" {
+		rel.Version = t.Format("2006.01.02-1504")
+	}
+	relJSON, err := json.Marshal(rel)
+	if err != nil {
+		return err
+	}
 	firmware, err := sdimage.ModuleDir(ctx, *goCmd, sdimage.FirmwareModule)
 	if err != nil {
 		return err
@@ -103,6 +132,8 @@ func run(args []string) error {
 			{Path: "init", Mode: 0o755, Src: filepath.Join(bins, "postroom-init")},
 			{Path: "bin/postroom", Mode: 0o755, Src: filepath.Join(bins, "postroom")},
 			{Path: "bin/postroomctl", Mode: 0o755, Src: filepath.Join(bins, "postroomctl")},
+			{Path: sdimage.ReleasePath, Data: append(relJSON, '\n')},
+			{Path: sdimage.PublicKeyPath, Data: update.FormatPublicKey(key.Public().(ed25519.PublicKey))},
 		},
 	})
 	if err != nil {
@@ -114,6 +145,13 @@ func run(args []string) error {
 			return err
 		}
 		fmt.Printf("mkimage: wrote %s (%s)\n", *out+".gz", size(*out+".gz"))
+	}
+	if *updateOut != "" {
+		m := update.Manifest{Version: rel.Version, Serial: rel.Serial, Arch: rel.Arch}
+		if err := writeUpdate(*updateOut, *out, m, key); err != nil {
+			return err
+		}
+		fmt.Printf("mkimage: wrote %s (%s, version %s)\n", *updateOut, size(*updateOut), rel.Version)
 	}
 	fmt.Printf("mkimage: took %s\n", time.Since(began).Round(100*time.Millisecond))
 	return nil
@@ -198,4 +236,57 @@ func size(path string) string {
 		return "?"
 	}
 	return fmt.Sprintf("%.1f MiB", float64(fi.Size())/(1<<20))
+}
+
+// signingKey reads the update signing key from path, or, when path is
+// empty, from devPath, making a new development key there if there is
+// none. The private key never goes into the image or the repository.
+func signingKey(path, devPath string) (ed25519.PrivateKey, error) {
+	if path == "" {
+		path = devPath
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			_, k, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, update.FormatPrivateKey(k), 0o600); err != nil {
+				return nil, err
+			}
+			fmt.Printf("mkimage: made a development signing key %s (keep it: boxes built with it accept only updates signed by it)\n", path)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	k, err := update.ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// writeUpdate writes the signed update file of the image img.
+func writeUpdate(out, img string, m update.Manifest, key ed25519.PrivateKey) error {
+	tmp := out + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = sdimage.WriteUpdate(bw, img, m, key)
+	for _, step := range []func() error{bw.Flush, f.Sync, f.Close} {
+		if err == nil {
+			err = step()
+		}
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	return os.Rename(tmp, out)
 }
