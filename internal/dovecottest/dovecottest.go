@@ -40,10 +40,28 @@ type Server struct {
 	users  map[string]string // name -> home
 }
 
+// Options change the instance's configuration; the zero value is Start's.
+type Options struct {
+	// MailLocation is Dovecot's mail_location; "" means Maildir,
+	// "maildir:~/Maildir". The stress comparison uses "mdbox:~/mdbox",
+	// which keeps an expunged message's body while a session still sees
+	// it, where Maildir answers its FETCH with an empty body.
+	MailLocation string
+}
+
 // Start runs Dovecot with users, or skips the test when Dovecot is not
 // installed (run make deps).
 func Start(tb testing.TB, users ...User) *Server {
 	tb.Helper()
+	return StartWith(tb, Options{}, users...)
+}
+
+// StartWith is Start with Options.
+func StartWith(tb testing.TB, o Options, users ...User) *Server {
+	tb.Helper()
+	if o.MailLocation == "" {
+		o.MailLocation = "maildir:~/Maildir"
+	}
 	if _, err := os.Stat(Binary); err != nil {
 		tb.Skip("Dovecot is not installed (make deps installs dovecot-imapd and dovecot-pop3d)")
 	}
@@ -92,9 +110,12 @@ func Start(tb testing.TB, users ...User) *Server {
 
 	s := &Server{Client: clientTLS, dir: dir, users: map[string]string{}}
 	var passwd strings.Builder
+	if err := os.Mkdir(filepath.Join(dir, "mail"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
 	for _, u := range users {
 		home := filepath.Join(dir, "mail", u.Name)
-		if err := os.MkdirAll(home, 0o700); err != nil {
+		if err := os.Mkdir(home, 0o700); err != nil {
 			tb.Fatal(err)
 		}
 		if err := os.Chown(home, mailUID, mailGID); err != nil {
@@ -108,7 +129,7 @@ func Start(tb testing.TB, users ...User) *Server {
 	ports := freePorts(tb, 4)
 	s.IMAP, s.IMAPS = addr(ports[0]), addr(ports[1])
 	s.POP3, s.POP3S = addr(ports[2]), addr(ports[3])
-	conf := fmt.Sprintf(configTemplate, dir, dir, dir, dir, dir, internalUser, internalGroup, loginUser, dir, dir,
+	conf := fmt.Sprintf(configTemplate, dir, dir, dir, dir, dir, o.MailLocation, internalUser, internalGroup, loginUser, dir, dir,
 		ports[0], ports[1], ports[2], ports[3])
 	write("dovecot.conf", []byte(conf), 0o644)
 	if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
@@ -206,8 +227,9 @@ protocols = imap pop3
 listen = 127.0.0.1
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 first_valid_uid = 1
-mail_location = maildir:~/Maildir
+mail_location = %s
 default_internal_user = %s
 default_internal_group = %s
 default_login_user = %s
