@@ -225,6 +225,11 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// ErrSchemaNewer is Open's error for a store written by a newer program:
+// after an update is rolled back, the appliance restores the snapshot the
+// update took (appliance/run_update.go).
+var ErrSchemaNewer = errors.New("the mail store was written by a newer version of Postroom")
+
 func (s *Store) init() error {
 	err := s.update(func(txn *badger.Txn) error {
 		k := keys.Meta("schema")
@@ -237,7 +242,7 @@ func (s *Store) init() error {
 		}
 		return it.Value(func(v []byte) error {
 			if len(v) != 1 || v[0] > schemaVersion {
-				return fmt.Errorf("storage: schema %v is newer than this program (%d)", v, schemaVersion)
+				return fmt.Errorf("storage: schema %v, this program reads %d: %w", v, schemaVersion, ErrSchemaNewer)
 			}
 			return nil
 		})
