@@ -22,8 +22,8 @@ import (
 // Files the image's root carries for updates (cmd/mkimage writes them):
 // the version of the root, and the public key updates must be signed with.
 const (
-	ReleasePath   = "etc/postroom/release.json"
-	PublicKeyPath = "etc/postroom/update.pub"
+	ReleasePath   = update.ReleaseFile   // etc/postroom/release.json
+	PublicKeyPath = update.PublicKeyFile // etc/postroom/update.pub
 )
 
 // PartitionSpan reads partition n's start and size, in bytes, from the MBR

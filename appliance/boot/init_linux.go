@@ -97,10 +97,18 @@ func run(ctx context.Context, cfg *Config) error {
 	}
 	cfg.Say("data disk %s (%s) mounted on %s", choice.Device, where, cfg.DataDir)
 	state := State{Dir: filepath.Join(cfg.DataDir, "postroom-init")}
-	if n, err := state.CountBoot(); err != nil {
+	boots, err := state.CountBoot()
+	if err != nil {
 		log.Error("boot count", "err", err)
 	} else {
-		cfg.Say("boot number %d", n)
+		cfg.Say("boot number %d", boots)
+	}
+	// trial_linux.go: the boot partition, and an update's trial boot.
+	upd, rollBack := prepareUpdate(*cfg, root, boots, choice, log)
+	if rollBack {
+		unix.Sync()
+		unix.Unmount(bootMount, 0)
+		return unix.Unmount(cfg.DataDir, 0) // and main reboots
 	}
 	restoreClock(*cfg, state, log)
 	clockCtx, stopClock := context.WithCancel(ctx)
@@ -108,22 +116,39 @@ func run(ctx context.Context, cfg *Config) error {
 	go saveClockEvery(clockCtx, state, 10*time.Minute, log)
 
 	go SayAddresses(ctx, *cfg, 5*time.Second)
+	supCtx, stopSup := context.WithCancel(ctx)
+	defer stopSup()
 	sup := &Supervisor{
 		Path:   cfg.Program,
 		Args:   cfg.Args,
+		Env:    append(os.Environ(), upd.Environ()...),
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Log:    log,
-		OnExit: cfg.OnExit,
+	}
+	sup.OnExit = func(e Exit) {
+		if cfg.OnExit != nil {
+			cfg.OnExit(e)
+		}
+		// The next start learns the crashes in a row (the status page
+		// and the red LED show them); a trial that keeps crashing ends.
+		upd.Crashes = e.Crashes
+		sup.Env = append(os.Environ(), upd.Environ()...)
+		if trialCrashed(*cfg, upd, e, log) {
+			stopSup()
+		}
 	}
 	cfg.Say("starting %s %s", cfg.Program, strings.Join(cfg.Args, " "))
-	runErr := sup.Run(ctx)
+	runErr := sup.Run(supCtx)
 	stopClock()
 	if err := state.SaveClock(time.Now()); err != nil {
 		log.Error("save the clock", "err", err)
 	}
 	cfg.Say("stopping: unmounting %s", cfg.DataDir)
 	unix.Sync()
+	if upd.BootDir != "" {
+		unix.Unmount(upd.BootDir, 0)
+	}
 	if err := unix.Unmount(cfg.DataDir, 0); err != nil {
 		return fmt.Errorf("unmount %s: %w", cfg.DataDir, err)
 	}

@@ -72,6 +72,14 @@ type File struct {
 	Gzip bool `json:"gzip,omitempty"`
 }
 
+// Files of every root file system (cmd/mkimage writes them), relative to
+// its top: the version it holds (a Release in JSON) and the public key
+// that updates must be signed with (hex, ParsePublicKey).
+const (
+	ReleaseFile   = "etc/postroom/release.json"
+	PublicKeyFile = "etc/postroom/update.pub"
+)
+
 // Release is what a root file system says about itself (ReleaseFile).
 type Release struct {
 	Version string `json:"version"`
