@@ -127,6 +127,8 @@ type Snapshot struct {
 	// DNS is the last check of the box's DNS records and of its way to
 	// the internet (appliance/netcheck); zero: not checked yet.
 	DNS DNSCheck `json:"dns,omitzero"`
+	// System is the software running and the box's start (system.go).
+	System System `json:"system,omitzero"`
 	// Time is when this Snapshot was published.
 	Time time.Time `json:"time"`
 }
@@ -398,6 +400,7 @@ func (s Snapshot) Attention(now time.Time) []string {
 	if s.BackupError != "" {
 		out = append(out, "The last backup failed: "+s.BackupError)
 	}
+	out = append(out, s.System.Problems(now)...)
 	for _, p := range s.DNS.Problems {
 		if p != s.Problem {
 			out = append(out, p)

@@ -98,11 +98,11 @@ func (o Outcome) Summary() string {
 	case ResultKept:
 		return fmt.Sprintf("updated from %s to %s", o.From, o.To)
 	case ResultRolledBack:
-		s := fmt.Sprintf("update to %s failed, rolled back to %s", o.To, o.From)
+		s := fmt.Sprintf("update failed, rolled back to %s (version %s", o.From, o.To)
 		if o.Reason != "" {
 			s += ": " + o.Reason
 		}
-		return s
+		return s + ")"
 	}
 	return o.Result
 }
