@@ -78,6 +78,9 @@ type Options struct {
 	// It returns a note for people ("the services restart now"), or an
 	// error when the restart could not be asked for.
 	Apply func(cfg config.Config, restart bool, what string, by Actor) (note string, err error)
+	// Update installs an update file (appliance/run_update.go); nil:
+	// this machine installs no updates.
+	Update func(ctx context.Context, file string, by Actor) (UpdateResult, error)
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 }
@@ -300,6 +303,8 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.ExportMail(ctx, by, op)
 	case ImportMail:
 		return a.ImportMail(ctx, by, op)
+	case InstallUpdate:
+		return a.InstallUpdate(ctx, by, op)
 	}
 	return nil, errorf(CodeInvalid, "op", "unknown operation %q", op.OpName())
 }
@@ -313,4 +318,5 @@ var ops = []Op{
 	QueueRetry{}, QueueDelete{}, ListQueue{}, ShowQueue{},
 	ListAccounts{}, GetAccount{}, ListMailboxes{}, ListMessages{}, GetStats{}, CheckStore{},
 	ExportMail{}, ImportMail{},
+	InstallUpdate{},
 }
