@@ -29,6 +29,7 @@
 //	queue.go     the outgoing queue: list, show, retry, delete
 //	queries.go   read-only questions: mailboxes, messages, stats, fsck
 //	export.go    export and import of mail: mbox (mboxrd) and Maildir
+//	transition.go  moving mail in from the old provider (appliance/transition)
 //	control.go   the control socket: wire format, Server, Client
 //	peer_*.go    who is at the other end of the socket (SO_PEERCRED)
 //
@@ -48,6 +49,7 @@ import (
 	"postroom/appliance/config"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
+	"postroom/appliance/transition"
 	"postroom/storage"
 )
 
@@ -78,11 +80,12 @@ type Options struct {
 	// It returns a note for people ("the services restart now"), or an
 	// error when the restart could not be asked for.
 	Apply func(cfg config.Config, restart bool, what string, by Actor) (note string, err error)
-	// Update installs an update file (appliance/run_update.go); nil:
-	// this machine installs no updates.
-	Update func(ctx context.Context, file string, by Actor) (UpdateResult, error)
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
+	// Transition moves mail in from the old provider's accounts
+	// (transition.go). nil: those operations answer that the running box
+	// does them.
+	Transition *transition.Manager
 }
 
 // Admin carries out the operations. It is safe for concurrent use.
@@ -211,15 +214,20 @@ func run[Req Op, Res any](a *Admin, ctx context.Context, by Actor, req Req, f fu
 	defer a.mu.Unlock()
 	res, what, err := f(ctx, req)
 	if err != nil {
-		lvl := slog.LevelInfo
-		if CodeOf(err) == CodeInternal {
-			lvl = slog.LevelError
-		}
-		a.log.Log(ctx, lvl, "admin: refused", "by", by, "op", req.OpName(), "err", err)
-		return res, err
+		return res, a.refused(ctx, by, req, err)
 	}
 	a.changed(by, req.OpName(), what)
 	return res, nil
+}
+
+// refused logs an operation's refusal, and returns err.
+func (a *Admin) refused(ctx context.Context, by Actor, op Op, err error) error {
+	lvl := slog.LevelInfo
+	if CodeOf(err) == CodeInternal {
+		lvl = slog.LevelError
+	}
+	a.log.Log(ctx, lvl, "admin: refused", "by", by, "op", op.OpName(), "err", err)
+	return err
 }
 
 // changed logs a change and publishes it. what must never hold a secret.
@@ -303,8 +311,16 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.ExportMail(ctx, by, op)
 	case ImportMail:
 		return a.ImportMail(ctx, by, op)
-	case InstallUpdate:
-		return a.InstallUpdate(ctx, by, op)
+	case AddTransition:
+		return a.AddTransition(ctx, by, op)
+	case ListTransitions:
+		return a.ListTransitions(ctx, by, op)
+	case RunTransitions:
+		return a.RunTransitions(ctx, by, op)
+	case FinishTransition:
+		return a.FinishTransition(ctx, by, op)
+	case RemoveTransition:
+		return a.RemoveTransition(ctx, by, op)
 	}
 	return nil, errorf(CodeInvalid, "op", "unknown operation %q", op.OpName())
 }
@@ -318,5 +334,5 @@ var ops = []Op{
 	QueueRetry{}, QueueDelete{}, ListQueue{}, ShowQueue{},
 	ListAccounts{}, GetAccount{}, ListMailboxes{}, ListMessages{}, GetStats{}, CheckStore{},
 	ExportMail{}, ImportMail{},
-	InstallUpdate{},
+	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 }
