@@ -101,6 +101,13 @@ type Snapshot struct {
 	// CertDaysLeft the whole days from Time until then (negative: expired).
 	CertExpires  time.Time `json:"cert_expires,omitzero"`
 	CertDaysLeft int       `json:"cert_days_left"`
+	// CertSource is where the certificate comes from: "self-signed",
+	// "acme", "uploaded" or "configured" (appliance/certs.Source).
+	CertSource string `json:"cert_source,omitempty"`
+	// CertProblem says in plain words why the box could not get or renew
+	// a trusted certificate (the one in use stays); "" when all is well.
+	// It lights the red LED only when the certificate ends soon.
+	CertProblem string `json:"cert_problem,omitempty"`
 	// CPUTempC is the SoC temperature in degrees Celsius, nil where the
 	// machine has no sensor (JSON: absent). Use SetCPUTemp and CPUTemp.
 	CPUTempC *float64 `json:"cpu_temp_c,omitempty"`
@@ -391,11 +398,14 @@ func (s Snapshot) Attention(now time.Time) []string {
 		out = append(out, fmt.Sprintf("The disk is %.0f%% full.", s.Disk.UsedPercent()))
 	}
 	if !s.CertExpires.IsZero() && s.CertDaysLeft < CertWarnDays {
+		msg := fmt.Sprintf("The TLS certificate expires in %d days.", s.CertDaysLeft)
 		if s.CertDaysLeft < 0 {
-			out = append(out, "The TLS certificate has expired.")
-		} else {
-			out = append(out, fmt.Sprintf("The TLS certificate expires in %d days.", s.CertDaysLeft))
+			msg = "The TLS certificate has expired."
 		}
+		if s.CertProblem != "" {
+			msg += " " + s.CertProblem
+		}
+		out = append(out, msg)
 	}
 	if s.BackupError != "" {
 		out = append(out, "The last backup failed: "+s.BackupError)

@@ -116,6 +116,9 @@ func TestAttention(t *testing.T) {
 		{"cert expiring", Snapshot{CertExpires: now.Add(72 * time.Hour), CertDaysLeft: 3}, []string{"The TLS certificate expires in 3 days."}},
 		{"cert expired", Snapshot{CertExpires: now.Add(-72 * time.Hour), CertDaysLeft: -3}, []string{"The TLS certificate has expired."}},
 		{"unknown cert is no alarm", Snapshot{CertDaysLeft: 0}, nil},
+		{"renewal failing, cert ends soon", Snapshot{CertExpires: now.Add(72 * time.Hour), CertDaysLeft: 3, CertProblem: "The certificate authority could not be reached."},
+			[]string{"The TLS certificate expires in 3 days. The certificate authority could not be reached."}},
+		{"renewal failing, cert young: no alarm", Snapshot{CertExpires: now.Add(60 * 24 * time.Hour), CertDaysLeft: 60, CertProblem: "The certificate authority could not be reached."}, nil},
 		{"backup", Snapshot{BackupError: "USB disk missing"}, []string{"The last backup failed: USB disk missing"}},
 		// Refusing mail for space comes before everything, even with 40%
 		// free (the reserve and the store's own files), and once only.
