@@ -331,10 +331,15 @@ func (s *Store) SetPassword(name, password string) error {
 	if err != nil {
 		return err
 	}
-	return s.modifyAccount(name, func(_ *badger.Txn, _ AccountID, rec *accountRecord) error {
-		rec.PasswordHash = hash
+	var acct AccountID
+	err = s.modifyAccount(name, func(_ *badger.Txn, id AccountID, rec *accountRecord) error {
+		rec.PasswordHash, acct = hash, id
 		return nil
 	})
+	if err == nil {
+		s.creds.forget(acct)
+	}
+	return err
 }
 
 // SetQuota sets the account's quota in bytes; 0 means unlimited.
@@ -455,31 +460,6 @@ func (s *Store) RemoveAddress(addr string) error {
 		rec.Addresses = out
 		return nil
 	})
-}
-
-// Authenticate checks a login (an account name) and password. Failures are
-// all ErrAuthFailed, whether the login exists or not, and take the same time.
-func (s *Store) Authenticate(login, password string) (Account, error) {
-	var id AccountID
-	var rec *accountRecord
-	err := s.view(func(txn *badger.Txn) error {
-		var err error
-		id, rec, err = s.lookupAccount(txn, login)
-		return err
-	})
-	hash := dummyHash()
-	if err == nil {
-		hash = rec.PasswordHash
-	} else if !errors.Is(err, ErrNotFound) {
-		return Account{}, err
-	}
-	s.authSem <- struct{}{}
-	ok := verifyPassword(hash, password)
-	<-s.authSem
-	if err != nil || !ok {
-		return Account{}, ErrAuthFailed
-	}
-	return rec.public(id), nil
 }
 
 // Resolve finds the account that receives mail for addr: the exact address,

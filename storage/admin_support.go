@@ -62,6 +62,7 @@ func (s *Store) RenameAccount(oldName, newName string, keepOld bool) (Account, e
 	if err != nil {
 		return Account{}, err
 	}
+	s.creds.forget(out.ID) // the cache keys hold the old login
 	s.log.Info("account renamed", "from", oldName, "to", to)
 	return out, nil
 }

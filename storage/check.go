@@ -90,6 +90,7 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 		}); err != nil {
 			return err
 		}
+		checkAccountExtras(txn, accts, bad)
 		domains := map[string]int64{}
 		addrOwner := map[string]AccountID{}
 		if err := scan(keys.TagAddress, true, func(k, v []byte) error {

@@ -182,13 +182,14 @@ type accountRecord struct {
 	LastModSeq       uint64    `json:"modseq"`
 	POPRetentionDays int       `json:"popret,omitempty"`
 	Admin            bool      `json:"admin,omitempty"`
+	WebOnly          bool      `json:"webonly,omitempty"`
 }
 
 func (r *accountRecord) public(id AccountID) Account {
 	return Account{
 		ID: id, Name: r.Name, Addresses: append([]string(nil), r.Addresses...),
 		Quota: r.Quota, Usage: r.Usage, Messages: r.Messages, Created: r.Created,
-		POPRetentionDays: r.POPRetentionDays, Admin: r.Admin,
+		POPRetentionDays: r.POPRetentionDays, Admin: r.Admin, PasswordWebOnly: r.WebOnly,
 	}
 }
 

@@ -425,6 +425,8 @@ func (s *Store) DeleteAccount(name string) (err error) {
 	defer func() {
 		if err == nil {
 			s.setQuotaCache(a.ID, 0)
+			s.creds.forget(a.ID)
+			s.logins.forget(a.ID)
 		}
 	}()
 	mbs, err := s.Mailboxes(a.ID)
@@ -464,6 +466,9 @@ func (s *Store) DeleteAccount(name string) (err error) {
 			if err := txn.Delete(keys.Mailbox(uint64(a.ID), uint64(mb.ID))); err != nil {
 				return err
 			}
+		}
+		if err := deleteAccountExtras(txn, a.ID); err != nil {
+			return err
 		}
 		return txn.Delete(keys.Account(uint64(a.ID)))
 	})

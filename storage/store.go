@@ -63,6 +63,14 @@ type Options struct {
 	ValueLogFileSize int64
 	// NoGC disables the idle value-log GC.
 	NoGC bool
+	// Now is the clock of app passwords' last use, of logins seen and of
+	// the credential cache; nil means time.Now. For tests.
+	Now func() time.Time
+	// CredentialCacheTTL is how long a verified mail login is remembered
+	// (credcache.go); 0 means 10 minutes, negative turns the cache off.
+	CredentialCacheTTL time.Duration
+	// CredentialCacheSize bounds the remembered logins; 0 means 1024.
+	CredentialCacheSize int
 	// TrimWhenIdle calls TrimMemory once whenever the store has been idle
 	// for 30 seconds. For the appliance, where the store is most of the
 	// process; off by default because it acts on the whole process.
@@ -99,6 +107,10 @@ type Store struct {
 	eraseKick chan struct{}
 	eraseMu   sync.Mutex    // one eraseQueued at a time
 	authSem   chan struct{} // bounds concurrent argon2 hashing (memory)
+	creds     *credCache    // verified mail logins (credcache.go)
+	checks    atomic.Int64  // argon2id verifications run (PasswordChecks)
+	now       func() time.Time
+	logins    loginThrottle // logins.go: bounded writes of logins seen
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -190,6 +202,11 @@ func Open(opts Options) (*Store, error) {
 		eraseKick: make(chan struct{}, 1),
 		authSem:   make(chan struct{}, 2),
 		quotas:    map[AccountID]int64{},
+		creds:     newCredCache(opts.CredentialCacheTTL, opts.CredentialCacheSize),
+		now:       opts.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	s.events.init()
 	s.ctx, s.cancel = context.WithCancel(context.Background())

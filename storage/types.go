@@ -74,6 +74,12 @@ type Account struct {
 	// Admin may do what changes the whole box from its web page, such as
 	// confirming a factory reset; other accounts only read their mail.
 	Admin bool
+	// PasswordWebOnly keeps the account's password for the web page:
+	// IMAP, POP3 and submission accept only its app passwords.
+	PasswordWebOnly bool
+	// AppPassword is the name of the app password Authenticate accepted;
+	// "" when the account's own password was used, and elsewhere.
+	AppPassword string
 }
 
 // Mailbox is a folder of one account with its exact counts.

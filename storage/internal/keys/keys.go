@@ -9,6 +9,8 @@
 //	02 acct                     account record
 //	03 lower(address)           address -> acct
 //	04 lower(domain)            number of addresses in a local domain
+//	05 acct id                  app password (id: its public first letters)
+//	06 acct                     the account's logins: last login, devices seen
 //	10 acct mbox                mailbox record
 //	11 acct name                mailbox name -> mbox
 //	20 acct mbox uid            message meta
@@ -43,6 +45,8 @@ const (
 	TagAccount    byte = 0x02
 	TagAddress    byte = 0x03
 	TagDomain     byte = 0x04
+	TagAppPass    byte = 0x05
+	TagLogins     byte = 0x06
 	TagMailbox    byte = 0x10
 	TagMboxName   byte = 0x11
 	TagMessage    byte = 0x20
@@ -60,7 +64,7 @@ const (
 
 // Tags lists every family tag above; a new tag must be added here too
 // (TestTagsComplete reads this file to check).
-var Tags = []byte{TagMeta, TagAccount, TagAddress, TagDomain, TagMailbox, TagMboxName,
+var Tags = []byte{TagMeta, TagAccount, TagAddress, TagDomain, TagAppPass, TagLogins, TagMailbox, TagMboxName,
 	TagMessage, TagModSeq, TagTombstone, TagObject, TagChunk, TagErase, TagStaged,
 	TagQueueMsg, TagQueueRcpt, TagDayCount, TagWebSession}
 
@@ -283,4 +287,32 @@ func ParseWebSession(k []byte) (id [32]byte, err error) {
 	}
 	copy(id[:], k[1:])
 	return id, nil
+}
+
+// AppPassword is 05 acct id: id is the app password's public part (its
+// first letters, which say which of the account's app passwords a login
+// means, so that one hash is checked instead of all of them).
+func AppPassword(acct uint64, id string) []byte { return append(u64([]byte{TagAppPass}, acct), id...) }
+
+// AppPasswordPrefix selects every app password of acct.
+func AppPasswordPrefix(acct uint64) []byte { return u64([]byte{TagAppPass}, acct) }
+
+// ParseAppPassword returns acct and id from an 05 key.
+func ParseAppPassword(k []byte) (acct uint64, id string, err error) {
+	if len(k) < 10 || k[0] != TagAppPass {
+		return 0, "", badKey("app password", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), string(k[9:]), nil
+}
+
+// Logins is 06 acct: the account's last login and the devices it was seen
+// from, one record per account.
+func Logins(acct uint64) []byte { return u64([]byte{TagLogins}, acct) }
+
+// ParseLogins returns acct from an 06 key.
+func ParseLogins(k []byte) (uint64, error) {
+	if len(k) != 9 || k[0] != TagLogins {
+		return 0, badKey("logins", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), nil
 }

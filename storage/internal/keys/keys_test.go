@@ -63,6 +63,19 @@ func TestRoundTrip(t *testing.T) {
 	if got, err := ParseWebSession(WebSession(id)); err != nil || got != id || !bytes.HasPrefix(WebSession(id), WebSessionFamily()) {
 		t.Fatalf("web session: %x %v", got, err)
 	}
+	if a, i, err := ParseAppPassword(AppPassword(7, "abcd")); err != nil || a != 7 || i != "abcd" ||
+		!bytes.HasPrefix(AppPassword(7, "abcd"), AppPasswordPrefix(7)) || bytes.HasPrefix(AppPassword(8, "abcd"), AppPasswordPrefix(7)) {
+		t.Fatalf("app password: %d %q %v", a, i, err)
+	}
+	if _, _, err := ParseAppPassword(AppPasswordPrefix(7)); err == nil {
+		t.Fatal("app password key without an id parsed")
+	}
+	if a, err := ParseLogins(Logins(9)); err != nil || a != 9 {
+		t.Fatalf("logins: %d %v", a, err)
+	}
+	if _, err := ParseLogins(Account(9)); err == nil {
+		t.Fatal("account key parsed as logins")
+	}
 	if _, err := ParseWebSession(Account(1)); err == nil {
 		t.Fatal("account key parsed as web session")
 	}
@@ -145,6 +158,7 @@ func TestNoReservedPrefix(t *testing.T) {
 		Object(big), Chunk(big, 1<<32-1), Erase(big), Staged(big),
 		QueueMsg(big), QueueRcpt(big, 1<<32-1), DayCount(99991231, big),
 		WebSession([32]byte{'b', 'a', 'd', 'g', 'e', 'r', '!'}),
+		AppPassword(big, "badger!"), Logins(big),
 	}
 	if len(keys) != len(Tags) {
 		t.Fatalf("%d sample keys for %d tags: add the new family's key here", len(keys), len(Tags))
