@@ -30,7 +30,6 @@
 //	queries.go   read-only questions: mailboxes, messages, stats, fsck
 //	export.go    export and import of mail: mbox (mboxrd) and Maildir
 //	transition.go  moving mail in from the old provider (appliance/transition)
-//	transition.go  moving mail in from the old provider (appliance/transition)
 //	control.go   the control socket: wire format, Server, Client
 //	peer_*.go    who is at the other end of the socket (SO_PEERCRED)
 //
@@ -50,7 +49,6 @@ import (
 	"postroom/appliance/config"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
-	"postroom/appliance/transition"
 	"postroom/appliance/transition"
 	"postroom/storage"
 )
@@ -82,12 +80,11 @@ type Options struct {
 	// It returns a note for people ("the services restart now"), or an
 	// error when the restart could not be asked for.
 	Apply func(cfg config.Config, restart bool, what string, by Actor) (note string, err error)
+	// Update installs an update file (appliance/run_update.go); nil:
+	// this machine installs no updates.
+	Update func(ctx context.Context, file string, by Actor) (UpdateResult, error)
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
-	// Transition moves mail in from the old provider's accounts
-	// (transition.go). nil: those operations answer that the running box
-	// does them.
-	Transition *transition.Manager
 	// Transition moves mail in from the old provider's accounts
 	// (transition.go). nil: those operations answer that the running box
 	// does them.
@@ -327,16 +324,8 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.FinishTransition(ctx, by, op)
 	case RemoveTransition:
 		return a.RemoveTransition(ctx, by, op)
-	case AddTransition:
-		return a.AddTransition(ctx, by, op)
-	case ListTransitions:
-		return a.ListTransitions(ctx, by, op)
-	case RunTransitions:
-		return a.RunTransitions(ctx, by, op)
-	case FinishTransition:
-		return a.FinishTransition(ctx, by, op)
-	case RemoveTransition:
-		return a.RemoveTransition(ctx, by, op)
+	case InstallUpdate:
+		return a.InstallUpdate(ctx, by, op)
 	}
 	return nil, errorf(CodeInvalid, "op", "unknown operation %q", op.OpName())
 }
@@ -351,5 +340,5 @@ var ops = []Op{
 	ListAccounts{}, GetAccount{}, ListMailboxes{}, ListMessages{}, GetStats{}, CheckStore{},
 	ExportMail{}, ImportMail{},
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
-	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
+	InstallUpdate{},
 }

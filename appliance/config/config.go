@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -73,13 +74,22 @@ type Listeners struct {
 	POP3S       string `json:"pop3s" help:"POP3 over TLS, normally :995."`
 	Web         string `json:"web" help:"The status and setup web page, e.g. :8080."`
 	Public      string `json:"public" help:"The public web handler for the internet: only the addresses mail clients ask to set themselves up (Thunderbird autoconfig, Outlook Autodiscover, Apple profiles), normally :80. Point autoconfig.DOMAIN and autodiscover.DOMAIN here."`
+	PublicTLS   string `json:"public_tls" help:"The same public handler over TLS, normally :443, with the box's certificate: Outlook asks only over https. A trusted certificate needs a public host name (see tls.acme)."`
 }
 
 // TLSFiles names a certificate chain and its private key, both PEM.
 type TLSFiles struct {
 	Cert string `json:"cert" help:"Certificate chain (PEM). Relative paths are relative to data_dir."`
 	Key  string `json:"key" help:"Private key (PEM) of the certificate. Relative paths are relative to data_dir."`
+	// ACME is on by default so that a box with a public host name gets a
+	// trusted certificate without anyone asking for it.
+	ACME      string `json:"acme" help:"ACME directory of the authority that gives the box a trusted certificate when the host name is a public DNS name (Let's Encrypt's by default). The authority checks the name over port 80 (listen.public) or 443 (listen.public_tls). Empty: no ACME; the self-signed certificate stays unless one is uploaded or configured above."`
+	ACMEEmail string `json:"acme_email" help:"Address the ACME authority may write to about the certificate (optional)."`
+	ACMERoots string `json:"acme_roots" help:"PEM file of the root certificates to trust for a private ACME authority (for example a company's own); empty: the system's. Relative paths are relative to data_dir."`
 }
+
+// LetsEncrypt is Let's Encrypt's ACME directory, the default tls.acme.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
 
 // Duration is a time.Duration written in JSON as a string such as "5m".
 type Duration time.Duration
@@ -119,7 +129,9 @@ func Default() Config {
 			POP3S:       ":995",
 			Web:         ":8080",
 			Public:      ":80",
+			PublicTLS:   ":443",
 		},
+		TLS:              TLSFiles{ACME: LetsEncrypt},
 		MaxMessageSize:   50 << 20,
 		MaxRecipients:    100,
 		SMTPReadTimeout:  Duration(5 * time.Minute),
@@ -149,6 +161,7 @@ const (
 	DevPOP3S       = "127.0.0.1:1995"
 	DevWeb         = "127.0.0.1:8080"
 	DevPublic      = "127.0.0.1:8081"
+	DevPublicTLS   = "127.0.0.1:8444"
 )
 
 // DemoDomain and DemoUser are created in dev mode on the first start.
@@ -174,7 +187,9 @@ func DevDefault(dataDir string) Config {
 		POP3S:       DevPOP3S,
 		Web:         DevWeb,
 		Public:      DevPublic,
+		PublicTLS:   DevPublicTLS,
 	}
+	c.TLS.ACME = ""                // nothing leaves a development machine
 	c.Port25Probe = ""             // make run never reaches the internet
 	c.AllowPlaintextAuthLAN = true // loopback only; lets swaks and curl log in without TLS
 	c.Dev = true
@@ -361,6 +376,14 @@ func (c Config) Validate() error {
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		bad("tls", "give both cert and key, or neither for a generated self-signed certificate")
 	}
+	if c.TLS.ACME != "" {
+		if u, err := url.Parse(c.TLS.ACME); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("tls.acme", "%q is not an https:// address of an ACME directory (or empty for none)", c.TLS.ACME)
+		}
+	}
+	if c.TLS.ACMEEmail != "" && (!strings.Contains(c.TLS.ACMEEmail, "@") || strings.ContainsAny(c.TLS.ACMEEmail, " <>,")) {
+		bad("tls.acme_email", "%q is not an email address", c.TLS.ACMEEmail)
+	}
 	if c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 1<<30 {
 		bad("max_message_size", "%d is outside 1024 bytes to 1 GiB (1073741824)", c.MaxMessageSize)
 	}
@@ -424,7 +447,7 @@ func (c Config) listeners() []listener {
 	return []listener{
 		{"smtp", l.SMTP}, {"submission", l.Submission}, {"submissions", l.Submissions},
 		{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S},
-		{"web", l.Web}, {"public", l.Public},
+		{"web", l.Web}, {"public", l.Public}, {"public_tls", l.PublicTLS},
 	}
 }
 

@@ -27,9 +27,9 @@ func TestDevDefaultPorts(t *testing.T) {
 	want := Listeners{
 		SMTP: "127.0.0.1:2525", Submission: "127.0.0.1:2587", Submissions: "127.0.0.1:2465",
 		IMAP: "127.0.0.1:1143", IMAPS: "127.0.0.1:1993", POP3: "127.0.0.1:1110", POP3S: "127.0.0.1:1995",
-		Web: "127.0.0.1:8080", Public: "127.0.0.1:8081",
+		Web: "127.0.0.1:8080", Public: "127.0.0.1:8081", PublicTLS: "127.0.0.1:8444",
 	}
-	if c.Listen != want || !c.Dev || c.DataDir != "/x" || c.Port25Probe != "" {
+	if c.Listen != want || c.TLS.ACME != "" || Default().TLS.ACME != LetsEncrypt || !c.Dev || c.DataDir != "/x" || c.Port25Probe != "" {
 		t.Errorf("DevDefault = %+v", c)
 	}
 }
@@ -191,6 +191,8 @@ func TestValidateErrors(t *testing.T) {
 		{"port range", func(c *Config) { c.Listen.IMAP = ":70000" }, []string{"listen.imap:", "0 to 65535"}},
 		{"port word", func(c *Config) { c.Listen.POP3 = ":pop" }, []string{"listen.pop3:"}},
 		{"bad host", func(c *Config) { c.Listen.Web = "no such host:80" }, []string{"listen.web:", "neither"}},
+		{"acme over http", func(c *Config) { c.TLS.ACME = "http://ca.example/dir" }, []string{"tls.acme:", "https://"}},
+		{"acme email", func(c *Config) { c.TLS.ACMEEmail = "not an address" }, []string{"tls.acme_email:"}},
 		{"same port twice", func(c *Config) { c.Listen.IMAPS = c.Listen.IMAP }, []string{"listen.imaps:", "listen.imap"}},
 		{"cert without key", func(c *Config) { c.TLS.Cert = "c.pem" }, []string{"tls: give both"}},
 		{"message size", func(c *Config) { c.MaxMessageSize = 10 }, []string{"max_message_size:"}},
