@@ -1,12 +1,18 @@
-// Command postroom-load sends a bounded SMTP load to a Postroom on this
-// machine and reports the acceptance rate, so that figures in
-// docs/BENCHMARKS.md can be measured against the real appliance binary
-// (with `make run`, or a data folder of your own).
+// Command postroom-load sends a bounded load to a Postroom on this machine,
+// so that figures in docs/BENCHMARKS.md can be measured against the real
+// appliance binary (with `make run`, or a data folder of your own).
+//
+// SMTP (the default, or `postroom-load smtp ...`) reports the acceptance
+// rate; it stops after -n messages or -timeout, whichever comes first:
 //
 //	postroom-load -smtp 127.0.0.1:2525 -to demo@example.test -n 10000 -c 8 -size 2048
 //
-// It only talks to loopback addresses, and stops after -n messages or
-// -timeout, whichever comes first.
+// `postroom-load imap` runs the IMAP stress mix (internal/imapstress) and
+// reports commands per second and every error, bounded by -duration and -n:
+//
+//	POSTROOM_LOAD_PASSWORD=... postroom-load imap -imap 127.0.0.1:1143 -user demo@example.test -c 10 -shared
+//
+// It only talks to loopback addresses.
 package main
 
 import (
@@ -33,6 +39,14 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "imap":
+			return runIMAP(args[1:])
+		case "smtp":
+			args = args[1:]
+		}
+	}
 	fs := flag.NewFlagSet("postroom-load", flag.ContinueOnError)
 	addr := fs.String("smtp", "127.0.0.1:2525", "SMTP address of the appliance (loopback only)")
 	to := fs.String("to", "demo@example.test", "recipient")
