@@ -42,7 +42,8 @@ test: deps
 # set-up page and read its QR codes back (webui/autoconfig/browser_test.go).
 # Dovecot (dovecot-imapd, dovecot-pop3d) is the IMAP peer: a private instance on
 # 127.0.0.1 for the IMAP stress comparison and as the old provider in the
-# transition tests.
+# transition tests. OpenSSH's sshd and sftp-server (openssh-server) are the backup
+# target's SFTP server: a private sshd on 127.0.0.1 (appliance/backup/sftp_test.go).
 deps:
 	@missing=""; \
 	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
@@ -67,6 +68,7 @@ deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v zbarimg  >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
 	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd dovecot-pop3d"; \
+	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
 			echo "deps: installing$$missing"; \

@@ -225,6 +225,13 @@ func dump(t *testing.T, st *storage.Store) string {
 	return w.String()
 }
 
+// dumpDir is dump of the closed store in dir.
+func dumpDir(t *testing.T, dir string) string {
+	t.Helper()
+	st := storagetest.OpenOptions(t, storage.Options{Dir: dir, NoGC: true})
+	return dump(t, st)
+}
+
 // restore restores the target's newest backup into a fresh folder and
 // returns the folder and its opened store.
 func (b *box) restore(name string) (string, *storage.Store) {
