@@ -1,0 +1,58 @@
+package imapstress
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"postroom/internal/dovecottest"
+)
+
+// TestDovecot validates the tool: against Debian's Dovecot, a mature
+// server, a run of every command in the mix must show no error at all,
+// with clients sharing one mailbox and with a mailbox each. A check that
+// fails here is a bug in the tool, not in the server.
+func TestDovecot(t *testing.T) {
+	d := dovecottest.StartWith(t, dovecottest.Options{MailLocation: "mdbox:~/mdbox"},
+		dovecottest.User{Name: "stress@example.test", Password: "stress secret"})
+	for _, shared := range []bool{true, false} {
+		name := "separate"
+		if shared {
+			name = "shared"
+		}
+		t.Run(name, func(t *testing.T) {
+			res, err := Run(context.Background(), Options{
+				Addr: d.IMAP, User: "stress@example.test", Password: "stress secret",
+				Clients: 6, Shared: shared, Duration: 3 * time.Second, Commands: 20000, Seed: 1,
+			})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, d.Log())
+			}
+			var b strings.Builder
+			res.Report(&b)
+			res.ReportKinds(&b)
+			t.Log(b.String())
+			if res.ErrorCount() != 0 {
+				t.Errorf("errors against Dovecot:\n%s", b.String())
+			}
+			for _, o := range ops {
+				if !everyCommandRan(res, o.name) {
+					t.Errorf("the mix never ran %s", o.name)
+				}
+			}
+		})
+	}
+}
+
+// everyCommandRan says whether an operation's command shows in the counts.
+func everyCommandRan(res *Result, op string) bool {
+	cmd := map[string]string{
+		"select": "SELECT", "examine": "EXAMINE", "fetch-flags": "FETCH", "fetch-envelope": "UID FETCH",
+		"fetch-body": "UID FETCH", "fetch-partial": "UID FETCH", "store-flags": "STORE", "store-keyword": "UID STORE",
+		"search": "SEARCH", "copy": "UID COPY", "move": "UID MOVE", "expunge": "EXPUNGE", "uid-expunge": "UID EXPUNGE",
+		"append": "APPEND", "noop": "NOOP", "idle": "IDLE", "check": "CHECK", "status": "STATUS", "list": "LIST",
+		"mailbox": "RENAME", "namespace": "NAMESPACE", "close": "CLOSE", "unselect": "UNSELECT", "logout": "LOGOUT",
+	}[op]
+	return res.ByCommand[cmd] > 0
+}
