@@ -79,6 +79,9 @@ func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool)
 	if s.BackupError != "" {
 		add("backup", "Last backup", "Failed: "+s.BackupError, true)
 	}
+	if d := s.DNS; !d.Checked.IsZero() {
+		add("dns", "DNS records", dnsWords(d, now), len(d.Problems) > 0) // dns.go
+	}
 	if s.DevOutbox.Dir != "" {
 		add("dev-outbox", "Mail to other domains", "Development mode: never sent to the internet. "+s.DevOutbox.Summary()+".", false)
 	}

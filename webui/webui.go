@@ -17,6 +17,8 @@
 //	             both with the account's client set-up (ClientSetup)
 //	settings.go  /domains, /settings (host name, smarthost), /queue
 //	diagnostics.go  /log (recent lines) and /diagnostics.zip
+//	dns.go       /dns: the DNS records to publish and what DNS says of
+//	             them now, the box's reverse DNS and port 25 (DNSCheck)
 //
 // Every request passes two gates (guard.go): the client must be on the
 // office network (lanOnly), and the Host it asked for must be one of the
@@ -142,6 +144,9 @@ type Options struct {
 	// page and on the administrator's page of each account. nil: the
 	// pages leave the section out.
 	Setup ClientSetup
+	// DNS is the background check of the DNS records and connections
+	// that the DNS page shows. nil: the page says there is none.
+	DNS DNSCheck
 }
 
 // Handler serves every page.
@@ -169,6 +174,7 @@ func New(opts Options) *Handler {
 	if opts.Sessions != nil {
 		h.sessions = &sessions{store: opts.Sessions, now: opts.Now}
 	}
+	h.dns = opts.DNS
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
@@ -194,6 +200,9 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("POST /queue/{form}", h.page(true, h.queueChange))
 	mux.HandleFunc("GET /log", h.page(true, h.logPage)) // diagnostics.go
 	mux.HandleFunc("GET /diagnostics.zip", h.page(true, h.diagnostics))
+	mux.HandleFunc("GET /dns", h.page(true, h.dnsPage)) // dns.go; the set-up ends here
+	mux.HandleFunc("POST /dns/check", h.page(true, h.dnsRecheck))
+	mux.HandleFunc("GET /dns.js", h.dnsScript)
 	// Forms posted by another site's page are refused before they reach
 	// a handler (the browser says where a form came from); the forms'
 	// CSRF tokens refuse the rest.
@@ -220,6 +229,7 @@ type handler struct {
 	streams  *streams    // the status page's live updates
 	log      LogSource   // recent log lines; nil: none
 	setup    ClientSetup // client set-up instructions; nil: none
+	dns      DNSCheck    // the DNS page's check; nil: none
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
