@@ -136,6 +136,9 @@ type Snapshot struct {
 	DNS DNSCheck `json:"dns,omitzero"`
 	// System is the software running and the box's start (system.go).
 	System System `json:"system,omitzero"`
+	// Moving is the mail being moved in from the old provider's accounts
+	// (moving.go); empty when no move is running.
+	Moving []Moving `json:"moving,omitempty"`
 	// Time is when this Snapshot was published.
 	Time time.Time `json:"time"`
 }
@@ -411,6 +414,7 @@ func (s Snapshot) Attention(now time.Time) []string {
 		out = append(out, "The last backup failed: "+s.BackupError)
 	}
 	out = append(out, s.System.Problems(now)...)
+	out = append(out, s.movingProblems()...)
 	for _, p := range s.DNS.Problems {
 		if p != s.Problem {
 			out = append(out, p)
