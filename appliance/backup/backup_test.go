@@ -46,7 +46,15 @@ type box struct {
 func newBox(t *testing.T) *box {
 	t.Helper()
 	b := &box{t: t, dir: t.TempDir(), target: t.TempDir(), clock: testutil.NewClock(time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC))}
-	b.st = storagetest.OpenOptions(t, storage.Options{Dir: filepath.Join(b.dir, "store"), NoGC: true})
+	b.st = b.openStore()
+	// The store open at the end (a test may close and reopen it) is
+	// checked and closed.
+	t.Cleanup(func() {
+		if err := b.st.Check(ctx); err != nil {
+			t.Errorf("store check after test: %v", err)
+		}
+		b.st.Close()
+	})
 	secret, public, err := NewRecoveryKey()
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +85,16 @@ func newBox(t *testing.T) *box {
 	}
 	b.m = b.manager()
 	return b
+}
+
+func (b *box) openStore() *storage.Store {
+	b.t.Helper()
+	st, err := storage.Open(storage.Options{Dir: filepath.Join(b.dir, "store"), NoGC: true,
+		Logger: slog.New(slog.NewTextHandler(testutil.LogWriter{TB: b.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return st
 }
 
 func (b *box) manager() *Manager {

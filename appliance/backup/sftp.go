@@ -192,8 +192,14 @@ func (s *SFTP) Create(ctx context.Context, name string) (Upload, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fis, err := s.c.ReadDir(s.dir); err == nil {
+		for _, fi := range fis {
+			if stalePartial(fi.Name(), name) { // left by a backup that was killed
+				s.c.Remove(path.Join(s.dir, fi.Name()))
+			}
+		}
+	}
 	p := path.Join(s.dir, partialName(name))
-	s.c.Remove(p)
 	f, err := s.c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return nil, fmt.Errorf("writing to the SFTP server: %w", err)

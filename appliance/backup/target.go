@@ -51,6 +51,16 @@ var ErrTargetFull = errors.New("the backup disk is full")
 
 func partialName(name string) string { return "." + name + ".partial" }
 
+// stalePartial says whether file is a partial file a killed backup of the
+// same box as name left behind (names are postroom-HOST-TIME-KIND.pbk).
+func stalePartial(file, name string) bool {
+	i := strings.LastIndexByte(name, '-')
+	if i > 0 {
+		i = strings.LastIndexByte(name[:i], '-')
+	}
+	return i > 0 && strings.HasPrefix(file, "."+name[:i+1]) && strings.HasSuffix(file, Ext+".partial")
+}
+
 // noSpace says whether err is a full disk, in whatever form the target
 // reports it.
 func noSpace(err error) bool {
@@ -102,8 +112,14 @@ func (f Folder) Create(ctx context.Context, name string) (Upload, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
+	if ents, err := os.ReadDir(f.Dir); err == nil {
+		for _, e := range ents {
+			if stalePartial(e.Name(), name) { // left by a backup that was killed
+				os.Remove(filepath.Join(f.Dir, e.Name()))
+			}
+		}
+	}
 	p := filepath.Join(f.Dir, partialName(name))
-	os.Remove(p) // left by a backup that was killed
 	file, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("writing to the backup folder: %w", err)
