@@ -30,12 +30,20 @@ type Account struct {
 	// days; 0 keeps them.
 	RetentionDays int  `json:"retention_days"`
 	Admin         bool `json:"admin"`
+	// PasswordWebOnly: the account's password works on the web page
+	// only; mail programs use app passwords.
+	PasswordWebOnly bool `json:"password_web_only,omitempty"`
+	// LastLogin is the last login seen (any protocol, the web page too),
+	// up to 10 minutes old; zero when none. Filled by the list and get
+	// operations.
+	LastLogin time.Time `json:"last_login,omitzero"`
 }
 
 func accountOf(a storage.Account) Account {
 	return Account{
 		ID: uint64(a.ID), Name: a.Name, Addresses: a.Addresses, Quota: a.Quota, Usage: a.Usage,
 		Messages: a.Messages, Created: a.Created, RetentionDays: a.POPRetentionDays, Admin: a.Admin,
+		PasswordWebOnly: a.PasswordWebOnly,
 	}
 }
 
@@ -280,7 +288,8 @@ func (a *Admin) RemoveAccount(ctx context.Context, by Actor, req RemoveAccount) 
 			return AccountResult{}, "", internal("removing account "+acct.Name, err)
 		}
 		return AccountResult{Account: accountOf(acct)},
-			fmt.Sprintf("removed account %s and its mail (%d messages, %d bytes)", acct.Name, acct.Messages, acct.Usage), nil
+			fmt.Sprintf("removed account %s and its mail (%d messages, %d bytes)%s", acct.Name, acct.Messages, acct.Usage,
+				endedWords(a.endSessions(acct.Name))), nil
 	})
 }
 
@@ -315,7 +324,9 @@ func (a *Admin) RenameAccount(ctx context.Context, by Actor, req RenameAccount) 
 		if err != nil {
 			return AccountResult{}, "", internal("renaming "+acct.Name, err)
 		}
-		what := fmt.Sprintf("renamed account %s to %s", acct.Name, got.Name)
+		// Sessions logged in under the old name end: they would log in
+		// again under it, which no longer works.
+		what := fmt.Sprintf("renamed account %s to %s%s", acct.Name, got.Name, endedWords(a.endSessions(acct.Name)))
 		if req.KeepOldAddress {
 			what += fmt.Sprintf(" (%s stays an address of it)", acct.Name)
 		}
@@ -379,6 +390,7 @@ func (a *Admin) SetPassword(ctx context.Context, by Actor, req SetPassword) (Acc
 			res.Password = pw
 			what += " to a generated one"
 		}
+		what += endedWords(a.endSessions(acct.Name))
 		return res, what, nil
 	})
 }

@@ -33,8 +33,8 @@
 //	control.go   the control socket: wire format, Server, Client
 //	peer_*.go    who is at the other end of the socket (SO_PEERCRED)
 //
-// App passwords are not here yet: the store has no place for them
-// (storage keeps one password hash per account).
+//	apppasswords.go  app passwords, the password kept for the web,
+//	             devices seen; "log out everywhere" (Options.EndSessions)
 package admin
 
 import (
@@ -89,6 +89,11 @@ type Options struct {
 	// (transition.go). nil: those operations answer that the running box
 	// does them.
 	Transition *transition.Manager
+	// EndSessions ends an account's open IMAP, POP3 and submission
+	// sessions and returns how many ("log out everywhere", after a
+	// password change or an app password's removal). nil: a stopped box
+	// has none.
+	EndSessions func(account string) int
 }
 
 // Admin carries out the operations. It is safe for concurrent use.
@@ -326,6 +331,16 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.RemoveTransition(ctx, by, op)
 	case InstallUpdate:
 		return a.InstallUpdate(ctx, by, op)
+	case AddAppPassword:
+		return a.AddAppPassword(ctx, by, op)
+	case ListAppPasswords:
+		return a.ListAppPasswords(ctx, by, op)
+	case RevokeAppPassword:
+		return a.RevokeAppPassword(ctx, by, op)
+	case SetPasswordWebOnly:
+		return a.SetPasswordWebOnly(ctx, by, op)
+	case ListDevices:
+		return a.ListDevices(ctx, by, op)
 	}
 	return nil, errorf(CodeInvalid, "op", "unknown operation %q", op.OpName())
 }
@@ -341,4 +356,5 @@ var ops = []Op{
 	ExportMail{}, ImportMail{},
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 	InstallUpdate{},
+	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{},
 }

@@ -35,9 +35,15 @@ func (a *Admin) accounts() ([]Account, error) {
 	if err != nil {
 		return nil, internal("reading the accounts", err)
 	}
+	last, err := a.st.LastLogins()
+	if err != nil {
+		return nil, internal("reading the last logins", err)
+	}
 	out := make([]Account, 0, len(accts))
 	for _, x := range accts {
-		out = append(out, accountOf(x))
+		acct := accountOf(x)
+		acct.LastLogin = last[x.ID].Last
+		out = append(out, acct)
 	}
 	slices.SortFunc(out, func(x, y Account) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil
@@ -76,7 +82,14 @@ func (GetAccount) readOnly()      {}
 func (a *Admin) GetAccount(ctx context.Context, by Actor, req GetAccount) (AccountResult, error) {
 	return run(a, ctx, by, req, func(ctx context.Context, req GetAccount) (AccountResult, string, error) {
 		acct, err := a.account("name", req.Name)
-		return AccountResult{Account: accountOf(acct)}, "", err
+		if err != nil {
+			return AccountResult{}, "", err
+		}
+		res := AccountResult{Account: accountOf(acct)}
+		if ds, err := a.st.Devices(acct.Name); err == nil && len(ds) > 0 {
+			res.Account.LastLogin = ds[0].Last
+		}
+		return res, "", nil
 	})
 }
 

@@ -26,9 +26,7 @@ import (
 	"postroom/internal/atomicfile"
 )
 
-// ALPNProto is the TLS protocol name of the TLS-ALPN-01 challenge: the
-// public port's tls.Config lists it in NextProtos.
-const ALPNProto = acme.ALPNProto
+const alpnProto = acme.ALPNProto
 
 // Challenge types (RFC 8555 8.3, RFC 8737).
 const (
