@@ -104,6 +104,7 @@ func (s *session) login(user, password string) error {
 		s.acct = &acct
 		if s.conn != nil {
 			s.conn.fc.LoggedIn() // the front's pre-login limits end
+			s.conn.fc.SetClient(acct.AppPassword) // the device's name, when known
 			s.conn.fc.SetAccount(acct.Name)
 		}
 		s.srv.log.Info("smtp login", s.logAttrs(nil)...)

@@ -28,6 +28,7 @@ type Conn struct {
 	// account is the account the client logged in as (SetAccount), for
 	// EndSessions; ended is set by EndSessions.
 	account atomic.Pointer[string]
+	client  atomic.Pointer[string]
 	ended   atomic.Bool
 
 	mu   sync.Mutex
@@ -72,6 +73,27 @@ func (c *Conn) SetAccount(name string) {
 	if h := c.f.opts.OnLogin; h != nil {
 		h(c)
 	}
+}
+
+// SetClient records what the client said it is: the name of the app
+// password it logged in with, or the program's name from IMAP ID. After
+// login it calls OnLogin again, so the device is recorded by its name.
+func (c *Conn) SetClient(name string) {
+	c.client.Store(&name)
+	if c.Account() == "" || c.ended.Load() {
+		return
+	}
+	if h := c.f.opts.OnLogin; h != nil {
+		h(c)
+	}
+}
+
+// Client is the name set by SetClient, "" when none was.
+func (c *Conn) Client() string {
+	if p := c.client.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Account is the account set by SetAccount, "" before login.

@@ -79,6 +79,13 @@ type Limits struct {
 	StressAt int
 	// StressIdle is PreLoginIdle under stress. [5s]
 	StressIdle time.Duration
+	// OnLogin, when set, is called by Conn.SetAccount and, after login,
+	// Conn.SetClient, on the session's goroutine: the appliance records
+	// the account's last login and devices, and learns the fronts whose
+	// sessions "log out everywhere" must end. It rides in Limits because
+	// every server passes its Limits through to its Front. It must not
+	// block for long. [none]
+	OnLogin func(*Conn)
 }
 
 // Options configure New. Name, MaxConns, MaxPerAddr and Refusal are
@@ -110,10 +117,6 @@ type Options struct {
 	// ErrClosed is what Serve returns after Stop: the server's
 	// ErrServerClosed. [net.ErrClosed]
 	ErrClosed error
-	// OnLogin, when set, is called by Conn.SetAccount (on the session's
-	// goroutine): the appliance records the account's last login and the
-	// devices it was seen from. It must not block for long.
-	OnLogin func(*Conn)
 }
 
 // maxRefusing bounds the goroutines answering refused connections, so that
@@ -201,6 +204,10 @@ func New(opts Options) (*Front, error) {
 		banned:  make(map[netip.Prefix]time.Time),
 	}, nil
 }
+
+// Name is the server's name (Options.Name): "imap", "pop3",
+// "smtp-submission".
+func (f *Front) Name() string { return f.opts.Name }
 
 // Limits returns the limits in force, defaults filled in.
 func (f *Front) Limits() Limits { return f.opts.Limits }

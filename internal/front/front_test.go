@@ -93,6 +93,10 @@ func serveLines(c *Conn, tlsConfig *tls.Config) {
 			c.SetAccount(name)
 			line = "LOGIN"
 		}
+		if name, ok := strings.CutPrefix(line, "CLIENT "); ok {
+			c.SetClient(name)
+			line = "PING"
+		}
 		switch line {
 		case "LOGIN":
 			c.LoggedIn()
@@ -398,8 +402,8 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestEndSessions(t *testing.T) {
 	logins := make(chan string, 10)
 	s := startLineServer(t, Options{
-		MaxConns: 10, MaxPerAddr: 10, Limits: Limits{StressAt: 100},
-		OnLogin: func(c *Conn) { logins <- c.Account() },
+		MaxConns: 10, MaxPerAddr: 10,
+		Limits: Limits{StressAt: 100, OnLogin: func(c *Conn) { logins <- c.Account() + " " + c.Client() }},
 	}, false)
 	idle, _ := s.dial("127.0.0.1")
 	busy, _ := s.dial("127.0.0.1")
@@ -414,16 +418,24 @@ func TestEndSessions(t *testing.T) {
 		{busy, "LOGIN anna@example.com", "OK"},
 		{busy, "WORK", "OK"},
 		{other, "LOGIN bob@example.com", "OK"},
+		{other, "CLIENT Bob's phone", "OK"},
+		{anon, "CLIENT before login", "OK"},
 		{anon, "PING", "OK"},
 	} {
 		if got := st.c.cmd(st.cmd); got != st.want {
 			t.Fatalf("%s: %q, want %q", st.cmd, got, st.want)
 		}
 	}
-	for _, want := range []string{"anna@example.com", "anna@example.com", "bob@example.com"} {
+	// SetClient after login reports the device again; before login not.
+	for _, want := range []string{"anna@example.com ", "anna@example.com ", "bob@example.com ", "bob@example.com Bob's phone"} {
 		if got := <-logins; got != want {
 			t.Errorf("OnLogin saw %q, want %q", got, want)
 		}
+	}
+	select {
+	case got := <-logins:
+		t.Errorf("OnLogin before login: %q", got)
+	default:
 	}
 	if n := s.f.EndSessions(" ANNA@example.COM"); n != 2 {
 		t.Fatalf("EndSessions = %d, want 2", n)
