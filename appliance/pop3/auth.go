@@ -159,7 +159,7 @@ func (c *session) login(name, password string) {
 		return
 	}
 	c.snap, c.state = sn, stateTrans
-	c.nc.LoggedIn() // the front's pre-login limits end
+	c.nc.LoggedIn()                  // the front's pre-login limits end
 	c.nc.SetClient(acct.AppPassword) // the device's name, when known
 	c.nc.SetAccount(acct.Name)
 	c.log.Info("pop3 login", "account", acct.Name, "tls", c.isTLS, "messages", sn.count, "octets", sn.size)

@@ -103,7 +103,7 @@ func (s *session) login(user, password string) error {
 	case err == nil:
 		s.acct = &acct
 		if s.conn != nil {
-			s.conn.fc.LoggedIn() // the front's pre-login limits end
+			s.conn.fc.LoggedIn()                  // the front's pre-login limits end
 			s.conn.fc.SetClient(acct.AppPassword) // the device's name, when known
 			s.conn.fc.SetAccount(acct.Name)
 		}
