@@ -37,7 +37,6 @@ import (
 	"postroom/appliance/authguard"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
-	"postroom/appliance/transition"
 	"postroom/hw"
 	"postroom/internal/logring"
 	"postroom/storage"
@@ -178,6 +177,9 @@ type runner struct {
 	// guard is the one login policy of every service that takes a
 	// password, so that failures on one protocol count on all.
 	guard *authguard.Guard
+	// sessions records logins and ends an account's sessions on every
+	// protocol (run_sessions.go).
+	sessions sessionHub
 	// resolver answers the DNS questions of outgoing mail and of the
 	// checks on incoming mail (Config.Resolver).
 	resolver *net.Resolver
@@ -205,9 +207,6 @@ type runner struct {
 	// profileLinks are the one-time links to Apple profiles that the
 	// public handler serves (run_public.go); the set-up page makes them.
 	profileLinks *autoconfig.Links
-	// mover moves mail in from the old provider's accounts, nil until
-	// the admin layer made it (run_transition.go).
-	mover *transition.Manager
 }
 
 type jobFailure struct {

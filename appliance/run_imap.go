@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"postroom/appliance/imapd"
+	"postroom/internal/front"
 	"postroom/storage"
 )
 
@@ -34,6 +35,7 @@ func (r *runner) imapServices(st *storage.Store, tlsConfig *tls.Config) ([]*serv
 		// A mail client keeps several connections open (one per watched
 		// folder), so IMAP gets twice the per-service limit.
 		MaxConnections: 2 * cfg.MaxConnections,
+		Limits:         front.Limits{OnLogin: r.sessions.onLogin(st, r.log)}, // run_sessions.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set up IMAP: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"postroom/appliance/pop3"
+	"postroom/internal/front"
 	"postroom/storage"
 )
 
@@ -30,6 +31,7 @@ func (r *runner) pop3Services(st *storage.Store, tlsConfig *tls.Config) ([]*serv
 		Guard:             r.guard,
 		AllowPlaintextLAN: cfg.AllowPlaintextAuthLAN,
 		MaxConnections:    cfg.MaxConnections,
+		Limits:            front.Limits{OnLogin: r.sessions.onLogin(st, r.log)}, // run_sessions.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set up POP3: %w", err)

@@ -77,7 +77,7 @@ func (a admins) CheckAdmin(ctx context.Context, remote, user, password string) e
 	if err != nil {
 		return fmt.Errorf("client address %q: %w", remote, err)
 	}
-	acct, err := a.r.guard.Login(ctx, a.st, addr, user, password)
+	acct, err := a.r.guard.Login(ctx, a.st.AccountPasswordOnly(), addr, user, password)
 	switch {
 	case errors.Is(err, authguard.ErrLocked):
 		a.r.log.Warn("administrator login locked out", "user", user, "remote", remote)

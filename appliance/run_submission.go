@@ -55,6 +55,7 @@ func (r *runner) submissionServices(st *storage.Store, tlsConfig *tls.Config) ([
 			return nil, err
 		}
 		opts.Submission = sub
+		opts.Limits.OnLogin = r.sessions.onLogin(st, r.log) // run_sessions.go
 		opts.ImplicitTLS = p.implicitTLS
 		srv, err := smtpd.New(opts)
 		if err != nil {

@@ -40,7 +40,8 @@ func (l webLogins) Login(ctx context.Context, remote, user, password string) (st
 	if err != nil {
 		return "", fmt.Errorf("client address %q: %w", remote, err)
 	}
-	acct, err := l.r.guard.Login(ctx, l.st, addr, user, password)
+	// The account's own password only: app passwords are for mail programs.
+	acct, err := l.r.guard.Login(ctx, l.st.AccountPasswordOnly(), addr, user, password)
 	switch {
 	case errors.Is(err, authguard.ErrLocked):
 		l.r.log.Warn("web login locked out", "user", user, "remote", remote)
@@ -48,6 +49,9 @@ func (l webLogins) Login(ctx context.Context, remote, user, password string) (st
 	case err != nil:
 		l.r.log.Warn("web login failed", "user", user, "remote", remote, "err", err)
 		return "", err
+	}
+	if err := l.st.NoteLogin(acct.Name, storage.Login{Protocol: "web", Addr: addr.IP.String()}); err != nil {
+		l.r.log.Warn("last login not saved", "account", acct.Name, "err", err)
 	}
 	return acct.Name, nil
 }
