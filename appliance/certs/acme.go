@@ -26,7 +26,9 @@ import (
 	"postroom/internal/atomicfile"
 )
 
-const alpnProto = acme.ALPNProto
+// ALPNProto is the TLS protocol name of the TLS-ALPN-01 challenge: the
+// public port's tls.Config lists it in NextProtos.
+const ALPNProto = acme.ALPNProto
 
 // Challenge types (RFC 8555 8.3, RFC 8737).
 const (

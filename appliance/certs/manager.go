@@ -266,7 +266,7 @@ func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 // else the certificate in use. Its tls.Config must list "acme-tls/1" in
 // NextProtos.
 func (m *Manager) GetChallengeCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if slices.Contains(hello.SupportedProtos, alpnProto) {
+	if slices.Contains(hello.SupportedProtos, ALPNProto) {
 		m.mu.Lock()
 		c := m.alpnCerts[strings.ToLower(hello.ServerName)]
 		m.mu.Unlock()

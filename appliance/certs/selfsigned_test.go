@@ -78,7 +78,7 @@ func TestSelfSignedRenewal(t *testing.T) {
 	if err := GenerateSelfSigned(cert, key, "box.test", now.Add(-SelfSignedLifetime+10*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Options{Dir: dir, Hostname: "box.test", CertFile: cert, KeyFile: key})
+	m, err := New(Options{Dir: dir, Hostname: "box.test", CertFile: cert, KeyFile: key, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("configured certificate: %v", err)
 	}
@@ -108,7 +108,7 @@ func TestSelfSignedRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := now
-	m, err = New(Options{Dir: own, Hostname: "box.test", Now: func() time.Time { return clock }})
+	m, err = New(Options{Dir: own, Hostname: "box.test", Now: func() time.Time { return clock }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (Autodiscover error times). nil: time.Now.
 	Now func() time.Time
+	// SignProfile signs an Apple profile (CMS SignedData, DER) or returns
+	// it unchanged when the box has no trusted certificate
+	// (certs.Manager.SignProfile). nil: profiles go out unsigned.
+	SignProfile func(profile []byte) ([]byte, error)
 }
 
 // Handler answers the client set-up questions and nothing else: every

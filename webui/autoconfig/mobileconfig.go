@@ -191,6 +191,15 @@ func (h *Handler) writeProfile(w http.ResponseWriter, r *http.Request, s Setting
 		http.Error(w, "This box has no "+strings.ToUpper(string(proto))+" or no sending server switched on.", http.StatusNotFound)
 		return
 	}
+	if h.opts.SignProfile != nil {
+		// Signed, the phone shows the profile as verified; a failure
+		// to sign still gives the person a working (unsigned) profile.
+		if signed, err := h.opts.SignProfile(b); err != nil {
+			h.log.Warn("profile: not signed", "err", err)
+		} else {
+			b = signed
+		}
+	}
 	w.Header().Set("Content-Type", "application/x-apple-aspen-config")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+ProfileFileName(addr, proto)+`"`)
 	w.Write(b)

@@ -9,7 +9,8 @@
 //	                 form of MS-OXDSCLI) and the JSON form new Outlook asks
 //	                 first, GET /autodiscover/autodiscover.json
 //	mobileconfig.go  Apple Mail on iPhone, iPad and Mac: a .mobileconfig
-//	                 profile per address and protocol, no password, unsigned
+//	                 profile per address and protocol, no password, signed
+//	                 with the box's certificate when it is a trusted one
 //	links.go         one-time links to a profile (15 minutes), for a QR code
 //	setuppage.go     the per-user set-up page's content (item 2 of issue 13):
 //	                 POP3 against IMAP in plain words, every setting, QR codes
@@ -81,6 +82,10 @@ type Settings struct {
 	// Servers lists what is switched on, each protocol's preferred server
 	// first (TLS before STARTTLS).
 	Servers []Server
+	// Fingerprint is the SHA-256 fingerprint of the box's certificate
+	// when it is self-signed (mail programs warn about it and show this
+	// to compare); "" when the certificate is a trusted one.
+	Fingerprint string
 }
 
 // Of returns the servers of protocol p, preferred first.

@@ -149,6 +149,14 @@ Password: your mail password. Authentication: normal password.</p>
 {{- end}}
 </table>
 <p>Where a program offers both, pick the first line of each: encrypted from the start.</p>
+{{- with .Settings.Fingerprint}}
+<h3>When your program warns about the certificate</h3>
+<p id="fingerprint-note">This box uses its own certificate, which mail programs do not know, so they
+warn the first time ("the server's identity cannot be verified", "certificate not trusted"). It is safe
+to accept it if the fingerprint the program shows (SHA-256) is exactly this one:</p>
+<p><code id="set-fingerprint" class="fingerprint">{{.}}</code></p>
+<p>If it differs, do not accept it and tell your administrator.</p>
+{{- end}}
 
 {{- if .Profiles}}
 <h3>iPhone, iPad and Mac</h3>

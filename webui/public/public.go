@@ -14,8 +14,9 @@
 // connection front as the mail ports (internal/front, in the runner's
 // appliance/run_public.go).
 //
-// Still to come here (issue 13): ACME HTTP-01 challenges, and TLS on 443
-// once the box has a certificate clients trust.
+// The runner serves the same handler on port 443 (listen.public_tls) with
+// the box's certificate, and puts the ACME authority's HTTP-01 answers
+// (appliance/certs) in front of Autoconfig, under the same rate limit.
 package public
 
 import (
