@@ -37,6 +37,7 @@ import (
 	"postroom/appliance/authguard"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
+	"postroom/appliance/transition"
 	"postroom/hw"
 	"postroom/internal/logring"
 	"postroom/storage"
@@ -207,6 +208,9 @@ type runner struct {
 	// profileLinks are the one-time links to Apple profiles that the
 	// public handler serves (run_public.go); the set-up page makes them.
 	profileLinks *autoconfig.Links
+	// mover moves mail in from the old provider's accounts, nil until
+	// the admin layer made it (run_transition.go).
+	mover *transition.Manager
 }
 
 type jobFailure struct {

@@ -37,9 +37,13 @@ func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
 		}
 		path = filepath.Join(dir, config.ConfigFile)
 	}
+	mover, err := r.transitions(st) // run_transition.go
+	if err != nil {
+		return nil, err
+	}
 	a, err := admin.New(admin.Options{
 		Store: st, ConfigPath: path, Logger: r.log.With("part", "admin"),
-		Publish: r.update, Queue: q, Apply: r.applyConfig,
+		Publish: r.update, Queue: q, Apply: r.applyConfig, Transition: mover,
 		EndSessions: r.sessions.EndSessions, // run_sessions.go
 	})
 	if err != nil {
