@@ -66,6 +66,9 @@ type Options struct {
 	// ConfigPath is the config file the admin layer rewrites (settings
 	// changed with postroomctl or on the web page). "": DATA/config.json.
 	ConfigPath string
+	// Update is the box the appliance runs on, for updates and the
+	// status page's versions (run_update.go). nil: not a board.
+	Update *UpdateOptions
 }
 
 // Service names in the status Snapshot.
@@ -283,6 +286,9 @@ func (r *runner) run(ctx context.Context) (err error) {
 	}
 
 	storeDir := filepath.Join(dataDir, "store")
+	if err := r.restoreAfterRollback(ctx, storeDir); err != nil { // run_update.go
+		return err
+	}
 	r.log.Info("opening the mail store", "dir", storeDir)
 	st, err := storage.Open(storage.Options{
 		Dir:            storeDir,
@@ -346,6 +352,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	}
 
 	r.controlWorker(st, dataDir) // run_control.go: postroomctl on the running box
+	r.updateWorker(st, services) // run_update.go: versions, and a trial start's self-test
 	stopWorkers := r.startWorkers()
 	defer stopWorkers()
 

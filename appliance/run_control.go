@@ -43,6 +43,9 @@ func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
 	}
 	a, err := admin.New(admin.Options{
 		Store: st, ConfigPath: path, Logger: r.log.With("part", "admin"),
+		Update: func(ctx context.Context, file string, by admin.Actor) (admin.UpdateResult, error) {
+			return r.installUpdate(ctx, st, file, by) // run_update.go
+		},
 		Publish: r.update, Queue: q, Apply: r.applyConfig, Transition: mover,
 		EndSessions: r.sessions.EndSessions, // run_sessions.go
 	})

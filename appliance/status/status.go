@@ -413,7 +413,11 @@ func (s Snapshot) Attention(now time.Time) []string {
 	if s.BackupError != "" {
 		out = append(out, "The last backup failed: "+s.BackupError)
 	}
-	out = append(out, s.System.Problems(now)...)
+	for _, p := range s.System.Problems(now) {
+		if p != s.Problem { // the appliance's Problem is often the first of these
+			out = append(out, p)
+		}
+	}
 	out = append(out, s.movingProblems()...)
 	for _, p := range s.DNS.Problems {
 		if p != s.Problem {
