@@ -6,8 +6,8 @@
 //
 //	run.go          Run: lock, storage, TLS, services, shutdown
 //	run_*.go        one file per service or worker that Run builds
-//	tls.go          the self-signed certificate made on first start, and
-//	                the TLS settings every server shares (serverTLSConfig)
+//	tls.go          the TLS settings every server shares (serverTLSConfig)
+//	run_certs.go    the certificate manager (appliance/certs) of this start
 //	demo.go         the dev-mode demo user and its one-time banner
 //	lock_*.go       the data-folder lock that keeps a second process out
 //
@@ -35,6 +35,7 @@ import (
 
 	"postroom/appliance/admin"
 	"postroom/appliance/authguard"
+	"postroom/appliance/certs"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
 	"postroom/appliance/transition"
@@ -176,8 +177,8 @@ type runner struct {
 	opts Options
 	log  *slog.Logger
 	bus  *status.Bus
-	// certWarning is a problem with a configured certificate, in words.
-	certWarning string
+	// certs holds the TLS certificate every port uses (run_certs.go).
+	certs *certs.Manager
 	// guard is the one login policy of every service that takes a
 	// password, so that failures on one protocol count on all.
 	guard *authguard.Guard
@@ -311,15 +312,11 @@ func (r *runner) run(ctx context.Context) (err error) {
 		}
 	}()
 
-	cert, err := ensureCertificate(cfg, dataDir, r.log)
+	cm, err := r.certManager(dataDir) // run_certs.go: self-signed, configured, uploaded or ACME
 	if err != nil {
 		return err
 	}
-	if _, _, generated := cfg.CertFiles(dataDir); !generated && cert.Leaf != nil &&
-		time.Until(cert.Leaf.NotAfter) < 14*24*time.Hour {
-		r.certWarning = "The TLS certificate expires on " + cert.Leaf.NotAfter.Format(time.DateOnly) + ": replace it."
-	}
-	tlsConfig := serverTLSConfig(cert) // tls.go: TLS 1.2 and 1.3, AEAD suites only
+	tlsConfig := serverTLSConfig(cm.GetCertificate) // tls.go: TLS 1.2 and 1.3, AEAD suites only
 
 	if cfg.Dev {
 		// Before the services are built: they take r.resolver.
@@ -496,7 +493,7 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 	if _, err := r.outboundQueue(st); err != nil { // run_queue.go
 		return nil, err
 	}
-	r.panelWorker(st, tlsConfig) // mail today, unread, disk, temperature, clock, certificate: run_panel.go
+	r.panelWorker(st) // mail today, unread, disk, temperature, clock, certificate: run_panel.go
 	pop3Svcs, err := r.pop3Services(st, tlsConfig)
 	if err != nil {
 		return nil, err
@@ -535,9 +532,7 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 				return err
 			}))
 	}
-	if cfg.Listen.Public != "" {
-		out = append(out, r.publicService()) // run_public.go: client set-up for the internet
-	}
+	out = append(out, r.publicServices()...) // run_public.go: client set-up for the internet, ports 80 and 443
 	return out, nil
 }
 
@@ -660,7 +655,7 @@ func (r *runner) problem(s status.Snapshot) string {
 	if a := s.Attention(time.Now()); len(a) > 0 {
 		return a[0]
 	}
-	return r.certWarning
+	return ""
 }
 
 // hostAddresses lists the box's own unicast IP addresses, without loopback

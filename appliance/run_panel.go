@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -39,7 +38,7 @@ func openPanel(cfg config.Config, logger *slog.Logger, stdout io.Writer) hw.Pane
 // store's change events (one stream for every way mail arrives: port 25,
 // submission, bounces), and the machine's disk, CPU temperature, clock and
 // the certificate's days left. It serves nothing.
-func (r *runner) panelWorker(st *storage.Store, tlsConfig *tls.Config) {
+func (r *runner) panelWorker(st *storage.Store) {
 	rd := &readings{
 		publish:  r.update,
 		log:      r.log.With("part", "readings"),
@@ -50,8 +49,9 @@ func (r *runner) panelWorker(st *storage.Store, tlsConfig *tls.Config) {
 		timesync: "/run/systemd/timesync/synchronized",
 		now:      time.Now,
 	}
-	if tlsConfig != nil && len(tlsConfig.Certificates) > 0 && tlsConfig.Certificates[0].Leaf != nil {
-		rd.certNotAfter = tlsConfig.Certificates[0].Leaf.NotAfter
+	if r.certs != nil {
+		// Asked at each reading: a renewed certificate shows at once.
+		rd.certEnd = func() time.Time { return r.certs.State().NotAfter }
 	}
 	r.addWorker("panel-readings", rd.run)
 	r.addWorker("disk-space", rd.watchSpace) // run_panel_disk.go
@@ -77,15 +77,15 @@ type unreadStore interface {
 
 // readings collects what the Snapshot says about the machine itself.
 type readings struct {
-	publish      func(func(*status.Snapshot))
-	log          *slog.Logger
-	dataDir      string
-	store        unreadStore
-	certNotAfter time.Time
-	onBoard      bool   // off the board the host keeps the clock: assume synced
-	thermal      string // glob of millidegree files
-	timesync     string // exists once systemd-timesyncd has synchronised
-	now          func() time.Time
+	publish  func(func(*status.Snapshot))
+	log      *slog.Logger
+	dataDir  string
+	store    unreadStore
+	certEnd  func() time.Time // the certificate's end, asked at each reading; nil: none
+	onBoard  bool             // off the board the host keeps the clock: assume synced
+	thermal  string           // glob of millidegree files
+	timesync string           // exists once systemd-timesyncd has synchronised
+	now      func() time.Time
 
 	trend []diskSample
 }
@@ -185,14 +185,18 @@ func (rd *readings) readMachine() {
 	temp := readTemperature(rd.thermal)
 	synced, note := rd.clock()
 	var daysLeft int
-	if !rd.certNotAfter.IsZero() {
-		daysLeft = int(math.Floor(rd.certNotAfter.Sub(now).Hours() / 24))
+	var certEnd time.Time
+	if rd.certEnd != nil {
+		certEnd = rd.certEnd()
+	}
+	if !certEnd.IsZero() {
+		daysLeft = int(math.Floor(certEnd.Sub(now).Hours() / 24))
 	}
 	rd.publish(func(s *status.Snapshot) {
 		s.Disk = disk
 		s.SetCPUTemp(temp)
 		s.ClockSynced, s.ClockNote = synced, note
-		s.CertExpires, s.CertDaysLeft = rd.certNotAfter, daysLeft
+		s.CertExpires, s.CertDaysLeft = certEnd, daysLeft
 	})
 }
 

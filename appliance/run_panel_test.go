@@ -65,7 +65,8 @@ func TestReadingsMachine(t *testing.T) {
 	os.WriteFile(thermal, []byte("48123\n"), 0o644)
 	os.WriteFile(timesync, nil, 0o644)
 	rd.onBoard = true
-	rd.certNotAfter = time.Now().Add(10*24*time.Hour + time.Hour)
+	certEnd := time.Now().Add(10*24*time.Hour + time.Hour)
+	rd.certEnd = func() time.Time { return certEnd }
 	rd.readMachine()
 	s = bus.Latest()
 	if c, ok := s.CPUTemp(); !ok || c != 48.1 {

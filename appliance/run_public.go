@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -17,30 +18,54 @@ import (
 	"postroom/webui/public"
 )
 
-// ServicePublic is the public web handler's name in the status Snapshot
-// and the config's listen.public.
-const ServicePublic = "public"
+// ServicePublic and ServicePublicTLS are the public web handler's names
+// in the status Snapshot and the config's listen.public and
+// listen.public_tls.
+const (
+	ServicePublic    = "public"
+	ServicePublicTLS = "public_tls"
+)
 
-// publicService builds the web handler for the internet (Listen.Public,
-// port 80 on the board): the mail clients' set-up questions and nothing
-// else (webui/public, webui/autoconfig). The LAN pages stay on Listen.Web.
-// TLS on 443 comes with a certificate clients trust (issue 13, item 5):
-// Outlook asks Autodiscover over https only, and would refuse the
-// self-signed certificate anyway.
-func (r *runner) publicService() *service {
+// publicServices builds the web handler for the internet: the mail
+// clients' set-up questions, the ACME authority's HTTP-01 challenges
+// (appliance/certs) and nothing else (webui/public, webui/autoconfig), on
+// Listen.Public (port 80 on the board) and over TLS on Listen.PublicTLS
+// (443) with the box's certificate, where the authority may also ask its
+// TLS-ALPN-01 challenge. Outlook asks Autodiscover over https only. The
+// LAN pages stay on Listen.Web.
+func (r *runner) publicServices() []*service {
+	if r.cfg.Listen.Public == "" && r.cfg.Listen.PublicTLS == "" {
+		return nil
+	}
 	log := r.log.With("service", ServicePublic)
 	if r.profileLinks == nil {
 		r.profileLinks = autoconfig.NewLinks(nil)
 	}
+	handler := public.New(public.Options{
+		Autoconfig: r.certs.HTTPHandler(autoconfig.New(autoconfig.Options{
+			Settings:    r.clientSettings,
+			Links:       r.profileLinks,
+			Logger:      log,
+			SignProfile: r.certs.SignProfile, // with a trusted certificate only
+		})),
+		Logger: log,
+	})
+	var out []*service
+	if r.cfg.Listen.Public != "" {
+		out = append(out, r.publicService(ServicePublic, "Client set-up (public web)", r.cfg.Listen.Public, handler, nil))
+	}
+	if r.cfg.Listen.PublicTLS != "" {
+		out = append(out, r.publicService(ServicePublicTLS, "Client set-up (public web over TLS)", r.cfg.Listen.PublicTLS, handler, r.publicTLSConfig()))
+	}
+	return out
+}
+
+// publicService serves the public handler on one address, over TLS when
+// tlsConfig is set.
+func (r *runner) publicService(name, title, addr string, handler http.Handler, tlsConfig *tls.Config) *service {
+	log := r.log.With("service", name)
 	hs := &http.Server{
-		Handler: public.New(public.Options{
-			Autoconfig: autoconfig.New(autoconfig.Options{
-				Settings: r.clientSettings,
-				Links:    r.profileLinks,
-				Logger:   log,
-			}),
-			Logger: log,
-		}),
+		Handler: handler,
 		// Strangers: short header and idle times, small headers.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       20 * time.Second,
@@ -55,7 +80,7 @@ func (r *runner) publicService() *service {
 	// counts requests.
 	serve := func(l net.Listener) error {
 		f, err := front.New(front.Options{
-			Name: ServicePublic, Logger: log,
+			Name: name, Logger: log,
 			MaxConns: r.cfg.MaxConnections, MaxPerAddr: publicPerAddr,
 			Limits:    front.Limits{KnownReserve: -1, PreLoginIdle: 30 * time.Second, PreLoginTotal: 2 * time.Minute},
 			Refusal:   httpRefusal,
@@ -69,9 +94,14 @@ func (r *runner) publicService() *service {
 		if err != nil {
 			return err
 		}
+		if tlsConfig != nil {
+			// The handshake runs in the server's connection goroutine,
+			// under its read deadline.
+			return hs.Serve(tls.NewListener(fl, tlsConfig))
+		}
 		return hs.Serve(fl)
 	}
-	return newService(ServicePublic, "Client set-up (public web)", r.cfg.Listen.Public, serve, http.ErrServerClosed,
+	return newService(name, title, addr, serve, http.ErrServerClosed,
 		func(ctx context.Context) error {
 			err := hs.Shutdown(ctx)
 			if err != nil {
@@ -101,6 +131,11 @@ func (r *runner) clientSettings() autoconfig.Settings {
 	cfg := r.cfg
 	snap := r.bus.Latest()
 	s := autoconfig.Settings{Hostname: cfg.Hostname, Domains: cfg.Domains}
+	if r.certs != nil {
+		if st := r.certs.State(); !st.Trusted() {
+			s.Fingerprint = st.Fingerprint // to compare when a program warns
+		}
+	}
 	for _, l := range []struct {
 		name, addr string
 		proto      autoconfig.Protocol

@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"postroom/appliance/certs"
 	"postroom/appliance/config"
 	"postroom/appliance/status"
 	"postroom/storage"
@@ -206,7 +207,12 @@ func servePublic(t *testing.T, cfg config.Config) (*runner, net.Listener) {
 	t.Helper()
 	bus := status.NewBus(status.Snapshot{})
 	rn := &runner{cfg: cfg, bus: bus, log: slog.New(slog.DiscardHandler)}
-	sv := rn.publicService()
+	cm, err := certs.New(certs.Options{Dir: t.TempDir(), Hostname: cfg.Hostname, Logger: rn.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rn.certs = cm
+	sv := rn.publicServices()[0]
 	ln, err := net.Listen("tcp", cfg.Listen.Public)
 	if err != nil {
 		t.Fatal(err)

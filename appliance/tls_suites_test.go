@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"postroom/appliance/certs"
 )
 
 // TestServerTLSSuites: real TLS 1.2 handshakes against serverTLSConfig with
@@ -17,14 +19,14 @@ import (
 func TestServerTLSSuites(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := generateCertificate(certPath, keyPath, "mail.example.test", time.Now()); err != nil {
+	if err := certs.GenerateSelfSigned(certPath, keyPath, "mail.example.test", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", serverTLSConfig(&cert))
+	l, err := tls.Listen("tcp", "127.0.0.1:0", serverTLSConfig(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }))
 	if err != nil {
 		t.Fatal(err)
 	}

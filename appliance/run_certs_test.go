@@ -1,0 +1,155 @@
+package appliance
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postroom/appliance/certs"
+	"postroom/appliance/config"
+	"postroom/appliance/status"
+	"postroom/internal/dnstest"
+	"postroom/internal/pebbletest"
+	"postroom/internal/testutil"
+)
+
+// TestPublicTLS: the public handler answers over TLS on listen.public_tls
+// with the box's certificate, serves only the client set-up paths, and the
+// self-signed certificate's fingerprint is what clients are told to
+// compare.
+func TestPublicTLS(t *testing.T) {
+	cfg := testConfig(t)
+	free := "127.0.0.1:0"
+	cfg.Listen = config.Listeners{IMAPS: free, Submissions: free, Web: free, Public: free, PublicTLS: free}
+	r, _ := startDemo(t, cfg)
+
+	pemBytes, err := os.ReadFile(filepath.Join(cfg.DataDir, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	base := "https://" + r.addr(t, ServicePublicTLS)
+	for _, c := range []struct {
+		path string
+		code int
+		has  string
+	}{
+		{"/mail/config-v1.1.xml?emailaddress=" + config.DemoUser, 200, "<incomingServer"},
+		{"/.well-known/acme-challenge/unknown-token", 404, ""},
+		{"/", 404, ""},
+		{"/login", 404, ""},
+		{"/status.json", 404, ""},
+	} {
+		resp, err := client.Get(base + c.path)
+		if err != nil {
+			t.Fatalf("%s: %v", c.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code || !strings.Contains(string(body), c.has) {
+			t.Errorf("%s: %d, want %d with %q\n%s", c.path, resp.StatusCode, c.code, c.has, body)
+		}
+	}
+
+	s := r.bus.Latest()
+	if s.CertSource != string(certs.SelfSigned) || s.CertExpires.IsZero() || s.CertProblem != "" {
+		t.Errorf("status: source %q, until %v, problem %q", s.CertSource, s.CertExpires, s.CertProblem)
+	}
+}
+
+// TestACMEOnEveryPort runs the box with a public host name against a real
+// ACME server (Pebble) that reaches the box's public port through a test
+// DNS server: the services start with the self-signed certificate, the
+// box gets a certificate over HTTP-01, and without a restart IMAPS, IMAP
+// STARTTLS, POP3S, 465 and the public 443 present it; a real TLS client
+// verifies it against Pebble's root.
+func TestACMEOnEveryPort(t *testing.T) {
+	const host = "mail.example.org"
+	cfg := testConfig(t)
+	cfg.Hostname = host
+	cfg.Domains = []string{"example.org"}
+	publicPort := pebbletest.FreePort(t)
+	free := "127.0.0.1:0"
+	cfg.Listen = config.Listeners{IMAP: free, IMAPS: free, POP3S: free, Submissions: free, Web: free,
+		Public: net.JoinHostPort("127.0.0.1", strconv.Itoa(publicPort)), PublicTLS: free}
+
+	dns := dnstest.Start(t, "mail.example.org. 60 IN A 127.0.0.1",
+		"autoconfig.example.org. 60 IN A 127.0.0.1", "autodiscover.example.org. 60 IN A 127.0.0.1")
+	p := pebbletest.Start(t, pebbletest.Options{DNS: dns.Addr(), HTTPPort: publicPort, TLSPort: pebbletest.FreePort(t)})
+	cfg.TLS.ACME = p.DirectoryURL
+	cfg.TLS.ACMEEmail = "postmaster@example.org"
+	// The directory's own certificate (testutil's for localhost).
+	certFile, _ := testutil.PEMFiles(t, "localhost", t.TempDir())
+	cfg.TLS.ACMERoots = certFile
+	roots := p.Roots(t)
+
+	r, _ := startDemo(t, cfg)
+	addrs := map[string]string{}
+	for _, svc := range []string{ServiceIMAP, ServiceIMAPS, ServicePOP3S, ServiceSubmissions, ServicePublicTLS} {
+		addrs[svc] = r.addr(t, svc)
+	}
+	// The authority validates through the public handler, which serves
+	// only once every service serves: the certificate comes after the
+	// services started with the self-signed one.
+	r.waitFor(t, "an ACME certificate", func(s status.Snapshot) bool { return s.CertSource == string(certs.ACME) })
+	if n := strings.Count(r.log.String(), "postroom is running"); n != 1 {
+		t.Errorf("the services started %d times", n)
+	}
+	if s := r.bus.Latest(); s.CertProblem != "" || s.CertDaysLeft < 80 || s.Phase != status.PhaseRunning {
+		t.Errorf("status after ACME: problem %q, %d days left, phase %s", s.CertProblem, s.CertDaysLeft, s.Phase)
+	}
+
+	check := func(what string, state tls.ConnectionState) {
+		t.Helper()
+		leaf := state.PeerCertificates[0]
+		if leaf.Issuer.CommonName == host || len(state.VerifiedChains) == 0 {
+			t.Errorf("%s: certificate from %q, verified chains %d", what, leaf.Issuer.CommonName, len(state.VerifiedChains))
+		}
+	}
+	clientTLS := func() *tls.Config { return &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12} }
+	for _, svc := range []string{ServiceIMAPS, ServicePOP3S, ServiceSubmissions, ServicePublicTLS} {
+		if r.addr(t, svc) != addrs[svc] {
+			t.Errorf("%s moved", svc)
+		}
+		c, err := tls.Dial("tcp", addrs[svc], clientTLS())
+		if err != nil {
+			t.Errorf("%s: %v", svc, err)
+			continue
+		}
+		check(svc, c.ConnectionState())
+		c.Close()
+	}
+	// STARTTLS takes the same certificate.
+	ic, err := imapclient.DialStartTLS(r.addr(t, ServiceIMAP), &imapclient.Options{TLSConfig: clientTLS()})
+	if err != nil {
+		t.Fatalf("IMAP STARTTLS: %v", err)
+	}
+	if err := ic.Noop().Wait(); err != nil {
+		t.Errorf("IMAP STARTTLS NOOP: %v", err)
+	}
+	ic.Close()
+
+	// The certificate and the account key are in the data folder, private.
+	for _, f := range []string{"tls/acme/certificate.pem", "tls/acme/account.pem"} {
+		fi, err := os.Stat(filepath.Join(cfg.DataDir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", f, fi, err)
+		}
+	}
+	// Keys never reach the log.
+	if strings.Contains(r.log.String(), "PRIVATE KEY") {
+		t.Error("a private key is in the log")
+	}
+}
