@@ -115,7 +115,10 @@ func start(ctx context.Context, configPath, data string, dev bool, logLevel stri
 	}
 	// The admin layer rewrites the file it was started from (settings
 	// changed with postroomctl or on the web page).
-	return appliance.RunOptions(ctx, cfg, appliance.Options{Logger: logger, ConfigPath: configPath})
+	// On the board, the init says which root runs and where the boot
+	// partition is, for updates and the status page (nil elsewhere).
+	return appliance.RunOptions(ctx, cfg, appliance.Options{Logger: logger, ConfigPath: configPath,
+		Update: appliance.UpdateOptionsFromEnv("/")})
 }
 
 // loadOrCreate loads the config, or on the first start writes the default
