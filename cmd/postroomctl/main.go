@@ -18,6 +18,7 @@
 //	store.go    finding the data folder, opening the store, its locks
 //	users.go    users list/add/remove/rename/passwd/quota/retention/admin, password input
 //	alias.go    alias add/remove/list
+//	apppass.go  app passwords add/list/revoke/only, users devices
 //	settings.go domains, host name, smarthost
 //	mail.go     mailboxes, messages
 //	check.go    fsck, stats
@@ -54,7 +55,7 @@ const (
 
 // usageText is the help; a mistake on the command line shows only its
 // synopsis, the part between "Usage:" and the notes.
-const usageText = introText + synopsisText + settingsSynopsis + queueSynopsis + hwSynopsis + exportSynopsis + notesText // settings.go, queue.go, hw.go, export.go
+const usageText = introText + synopsisText + apppassSynopsis + settingsSynopsis + queueSynopsis + hwSynopsis + exportSynopsis + notesText // apppass.go, settings.go, queue.go, hw.go, export.go
 
 const introText = `postroomctl administers a Postroom appliance: accounts, passwords, addresses,
 quotas, domains, settings, the outgoing queue, and the consistency check of the store.
@@ -304,7 +305,7 @@ func (c *ctl) parse(args []string) (command, []string, error) {
 
 func unknownCommand(pos []string) error {
 	switch pos[0] {
-	case "users", "alias", "domains", "queue":
+	case "users", "alias", "domains", "queue", "apppass":
 		if len(pos) == 1 {
 			return usagef("%s: which one? (see the list below)", pos[0])
 		}

@@ -34,13 +34,13 @@ func (c *ctl) usersList(args []string) error {
 		fmt.Fprintln(c.stdout, "no accounts yet: add one with postroomctl users add NAME")
 		return nil
 	}
-	t := newTable(c.stdout, "NAME", "ADDRESSES", "QUOTA", "USAGE", "MESSAGES", "POP3 RETENTION", "ADMIN")
+	t := newTable(c.stdout, "NAME", "ADDRESSES", "QUOTA", "USAGE", "MESSAGES", "POP3 RETENTION", "ADMIN", "LAST LOGIN")
 	for _, a := range l.Accounts {
 		admin := "-"
 		if a.Admin {
 			admin = "yes"
 		}
-		t.row(a.Name, otherAddresses(a), formatQuota(a.Quota), usage(a), strconv.FormatInt(a.Messages, 10), retention(a.RetentionDays), admin)
+		t.row(a.Name, otherAddresses(a), formatQuota(a.Quota), usage(a), strconv.FormatInt(a.Messages, 10), retention(a.RetentionDays), admin, stamp(a.LastLogin))
 	}
 	return t.flush()
 }
@@ -227,13 +227,9 @@ func (c *ctl) usersRetention(args []string) error {
 // usersAdmin gives an account the administrator's rights on the web page
 // (confirming a factory reset) or takes them away.
 func (c *ctl) usersAdmin(args []string) error {
-	var on bool
-	switch strings.ToLower(args[1]) {
-	case "on", "yes":
-		on = true
-	case "off", "no":
-	default:
-		return usagef("%q: write on or off", args[1])
+	on, err := onOff(args[1])
+	if err != nil {
+		return err
 	}
 	r, err := call[admin.AccountResult](c, admin.SetAdmin{Name: args[0], Admin: on})
 	if err != nil {
@@ -245,6 +241,17 @@ func (c *ctl) usersAdmin(args []string) error {
 		fmt.Fprintf(c.stdout, "%s is no longer an administrator\n", r.Account.Name)
 	}
 	return nil
+}
+
+// onOff reads "on" or "off" (or yes, no).
+func onOff(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "on", "yes":
+		return true, nil
+	case "off", "no":
+		return false, nil
+	}
+	return false, usagef("%q: write on or off", s)
 }
 
 // newPassword gets a password for NAME: from the first line of stdin with
