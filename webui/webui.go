@@ -197,6 +197,8 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("GET /settings", h.page(true, h.settingsPage("settings", "settings.html")))
 	mux.HandleFunc("POST /settings/{form}", h.page(true, h.settingsChange))
 	mux.HandleFunc("GET /queue", h.page(true, h.queuePage))
+	mux.HandleFunc("GET /moving", h.page(true, h.movingPage)) // moving.go
+	mux.HandleFunc("POST /moving/{form}", h.page(true, h.movingChange))
 	mux.HandleFunc("POST /queue/{form}", h.page(true, h.queueChange))
 	mux.HandleFunc("GET /log", h.page(true, h.logPage)) // diagnostics.go
 	mux.HandleFunc("GET /diagnostics.zip", h.page(true, h.diagnostics))

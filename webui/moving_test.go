@@ -1,0 +1,88 @@
+package webui
+
+import (
+	"context"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"postroom/appliance/admin"
+	"postroom/appliance/transition"
+	"postroom/internal/dovecottest"
+)
+
+// TestMovingPage: the move from the old provider on the web page, against
+// a real Dovecot as the old provider: each bad input is said next to its
+// field and the old password is never shown; a good one starts the move,
+// which the page lists; finishing it says the password is erased.
+func TestMovingPage(t *testing.T) {
+	dc := dovecottest.Start(t, dovecottest.User{Name: "ann@old.example", Password: "ann's old pw"})
+	s := newSite(t)
+	m, err := transition.New(transition.Options{Store: s.st, Dir: filepath.Join(t.TempDir(), "transition"), RootCAs: dc.Client.RootCAs, Now: s.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := admin.New(admin.Options{Store: s.st, Logger: s.opts.Logger, Publish: s.bus.Update, Now: s.clock.Now, Transition: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.opts.Admin, s.adm = adm, adm
+	s.srv.Close()
+	s.srv = httptest.NewServer(New(s.opts))
+	t.Cleanup(s.srv.Close)
+
+	b := s.browser(t)
+	b.login(worker, workerPW)
+	if resp, body := b.get("/moving"); resp.StatusCode == 200 {
+		t.Fatalf("a user who is not an administrator sees the moving page\n%s", body)
+	}
+	b = s.browser(t)
+	b.login(boss, bossPW)
+	resp, body := b.get("/moving")
+	wantStatus(t, resp, body, 200, "moving")
+	for _, want := range []string{"Checklist for the move", `<option>ann@example.org</option>`, "Start moving"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	port := dc.IMAPS[strings.LastIndex(dc.IMAPS, ":")+1:]
+	good := url.Values{"account": {worker}, "protocol": {"imap"}, "host": {"localhost"}, "port": {port}, "security": {"tls"},
+		"username": {"ann@old.example"}, "password": {"ann's old pw"}}
+	with := func(k, v string) url.Values {
+		f := url.Values{}
+		for key, vals := range good {
+			f[key] = vals
+		}
+		f.Set(k, v)
+		return f
+	}
+	runForms(t, s, b, []formCase{
+		{name: "wrong password", path: "/moving/add", form: with("password", "not it at all"), code: 400, errID: "err-add-password", want: "refused the user name or password", secret: "not it at all"},
+		{name: "host with a space", path: "/moving/add", form: with("host", "imap old.example"), code: 400, errID: "err-add-host"},
+		{name: "port not a number", path: "/moving/add", form: with("port", "99x"), code: 400, errID: "err-add-port"},
+		{name: "HTML user name", path: "/moving/add", form: with("username", "<script>alert(1)</script>"), code: 400, errID: "err-add-password"},
+		{name: "no such account", path: "/moving/add", form: with("account", "nobody@example.org"), code: 404, errID: "err-add-account"},
+		{name: "unknown protocol", path: "/moving/add", form: with("protocol", "uucp"), code: 400, errID: "err-add-protocol"},
+		{name: "good", path: "/moving/add", form: good, code: 303, check: func(t *testing.T, s *site) {
+			if l := m.List(); len(l) != 1 || l[0].Account != worker {
+				t.Errorf("moves after a good form: %+v", l)
+			}
+		}},
+	})
+	if _, err := m.RunOnce(context.Background(), m.List()[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = b.get("/moving")
+	if !strings.Contains(body, "ann@old.example on localhost (IMAP)") || !strings.Contains(body, "0 messages moved") || strings.Contains(body, "ann&#39;s old pw") {
+		t.Errorf("the page after the first fetch:\n%s", body)
+	}
+	runForms(t, s, b, []formCase{
+		{name: "finish", path: "/moving/finish", form: url.Values{"id": {m.List()[0].ID}}, code: 303},
+		{name: "finish unknown", path: "/moving/finish", form: url.Values{"id": {"nope"}}, code: 404, errID: "err-finish"},
+	})
+	if _, body = b.get("/moving"); !strings.Contains(body, "the old password is erased") {
+		t.Errorf("a finished move is not shown as finished:\n%s", body)
+	}
+}
