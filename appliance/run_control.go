@@ -41,7 +41,12 @@ func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	backups, err := r.backupManager(st) // run_backup.go
+	if err != nil {
+		return nil, err
+	}
 	a, err := admin.New(admin.Options{
+		Backups: backups, RestoreBox: r.restoreBox, // run_backup.go
 		Store: st, ConfigPath: path, Logger: r.log.With("part", "admin"),
 		Update: func(ctx context.Context, file string, by admin.Actor) (admin.UpdateResult, error) {
 			return r.installUpdate(ctx, st, file, by) // run_update.go

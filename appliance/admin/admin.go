@@ -46,6 +46,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/age"
+
+	"postroom/appliance/backup"
 	"postroom/appliance/config"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
@@ -94,6 +97,13 @@ type Options struct {
 	// password change or an app password's removal). nil: a stopped box
 	// has none.
 	EndSessions func(account string) int
+	// Backups is the running box's backup Manager (backup.go); nil: one
+	// is made over Store for the call (a stopped box).
+	Backups *backup.Manager
+	// RestoreBox asks the runner to restore the whole box from the backup
+	// target as an offline step; nil: a stopped box, which postroomctl
+	// restore restores into a new folder instead.
+	RestoreBox func(key *age.X25519Identity, name string, by Actor) (note string, err error)
 }
 
 // Admin carries out the operations. It is safe for concurrent use.
@@ -105,6 +115,9 @@ type Admin struct {
 	// mu serialises changes (not questions).
 	mu  sync.Mutex
 	seq atomic.Uint64
+	// backupsHere: the backup Manager was made for this Admin (a
+	// stopped box), not handed in by the runner (backup.go).
+	backupsHere bool
 }
 
 // New returns an Admin over o.Store.
@@ -319,6 +332,16 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.ExportMail(ctx, by, op)
 	case ImportMail:
 		return a.ImportMail(ctx, by, op)
+	case GetBackups:
+		return a.GetBackups(ctx, by, op)
+	case SetBackup:
+		return a.SetBackup(ctx, by, op)
+	case BackupNow:
+		return a.BackupNow(ctx, by, op)
+	case ListBackups:
+		return a.ListBackups(ctx, by, op)
+	case RestoreBox:
+		return a.RestoreBox(ctx, by, op)
 	case AddTransition:
 		return a.AddTransition(ctx, by, op)
 	case ListTransitions:
@@ -354,6 +377,7 @@ var ops = []Op{
 	QueueRetry{}, QueueDelete{}, ListQueue{}, ShowQueue{},
 	ListAccounts{}, GetAccount{}, ListMailboxes{}, ListMessages{}, GetStats{}, CheckStore{},
 	ExportMail{}, ImportMail{},
+	GetBackups{}, SetBackup{}, BackupNow{}, ListBackups{}, RestoreBox{},
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 	InstallUpdate{},
 	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{},

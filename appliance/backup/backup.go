@@ -323,9 +323,11 @@ func (m *Manager) backup(ctx context.Context, res *Result) error {
 		kind, since, parent = KindIncremental, st.Until+1, st.Chain[len(st.Chain)-1]
 	}
 	res.Kind = kind
+	// Two backups in one second (or a clock set back) take the next
+	// free second for their name: a name is never reused.
 	name := fileName(cfg.Hostname, res.Started, kind)
-	if slices.ContainsFunc(list, func(e Entry) bool { return e.Name == name }) || name == parent {
-		return fmt.Errorf("a backup named %s exists already; try again in a second", name)
+	for i := 1; slices.ContainsFunc(list, func(e Entry) bool { return e.Name == name }) || name == parent; i++ {
+		name = fileName(cfg.Hostname, res.Started.Add(time.Duration(i)*time.Second), kind)
 	}
 	res.Name = name
 	h := Header{Format: FormatVersion, Box: cfg.Hostname, Name: name, Created: res.Started.UTC(), Kind: kind, Since: since, Parent: parent}

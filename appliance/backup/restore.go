@@ -69,7 +69,12 @@ func List(ctx context.Context, t Target) ([]Backup, error) {
 		}
 		b.Chain, b.Restorable = chain, ok
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.After(out[j].Created)
+		}
+		return out[i].Name > out[j].Name
+	})
 	res := make([]Backup, len(out))
 	for i, b := range out {
 		res[i] = *b

@@ -28,7 +28,14 @@ func Rotate(items []Item, p Policy, loc *time.Location) (remove []string) {
 		return nil
 	}
 	sorted := append([]Item(nil), items...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Time.After(sorted[j].Time) }) // newest first
+	// Newest first; at the same time, the later name (names carry the
+	// time, and a second backup in one second the next second's name).
+	sort.Slice(sorted, func(i, j int) bool {
+		if !sorted[i].Time.Equal(sorted[j].Time) {
+			return sorted[i].Time.After(sorted[j].Time)
+		}
+		return sorted[i].Name > sorted[j].Name
+	})
 	keep := map[string]bool{sorted[0].Name: true}
 	bucket := func(n int, period func(time.Time) string) {
 		seen := map[string]bool{}

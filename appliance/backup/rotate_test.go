@@ -59,6 +59,7 @@ func TestRotate(t *testing.T) {
 		{"monthlies keep each month's last", daily(100), Policy{1, 0, 3}, names(slices.DeleteFunc(rangeOf(0, 100), func(i int) bool { return i == 99 || i == 89 || i == 58 })...)},
 		{"several a day: the day's last", []Item{{Name: "a", Time: day(0)}, {Name: "b", Time: day(0).Add(time.Hour)}, {Name: "c", Time: day(1)}}, Policy{2, 0, 0}, []string{"a"}},
 		{"the newest always stays", daily(3), Policy{0, 0, 0}, names(0, 1)},
+		{"same time: the later name is the newer", []Item{{Name: "x-incr", Time: day(0), Parent: "w-full"}, {Name: "w-full", Time: day(0)}, {Name: "v", Time: day(0)}}, Policy{1, 0, 0}, []string{"v"}},
 		{"a kept incremental keeps its chain", chain(10), Policy{1, 0, 0}, names(0, 1, 2, 3, 4, 5, 6)},
 		{"old chains go whole", chain(21), Policy{3, 0, 0}, names(rangeOf(0, 14)...)},
 		// Day 14 (a full one) is the daily; week 2's last is day 10, an

@@ -117,6 +117,9 @@ type Snapshot struct {
 	// BackupError is why the last backup failed; empty when it worked or
 	// none has run.
 	BackupError string `json:"backup_error,omitempty"`
+	// Backup is what the backups do (appliance/backup): a backup running
+	// now, the last one, and the last that proved it restores.
+	Backup Backup `json:"backup,omitzero"`
 	// Problem is the most important thing that is wrong, in plain words
 	// for the office manager; empty when all is well.
 	Problem string `json:"problem,omitempty"`
@@ -141,6 +144,21 @@ type Snapshot struct {
 	Moving []Moving `json:"moving,omitempty"`
 	// Time is when this Snapshot was published.
 	Time time.Time `json:"time"`
+}
+
+// Backup is the state of the backups; zero: none set up or run yet.
+type Backup struct {
+	// Running says what a backup does now, in words ("saving",
+	// "testing the restore"); empty when none runs. Percent is how far
+	// it is (0-100), when known.
+	Running string `json:"running,omitempty"`
+	Percent int    `json:"percent,omitempty"`
+	// Last is when the last backup ran, LastName its file.
+	Last     time.Time `json:"last,omitzero"`
+	LastName string    `json:"last_name,omitempty"`
+	// Verified is when a backup last passed its restore test: "last
+	// verified restore" on the page.
+	Verified time.Time `json:"verified,omitzero"`
 }
 
 // DevOutbox is the dev outbox: in development mode the outgoing queue
