@@ -35,8 +35,9 @@ import (
 
 	"postroom/appliance/admin"
 	"postroom/appliance/authguard"
-	"postroom/appliance/backup"
 	"postroom/appliance/certs"
+	"postroom/appliance/dkim"
+	"postroom/appliance/netcheck"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
 	"postroom/appliance/transition"
@@ -213,12 +214,13 @@ type runner struct {
 	// profileLinks are the one-time links to Apple profiles that the
 	// public handler serves (run_public.go); the set-up page makes them.
 	profileLinks *autoconfig.Links
+	// netcheck is the DNS and connectivity check, dkim the DKIM keys it
+	// and the queue share (run_netcheck.go).
+	netcheck *netcheck.Checker
+	dkim     *dkim.Keys
 	// mover moves mail in from the old provider's accounts, nil until
 	// the admin layer made it (run_transition.go).
 	mover *transition.Manager
-	// backups makes the scheduled backups, nil until backupManager made
-	// it (run_backup.go).
-	backups *backup.Manager
 }
 
 type jobFailure struct {
@@ -353,7 +355,6 @@ func (r *runner) run(ctx context.Context) (err error) {
 	}
 
 	r.controlWorker(st, dataDir) // run_control.go: postroomctl on the running box
-	r.backupWorker(st)           // run_backup.go: the daily backup and its restore test
 	r.updateWorker(st, services) // run_update.go: versions, and a trial start's self-test
 	stopWorkers := r.startWorkers()
 	defer stopWorkers()
@@ -520,6 +521,7 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 			// The pages behind the login (run_web.go).
 			Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st, Log: r.logRing,
 			Setup: clientSetup{r, st}, // how to set up a mail program (run_public.go)
+			DNS:   r.dnsChecker(),     // the DNS page's check (run_netcheck.go)
 		})
 		hs := &http.Server{
 			Handler:           web,

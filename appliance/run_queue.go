@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"time"
 
 	"postroom/appliance/dkim"
@@ -22,17 +21,15 @@ func (r *runner) outboundQueue(st *storage.Store) (*queue.Queue, error) {
 		return r.queue, nil
 	}
 	cfg := r.cfg
-	dataDir, err := filepath.Abs(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("data folder: %w", err)
-	}
 	retry, err := cfg.Queue.Retry()
 	if err != nil {
 		return nil, fmt.Errorf("queue.retry_schedule: %w", err)
 	}
 	var keys *dkim.Keys
 	if cfg.Queue.DKIM {
-		keys = dkim.New(filepath.Join(dataDir, "dkim"))
+		if keys, err = r.dkimKeys(); err != nil { // run_netcheck.go: one set of keys
+			return nil, fmt.Errorf("data folder: %w", err)
+		}
 	}
 	sh := cfg.Queue.Smarthost
 	delay := time.Duration(cfg.Queue.DelayWarning)
