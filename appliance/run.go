@@ -35,6 +35,7 @@ import (
 
 	"postroom/appliance/admin"
 	"postroom/appliance/authguard"
+	"postroom/appliance/backup"
 	"postroom/appliance/certs"
 	"postroom/appliance/dkim"
 	"postroom/appliance/netcheck"
@@ -221,6 +222,9 @@ type runner struct {
 	// mover moves mail in from the old provider's accounts, nil until
 	// the admin layer made it (run_transition.go).
 	mover *transition.Manager
+	// backups makes the scheduled backups, nil until backupManager made
+	// it (run_backup.go).
+	backups *backup.Manager
 }
 
 type jobFailure struct {
@@ -355,6 +359,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	}
 
 	r.controlWorker(st, dataDir) // run_control.go: postroomctl on the running box
+	r.backupWorker(st)           // run_backup.go: the daily backup and its restore test
 	r.updateWorker(st, services) // run_update.go: versions, and a trial start's self-test
 	stopWorkers := r.startWorkers()
 	defer stopWorkers()
