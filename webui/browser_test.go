@@ -24,43 +24,15 @@ import (
 // $POSTROOM_SCREENSHOTS) to look at. Without chromium it is skipped;
 // `make deps` installs it.
 func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a browser test")
-	}
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("no chromium: make deps installs it")
-	}
-	out := os.Getenv("POSTROOM_SCREENSHOTS")
-	if out == "" {
-		out = "testoutput"
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	alloc, out := startChromium(t)
 	s := newSite(t)
-	// Flags from shared/TESTING.md: nothing may leave the machine.
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	defer cancel()
 	for _, width := range []int64{390, 1280} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
 			ctx, cancel := chromedp.NewContext(alloc)
 			defer cancel()
 			ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
 			defer cancel()
-			shot := func(name string) chromedp.Action[chromedp.Void] {
-				return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-					png, err := chromedp.FullScreenshot(100)(ctx, tg)
-					if err != nil {
-						return err
-					}
-					return os.WriteFile(filepath.Join(out, fmt.Sprintf("%s-%d.png", name, width)), png, 0o644)
-				})
-			}
+			shot := screenshot(out, width)
 			// fits checks a page with a client set-up: nothing is wider
 			// than the window, its QR codes show (the CSP lets data:
 			// images in), and the IMAP one, as the page draws it, reads
@@ -146,6 +118,49 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("%s: %+v", user, a)
 			}
 			s.bus.Update(func(sn *status.Snapshot) { sn.Problem = "" })
+		})
+	}
+}
+
+// startChromium starts Debian's chromium (headless) for the test and
+// returns its allocator and the folder for screenshots (testoutput/, or
+// $POSTROOM_SCREENSHOTS). Without chromium, or with -short, the test is
+// skipped; `make deps` installs it.
+func startChromium(t *testing.T) (context.Context, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a browser test")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("no chromium: make deps installs it")
+	}
+	out := os.Getenv("POSTROOM_SCREENSHOTS")
+	if out == "" {
+		out = "testoutput"
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Flags from shared/TESTING.md: nothing may leave the machine.
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+	t.Cleanup(cancel)
+	return alloc, out
+}
+
+// screenshot saves the whole page as out/NAME-WIDTH.png.
+func screenshot(out string, width int64) func(name string) chromedp.Action[chromedp.Void] {
+	return func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			png, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(out, fmt.Sprintf("%s-%d.png", name, width)), png, 0o644)
 		})
 	}
 }

@@ -36,13 +36,18 @@ type dnsView struct {
 	Checked string
 	// Err says why nothing could be checked.
 	Err string
-	// ToFix counts the items that are missing or wrong.
+	// ToFix counts the items that are missing or wrong; Fix links to
+	// each.
 	ToFix   int
+	Fix     []dnsLink
 	Domains []dnsDomain
 	Box     []dnsItem
 	// Off: the box has no DNS check (Options.DNS is nil).
 	Off bool
 }
+
+// dnsLink is a link to an item of the page.
+type dnsLink struct{ ID, Label string }
 
 type dnsDomain struct {
 	Name  string
@@ -99,6 +104,7 @@ func (h *handler) dnsPage(w http.ResponseWriter, r *http.Request, v *visitor) {
 			item := newDNSItem(it)
 			if item.Bad {
 				dv.ToFix++
+				view.Fix = append(view.Fix, dnsLink{it.ID, d.Name + ": " + it.Title})
 			}
 			dv.Items = append(dv.Items, item)
 			if it.Record != nil {
@@ -113,6 +119,7 @@ func (h *handler) dnsPage(w http.ResponseWriter, r *http.Request, v *visitor) {
 		item := newDNSItem(it)
 		if item.Bad {
 			view.ToFix++
+			view.Fix = append(view.Fix, dnsLink{it.ID, it.Title})
 		}
 		view.Box = append(view.Box, item)
 	}

@@ -90,6 +90,9 @@ func TestDNSPage(t *testing.T) {
 		`<a href="/dns" class="here">DNS</a>`,
 		"Checked 3 minutes ago.",
 		"<strong>3 things to fix</strong>", // the MX, the reverse DNS, port 25 in
+		`<li><a href="#example.org-mx">example.org: MX record (where your mail goes)</a></li>`,
+		`<li><a href="#ptr-192-0-2-10">Reverse DNS of 192.0.2.10</a></li>`,
+		`<div class="rec rec-wrong" id="example.org-mx">`,
 		"Your MX record points to mail.oldprovider.com, not to this box: mail for example.org goes there.",
 		"Change it to mail.example.org (MX, preference 10)",
 		`<code id="example.org-mx-value">10 mail.example.org.</code> <button type="button" class="plain copy" data-copy="example.org-mx-value" hidden>Copy</button>`,
