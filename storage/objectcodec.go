@@ -15,7 +15,8 @@ import (
 //	record:   vObjectPacked, size lines (uvarint), sha256 (32 bytes),
 //	          refs chunks (uvarint), created (varint Unix ns, 0 = none),
 //	          flags (1 byte: 1 = part follows, 2 = envelope follows,
-//	          4 = prefix follows), [part] [envelope] [prefix (string)]
+//	          4 = prefix follows, 8 = routes follow), [part] [envelope]
+//	          [prefix (string)] [routes]
 //	part:     type subtype id description encoding disposition location
 //	          md5 (strings), params and disposition params (count, then
 //	          key and value strings in key order), language (count +
@@ -25,6 +26,10 @@ import (
 //	envelope: date subject messageID (strings), from sender replyTo to cc
 //	          bcc (each a count + name mailbox host triples), inReplyTo
 //	          (count + strings)
+//	routes:   the source routes (Address.Route, rare) of the record's
+//	          addresses, kept apart so that a record without one is as
+//	          before: count, then per route the address's index in
+//	          eachAddress order (uvarint) and the route (string)
 const vObjectPacked byte = 2
 
 // maxPartDepth bounds recursion when decoding, so that a corrupt record
@@ -47,6 +52,17 @@ func encodeObject(rec *objectRecord) []byte {
 	if len(rec.Prefix) > 0 {
 		flags |= 4
 	}
+	var routes enc
+	nRoutes := 0
+	eachAddress(rec, func(i int, a *Address) {
+		if a.Route != "" {
+			routes = routes.uv(uint64(i)).str(a.Route)
+			nRoutes++
+		}
+	})
+	if nRoutes > 0 {
+		flags |= 8
+	}
 	e = append(e, flags)
 	if rec.Structure != nil {
 		e = e.part(rec.Structure)
@@ -57,7 +73,41 @@ func encodeObject(rec *objectRecord) []byte {
 	if len(rec.Prefix) > 0 {
 		e = e.str(string(rec.Prefix))
 	}
+	if nRoutes > 0 {
+		e = append(e.uv(uint64(nRoutes)), routes...)
+	}
 	return e
+}
+
+// eachAddress calls fn with every address of a record's envelopes (its
+// own, then those of enclosed messages, depth first) and its index in
+// that order, which the routes of the packed form refer to.
+func eachAddress(rec *objectRecord, fn func(i int, a *Address)) {
+	i := 0
+	env := func(v *Envelope) {
+		if v == nil {
+			return
+		}
+		for _, l := range [][]Address{v.From, v.Sender, v.ReplyTo, v.To, v.Cc, v.Bcc} {
+			for k := range l {
+				fn(i, &l[k])
+				i++
+			}
+		}
+	}
+	var part func(p *Part, depth int)
+	part = func(p *Part, depth int) {
+		if p == nil || depth > maxPartDepth {
+			return
+		}
+		for _, c := range p.Children {
+			part(c, depth+1)
+		}
+		env(p.Envelope)
+		part(p.Message, depth+1)
+	}
+	env(rec.Envelope)
+	part(rec.Structure, 0)
 }
 
 // decodeObject reads either form: packed, or JSON from before it.
@@ -91,6 +141,23 @@ func decodeObject(b []byte) (*objectRecord, error) {
 	}
 	if flags&4 != 0 {
 		rec.Prefix = []byte(d.str())
+	}
+	if flags&8 != 0 && d.err == nil {
+		routes := make(map[int]string)
+		for n := d.count(2); n > 0; n-- {
+			i := int(d.uv())
+			routes[i] = d.str()
+		}
+		found := 0
+		eachAddress(rec, func(i int, a *Address) {
+			if r, ok := routes[i]; ok {
+				a.Route = r
+				found++
+			}
+		})
+		if found != len(routes) && d.err == nil {
+			d.err = errCorrupt // a route for an address the record lacks
+		}
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt // trailing bytes: not a record we wrote

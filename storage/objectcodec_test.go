@@ -29,6 +29,9 @@ var sampleMessages = []string{
 		"From: inner@example.test\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=Z\r\n\r\n--Z\r\n\r\ninner text\r\n--Z--\r\n" +
 		"--X\r\nContent-Type: image/png; name=a.png\r\nContent-Disposition: attachment; filename=\"a b.png\"; size=3\r\n" +
 		"Content-ID: <img1@x>\r\nContent-MD5: abc=\r\nContent-Location: http://x/a.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBO\r\n--X--\r\nepilogue\r\n",
+	// RFC 822 source routes, in the message and in an enclosed one.
+	"From: Ann <@route1,@route2:user@example.com>\r\nTo: b@example.test, <@relay.example:c@example.test>\r\n" +
+		"Content-Type: message/rfc822\r\n\r\nFrom: x@example.test\r\nCc: <@r.example:d@example.test>\r\n\r\ninner\r\n",
 }
 
 func sampleRecord(t testing.TB, msg string) *objectRecord {
@@ -97,17 +100,56 @@ func TestObjectCodecReadsJSON(t *testing.T) {
 // TestObjectCodecRejectsDamage: every truncation, a wrong version and
 // trailing bytes are errCorrupt, never a panic or a half record.
 func TestObjectCodecRejectsDamage(t *testing.T) {
-	b := encodeObject(sampleRecord(t, sampleMessages[3]))
-	for n := 0; n < len(b); n++ {
-		if rec, err := decodeObject(b[:n]); err == nil {
-			t.Fatalf("truncated to %d of %d bytes: decoded %+v", n, len(b), rec)
+	for _, m := range sampleMessages[3:] {
+		b := encodeObject(sampleRecord(t, m))
+		for n := 0; n < len(b); n++ {
+			if rec, err := decodeObject(b[:n]); err == nil {
+				t.Fatalf("truncated to %d of %d bytes: decoded %+v", n, len(b), rec)
+			}
 		}
 	}
+	b := encodeObject(sampleRecord(t, sampleMessages[3]))
 	if _, err := decodeObject(append(bytes.Clone(b), 0)); err == nil {
 		t.Fatal("trailing byte accepted")
 	}
 	if _, err := decodeObject(append([]byte{9}, b[1:]...)); err == nil {
 		t.Fatal("unknown version accepted")
+	}
+}
+
+// TestObjectCodecRoutes: source routes (the ENVELOPE's adl) survive the
+// packed form, a record without any is written as before (no flag 8), and
+// a route for an address the record lacks is errCorrupt.
+func TestObjectCodecRoutes(t *testing.T) {
+	rec := sampleRecord(t, sampleMessages[len(sampleMessages)-1])
+	got, err := decodeObject(encodeObject(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := got.Structure.Envelope
+	if got.Envelope.From[0].Route != "@route1,@route2" || got.Envelope.To[0].Route != "" ||
+		got.Envelope.To[1].Route != "@relay.example" || inner == nil || inner.Cc[0].Route != "@r.example" {
+		t.Fatalf("routes after the round trip: from %+v to %+v inner %+v", got.Envelope.From, got.Envelope.To, inner)
+	}
+	d := dec{b: encodeObject(sampleRecord(t, sampleMessages[2]))}
+	d.byte1()
+	d.uv()
+	d.uv()
+	d.b = d.b[32:]
+	d.uv()
+	d.uv()
+	d.v()
+	if flags := d.byte1(); flags != 3 {
+		t.Fatalf("a record without routes has flags %b, want 11", flags)
+	}
+	// Point the last route at an address past the end.
+	b := encodeObject(rec)
+	route := "@r.example"
+	i := bytes.LastIndex(b, []byte(route))
+	bad := append(bytes.Clone(b[:i-2]), 99, byte(len(route)))
+	bad = append(bad, route...)
+	if _, err := decodeObject(bad); err == nil {
+		t.Fatal("a route for a missing address was accepted")
 	}
 }
 

@@ -214,13 +214,29 @@ func phrase(words []word) string {
 // angleAddr parses the inside of "<...>".
 func angleAddr(s string) Address {
 	s = strings.TrimSpace(stripComments(s))
-	// RFC 5322 4.4: obs-route, "@a,@b:" before the address, is ignored.
-	if strings.HasPrefix(s, "@") {
+	// RFC 5322 4.4: obs-route, "@a,@b:" before the address, is kept for
+	// the ENVELOPE's at-domain-list (RFC 9051 7.5.2).
+	var route string
+	if strings.HasPrefix(s, "@") || strings.HasPrefix(s, ",") {
 		if i := strings.IndexByte(s, ':'); i >= 0 {
-			s = s[i+1:]
+			route, s = obsRoute(s[:i]), s[i+1:]
 		}
 	}
-	return splitAddrSpec(removeSpace(s))
+	a := splitAddrSpec(removeSpace(s))
+	a.Route = route
+	return a
+}
+
+// obsRoute normalises an obs-domain-list ("@a, ,@b" with white space and
+// empty elements, RFC 5322 4.4) to "@a,@b".
+func obsRoute(s string) string {
+	var out []string
+	for _, d := range strings.Split(removeSpace(s), ",") {
+		if len(d) > 1 && d[0] == '@' {
+			out = append(out, noNUL(d))
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // splitAddrSpec splits local-part@domain at the last '@' (a quoted local

@@ -42,37 +42,43 @@ func TestParseAddressList(t *testing.T) {
 		want []Address
 	}{
 		{"", nil},
-		{"ann@example.org", []Address{{"", "ann", "example.org"}}},
+		{"ann@example.org", []Address{{"", "", "ann", "example.org"}}},
 		{"Ann Smith <ann@example.org>, bob@example.net",
-			[]Address{{"Ann Smith", "ann", "example.org"}, {"", "bob", "example.net"}}},
-		{`"Smith, Ann" <ann@example.org>`, []Address{{"Smith, Ann", "ann", "example.org"}}},
-		{`"A \"q\" B" <a@b>`, []Address{{`A "q" B`, "a", "b"}}},
-		{"=?utf-8?q?Ren=C3=A9e?= <r@example.org>", []Address{{"Renée", "r", "example.org"}}},
-		{`"=?utf-8?q?Ren=C3=A9e?=" <r@example.org>`, []Address{{"Renée", "r", "example.org"}}},
-		{"Ren\xe9e <r@example.org>", []Address{{"Renée", "r", "example.org"}}},
-		{"ann@example.org (Ann Smith)", []Address{{"Ann Smith", "ann", "example.org"}}},
-		{"Ann (the boss) <ann@example.org>", []Address{{"Ann", "ann", "example.org"}}},
-		{"John Q. Public <jqp@example.org>", []Address{{"John Q. Public", "jqp", "example.org"}}},
-		{`"john doe"@example.org`, []Address{{"", "john doe", "example.org"}}},
-		{"john . doe @ example . org", []Address{{"", "john.doe", "example.org"}}},
-		{"<@relay.example:ann@example.org>", []Address{{"", "ann", "example.org"}}}, // obs-route
-		{"< ann @ example.org >", []Address{{"", "ann", "example.org"}}},
-		{"Ann <ann@example.org", []Address{{"Ann", "ann", "example.org"}}}, // unterminated
-		{"Ann Smith ann@example.org", []Address{{"Ann Smith", "ann", "example.org"}}},
-		{"postmaster", []Address{{"", "postmaster", MissingDomain}}},
-		{"<postmaster>", []Address{{"", "postmaster", MissingDomain}}},
-		{"this is not an address", []Address{{"this is not an address", MissingMailbox, MissingDomain}}},
+			[]Address{{"Ann Smith", "", "ann", "example.org"}, {"", "", "bob", "example.net"}}},
+		{`"Smith, Ann" <ann@example.org>`, []Address{{"Smith, Ann", "", "ann", "example.org"}}},
+		{`"A \"q\" B" <a@b>`, []Address{{`A "q" B`, "", "a", "b"}}},
+		{"=?utf-8?q?Ren=C3=A9e?= <r@example.org>", []Address{{"Renée", "", "r", "example.org"}}},
+		{`"=?utf-8?q?Ren=C3=A9e?=" <r@example.org>`, []Address{{"Renée", "", "r", "example.org"}}},
+		{"Ren\xe9e <r@example.org>", []Address{{"Renée", "", "r", "example.org"}}},
+		{"ann@example.org (Ann Smith)", []Address{{"Ann Smith", "", "ann", "example.org"}}},
+		{"Ann (the boss) <ann@example.org>", []Address{{"Ann", "", "ann", "example.org"}}},
+		{"John Q. Public <jqp@example.org>", []Address{{"John Q. Public", "", "jqp", "example.org"}}},
+		{`"john doe"@example.org`, []Address{{"", "", "john doe", "example.org"}}},
+		{"john . doe @ example . org", []Address{{"", "", "john.doe", "example.org"}}},
+		// RFC 5322 4.4 obs-route, kept as the ENVELOPE's adl (RFC 9051 7.5.2)
+		{"<@relay.example:ann@example.org>", []Address{{"", "@relay.example", "ann", "example.org"}}},
+		{"Ann <@route1,@route2:user@example.com>", []Address{{"Ann", "@route1,@route2", "user", "example.com"}}},
+		{"<@a.example, ,@b.example : bob@example.org>, x@y",
+			[]Address{{"", "@a.example,@b.example", "bob", "example.org"}, {"", "", "x", "y"}}},
+		{"Team: <@r (relay):c@d>;", []Address{{"", "", "Team", ""}, {"", "@r", "c", "d"}, {}}},
+		{"<@:ann@example.org>", []Address{{"", "", "ann", "example.org"}}}, // an empty route
+		{"< ann @ example.org >", []Address{{"", "", "ann", "example.org"}}},
+		{"Ann <ann@example.org", []Address{{"Ann", "", "ann", "example.org"}}}, // unterminated
+		{"Ann Smith ann@example.org", []Address{{"Ann Smith", "", "ann", "example.org"}}},
+		{"postmaster", []Address{{"", "", "postmaster", MissingDomain}}},
+		{"<postmaster>", []Address{{"", "", "postmaster", MissingDomain}}},
+		{"this is not an address", []Address{{"this is not an address", "", MissingMailbox, MissingDomain}}},
 		{"<>", nil},
-		{", , a@b ,", []Address{{"", "a", "b"}}},
-		{"undisclosed-recipients:;", []Address{{"", "undisclosed-recipients", ""}, {}}},
+		{", , a@b ,", []Address{{"", "", "a", "b"}}},
+		{"undisclosed-recipients:;", []Address{{"", "", "undisclosed-recipients", ""}, {}}},
 		{"Team: ann@example.org, Bob <bob@example.org>; carl@example.org",
-			[]Address{{"", "Team", ""}, {"", "ann", "example.org"}, {"Bob", "bob", "example.org"}, {},
-				{"", "carl", "example.org"}}},
-		{"Team: ann@example.org", []Address{{"", "Team", ""}, {"", "ann", "example.org"}, {}}}, // no ';'
-		{": ann@example.org;", []Address{{"", "ann", "example.org"}}},                          // no group name
-		{"a@b;", []Address{{"", "a", "b"}}},
-		{`"a@b"@c`, []Address{{"", "a@b", "c"}}},
-		{"a\x00b@c", []Address{{"", "ab", "c"}}},
+			[]Address{{"", "", "Team", ""}, {"", "", "ann", "example.org"}, {"Bob", "", "bob", "example.org"}, {},
+				{"", "", "carl", "example.org"}}},
+		{"Team: ann@example.org", []Address{{"", "", "Team", ""}, {"", "", "ann", "example.org"}, {}}}, // no ';'
+		{": ann@example.org;", []Address{{"", "", "ann", "example.org"}}},                          // no group name
+		{"a@b;", []Address{{"", "", "a", "b"}}},
+		{`"a@b"@c`, []Address{{"", "", "a@b", "c"}}},
+		{"a\x00b@c", []Address{{"", "", "ab", "c"}}},
 	}
 	for _, tt := range tests {
 		if got := parseAddressList(tt.in); !reflect.DeepEqual(got, tt.want) {
@@ -121,17 +127,17 @@ MIME-Version: 1.0
 Hello Joe, do you think we can meet at 3:30 tomorrow?
 `)
 	_, env := Parse(strings.NewReader(raw), int64(len(raw)))
-	fred := []Address{{"Fred Foobar", "foobar", "Blurdybloop.example"}}
+	fred := []Address{{"Fred Foobar", "", "foobar", "Blurdybloop.example"}}
 	want := &Envelope{
 		Date:    "Mon, 7 Feb 1994 21:52:25 -0800 (PST)",
 		Subject: "afternoon méeting €",
 		From:    fred,
 		Sender:  fred, // RFC 9051 7.5.2 defaults
 		ReplyTo: fred,
-		To: []Address{{"", "mooch", "owatagu.siam.edu.example"},
-			{"", "Team", ""}, {"", "a", "x.example"}, {}},
-		Cc:        []Address{{"", "ann", "x.example"}},
-		Bcc:       []Address{{"", "hidden", "x.example"}},
+		To: []Address{{"", "", "mooch", "owatagu.siam.edu.example"},
+			{"", "", "Team", ""}, {"", "", "a", "x.example"}, {}},
+		Cc:        []Address{{"", "", "ann", "x.example"}},
+		Bcc:       []Address{{"", "", "hidden", "x.example"}},
 		InReplyTo: []string{"1@x.example", "2@x.example"},
 		MessageID: "B27397-0100000@Blurdybloop.example",
 	}

@@ -67,9 +67,14 @@ type Envelope struct {
 	MessageID string    `json:"mid,omitempty"` // without angle brackets
 }
 
-// Address is one mailbox of an address list.
+// Address is one mailbox of an address list, its fields in the order of
+// an ENVELOPE address (RFC 9051 7.5.2: name, adl, mailbox, host).
 type Address struct {
-	Name    string `json:"n,omitempty"`
+	Name string `json:"n,omitempty"`
+	// Route is an RFC 822 source route (RFC 5322 4.4 obs-route), the
+	// ENVELOPE's at-domain-list: "@a.example,@b.example" for
+	// <@a.example,@b.example:user@host>, as Dovecot writes it; mostly "".
+	Route   string `json:"r,omitempty"`
 	Mailbox string `json:"m,omitempty"` // local part
 	Host    string `json:"h,omitempty"`
 }
