@@ -75,7 +75,7 @@ func TestParseAddressList(t *testing.T) {
 			[]Address{{"", "", "Team", ""}, {"", "", "ann", "example.org"}, {"Bob", "", "bob", "example.org"}, {},
 				{"", "", "carl", "example.org"}}},
 		{"Team: ann@example.org", []Address{{"", "", "Team", ""}, {"", "", "ann", "example.org"}, {}}}, // no ';'
-		{": ann@example.org;", []Address{{"", "", "ann", "example.org"}}},                          // no group name
+		{": ann@example.org;", []Address{{"", "", "ann", "example.org"}}},                              // no group name
 		{"a@b;", []Address{{"", "", "a", "b"}}},
 		{`"a@b"@c`, []Address{{"", "", "a@b", "c"}}},
 		{"a\x00b@c", []Address{{"", "", "ab", "c"}}},
