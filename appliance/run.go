@@ -520,6 +520,8 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 		display, _ := r.opts.Panel.(webui.DisplaySource) // nil: a panel without a display
 		web := webui.New(webui.Options{
 			Bus: r.bus, Logger: r.log.With("service", "web"),
+			UpdateDir: r.updateSpool(), // run_update.go: uploaded updates wait on the data disk
+
 			Admins:  admins{r, st}, // run_reset.go
 			Reset:   r.reset,
 			Display: display, // what the display shows, for the status page

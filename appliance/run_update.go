@@ -121,8 +121,23 @@ func openDevice(path string) (update.Target, io.Closer, error) {
 	return update.Target{W: f, R: f, Size: size, Sync: f.Sync}, f, nil
 }
 
-// snapshotFile is where the store's snapshot goes, in the data folder.
-const snapshotFile = "postroom-update/store-snapshot"
+// snapshotFile is where the store's snapshot goes, in the data folder;
+// uploadDir where the web page spools an uploaded update file.
+const (
+	snapshotFile = "postroom-update/store-snapshot"
+	uploadDir    = "postroom-update/upload"
+)
+
+// updateSpool is the web page's upload folder ("" when this machine
+// takes no updates).
+func (r *runner) updateSpool() string {
+	u := r.opts.Update
+	dataDir, err := filepath.Abs(r.cfg.DataDir)
+	if u == nil || u.Boot == nil || err != nil {
+		return ""
+	}
+	return filepath.Join(dataDir, uploadDir)
+}
 
 // systemStatus is the Snapshot's System from the options and the state.
 func (r *runner) systemStatus() status.System {

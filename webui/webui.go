@@ -144,6 +144,9 @@ type Options struct {
 	// page and on the administrator's page of each account. nil: the
 	// pages leave the section out.
 	Setup ClientSetup
+	// UpdateDir is where the update page spools an uploaded update file
+	// on the data disk (update.go). "": no uploads.
+	UpdateDir string
 	// DNS is the background check of the DNS records and connections
 	// that the DNS page shows. nil: the page says there is none.
 	DNS DNSCheck
@@ -175,6 +178,7 @@ func New(opts Options) *Handler {
 		h.sessions = &sessions{store: opts.Sessions, now: opts.Now}
 	}
 	h.dns = opts.DNS
+	h.updateDir = opts.UpdateDir
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.statusPage)
 	mux.HandleFunc("GET /status.json", h.statusJSON)
@@ -205,6 +209,8 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("GET /dns", h.page(true, h.dnsPage)) // dns.go; the set-up ends here
 	mux.HandleFunc("POST /dns/check", h.page(true, h.dnsRecheck))
 	mux.HandleFunc("GET /dns.js", h.dnsScript)
+	mux.HandleFunc("GET /update", h.page(true, h.updatePage)) // update.go
+	mux.HandleFunc("POST /update", h.page(true, h.updateUpload))
 	// Forms posted by another site's page are refused before they reach
 	// a handler (the browser says where a form came from); the forms'
 	// CSRF tokens refuse the rest.
@@ -217,6 +223,9 @@ func New(opts Options) *Handler {
 }
 
 type handler struct {
+	// updateDir is Options.UpdateDir.
+	updateDir string
+
 	bus     *status.Bus
 	logger  *slog.Logger
 	display DisplaySource
