@@ -293,7 +293,10 @@ func (m *Manager) normalise(n *NewSource) error {
 	switch n.Security {
 	case TLS, StartTLS:
 	case Plain:
-		if !m.o.AllowPlain {
+		// Without encryption only where the password does not cross the
+		// internet: an old server in the office (a private or loopback
+		// address), or where the box allows it (development mode).
+		if ip := net.ParseIP(strings.Trim(n.Host, "[]")); !m.o.AllowPlain && (ip == nil || !(ip.IsPrivate() || ip.IsLoopback())) {
 			return &FieldError{"security", "the old server must be reached with encryption (SSL/TLS or STARTTLS): without it the password would cross the internet readable"}
 		}
 	default:
