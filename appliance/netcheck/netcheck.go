@@ -12,8 +12,9 @@
 //     name's address on port 25 must be answered by a server that greets,
 //     and answers EHLO, with the box's own host name.
 //
-// A Checker runs one check at start, then every Options.Every and when
-// asked (Recheck). A check is bounded by Options.Timeout: a resolver that
+// A Checker runs one check at start, then every Options.Every (sooner,
+// after Options.Retry, when some item got no answer) and when asked
+// (Recheck). A check is bounded by Options.Timeout: a resolver that
 // never answers, a huge TXT record or a CNAME loop give "unknown" or
 // "wrong" in time, and what DNS answered is cut short before it reaches a
 // page. Readers never wait for DNS: Report returns the last result at
@@ -46,6 +47,9 @@ type Resolver interface {
 const (
 	DefaultTimeout = 45 * time.Second
 	DefaultEvery   = 6 * time.Hour
+	// DefaultRetry is the time to the next check after one that got no
+	// answer for some item: a box often starts before its line is up.
+	DefaultRetry = 15 * time.Minute
 	// connectTimeout bounds one port 25 conversation, inside Timeout.
 	connectTimeout = 10 * time.Second
 	// parallel is how many domains are checked at once.
@@ -76,6 +80,10 @@ type Options struct {
 	// replaces the timer (tests).
 	Every time.Duration
 	Tick  <-chan time.Time
+	// Retry is the time to the next check after one with an item
+	// unknown. 0: DefaultRetry. After, when set, makes its timer (tests).
+	Retry time.Duration
+	After func(time.Duration) <-chan time.Time
 	// Now is the clock of the reports. nil: time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger // nil: slog.Default()
@@ -107,6 +115,12 @@ func New(o Options) *Checker {
 	}
 	if o.Every <= 0 {
 		o.Every = DefaultEvery
+	}
+	if o.Retry <= 0 {
+		o.Retry = DefaultRetry
+	}
+	if o.After == nil {
+		o.After = time.After
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -141,7 +155,8 @@ func (c *Checker) Recheck() bool {
 	return true
 }
 
-// Run checks at once, then every Every and on Recheck, until ctx ends.
+// Run checks at once, then every Every, Retry after a check that got no
+// answer for some item, and on Recheck, until ctx ends.
 func (c *Checker) Run(ctx context.Context) error {
 	tick := c.o.Tick
 	if tick == nil {
@@ -150,11 +165,15 @@ func (c *Checker) Run(ctx context.Context) error {
 		tick = t.C
 	}
 	for {
-		c.Check(ctx)
+		var retry <-chan time.Time
+		if c.Check(ctx).unknown() {
+			retry = c.o.After(c.o.Retry)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick:
+		case <-retry:
 		case <-c.kick:
 		}
 	}
@@ -228,6 +247,23 @@ type Report struct {
 type Domain struct {
 	Name  string
 	Items []Item
+}
+
+// unknown reports whether some item got no answer.
+func (r Report) unknown() bool {
+	for _, d := range r.Domains {
+		for _, it := range d.Items {
+			if it.State == Unknown {
+				return true
+			}
+		}
+	}
+	for _, it := range r.Box {
+		if it.State == Unknown {
+			return true
+		}
+	}
+	return false
 }
 
 func (r Report) clone() Report {

@@ -448,6 +448,42 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunRetriesUnknown: a check that got no answer (a box that started
+// before its line) is made again after Retry, not Every.
+func TestRunRetriesUnknown(t *testing.T) {
+	zones := testZones(t, "", "example.org")
+	e := newEnv(t, published(zones))
+	e.dns.Fail("_dmarc.example.org.", dns.RcodeServerFailure)
+	o := e.options(zones)
+	o.Logger = testutil.Logger(t)
+	o.Tick = make(chan time.Time) // never
+	asked := make(chan time.Duration, 1)
+	fire := make(chan time.Time)
+	o.After = func(d time.Duration) <-chan time.Time { asked <- d; return fire }
+	reports := make(chan Report, 10)
+	o.OnReport = func(r Report) { reports <- r }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go New(o).Run(ctx)
+	r := <-reports
+	if it := items(r)["example.org-dmarc"]; it.State != Unknown {
+		t.Fatalf("DMARC %+v", it)
+	}
+	if d := <-asked; d != DefaultRetry {
+		t.Fatalf("retry after %v", d)
+	}
+	e.dns.Fail("_dmarc.example.org.", dns.RcodeSuccess)
+	fire <- time.Time{}
+	if r := <-reports; len(notOK(r)) != 0 {
+		t.Fatalf("after the retry: %+v", notOK(r))
+	}
+	select {
+	case d := <-asked:
+		t.Errorf("a retry after %v with nothing unknown", d)
+	default:
+	}
+}
+
 // TestRecheckWhileRunning: a second Recheck before the check ran is
 // refused, and Report says Running at once.
 func TestRecheckWhileRunning(t *testing.T) {
