@@ -28,12 +28,14 @@ type vm struct {
 }
 
 func startVM(t *testing.T, ctx context.Context, img, kernelDir string, diskID uint32, appendArgs string, net ...string) *vm {
-	return startVMWith(t, ctx, img, kernelDir, diskID, appendArgs, true, net...)
+	return startVMWith(t, ctx, img, kernelDir, diskID, PartRootA, appendArgs, true, net...)
 }
 
 // startVMWith is startVM, with -snapshot only if snapshot is true (a test
-// that checks what the box wrote boots a copy of its own).
-func startVMWith(t *testing.T, ctx context.Context, img, kernelDir string, diskID uint32, appendArgs string, snapshot bool, net ...string) *vm {
+// that checks what the box wrote boots a copy of its own), from root
+// partition rootPart (an update test plays the Pi's firmware: it reads
+// cmdline.txt before each boot).
+func startVMWith(t *testing.T, ctx context.Context, img, kernelDir string, diskID uint32, rootPart int, appendArgs string, snapshot bool, net ...string) *vm {
 	t.Helper()
 	qemu, err := exec.LookPath("qemu-system-aarch64")
 	if err != nil {
@@ -45,7 +47,7 @@ func startVMWith(t *testing.T, ctx context.Context, img, kernelDir string, diskI
 		"-M", "virt", "-cpu", "cortex-a72", "-smp", "1", "-m", "512",
 		"-nographic", "-monitor", "none", "-no-reboot",
 		"-kernel", filepath.Join(kernelDir, "vmlinuz"),
-		"-append", "console=ttyAMA0 root=PARTUUID=" + PartUUID(diskID, PartRootA) +
+		"-append", "console=ttyAMA0 root=PARTUUID=" + PartUUID(diskID, rootPart) +
 			" rootfstype=squashfs ro rootwait init=/init panic=-1 " + appendArgs,
 		"-drive", "file=" + img + ",if=none,format=raw,id=sd",
 		"-device", "virtio-blk-pci,drive=sd",
@@ -170,7 +172,7 @@ func TestBootBadDataDisk(t *testing.T) {
 			f.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			v := startVMWith(t, ctx, copyPath, o.KernelDir, o.DiskID, "", false)
+			v := startVMWith(t, ctx, copyPath, o.KernelDir, o.DiskID, PartRootA, "", false)
 			v.waitFor(t, c.want...)
 			v.cmd.Process.Kill()
 			v.cmd.Wait()

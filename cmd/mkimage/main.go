@@ -70,6 +70,7 @@ func run(args []string) error {
 	updateOut := flags.String("update", "", "also write the signed update `file` of this build")
 	keyFile := flags.String("key", os.Getenv("POSTROOM_UPDATE_KEY"), "ed25519 private key `file` (hex seed) that signs updates (default: $POSTROOM_UPDATE_KEY, else bin/update-dev.key, made if missing)")
 	version := flags.String("version", "", "version for people (default: the build time, 2006.01.02-1504)")
+	fault := flags.String("selftest-fault", "", "for tests only: build an appliance whose update self-test fails with this `text` (a build made to be rolled back)")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -113,7 +114,7 @@ func run(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(bins)
-	if err := buildBinaries(ctx, *goCmd, bins); err != nil {
+	if err := buildBinaries(ctx, *goCmd, bins, *fault); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
@@ -183,9 +184,13 @@ func buildTime(ctx context.Context, flagEpoch int64) (time.Time, error) {
 // buildBinaries cross-compiles the board's programs into dir, reproducibly:
 // no paths of this machine (-trimpath), no build id, no VCS stamp that a
 // dirty tree would change.
-func buildBinaries(ctx context.Context, goCmd, dir string) error {
+func buildBinaries(ctx context.Context, goCmd, dir, fault string) error {
+	ldflags := "-s -w -buildid="
+	if fault != "" {
+		ldflags += " -X 'postroom/appliance.selfTestFault=" + strings.ReplaceAll(fault, "'", "") + "'"
+	}
 	cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-buildvcs=false",
-		"-ldflags=-s -w -buildid=", "-o", dir+string(filepath.Separator),
+		"-ldflags="+ldflags, "-o", dir+string(filepath.Separator),
 		"./cmd/postroom-init", "./cmd/postroom", "./cmd/postroomctl")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

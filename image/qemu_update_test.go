@@ -1,0 +1,327 @@
+package sdimage
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
+
+	"postroom/appliance/admin"
+	"postroom/appliance/status"
+	"postroom/appliance/update"
+	"postroom/storage"
+)
+
+// TestUpdateUnderQemu walks journey 7 on emulated boxes with the real
+// init and appliance: a box made from build 1 gets a message over SMTP,
+// then build 2's update file uploaded on its web page; it restarts into
+// root B, passes its self-test and keeps it (the new version answers on
+// status.json). Then build 3, made to fail its self-test, is uploaded: the
+// box restarts into root A, fails, goes back to root B by itself, says
+// "update failed, rolled back", and the message is still there over IMAP.
+//
+// qemu loads the kernel itself, so the test plays the Pi's firmware: before
+// each boot it reads cmdline.txt from the image's boot partition and boots
+// the root it names. It builds three images with cmd/mkimage (minutes the
+// first time), so it runs only when asked:
+//
+//	POSTROOM_QEMU_UPDATE=1 go test -run TestUpdateUnderQemu -v -timeout 30m ./image
+func TestUpdateUnderQemu(t *testing.T) {
+	if os.Getenv("POSTROOM_QEMU_UPDATE") == "" {
+		t.Skip("set POSTROOM_QEMU_UPDATE=1 to build three images and update under qemu")
+	}
+	if _, err := exec.LookPath("qemu-system-aarch64"); err != nil {
+		t.Skip("qemu-system-aarch64 not installed (make deps installs qemu-system-arm)")
+	}
+	dir := t.TempDir()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	keyFile := filepath.Join(dir, "update.key")
+	if err := os.WriteFile(keyFile, update.FormatPrivateKey(priv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const t1 = 1767225600 // 2026-01-01: the builds' times are their serials
+	img1 := mkimage(t, dir, "1", t1, keyFile, "")
+	mkimage(t, dir, "2", t1+100, keyFile, "")
+	mkimage(t, dir, "3", t1+200, keyFile, "built to fail its self-test")
+
+	box := filepath.Join(dir, "box.img")
+	copySparse(t, img1, box)
+	const user, password = "boss@example.test", "boss-password-1"
+	fillData(t, box, user, password)
+	_, kernel := moduleDirs(t)
+	ports := map[string]int{"smtp": freePort(t), "imap": freePort(t), "web": freePort(t)}
+
+	// Build 1: receive a message, then take build 2.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	v := bootBox(t, ctx, box, kernel, ports, update.RootA)
+	sendTestMail(t, ctx, ports["smtp"], user)
+	uploadUpdate(t, ctx, ports["web"], user, password, filepath.Join(dir, "2.update"), "Version 2026.01.01-0001 is installed")
+	waitExit(t, v, 3*time.Minute, "the restart into the new version")
+
+	// Build 2 on trial in root B: kept.
+	v = bootBox(t, ctx, box, kernel, ports, update.RootB)
+	s := waitStatus(t, ctx, ports["web"], func(s status.Snapshot) bool { return strings.HasPrefix(s.System.LastUpdate, "updated from") })
+	if s.System.Version != "2026.01.01-0001" || s.System.OtherVersion != "2026.01.01-0000" {
+		t.Errorf("after the update: %+v", s.System)
+	}
+	t.Logf("kept: %s", s.System.LastUpdate)
+
+	// Build 3 into root A: its self-test fails, and the box goes back.
+	uploadUpdate(t, ctx, ports["web"], user, password, filepath.Join(dir, "3.update"), "Version 2026.01.01-0003 is installed")
+	waitExit(t, v, 3*time.Minute, "the restart into the failing version")
+	v = bootBox(t, ctx, box, kernel, ports, update.RootA, "update: the self-test failed")
+	waitExit(t, v, 3*time.Minute, "the restart after the failed self-test")
+	bootBox(t, ctx, box, kernel, ports, update.RootB)
+	s = waitStatus(t, ctx, ports["web"], func(s status.Snapshot) bool { return s.System.LastUpdateFailed })
+	if s.System.Version != "2026.01.01-0001" || !strings.Contains(strings.Join(s.Attention(time.Now()), " "), "Update failed, rolled back") {
+		t.Errorf("after the rollback: %+v; attention %q", s.System, s.Attention(time.Now()))
+	}
+	t.Logf("rolled back: %s", s.System.LastUpdate)
+	if n := inboxCount(t, ports["imap"], user, password); n != 1 {
+		t.Errorf("INBOX holds %d messages after the rollback, want the 1 sent before", n)
+	}
+}
+
+// mkimage runs cmd/mkimage for build name at time t, signing with key;
+// fault makes the appliance's self-test fail. It returns the image.
+func mkimage(t *testing.T, dir, name string, at int64, key, fault string) string {
+	t.Helper()
+	img := filepath.Join(dir, name+".img")
+	args := []string{"run", "../cmd/mkimage", "-o", img, "-gz=false", "-time", strconv.FormatInt(at, 10),
+		"-key", key, "-update", filepath.Join(dir, name+".update"), "-data-mib", "64"}
+	if fault != "" {
+		args = append(args, "-selftest-fault", fault)
+	}
+	began := time.Now()
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mkimage %s: %v\n%s", name, err, out)
+	}
+	t.Logf("mkimage %s: %s (%v)", name, bytes.TrimSpace(out), time.Since(began).Round(time.Second))
+	return img
+}
+
+// fillData formats the data partition of img with a store that has an
+// administrator, as if the box had been set up (the set-up itself is the
+// wizard's test).
+func fillData(t *testing.T, img, user, password string) {
+	t.Helper()
+	root := t.TempDir()
+	st, err := storage.Open(storage.Options{Dir: filepath.Join(root, "postroom", "store"), NoGC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := admin.New(admin.Options{Store: st})
+	if err == nil {
+		_, err = a.AddAccount(context.Background(), "test", admin.AddAccount{Name: user, Password: password, Admin: true})
+	}
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, size, err := PartitionSpan(f, PartData)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := mke2fsPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(prog, "-q", "-F", "-t", "ext4", "-b", "4096", "-L", DataLabel, "-d", root,
+		"-E", fmt.Sprintf("offset=%d", start), img, strconv.FormatInt(size>>10, 10)+"k").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mke2fs -d: %v\n%s", err, out)
+	}
+}
+
+// bootBox reads cmdline.txt from the boot partition as the Pi's firmware
+// does, checks it names want, and boots that root with the box's ports
+// forwarded; it waits for the console lines console (then reads the
+// console in the background), and returns once the SMTP banner answers,
+// or without waiting for it when console is given.
+func bootBox(t *testing.T, ctx context.Context, img, kernel string, ports map[string]int, want int, console ...string) *vm {
+	t.Helper()
+	b, err := OpenBoot(img, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := update.CmdlineRoot(b)
+	b.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if part != want {
+		t.Fatalf("cmdline.txt names root %d, want %d", part, want)
+	}
+	fwd := fmt.Sprintf("user,id=n,restrict=on,hostfwd=tcp:127.0.0.1:%d-:25,hostfwd=tcp:127.0.0.1:%d-:143,hostfwd=tcp:127.0.0.1:%d-:8080",
+		ports["smtp"], ports["imap"], ports["web"])
+	v := startVMWith(t, ctx, img, kernel, 0x50727231, part, "ip=dhcp", false,
+		"-netdev", fwd, "-device", "virtio-net-pci,netdev=n,romfile=")
+	v.waitFor(t, append([]string{"postroom-init: data disk"}, console...)...)
+	if len(console) > 0 {
+		return v
+	}
+	for ctx.Err() == nil {
+		if banner, err := readBanner(ctx, ports["smtp"]); err == nil && strings.HasPrefix(banner, "220 ") {
+			t.Logf("root %d: SMTP banner %.1fs after qemu started", part, time.Since(v.start).Seconds())
+			return v
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatal("no SMTP banner before the deadline")
+	return nil
+}
+
+// waitExit waits for qemu to end (-no-reboot: the box restarted).
+func waitExit(t *testing.T, v *vm, bound time.Duration, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { _, err := v.cmd.Process.Wait(); done <- err }()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		t.Fatalf("%s: the box did not restart within %v; console:\n%s", what, bound, strings.Join(v.lines[max(0, len(v.lines)-40):], "\n"))
+	}
+}
+
+var insecure = &tls.Config{InsecureSkipVerify: true} // the box's own self-signed certificate
+
+func sendTestMail(t *testing.T, ctx context.Context, port int, to string) {
+	t.Helper()
+	c, err := smtp.DialStartTLS("127.0.0.1:"+strconv.Itoa(port), insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := "From: <someone@other.test>\r\nTo: <" + to + ">\r\nSubject: before the update\r\n\r\nKeep me.\r\n"
+	if err := c.SendMail("someone@other.test", []string{to}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// web is a browser's session with the box's page (Host localhost, one of
+// its default names).
+type web struct {
+	c    *http.Client
+	base string
+}
+
+func (w *web) do(t *testing.T, ctx context.Context, method, path, ctype string, body io.Reader) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, w.base+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("Origin", w.base)
+	}
+	resp, err := w.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// uploadUpdate logs in and uploads file on /update.
+func uploadUpdate(t *testing.T, ctx context.Context, port int, user, password, file, want string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	w := &web{c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		base: "http://localhost:" + strconv.Itoa(port)}
+	form := url.Values{"user": {user}, "password": {password}}
+	if code, body := w.do(t, ctx, "POST", "/login", "application/x-www-form-urlencoded", strings.NewReader(form.Encode())); code != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	code, body := w.do(t, ctx, "GET", "/update", "", nil)
+	m := csrfField.FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("GET /update: %d %s", code, body)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("csrf", m[1])
+	fw, _ := mw.CreateFormFile("file", filepath.Base(file))
+	fw.Write(data)
+	mw.Close()
+	began := time.Now()
+	code, body = w.do(t, ctx, "POST", "/update", mw.FormDataContentType(), &buf)
+	if code != http.StatusOK || !strings.Contains(body, want) {
+		t.Fatalf("upload %s: %d\n%s", file, code, body)
+	}
+	t.Logf("uploaded and installed %s (%.1f MiB) in %v", filepath.Base(file), float64(len(data))/(1<<20), time.Since(began).Round(100*time.Millisecond))
+}
+
+// waitStatus polls status.json until ok.
+func waitStatus(t *testing.T, ctx context.Context, port int, ok func(status.Snapshot) bool) status.Snapshot {
+	t.Helper()
+	w := &web{c: http.DefaultClient, base: "http://localhost:" + strconv.Itoa(port)}
+	var s status.Snapshot
+	deadline := time.Now().Add(4 * time.Minute)
+	for time.Now().Before(deadline) {
+		code, body := w.do(t, ctx, "GET", "/status.json", "", nil)
+		if code == http.StatusOK && json.Unmarshal([]byte(body), &s) == nil && ok(s) {
+			return s
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("status never got there: %+v", s)
+	return s
+}
+
+func inboxCount(t *testing.T, port int, user, password string) uint32 {
+	t.Helper()
+	c, err := imapclient.DialStartTLS("127.0.0.1:"+strconv.Itoa(port), &imapclient.Options{TLSConfig: insecure})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel.NumMessages
+}
