@@ -376,38 +376,57 @@ var maildirFlags = []struct {
 	f storage.Flags
 }{{'D', storage.FlagDraft}, {'F', storage.FlagFlagged}, {'R', storage.FlagAnswered}, {'S', storage.FlagSeen}, {'T', storage.FlagDeleted}}
 
-func (m *maildirWriter) Add(box string, msg storage.Message, _ string, body io.Reader) (int64, error) {
-	d, err := m.dir(box)
-	if err != nil {
-		return 0, err
-	}
-	info := []byte(":2,")
+// maildirName is a message's file name in a Maildir's cur/ (its info
+// part carries the flags, then the keywords' letters, which kws, the
+// folder's keyword list, gains as needed), and the name without the info
+// part for tmp/.
+func maildirName(msg storage.Message, kws *[]string) (name, info string) {
+	b := []byte(":2,")
 	for _, mf := range maildirFlags {
 		if msg.Flags&mf.f != 0 {
-			info = append(info, mf.c)
+			b = append(b, mf.c)
 		}
 	}
 	var letters []byte
 	for _, k := range msg.Keywords {
-		i := slices.Index(m.keywords[d], k)
-		if i < 0 && len(m.keywords[d]) < 26 {
-			if m.keywords == nil {
-				m.keywords = map[string][]string{}
-			}
-			m.keywords[d] = append(m.keywords[d], k)
-			i = len(m.keywords[d]) - 1
+		i := slices.Index(*kws, k)
+		if i < 0 && len(*kws) < 26 {
+			*kws = append(*kws, k)
+			i = len(*kws) - 1
 		}
 		if i >= 0 {
 			letters = append(letters, 'a'+byte(i))
 		}
 	}
 	slices.Sort(letters)
-	info = append(info, letters...)
+	b = append(b, letters...)
 	// A random part keeps names unique across exports into one Maildir
 	// from one long-running process.
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	name := fmt.Sprintf("%d.R%x.postroom", msg.InternalDate.Unix(), rnd)
+	return fmt.Sprintf("%d.R%x.postroom", msg.InternalDate.Unix(), rnd), string(b)
+}
+
+// dovecotKeywords is the dovecot-keywords file of a folder's keywords.
+func dovecotKeywords(kws []string) []byte {
+	var b strings.Builder
+	for i, k := range kws {
+		fmt.Fprintf(&b, "%d %s\n", i, k)
+	}
+	return []byte(b.String())
+}
+
+func (m *maildirWriter) Add(box string, msg storage.Message, _ string, body io.Reader) (int64, error) {
+	d, err := m.dir(box)
+	if err != nil {
+		return 0, err
+	}
+	if m.keywords == nil {
+		m.keywords = map[string][]string{}
+	}
+	kws := m.keywords[d]
+	name, info := maildirName(msg, &kws)
+	m.keywords[d] = kws
 	tmp := filepath.Join(d, "tmp", name)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -429,7 +448,7 @@ func (m *maildirWriter) Add(box string, msg storage.Message, _ string, body io.R
 	}
 	if err == nil {
 		// A link, not a rename: it never replaces a file already there.
-		err = os.Link(tmp, filepath.Join(d, "cur", name+string(info)))
+		err = os.Link(tmp, filepath.Join(d, "cur", name+info))
 	}
 	os.Remove(tmp)
 	return n, err
@@ -438,11 +457,10 @@ func (m *maildirWriter) Add(box string, msg storage.Message, _ string, body io.R
 // Close writes each folder's dovecot-keywords.
 func (m *maildirWriter) Close() error {
 	for d, kws := range m.keywords {
-		var b strings.Builder
-		for i, k := range kws {
-			fmt.Fprintf(&b, "%d %s\n", i, k)
+		if len(kws) == 0 {
+			continue
 		}
-		if err := os.WriteFile(filepath.Join(d, "dovecot-keywords"), []byte(b.String()), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(d, "dovecot-keywords"), dovecotKeywords(kws), 0o600); err != nil {
 			return err
 		}
 	}
