@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -25,6 +26,7 @@ const PageSize = 50
 type accountRow struct {
 	admin.Account
 	Link, UsageWords string
+	LastLoginWords   string // "never", "5 minutes ago", a date
 	// Percent of the quota used, for the bar; -1 without a quota.
 	Percent int
 }
@@ -74,7 +76,9 @@ func (h *handler) renderAccounts(w http.ResponseWriter, r *http.Request, v *visi
 	view.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
 	view.Page = min(max(view.Page, 1), view.Pages)
 	for _, a := range match[min(len(match), (view.Page-1)*PageSize):min(len(match), view.Page*PageSize)] {
-		view.Rows = append(view.Rows, rowOf(a))
+		row := rowOf(a)
+		row.LastLoginWords = agoWords(a.LastLogin, h.now()) // apppass.go
+		view.Rows = append(view.Rows, row)
 	}
 	link := func(page int) string {
 		vals := url.Values{"page": {strconv.Itoa(page)}}
@@ -107,6 +111,7 @@ type accountView struct {
 	Account     accountRow
 	QuotaMB     string
 	NewPassword string // made up by the box, shown once
+	AppPass     appPassView
 	setupView
 }
 
@@ -136,6 +141,12 @@ func (h *handler) accountPage(w http.ResponseWriter, r *http.Request, v *visitor
 }
 
 func (h *handler) renderAccount(w http.ResponseWriter, r *http.Request, v *visitor, pv pageView, code int, password string) {
+	h.renderAccountWith(w, r, v, pv, code, password, admin.AppPasswordResult{})
+}
+
+// renderAccountWith is renderAccount showing created, an app password just
+// made, once.
+func (h *handler) renderAccountWith(w http.ResponseWriter, r *http.Request, v *visitor, pv pageView, code int, password string, created admin.AppPasswordResult) {
 	res, err := admin.Call[admin.AccountResult](r.Context(), h.admin, v.actor, admin.GetAccount{Name: r.PathValue("name")})
 	if err != nil {
 		h.failPage(w, err)
@@ -143,6 +154,7 @@ func (h *handler) renderAccount(w http.ResponseWriter, r *http.Request, v *visit
 	}
 	pv.Heading = res.Account.Name
 	view := accountView{pageView: pv, Account: rowOf(res.Account), NewPassword: password, setupView: h.setupOf(res.Account.Name)}
+	view.AppPass = h.appPassOf(r.Context(), v, view.Account.Link, res.Account, created)
 	if res.Account.Quota > 0 {
 		view.QuotaMB = strconv.FormatInt(res.Account.Quota/1e6, 10)
 	}
@@ -184,6 +196,8 @@ var done = map[string]string{
 	"domain":    "Saved.",
 	"settings":  "Saved.",
 	"queue":     "Done.",
+	"unapppass": "App password removed: the device that used it can no longer log in, and the account's open mail connections have ended.",
+	"webonly":   "Saved.",
 }
 
 // accountChange is every form of the account page: it runs the form's
@@ -192,6 +206,19 @@ func (h *handler) accountChange(w http.ResponseWriter, r *http.Request, v *visit
 	name := r.PathValue("name")
 	form := r.PathValue("form")
 	pv := h.view(v, "accounts")
+	if handled, created, fields, err := h.appPassChange(r.Context(), v, name, form, r); handled { // apppass.go
+		switch {
+		case err != nil:
+			pv.keep(form, r, "name")
+			h.renderAccount(w, r, v, pv, pv.fail(form, err, fields...), "")
+		case form == "apppass":
+			pv.Notice = fmt.Sprintf("App password %q made.", created.AppPassword.Name)
+			h.renderAccountWith(w, r, v, pv, http.StatusOK, "", created)
+		default:
+			http.Redirect(w, r, accountLink(name)+"?done="+form, http.StatusSeeOther)
+		}
+		return
+	}
 	var op admin.Op
 	var fields []string // the form's fields, for the messages
 	switch form {
@@ -322,15 +349,27 @@ func number(field, s, what string) (int64, error) {
 type meView struct {
 	pageView
 	Account accountRow
+	AppPass appPassView
 	setupView
 }
 
-func (h *handler) meView(pv pageView, v *visitor) meView {
-	return meView{pageView: pv, Account: rowOf(v.acct), setupView: h.setupOf(v.acct.Name)}
+func (h *handler) meView(ctx context.Context, pv pageView, v *visitor) meView {
+	return h.meViewCreated(ctx, pv, v, admin.AppPasswordResult{})
+}
+
+// meViewCreated is meView showing created, an app password just made.
+func (h *handler) meViewCreated(ctx context.Context, pv pageView, v *visitor, created admin.AppPasswordResult) meView {
+	acct := v.acct
+	// The visitor's record may predate a change made by this request.
+	if res, err := admin.Call[admin.AccountResult](ctx, h.admin, v.actor, admin.GetAccount{Name: acct.Name}); err == nil {
+		acct = res.Account
+	}
+	return meView{pageView: pv, Account: rowOf(acct), setupView: h.setupOf(acct.Name),
+		AppPass: h.appPassOf(ctx, v, "/me", acct, created)}
 }
 
 func (h *handler) mePage(w http.ResponseWriter, r *http.Request, v *visitor) {
-	h.render(w, http.StatusOK, "me.html", h.meView(h.doneView(v, "me", r), v))
+	h.render(w, http.StatusOK, "me.html", h.meView(r.Context(), h.doneView(v, "me", r), v))
 }
 
 // changeOwnPassword: the current password again (through the login guard,
@@ -340,7 +379,7 @@ func (h *handler) changeOwnPassword(w http.ResponseWriter, r *http.Request, v *v
 	pv := h.view(v, "me")
 	fail := func(field, msg string) {
 		pv.fail("password", &admin.Error{Code: admin.CodeInvalid, Field: field, Message: msg}, field)
-		h.render(w, http.StatusBadRequest, "me.html", h.meView(pv, v))
+		h.render(w, http.StatusBadRequest, "me.html", h.meView(r.Context(), pv, v))
 	}
 	if _, err := h.logins.Login(r.Context(), r.RemoteAddr, v.acct.Name, r.PostForm.Get("current")); err != nil {
 		msg := "that is not your current password"
@@ -357,7 +396,7 @@ func (h *handler) changeOwnPassword(w http.ResponseWriter, r *http.Request, v *v
 	_, err := h.admin.Do(r.Context(), v.actor, admin.SetPassword{Name: v.acct.Name, Password: r.PostForm.Get("password")})
 	if err != nil {
 		code := pv.fail("password", err, "password")
-		h.render(w, code, "me.html", h.meView(pv, v))
+		h.render(w, code, "me.html", h.meView(r.Context(), pv, v))
 		return
 	}
 	h.endLogins(v.acct.Name, v)

@@ -77,7 +77,9 @@ const (
 func newSite(t testing.TB) *site {
 	t.Helper()
 	dir := t.TempDir()
-	s := &site{st: storagetest.Open(t), clock: testutil.NewClock(t0), log: &testutil.SyncBuffer{},
+	clock := testutil.NewClock(t0)
+	// The store's clock too: app passwords' last use, logins seen.
+	s := &site{st: storagetest.OpenOptions(t, storage.Options{Now: clock.Now}), clock: clock, log: &testutil.SyncBuffer{},
 		bus: status.NewBus(status.Snapshot{Phase: status.PhaseRunning, Hostname: "mail.example.org"})}
 	cfgPath := filepath.Join(dir, config.ConfigFile)
 	cfg := config.DevDefault(dir)

@@ -193,6 +193,7 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("POST /logout", h.page(false, h.logout))
 	mux.HandleFunc("GET /me", h.page(false, h.mePage)) // accounts.go
 	mux.HandleFunc("POST /me/password", h.page(false, h.changeOwnPassword))
+	mux.HandleFunc("POST /me/{form}", h.page(false, h.meChange)) // apppass.go: app passwords
 	mux.HandleFunc("GET /accounts", h.page(true, h.accountsPage))
 	mux.HandleFunc("POST /accounts", h.page(true, h.addAccount))
 	mux.HandleFunc("GET /accounts/{name}", h.page(true, h.accountPage))
