@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
@@ -277,4 +278,64 @@ func imapInbox(t *testing.T, addr, user, password string) uint32 {
 		t.Fatal(err)
 	}
 	return sel.NumMessages
+}
+
+// TestRollbackRestoresNewerStore: a new version that changed the store's
+// format and was then rolled back leaves a store the old version refuses
+// (storage.ErrSchemaNewer); the old version restores the snapshot the
+// update took, keeps the newer store aside, and the mail is there.
+func TestRollbackRestoresNewerStore(t *testing.T) {
+	box := newTestBox(t)
+	cfg := updateConfig(t)
+	r := startBox(t, cfg, box.options(update.RootA, v1, false))
+	sendMail(t, r.addr(t, ServiceSMTP), cfg, "someone@other.test", boxUser)
+	ctx := context.Background()
+	c, err := admin.Dial(ctx, admin.SocketPath(cfg.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := box.file(t, v2, box.priv)
+	if _, err := admin.Call[admin.UpdateResult](ctx, c, "test", admin.InstallUpdate{File: good}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	<-box.rebooted
+	r.stop(t)
+
+	// The new version's start: it writes its newer schema marker (the
+	// key storage/internal/keys.Meta("schema") names), then fails.
+	storeDir := filepath.Join(cfg.DataDir, "store")
+	db, err := badger.Open(badger.DefaultOptions(storeDir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(txn *badger.Txn) error { return txn.Set([]byte("\x01schema"), []byte{99}) })
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := update.AtBoot(box.boot, update.RootB, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := update.RollBack(box.boot, update.RootB, "the test failed it", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	r = startBox(t, cfg, box.options(update.RootA, v1, false))
+	if n := imapInbox(t, r.addr(t, ServiceIMAP), boxUser, boxPassword); n != 1 {
+		t.Errorf("INBOX holds %d messages after the restore, want 1", n)
+	}
+	st, _ := update.ReadState(box.boot, update.RootA)
+	if st.RestorePending {
+		t.Error("the restore is still pending")
+	}
+	aside, _ := filepath.Glob(storeDir + ".newer-*")
+	if len(aside) != 1 {
+		t.Errorf("the newer store was not kept aside: %v", aside)
+	}
+	if !strings.Contains(r.log.String(), "restoring the copy taken before the update") {
+		t.Error("the log does not say the store was restored")
+	}
 }
