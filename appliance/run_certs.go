@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"postroom/appliance/admin"
 	"postroom/appliance/certs"
 	"postroom/appliance/status"
 )
@@ -85,4 +86,14 @@ func (r *runner) publicTLSConfig() *tls.Config {
 	c := serverTLSConfig(r.certs.GetChallengeCertificate)
 	c.NextProtos = []string{"http/1.1", certs.ALPNProto}
 	return c
+}
+
+// adminCertificates is the manager for the admin layer's certificate
+// operations; nil (never a nil pointer in the interface) before there is
+// one.
+func (r *runner) adminCertificates() admin.Certificates {
+	if r.certs == nil {
+		return nil
+	}
+	return r.certs
 }

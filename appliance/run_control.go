@@ -52,7 +52,8 @@ func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
 			return r.installUpdate(ctx, st, file, by) // run_update.go
 		},
 		Publish: r.update, Queue: q, Apply: r.applyConfig, Transition: mover,
-		EndSessions: r.sessions.EndSessions, // run_sessions.go
+		Certificates: r.adminCertificates(),  // run_certs.go: show, upload, remove, renew
+		EndSessions:  r.sessions.EndSessions, // run_sessions.go
 	})
 	if err != nil {
 		return nil, err

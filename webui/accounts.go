@@ -184,20 +184,23 @@ func (h *handler) addAccount(w http.ResponseWriter, r *http.Request, v *visitor)
 // done are the notices a change leaves, by the ?done= of the redirect
 // after it (fixed words, so a link cannot put its own on the page).
 var done = map[string]string{
-	"added":     "Account added.",
-	"password":  "Password changed. Every login of this account on the web page has ended.",
-	"quota":     "Storage limit saved.",
-	"retention": "Saved.",
-	"admin":     "Saved.",
-	"address":   "Address added: mail to it is delivered here from now on.",
-	"unaddress": "Address removed.",
-	"removed":   "Account removed.",
-	"renamed":   "Account renamed: it logs in with its new address from now on.",
-	"domain":    "Saved.",
-	"settings":  "Saved.",
-	"queue":     "Done.",
-	"unapppass": "App password removed: the device that used it can no longer log in, and the account's open mail connections have ended.",
-	"webonly":   "Saved.",
+	"added":         "Account added.",
+	"password":      "Password changed. Every login of this account on the web page has ended.",
+	"quota":         "Storage limit saved.",
+	"retention":     "Saved.",
+	"admin":         "Saved.",
+	"address":       "Address added: mail to it is delivered here from now on.",
+	"unaddress":     "Address removed.",
+	"removed":       "Account removed.",
+	"renamed":       "Account renamed: it logs in with its new address from now on.",
+	"domain":        "Saved.",
+	"settings":      "Saved.",
+	"certificate":   "Certificate saved: every mail port and the public page use it from now on.",
+	"uncertificate": "The uploaded certificate is no longer used.",
+	"renew":         "The box is asking for a certificate now: reload this page in a minute.",
+	"queue":         "Done.",
+	"unapppass":     "App password removed: the device that used it can no longer log in, and the account's open mail connections have ended.",
+	"webonly":       "Saved.",
 }
 
 // accountChange is every form of the account page: it runs the form's

@@ -22,6 +22,7 @@ import (
 
 	"postroom/appliance/admin"
 	"postroom/appliance/authguard"
+	"postroom/appliance/certs"
 	"postroom/appliance/config"
 	"postroom/appliance/status"
 	"postroom/internal/logring"
@@ -43,6 +44,7 @@ type site struct {
 	ring  *logring.Ring
 	links *autoconfig.Links // the client set-up's one-time links
 	opts  Options
+	certs *certs.Manager // the certificate (certificate_test.go)
 }
 
 var t0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
@@ -89,7 +91,9 @@ func newSite(t testing.TB) *site {
 	}
 	s.ring = logring.New(100)
 	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(s.log, nil), s.ring.Handler(slog.LevelInfo)))
-	adm, err := admin.New(admin.Options{Store: s.st, ConfigPath: cfgPath, Logger: logger, Publish: s.bus.Update, Now: s.clock.Now})
+	s.certs = newTestCerts(t, filepath.Join(dir, "tls"), logger) // certificate_test.go
+	adm, err := admin.New(admin.Options{Store: s.st, ConfigPath: cfgPath, Logger: logger, Publish: s.bus.Update, Now: s.clock.Now,
+		Certificates: s.certs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,9 @@ type settingsView struct {
 	// Hostname is the configured one (both embedded views have one).
 	Hostname string
 	Port     string
+	// Cert is the certificate in use (certificate.go); nil when the box
+	// cannot say.
+	Cert *certView
 }
 
 func (h *handler) settingsPage(nav, tmpl string) func(http.ResponseWriter, *http.Request, *visitor) {
@@ -37,6 +40,9 @@ func (h *handler) renderSettings(w http.ResponseWriter, r *http.Request, v *visi
 		return
 	}
 	view := settingsView{pageView: pv, Settings: s, Hostname: s.Hostname}
+	if tmpl == "settings.html" {
+		view.Cert = h.certificateView(r, v)
+	}
 	if s.Smarthost.Port > 0 {
 		view.Port = strconv.Itoa(s.Smarthost.Port)
 	}
@@ -78,6 +84,8 @@ func (h *handler) settingsChange(w http.ResponseWriter, r *http.Request, v *visi
 			Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"),
 			KeepPassword: r.PostForm.Get("password") == "" && r.PostForm.Get("host") != ""}
 		fields = []string{"host", "port", "tls", "username", "password"}
+	case "certificate", "uncertificate", "renew":
+		op, fields = certificateOp(form, r) // certificate.go
 	default:
 		http.NotFound(w, r)
 		return
@@ -88,7 +96,7 @@ func (h *handler) settingsChange(w http.ResponseWriter, r *http.Request, v *visi
 	pv.Nav = nav
 	res, err := h.admin.Do(r.Context(), v.actor, op)
 	if err != nil {
-		pv.keep(form, r, "domain", "hostname", "host", "port", "tls", "username")
+		pv.keep(form, r, "domain", "hostname", "host", "port", "tls", "username", "cert") // never a password or a key
 		h.renderSettings(w, r, v, pv, pv.fail(form, err, fields...), tmpl)
 		return
 	}
@@ -98,6 +106,10 @@ func (h *handler) settingsChange(w http.ResponseWriter, r *http.Request, v *visi
 		pv.Notice = upperFirst(s.Note) + "."
 		h.renderSettings(w, r, v, pv, http.StatusOK, tmpl)
 		return
+	}
+	switch form {
+	case "certificate", "uncertificate", "renew":
+		nav = form // its own notice (done, accounts.go)
 	}
 	http.Redirect(w, r, back+"?done="+nav, http.StatusSeeOther)
 }

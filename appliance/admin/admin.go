@@ -86,6 +86,9 @@ type Options struct {
 	// Update installs an update file (appliance/run_update.go); nil:
 	// this machine installs no updates.
 	Update func(ctx context.Context, file string, by Actor) (UpdateResult, error)
+	// Certificates is the running box's certificate manager. nil: the
+	// certificate operations answer that the box must run.
+	Certificates Certificates
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// Transition moves mail in from the old provider's accounts
@@ -280,6 +283,8 @@ func (a *Admin) changed(by Actor, op, what string) {
 // Do runs any operation of this package: the control socket's dispatch.
 func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 	switch op := op.(type) {
+	case GetCertificate, UploadCertificate, RemoveCertificate, RenewCertificate:
+		return a.doCertificate(ctx, by, op) // certificate.go
 	case AddAccount:
 		return a.AddAccount(ctx, by, op)
 	case RemoveAccount:
@@ -381,4 +386,5 @@ var ops = []Op{
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 	InstallUpdate{},
 	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{},
+	GetCertificate{}, UploadCertificate{}, RemoveCertificate{}, RenewCertificate{},
 }

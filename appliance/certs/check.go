@@ -21,7 +21,7 @@ func (e *InputError) Error() string { return e.Message }
 
 // Upload limits: a chain of a few certificates, one key.
 const (
-	MaxCertPEM = 64 << 10
+	MaxCertPEM = 32 << 10 // under the web form's 64 KiB with the key
 	MaxKeyPEM  = 16 << 10
 )
 
