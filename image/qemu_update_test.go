@@ -108,13 +108,15 @@ func TestUpdateUnderQemu(t *testing.T) {
 func mkimage(t *testing.T, dir, name string, at int64, key, fault string) string {
 	t.Helper()
 	img := filepath.Join(dir, name+".img")
-	args := []string{"run", "../cmd/mkimage", "-o", img, "-gz=false", "-time", strconv.FormatInt(at, 10),
+	args := []string{"run", "./cmd/mkimage", "-o", img, "-gz=false", "-time", strconv.FormatInt(at, 10),
 		"-key", key, "-update", filepath.Join(dir, name+".update"), "-data-mib", "64"}
 	if fault != "" {
 		args = append(args, "-selftest-fault", fault)
 	}
 	began := time.Now()
-	out, err := exec.Command("go", args...).CombinedOutput()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = ".." // mkimage builds ./cmd/... of the repository
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("mkimage %s: %v\n%s", name, err, out)
 	}
