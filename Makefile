@@ -9,7 +9,7 @@ ARM64_ENV   = CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 # sudo only when not root (CI runs as root and may have no sudo).
 SUDO       := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all run test deps vet build build-arm64 image bench clean
+.PHONY: all run test deps vet build build-arm64 image bench bench-imap clean
 
 all: build
 
@@ -99,9 +99,19 @@ build-arm64:
 image:
 	$(GO) run ./cmd/mkimage -o bin/postroom-arm64.img -update bin/postroom-arm64.update
 
-## bench: every benchmark, bounded (override BENCHTIME=1s BENCHCOUNT=6 for benchstat)
+## bench: every benchmark, bounded (override BENCHTIME=1s BENCHCOUNT=6 for benchstat),
+## then bench-imap
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
+	$(GO) test -run '^$$' -bench . -skip 'BenchmarkStress|BenchmarkIMAP20k' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...
+	$(MAKE) bench-imap
+
+## bench-imap: the IMAP stress mix (10 clients, one mailbox and ten, STRESS_ROUNDS turns
+## of STRESS_SECONDS) and the 20,000-message figures, Postroom against a private Dovecot
+STRESS_SECONDS ?= 10
+STRESS_ROUNDS  ?= 3
+bench-imap:
+	POSTROOM_STRESS_SECONDS=$(STRESS_SECONDS) POSTROOM_STRESS_ROUNDS=$(STRESS_ROUNDS) \
+		$(GO) test -run '^$$' -bench 'BenchmarkStress|BenchmarkIMAP20k' -benchtime 5x -timeout 30m ./appliance/imapd/
 
 ## clean: remove built binaries and the development data folder
 clean:
