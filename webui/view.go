@@ -183,15 +183,31 @@ func diskWords(d status.Disk, now time.Time) string {
 // certWords says until when the TLS certificate is good, and whether that
 // needs a person.
 func certWords(s status.Snapshot) (string, bool) {
+	var msg string
+	bad := false
 	switch {
 	case s.CertExpires.IsZero():
 		return "Not checked yet.", false
 	case s.CertDaysLeft < 0:
-		return "Expired on " + s.CertExpires.Format(time.DateOnly) + ": mail programs will warn or refuse to connect.", true
+		msg, bad = "Expired on "+s.CertExpires.Format(time.DateOnly)+": mail programs will warn or refuse to connect.", true
 	default:
-		return fmt.Sprintf("Valid until %s (%s left).", s.CertExpires.Format(time.DateOnly), plural(s.CertDaysLeft, "day")),
-			s.CertDaysLeft < status.CertWarnDays
+		msg = fmt.Sprintf("Valid until %s (%s left).", s.CertExpires.Format(time.DateOnly), plural(s.CertDaysLeft, "day"))
+		bad = s.CertDaysLeft < status.CertWarnDays
 	}
+	switch s.CertSource {
+	case "self-signed":
+		msg = "Made by the box itself (mail programs warn once). " + msg
+	case "acme":
+		msg = "Trusted, renewed by the box. " + msg
+	case "uploaded", "configured":
+		msg = "Trusted (" + s.CertSource + "). " + msg
+	}
+	// A failed renewal is said here always; it is a problem for the red
+	// LED only when the certificate ends soon (status.Attention).
+	if s.CertProblem != "" {
+		msg += " " + s.CertProblem
+	}
+	return msg, bad
 }
 
 // clockWords says whether the box's clock can be trusted.

@@ -58,6 +58,12 @@ func TestReadings(t *testing.T) {
 		{"certificate expired", func(s *status.Snapshot) {
 			s.CertExpires, s.CertDaysLeft = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), -8
 		}, "cert", "Expired on 2026-03-01: mail programs will warn or refuse to connect.", true},
+		{"certificate from ACME, renewal failing", func(s *status.Snapshot) {
+			s.CertExpires, s.CertDaysLeft, s.CertSource, s.CertProblem = t0.AddDate(0, 0, 40), 40, "acme", "The certificate authority could not be reached."
+		}, "cert", "Trusted, renewed by the box. Valid until 2026-04-10 (40 days left). The certificate authority could not be reached.", false},
+		{"certificate self-signed", func(s *status.Snapshot) {
+			s.CertExpires, s.CertDaysLeft, s.CertSource = t0.AddDate(2, 0, 0), 731, "self-signed"
+		}, "cert", "Made by the box itself (mail programs warn once). Valid until 2028-03-01 (731 days left).", false},
 		{"clock synced", func(s *status.Snapshot) { s.ClockNote = "systemd-timesyncd" }, "clock", "Set from the network. (systemd-timesyncd)", false},
 		{"clock not synced", func(s *status.Snapshot) { s.ClockSynced = false }, "clock", "Not yet set from the network: dates on mail may be wrong.", true},
 		{"temperature", func(s *status.Snapshot) { s.SetCPUTemp(51.4) }, "temp", "51 °C", false},
