@@ -167,11 +167,12 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 		return &folderError{fmt.Sprintf("the folder %q cannot be made here as %q: %v", old, ours, err)}
 	}
 	var last uint32
-	// The first message of a run is compared with what the mailbox has:
-	// a crash may have added it without recording it. After a new
-	// UIDVALIDITY (the folder was made anew on the old side) its mail is
-	// taken again, and every message is compared.
-	checkNext, checkAll := true, false
+	// The first messages of a run are compared with what the mailbox has,
+	// until one is new: a crash may have added them without recording
+	// them (the state is written in batches). After a new UIDVALIDITY
+	// (the folder was made anew on the old side) its mail is taken again,
+	// and every message is compared.
+	checking, checkAll := true, false
 	p.m.update(p.src.ID, func(r *record) {
 		f := r.folder(old, ours)
 		f.Error = ""
@@ -222,7 +223,7 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 					io.Copy(io.Discard, it.Literal) // "N:*" names the last message even when it is older
 					continue
 				}
-				if uid != 0 && flags != nil && !date.IsZero() && !checkNext && !checkAll {
+				if uid != 0 && flags != nil && !date.IsZero() && !checking && !checkAll {
 					body = it.Literal // everything known: straight into the store
 					if err := p.imapAppend(ctx, old, ours, uid, flags, date, body); err != nil {
 						return err
@@ -257,6 +258,7 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 					last = uid
 					return nil
 				}
+				checking = false
 				if err := p.imapAppend(ctx, old, ours, uid, flags, date, spooled.reader()); err != nil {
 					return err
 				}
@@ -266,7 +268,6 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 			if err != nil {
 				return err
 			}
-			checkNext = false
 		}
 	}
 	if err := cmd.Close(); err != nil {

@@ -256,9 +256,12 @@ func (p *puller) pop3(ctx context.Context, pw string) error {
 	if err != nil {
 		return fmt.Errorf("recording the messages taken: %w", err)
 	}
-	defer log.Close()
+	defer func() {
+		log.Sync()
+		log.Close()
+	}()
 	dd := &dedupe{st: p.m.o.Store, acct: p.acct.ID, box: "INBOX"}
-	checkNext := true // a crash may have added the first one without recording it
+	checking := true // a crash may have added the first ones without recording them (see saveEvery)
 	for i, num := range nums {
 		id := ids[i]
 		if id != "" && taken[id] {
@@ -279,7 +282,7 @@ func (p *puller) pop3(ctx context.Context, pw string) error {
 		date := headerDate(br, p.m.o.Now())
 		var body io.Reader = br
 		var sp *spool
-		if checkNext || id == "" {
+		if checking || id == "" {
 			sp, err = newSpool(br, p.m.o.Dir)
 			if err != nil {
 				return err
@@ -292,14 +295,14 @@ func (p *puller) pop3(ctx context.Context, pw string) error {
 			if dup {
 				sp.Close()
 				if id != "" {
-					if err := recordUIDL(log, id); err != nil {
+					if err := recordUIDL(log, id, p.unsaved+1 >= saveEvery); err != nil {
 						return err
 					}
 				}
 				continue
 			}
 			body = sp.reader()
-			checkNext = false
+			checking = false
 		}
 		cr := &counter{r: body}
 		_, err = p.m.o.Store.Append(ctx, p.acct.ID, "INBOX", 0, nil, date, cr)
@@ -312,7 +315,7 @@ func (p *puller) pop3(ctx context.Context, pw string) error {
 			return fmt.Errorf("adding a message to INBOX: %w", err)
 		}
 		if id != "" {
-			if err := recordUIDL(log, id); err != nil {
+			if err := recordUIDL(log, id, p.unsaved+1 >= saveEvery); err != nil {
 				return err
 			}
 			taken[id] = true
@@ -357,14 +360,16 @@ func readUIDLs(path string) (map[string]bool, error) {
 	return out, nil
 }
 
-// recordUIDL appends one taken message's id, synced: the next run must
-// not take it again.
-func recordUIDL(f *os.File, id string) error {
+// recordUIDL appends one taken message's id, synced with sync (in
+// batches, as the state: see saveEvery) and when the run ends.
+func recordUIDL(f *os.File, id string, sync bool) error {
 	if _, err := f.WriteString(id + "\n"); err != nil {
 		return fmt.Errorf("recording a message taken: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("recording a message taken: %w", err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("recording a message taken: %w", err)
+		}
 	}
 	return nil
 }
