@@ -32,7 +32,7 @@ var testTime = time.Date(2024, 2, 29, 12, 34, 56, 0, time.UTC)
 
 // moduleDirs finds the pinned firmware and kernel in the module cache,
 // downloading them if needed (make deps does that too).
-func moduleDirs(t *testing.T) (firmware, kernel string) {
+func moduleDirs(t testing.TB) (firmware, kernel string) {
 	t.Helper()
 	ctx := context.Background()
 	fw, err := ModuleDir(ctx, "go", FirmwareModule)
@@ -68,7 +68,7 @@ func moduleOf(o Options, name string) string {
 // testOptions describes the test image: the real init and a stand-in
 // appliance (so TestBootUnderQemu can boot it), and a file of one word
 // repeated, which compresses to almost nothing.
-func testOptions(t *testing.T, out string) Options {
+func testOptions(t testing.TB, out string) Options {
 	fw, k := moduleDirs(t)
 	bins := testBinaries(t)
 	return Options{
@@ -93,7 +93,7 @@ var binaries struct {
 	err  error
 }
 
-func testBinaries(t *testing.T) string {
+func testBinaries(t testing.TB) string {
 	t.Helper()
 	binaries.once.Do(func() {
 		if binaries.dir, binaries.err = os.MkdirTemp("", "sdimage-bins"); binaries.err != nil {
@@ -134,7 +134,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func sharedImage(t *testing.T) (string, Options) {
+func sharedImage(t testing.TB) (string, Options) {
 	t.Helper()
 	o := testOptions(t, "") // outside the Once: it may end this test with t.Fatal
 	shared.once.Do(func() {

@@ -167,3 +167,58 @@ func fileHash(t *testing.T, r io.Reader) [32]byte {
 	}
 	return [32]byte(h.Sum(nil))
 }
+
+// BenchmarkInstallUpdate is the time to apply an update on this machine:
+// open and check the file, verify every payload, write the root to a
+// file standing for root B, read it back, stage the boot files in a
+// folder (the board's mounted /boot). The file is the test image's
+// update, or a make-image one:
+//
+//	POSTROOM_UPDATE_FILE=$PWD/bin/postroom-arm64.update POSTROOM_UPDATE_PUB=<hex key> \
+//	  go test -run '^$' -bench InstallUpdate -benchtime 3x ./image
+func BenchmarkInstallUpdate(b *testing.B) {
+	path, pubHex := os.Getenv("POSTROOM_UPDATE_FILE"), os.Getenv("POSTROOM_UPDATE_PUB")
+	var pub ed25519.PublicKey
+	if path == "" {
+		img, _ := sharedImage(b)
+		var priv ed25519.PrivateKey
+		pub, priv, _ = ed25519.GenerateKey(rand.Reader)
+		path = filepath.Join(b.TempDir(), "bench.update")
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := WriteUpdate(f, img, update.Manifest{Version: "bench", Serial: 2, Arch: "arm64"}, priv); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	} else {
+		var err error
+		if pub, err = update.ParsePublicKey([]byte(pubHex)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	in, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	fi, _ := in.Stat()
+	b.SetBytes(fi.Size())
+	target := filepath.Join(b.TempDir(), "rootB")
+	for b.Loop() {
+		o, err := update.Open(in, fi.Size(), pub, "arm64", update.Release{Serial: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := os.OpenFile(target, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tgt := update.Target{W: f, R: f, Size: DefaultLayout.RootMiB << 20, Sync: f.Sync}
+		if err := update.Install(context.Background(), o, tgt, update.DirBoot(b.TempDir())); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
+}
