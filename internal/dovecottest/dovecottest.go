@@ -36,6 +36,9 @@ type Server struct {
 	IMAP, IMAPS, POP3, POP3S string
 	// Client trusts the instance's certificate (made for "localhost").
 	Client *tls.Config
+	// CertFile is the instance's certificate (PEM), for clients that
+	// read one from a file.
+	CertFile string
 	dir    string
 	users  map[string]string // name -> home
 }
@@ -108,7 +111,7 @@ func StartWith(tb testing.TB, o Options, users ...User) *Server {
 		}
 	}
 
-	s := &Server{Client: clientTLS, dir: dir, users: map[string]string{}}
+	s := &Server{Client: clientTLS, CertFile: filepath.Join(dir, "cert.pem"), dir: dir, users: map[string]string{}}
 	var passwd strings.Builder
 	if err := os.Mkdir(filepath.Join(dir, "mail"), 0o755); err != nil {
 		tb.Fatal(err)
