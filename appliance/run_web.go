@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 
 	"postroom/appliance/admin"
@@ -26,6 +27,14 @@ func (a webAdmin) Do(ctx context.Context, by admin.Actor, op admin.Op) (any, err
 		return nil, &admin.Error{Code: admin.CodeInternal, Message: "the admin layer did not start; the log says why"}
 	}
 	return a.r.admin.Do(ctx, by, op)
+}
+
+// ExportZip is the Backups page's download (webui's mailExporter).
+func (a webAdmin) ExportZip(ctx context.Context, by admin.Actor, account, format string, w io.Writer) (admin.TransferResult, error) {
+	if a.r.admin == nil {
+		return admin.TransferResult{}, &admin.Error{Code: admin.CodeInternal, Message: "the admin layer did not start; the log says why"}
+	}
+	return a.r.admin.ExportZip(ctx, by, account, format, w)
 }
 
 // webLogins is webui.Logins: any account's login, through the same guard

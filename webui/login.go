@@ -287,7 +287,7 @@ func (h *handler) page(adminOnly bool, fn func(http.ResponseWriter, *http.Reques
 			h.render(w, http.StatusForbidden, "denied.html", pv)
 			return
 		}
-		if r.Method == http.MethodPost && !isUpload(r) { // an upload checks its own form (update.go)
+		if r.Method == http.MethodPost && !isUpload(r) && !isMailUpload(r) { // an upload checks its own form (update.go, backups.go)
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if err := r.ParseForm(); err != nil {
 				http.Error(w, "The form could not be read.", http.StatusBadRequest)

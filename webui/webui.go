@@ -210,7 +210,11 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("GET /dns", h.page(true, h.dnsPage)) // dns.go; the set-up ends here
 	mux.HandleFunc("POST /dns/check", h.page(true, h.dnsRecheck))
 	mux.HandleFunc("GET /dns.js", h.dnsScript)
-	mux.HandleFunc("GET /update", h.page(true, h.updatePage)) // update.go
+	mux.HandleFunc("GET /update", h.page(true, h.updatePage))   // update.go
+	mux.HandleFunc("GET /backups", h.page(true, h.backupsPage)) // backups.go
+	mux.HandleFunc("GET /backups/export", h.page(true, h.backupsExport))
+	mux.HandleFunc("POST /backups/import", h.page(true, h.backupsImport))
+	mux.HandleFunc("POST /backups/{form}", h.page(true, h.backupsChange))
 	mux.HandleFunc("POST /update", h.page(true, h.updateUpload))
 	// Forms posted by another site's page are refused before they reach
 	// a handler (the browser says where a form came from); the forms'

@@ -48,10 +48,12 @@ func (e *HostKeyError) Error() string {
 	if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(e.Offered)); err == nil {
 		fp = ssh.FingerprintSHA256(pk)
 	}
+	// The key itself ends the message, so that the page can offer to
+	// trust it.
 	if e.Pinned {
-		return "the SFTP server's key (" + fp + ") is not the one this box trusts: another machine may be answering at that address; if the server was replaced, accept its new key on the Backups page"
+		return "the SFTP server's key (" + fp + ") is not the one this box trusts: another machine may be answering at that address; if the server was replaced, accept its new key on the Backups page (its key: " + e.Offered + ")"
 	}
-	return "the SFTP server's key is " + fp + ": check it against the server, then accept it on the Backups page"
+	return "the SFTP server's key is " + fp + ": check it against the server, then accept it on the Backups page (its key: " + e.Offered + ")"
 }
 
 // SSHPublicKey is the box's SSH public key as an authorized_keys line,
