@@ -341,7 +341,11 @@ func (f *Front) refresh(now time.Time) {
 		if s.SetupCode != "" {
 			f.cycle = append(f.cycle, PageSetup)
 		}
-		f.cycle = append(f.cycle, PageMail, PageQueue, PageSystem)
+		f.cycle = append(f.cycle, PageMail)
+		if len(s.Moving) > 0 {
+			f.cycle = append(f.cycle, PageMoving)
+		}
+		f.cycle = append(f.cycle, PageQueue, PageSystem)
 	default:
 		f.cycle = append(f.cycle[:0], PageStarting)
 	}

@@ -33,9 +33,10 @@ const (
 	PageStarting              // booting, updating, shutting down
 	PageReset                 // a factory reset was requested with the button
 	PageTest                  // test pattern for postroomctl hw test
+	PageMoving                // mail being moved in from the old provider (in the cycle while a move runs)
 )
 
-var pageNames = [...]string{"address", "setup", "mail", "queue", "system", "attention", "starting", "reset", "test"}
+var pageNames = [...]string{"address", "setup", "mail", "queue", "system", "attention", "starting", "reset", "test", "moving"}
 
 func (p Page) String() string {
 	if p >= 0 && int(p) < len(pageNames) {
@@ -45,7 +46,7 @@ func (p Page) String() string {
 }
 
 // AllPages lists every page, for tests and postroomctl hw test.
-var AllPages = []Page{PageAddress, PageSetup, PageMail, PageQueue, PageSystem, PageAttention, PageStarting, PageReset, PageTest}
+var AllPages = []Page{PageAddress, PageSetup, PageMail, PageQueue, PageSystem, PageAttention, PageStarting, PageReset, PageTest, PageMoving}
 
 // Screen is everything one frame depends on. Render is a pure function of
 // it, so that an unchanged Screen gives the same pixels and sends nothing.
@@ -178,6 +179,22 @@ func Render(dst *image.Gray, s Screen) {
 		c.lines([]string{"Confirm it on the", "web page. Nothing", "is erased yet."})
 	case PageTest:
 		c.testPattern()
+	case PageMoving:
+		c.title("Moving in", false)
+		fetched, seen, failed := snap.MovingTotals()
+		if seen > 0 {
+			c.big(fmt.Sprintf("%d/%d", fetched, seen))
+		} else {
+			c.big(fmt.Sprintf("%d", fetched))
+		}
+		switch {
+		case failed > 0:
+			c.footer("stopped: see web page")
+		case len(snap.Moving) == 1:
+			c.footer(snap.Moving[0].Account)
+		default:
+			c.footer(fmt.Sprintf("%d accounts", len(snap.Moving)))
+		}
 	}
 }
 

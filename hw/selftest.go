@@ -45,6 +45,8 @@ func PageSnapshot(p Page, now time.Time) status.Snapshot {
 		s.BackupError = "USB disk missing"
 	case PageStarting:
 		s.Phase = status.PhaseBooting
+	case PageMoving:
+		s.Moving = []status.Moving{{Account: "anna@example.org", From: "anna@oldmail.example on imap.oldmail.example", Fetched: 1234, Seen: 5678}}
 	}
 	return s
 }
