@@ -66,6 +66,12 @@ type UpdateOptions struct {
 	busy bool
 }
 
+func (u *UpdateOptions) crashes() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.Crashes
+}
+
 func (u *UpdateOptions) now() time.Time {
 	if u.Now != nil {
 		return u.Now()
@@ -147,7 +153,7 @@ func (r *runner) systemStatus() status.System {
 	}
 	sys := status.System{
 		Version: u.Release.Version, Boots: u.Boots, DataDisk: u.DataDisk,
-		Started: u.Started, Crashes: u.Crashes,
+		Started: u.Started, Crashes: u.crashes(),
 		Updatable: u.Boot != nil && u.OpenTarget != nil && u.PublicKey != nil,
 	}
 	if sys.Version == "" {
@@ -249,7 +255,11 @@ func (r *runner) installUpdate(ctx context.Context, st *storage.Store, file stri
 	r.log.Info("update: installing", "version", to.Version, "running", u.Release.Version, "by", by)
 
 	var prev status.Phase
-	defer r.setUpdating("", &prev)
+	defer func() {
+		if !done { // after a success the LEDs say "updating" until the restart
+			r.setUpdating("", &prev)
+		}
+	}()
 	r.setUpdating("checking and writing version "+to.Version, &prev)
 	tgt, closer, err := u.OpenTarget()
 	if err != nil {
@@ -420,9 +430,11 @@ func (r *runner) updateWorker(st *storage.Store, services []*service) {
 		return
 	}
 	r.addWorker("update", func(ctx context.Context) error {
-		if u.Crashes > 0 {
+		if u.crashes() > 0 {
 			t := time.AfterFunc(crashesForgiven, func() {
+				u.mu.Lock()
 				u.Crashes = 0
+				u.mu.Unlock()
 				r.update(func(s *status.Snapshot) { s.System.Crashes = 0 })
 			})
 			defer t.Stop()
