@@ -51,6 +51,12 @@ type Watcher struct {
 	queue    []Event
 	overflow bool
 	closed   bool
+
+	// store is set for WatchHolding: the bodies of expunged messages are
+	// pinned from the event until Release, Close or an overflow that drops
+	// the event.
+	store *Store
+	holds map[ObjectID]int
 }
 
 // Watch subscribes to an account's changes. Close the watcher when done.
@@ -74,9 +80,13 @@ func (w *Watcher) push(ev Event) {
 		return
 	}
 	if len(w.queue) >= maxQueued {
+		for _, q := range w.queue {
+			w.releaseLocked(q)
+		}
 		w.overflow, w.queue = true, nil
 	} else {
 		w.queue = append(w.queue, ev)
+		w.holdLocked(ev)
 	}
 	// Signal under the lock: shut may not close the channel in between.
 	select {
@@ -113,5 +123,6 @@ func (w *Watcher) shut() {
 	if !w.closed {
 		w.closed = true
 		close(w.c)
+		w.releaseAllLocked()
 	}
 }

@@ -116,7 +116,9 @@ func (s *Store) mutateBatches(acct AccountID, mbox MailboxID, uids []uint32,
 		batch := uids[:min(len(uids), batchSize)]
 		uids = uids[len(batch):]
 		var res batchResult
+		hold := func() {}
 		err := s.update(func(txn *badger.Txn) error {
+			hold() // a conflict runs the batch again
 			rec, err := s.getAccount(txn, acct)
 			if err != nil {
 				return err
@@ -129,12 +131,15 @@ func (s *Store) mutateBatches(acct AccountID, mbox MailboxID, uids []uint32,
 			if err != nil {
 				return err
 			}
+			// Expunged bodies stay until the event is out (imap_hold.go).
+			hold = s.holdExpunged(res.events)
 			if err := putMailbox(txn, acct, mb); err != nil {
 				return err
 			}
 			return putAccount(txn, acct, rec)
 		})
 		if err != nil {
+			hold()
 			return err
 		}
 		if res.keep != nil {
@@ -143,6 +148,7 @@ func (s *Store) mutateBatches(acct AccountID, mbox MailboxID, uids []uint32,
 		for _, ev := range res.events {
 			s.events.publish(ev)
 		}
+		hold()
 	}
 	return nil
 }
@@ -250,9 +256,6 @@ func (s *Store) copyMove(acct AccountID, src MailboxID, uids []uint32, dst strin
 	if err != nil {
 		return Mailbox{}, nil, nil, err
 	}
-	if dstMb.ID == src && move {
-		return Mailbox{}, nil, nil, fmt.Errorf("%w: move into the same mailbox", ErrMailboxSpecial)
-	}
 	var srcUIDs, dstUIDs []uint32
 	err = s.mutateBatches(acct, src, uids, func(txn *badger.Txn, smb *Mailbox, rec *accountRecord, batch []uint32) (batchResult, error) {
 		var events []Event
@@ -328,8 +331,11 @@ func expungeTxn(txn *badger.Txn, acct AccountID, mb *Mailbox, rec *accountRecord
 	if err := addRef(txn, m.Object, -1); err != nil {
 		return Event{}, err
 	}
-	return Event{Kind: EventExpunged, Account: acct, Mailbox: mb.ID,
-		Message: Message{UID: m.UID, ModSeq: rec.LastModSeq}}, nil
+	// The event carries the message as it was, so that IMAP sessions that
+	// still show it can serve it until they tell their client.
+	gone := *m
+	gone.ModSeq = rec.LastModSeq
+	return Event{Kind: EventExpunged, Account: acct, Mailbox: mb.ID, Message: gone}, nil
 }
 
 // Expunge removes messages. With uids == nil it removes every message

@@ -321,7 +321,7 @@ type Event struct {
 	Mailbox MailboxID
 	Name    string
 	OldName string
-	Message Message // for added, flags; only UID and ModSeq for expunged
+	Message Message // for added, flags; for expunged the message as it was, with the expunge's MODSEQ
 	// Origin says where an added message came from; OriginUnknown for
 	// every other kind.
 	Origin Origin

@@ -39,7 +39,7 @@ func TestFetchContent(t *testing.T) {
 	rc.run([]step{
 		{send: "s SELECT INBOX", want: []string{`^s OK`}},
 		{send: "a FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])", want: []string{
-			`^\* 1 FETCH \(BODY\[HEADER.FIELDS \("Subject"\)\] \{29\}`, `^Subject: Quarterly report`, `^a OK`}},
+			`^\* 1 FETCH \(BODY\[HEADER.FIELDS \(Subject\)\] \{29\}`, `^Subject: Quarterly report`, `^a OK`}},
 		{send: "b FETCH 1 FLAGS", want: []string{`^\* 1 FETCH \(FLAGS \(\)\)`, `^b OK`}}, // PEEK left \Seen alone
 		{send: "c FETCH 1 BODY.PEEK[HEADER]", want: []string{fmt.Sprintf(`^\* 1 FETCH \(BODY\[HEADER\] \{%d\}`, hdrLen), `^From: Bob`, `^c OK`}},
 		{send: "d FETCH 1 BODY.PEEK[1]", want: []string{`^\* 1 FETCH \(BODY\[1\] \{34\}`, `^The numbers are in the attachment.\)`, `^d OK`}},

@@ -113,15 +113,17 @@ func TestLiteralNeverFinishes(t *testing.T) {
 }
 
 // TestNonSyncLiteralTooBig: LITERAL+ over APPENDLIMIT is refused with NO
-// [TOOBIG]; the bytes the client sends anyway are not stored.
+// [TOOBIG]; the bytes the client sends anyway are read past, not stored,
+// and the next command is answered.
 func TestNonSyncLiteralTooBig(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.AppendLimit = 100 })
 	rc := e.rawLogin(alice)
-	rc.send("a APPEND INBOX {200+}\r\n" + strings.Repeat("y", 198) + "\r\n")
+	rc.send("a APPEND INBOX {200+}\r\n" + strings.Repeat("y", 198) + "\r\n\r\n")
 	lines := rc.until(`^a (OK|NO|BAD)`)
 	if !strings.HasPrefix(lines[len(lines)-1], "a NO [TOOBIG]") {
 		t.Fatalf("got %q, want NO [TOOBIG]", lines)
 	}
+	rc.do(step{send: "b NOOP", want: []string{`^b OK`}})
 	inbox, _ := e.st.Mailbox(e.alice.ID, "INBOX")
 	if inbox.Messages != 0 {
 		t.Errorf("INBOX has %d messages after a refused APPEND", inbox.Messages)

@@ -25,7 +25,6 @@ import (
 // -race it also looks for data races under that load; storagetest's
 // Check at cleanup recounts the store afterwards.
 func TestStress(t *testing.T) {
-	// t.Skip(knownStressFailures)
 	for _, shared := range []bool{true, false} {
 		name := "separate"
 		if shared {
@@ -51,16 +50,6 @@ func TestStress(t *testing.T) {
 		})
 	}
 }
-
-// knownStressFailures is what today's server (on go-imap's imapserver)
-// does wrong under the mix, each seen in a run of this test on 6 December
-// 2026; the new protocol engine (issue #11) removes the skip when it passes.
-const knownStressFailures = "known failures under concurrent expunges and keywords, for the new engine (issue #11): " +
-	"FETCH and STORE of a message another session expunged answer NO [EXPUNGEISSUED]; " +
-	"UID FETCH leaves such a message out without a word (inconsistent: fetch-missing); " +
-	"SEARCH ALL leaves such messages out (inconsistent: search-missing); " +
-	"EXPUNGE and UID EXPUNGE complete with such a \\Deleted message still in the view (inconsistent: expunge-left-deleted); " +
-	"a new keyword reaches FETCH FLAGS before any FLAGS response announces it (inconsistent: keyword-not-announced)"
 
 // stressSeconds is how long each BenchmarkStress run lasts:
 // POSTROOM_STRESS_SECONDS, or 10; stressRounds how many turns each server

@@ -34,6 +34,13 @@ func NewWriter(w io.Writer, size int) *Writer {
 	return &Writer{bw: bufio.NewWriterSize(w, max(size, 4096))}
 }
 
+// Reset makes w write to dst afresh: the buffer is emptied, the error
+// cleared. A server keeps idle connections' writers in a pool this way.
+func (w *Writer) Reset(dst io.Writer) {
+	w.bw.Reset(dst)
+	w.sep, w.err = false, nil
+}
+
 // Err returns the first write error.
 func (w *Writer) Err() error { return w.err }
 
@@ -120,6 +127,13 @@ func (w *Writer) Number(v uint64) *Writer {
 func (w *Writer) BeginList() *Writer {
 	w.space()
 	w.rawByte('(')
+	w.sep = false
+	return w
+}
+
+// Adjacent makes the next item follow without a space, as the parts of a
+// multipart BODYSTRUCTURE do (RFC 9051 9, body-type-mpart).
+func (w *Writer) Adjacent() *Writer {
 	w.sep = false
 	return w
 }
