@@ -25,9 +25,16 @@
 // package), and each piece can be tested off the board: the back-off on an
 // injected clock, the disk choice over a fake /sys/block and /dev.
 //
-// Still to come (issue 14): DHCP and IPv6 set-up, NTP, mDNS, reporting the
-// supervisor's crashes to the status page and the LED, zombie reaping for
-// grandchildren, the A/B update with trial boot and rollback.
+// Updates (trial.go, trial_linux.go; the format and the A/B state are
+// appliance/update's): the init mounts the boot partition on /boot, counts
+// a trial root's starts (a second start without a verdict rolls back and
+// reboots), ends a trial whose appliance crashes TrialCrashes times in a
+// row, and tells the appliance in its environment which root runs, the
+// spare root's device, the trial, the boot count, the data disk and the
+// crashes in a row (for the status page and the red LED).
+//
+// Still to come (issue 14): DHCP and IPv6 set-up, NTP, mDNS, zombie
+// reaping for grandchildren.
 //
 // Nothing here may import the image builder (image/): the board's binary
 // must stay small.
