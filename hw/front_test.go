@@ -242,13 +242,7 @@ func TestPageCycleAndAttentionPrecedence(t *testing.T) {
 	r := newRig(t, nil)
 	s := running()
 	r.f.Show(s)
-	var seen []Page
-	for range 5 {
-		_, p := r.f.Frame()
-		seen = append(seen, p)
-		r.clock.Advance(DefaultPageTime)
-		r.f.Tick()
-	}
+	seen := r.pages(5)
 	want := []Page{PageAddress, PageSetup, PageMail, PageQueue, PageSystem}
 	if fmt.Sprint(seen) != fmt.Sprint(want) {
 		t.Fatalf("cycle = %v; want %v", seen, want)

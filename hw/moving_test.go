@@ -16,13 +16,7 @@ func TestMovingPageInCycle(t *testing.T) {
 	s.SetupCode = ""
 	s.Moving = []status.Moving{{Account: "anna@example.org", Fetched: 10, Seen: 40}}
 	r.f.Show(s)
-	var seen []Page
-	for range 5 {
-		_, p := r.f.Frame()
-		seen = append(seen, p)
-		r.clock.Advance(DefaultPageTime)
-		r.f.Tick()
-	}
+	seen := r.pages(5)
 	want := []Page{PageAddress, PageMail, PageMoving, PageQueue, PageSystem}
 	if fmt.Sprint(seen) != fmt.Sprint(want) {
 		t.Fatalf("cycle = %v; want %v", seen, want)
@@ -36,4 +30,16 @@ func TestMovingPageInCycle(t *testing.T) {
 			t.Fatal("the moving page is shown with no move")
 		}
 	}
+}
+
+// pages is the page shown now and at each of the next n-1 page times.
+func (r *rig) pages(n int) []Page {
+	var seen []Page
+	for range n {
+		_, p := r.f.Frame()
+		seen = append(seen, p)
+		r.clock.Advance(DefaultPageTime)
+		r.f.Tick()
+	}
+	return seen
 }
