@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"postroom/storage"
@@ -24,9 +25,12 @@ import (
 //     (storage.Check) finds nothing wrong;
 //  2. every enabled service answers on its port: each accepts a
 //     connection, and the mail services greet (220, * OK, +OK);
-//  3. a message goes through: over loopback SMTP (inbound, port 25) to a
-//     temporary account, read back over IMAP. The account is removed
-//     afterwards.
+//  3. a message goes through: over loopback SMTP to a temporary account,
+//     read back over IMAP. The account is removed afterwards. It is sent
+//     on the submission port, logged in as that account, when submission
+//     is on: the inbound port's sender checks ask DNS, and a box whose
+//     internet is down during an update must not roll back for that.
+//     Without submission it goes to the inbound port (25).
 // Any failure is returned in words for the log and the status page.
 
 // selfTestUser is the temporary account's address: a reserved domain
@@ -61,15 +65,19 @@ func (r *runner) selfTestChecks(ctx context.Context, st *storage.Store, services
 			return fmt.Errorf("%s does not answer on %s: %w", sv.title, addr, err)
 		}
 	}
-	smtpAddr, imapAddr, implicit := addrs[ServiceSMTP], addrs[ServiceIMAP], false
+	smtpAddr, auth := addrs[ServiceSubmission], true
+	if smtpAddr == "" {
+		smtpAddr, auth = addrs[ServiceSMTP], false
+	}
+	imapAddr, implicit := addrs[ServiceIMAP], false
 	if imapAddr == "" {
 		imapAddr, implicit = addrs[ServiceIMAPS], true
 	}
 	if smtpAddr == "" || imapAddr == "" {
-		r.log.Info("update self-test: no loopback mail test (incoming SMTP or IMAP is off)")
+		r.log.Info("update self-test: no loopback mail test (SMTP or IMAP is off)")
 		return nil
 	}
-	return selfTestMail(ctx, st, smtpAddr, imapAddr, implicit)
+	return selfTestMail(ctx, st, smtpAddr, auth, imapAddr, implicit)
 }
 
 // loopback turns a listener's address into one to dial on this machine.
@@ -119,7 +127,7 @@ func greets(ctx context.Context, name, addr string) error {
 // finds it over IMAP. TLS is used as a client would, but without checking
 // the certificate: the box talks to itself over loopback, and the
 // certificate is made for its LAN name.
-func selfTestMail(ctx context.Context, st *storage.Store, smtpAddr, imapAddr string, implicitTLS bool) (err error) {
+func selfTestMail(ctx context.Context, st *storage.Store, smtpAddr string, auth bool, imapAddr string, implicitTLS bool) (err error) {
 	secret := make([]byte, 18)
 	rand.Read(secret)
 	password := hex.EncodeToString(secret)
@@ -139,7 +147,7 @@ func selfTestMail(ctx context.Context, st *storage.Store, smtpAddr, imapAddr str
 		}
 	}()
 	insecure := &tls.Config{InsecureSkipVerify: true} // loopback to itself, see above
-	// The inbound port offers STARTTLS: take it, as a sending server would.
+	// Both ports offer STARTTLS: take it, as a client would.
 	c, err := smtp.DialStartTLS(smtpAddr, insecure)
 	if err != nil {
 		return fmt.Errorf("SMTP: %w", err)
@@ -150,7 +158,14 @@ func selfTestMail(ctx context.Context, st *storage.Store, smtpAddr, imapAddr str
 	}
 	msg := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@selftest.invalid>\r\n\r\nThe update's self-test.\r\n",
 		selfTestUser, selfTestUser, token, time.Now().Format(time.RFC1123Z), token)
-	if err := c.SendMail("", []string{selfTestUser}, strings.NewReader(msg)); err != nil {
+	from := "" // a null sender on the inbound port: nothing to check of it
+	if auth {
+		if err := c.Auth(sasl.NewPlainClient("", selfTestUser, password)); err != nil {
+			return fmt.Errorf("SMTP AUTH: %w", err)
+		}
+		from = selfTestUser
+	}
+	if err := c.SendMail(from, []string{selfTestUser}, strings.NewReader(msg)); err != nil {
 		return fmt.Errorf("SMTP delivery: %w", err)
 	}
 	c.Quit()

@@ -117,6 +117,7 @@ var (
 func updateConfig(t *testing.T) config.Config {
 	c := testConfig(t)
 	c.Listen.IMAP = "127.0.0.1:0"
+	c.Listen.Submission = "127.0.0.1:0" // the self-test sends there
 	st, err := storage.Open(storage.Options{Dir: filepath.Join(c.DataDir, "store"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

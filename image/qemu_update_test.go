@@ -24,6 +24,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"postroom/appliance/admin"
@@ -69,13 +70,13 @@ func TestUpdateUnderQemu(t *testing.T) {
 	const user, password = "boss@example.test", "boss-password-1"
 	fillData(t, box, user, password)
 	_, kernel := moduleDirs(t)
-	ports := map[string]int{"smtp": freePort(t), "imap": freePort(t), "web": freePort(t)}
+	ports := map[string]int{"smtp": freePort(t), "submission": freePort(t), "imap": freePort(t), "web": freePort(t)}
 
 	// Build 1: receive a message, then take build 2.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	v := bootBox(t, ctx, box, kernel, ports, update.RootA)
-	sendTestMail(t, ctx, ports["smtp"], user)
+	sendTestMail(t, ports["submission"], user, password)
 	uploadUpdate(t, ctx, ports["web"], user, password, filepath.Join(dir, "2.update"), "Version 2026.01.01-0001 is installed")
 	waitExit(t, v, 3*time.Minute, "the restart into the new version")
 
@@ -183,8 +184,8 @@ func bootBox(t *testing.T, ctx context.Context, img, kernel string, ports map[st
 	if part != want {
 		t.Fatalf("cmdline.txt names root %d, want %d", part, want)
 	}
-	fwd := fmt.Sprintf("user,id=n,restrict=on,hostfwd=tcp:127.0.0.1:%d-:25,hostfwd=tcp:127.0.0.1:%d-:143,hostfwd=tcp:127.0.0.1:%d-:8080",
-		ports["smtp"], ports["imap"], ports["web"])
+	fwd := fmt.Sprintf("user,id=n,restrict=on,hostfwd=tcp:127.0.0.1:%d-:25,hostfwd=tcp:127.0.0.1:%d-:587,hostfwd=tcp:127.0.0.1:%d-:143,hostfwd=tcp:127.0.0.1:%d-:8080",
+		ports["smtp"], ports["submission"], ports["imap"], ports["web"])
 	v := startVMWith(t, ctx, img, kernel, 0x50727231, part, "ip=dhcp", false,
 		"-netdev", fwd, "-device", "virtio-net-pci,netdev=n,romfile=")
 	v.waitFor(t, append([]string{"postroom-init: data disk"}, console...)...)
@@ -219,15 +220,21 @@ func waitExit(t *testing.T, v *vm, bound time.Duration, what string) {
 
 var insecure = &tls.Config{InsecureSkipVerify: true} // the box's own self-signed certificate
 
-func sendTestMail(t *testing.T, ctx context.Context, port int, to string) {
+// sendTestMail sends a message to user as user's mail program does, on
+// the submission port (the inbound port's sender checks would ask DNS,
+// which the emulated box does not have).
+func sendTestMail(t *testing.T, port int, user, password string) {
 	t.Helper()
 	c, err := smtp.DialStartTLS("127.0.0.1:"+strconv.Itoa(port), insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	msg := "From: <someone@other.test>\r\nTo: <" + to + ">\r\nSubject: before the update\r\n\r\nKeep me.\r\n"
-	if err := c.SendMail("someone@other.test", []string{to}, strings.NewReader(msg)); err != nil {
+	if err := c.Auth(sasl.NewPlainClient("", user, password)); err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: <" + user + ">\r\nTo: <" + user + ">\r\nSubject: before the update\r\n\r\nKeep me.\r\n"
+	if err := c.SendMail(user, []string{user}, strings.NewReader(msg)); err != nil {
 		t.Fatal(err)
 	}
 }
