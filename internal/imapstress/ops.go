@@ -718,10 +718,28 @@ func (c *client) mailboxOps() error {
 		{"DELETE", "DELETE " + quote(b)},
 		{"SUBSCRIBE", "SUBSCRIBE " + quote(c.main)},
 	}
+	exists := ""
+	defer func() {
+		// A run that ends between CREATE and DELETE leaves nothing
+		// behind: the clean-up is not counted.
+		if exists != "" && c.c != nil && c.r.done() {
+			c.draining = true
+			c.exec("DELETE", "DELETE "+quote(exists), nil)
+			c.draining = false
+		}
+	}()
 	for _, s := range steps {
 		st, err := c.exec(s.name, s.line, nil)
 		if err != nil {
 			return err
+		}
+		switch s.name {
+		case "CREATE":
+			exists = a
+		case "RENAME":
+			exists = b
+		case "DELETE":
+			exists = ""
 		}
 		if s.name == "LIST" && !slices.Contains(st.listed, b) {
 			return inconsistent("list-missing", "LIST does not name %s just renamed", b)
