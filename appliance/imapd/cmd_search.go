@@ -92,7 +92,7 @@ func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []u
 		}
 		cands := make([]imapmsg.Candidate, len(items))
 		for i, it := range items {
-			cands[i] = imapmsg.Candidate{SeqNum: it.seq, Message: it.m}
+			cands[i] = imapmsg.Candidate{SeqNum: it.seq, Message: it.m, Recent: c.sel.recent[it.uid]}
 		}
 		got, err := imapmsg.Search(c.srv.ctx, c.srv.st, criteria, cands)
 		if err != nil {

@@ -408,13 +408,15 @@ var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UN
 	"STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LITERAL+", "UNAUTHENTICATE",
 	"ID", "QUOTA", "QUOTA=RES-STORAGE"}
 
+// COMPRESS=DEFLATE (RFC 4978) works with zlib clients (TestCompress, and
+// Python's zlib) but mbsync 1.4 stalls on the first compressed answer, so
+// it is not advertised until that is understood; a client that sends
+// COMPRESS anyway gets it.
+
 func (c *conn) writeCaps() {
 	w := c.w
 	if c.state != stateNotAuth {
 		for _, s := range capsLoggedIn {
-			if s == "COMPRESS=DEFLATE" && c.compress {
-				continue
-			}
 			w.Atom(s)
 		}
 		w.Atom("APPENDLIMIT=" + strconv.FormatInt(c.srv.opts.AppendLimit, 10))

@@ -26,6 +26,9 @@ var _ Loader = (*storage.Store)(nil)
 type Candidate struct {
 	SeqNum  uint32
 	Message storage.Message
+	// Recent says the message is \Recent for the searching session
+	// (RFC 3501 2.3.2: session state, not stored).
+	Recent bool
 }
 
 // Search returns the candidates that match c (RFC 9051 6.4.4), in the
@@ -232,10 +235,18 @@ func (q *query) compile(c *imap.SearchCriteria) *node {
 	}
 	for _, f := range c.Flag {
 		has := flagTest(f)
+		if strings.EqualFold(string(f), `\Recent`) {
+			kids = append(kids, meta(func(m *Candidate) bool { return m.Recent }))
+			continue
+		}
 		kids = append(kids, meta(func(m *Candidate) bool { return has(&m.Message) }))
 	}
 	for _, f := range c.NotFlag {
 		has := flagTest(f)
+		if strings.EqualFold(string(f), `\Recent`) {
+			kids = append(kids, meta(func(m *Candidate) bool { return !m.Recent }))
+			continue
+		}
 		kids = append(kids, meta(func(m *Candidate) bool { return !has(&m.Message) }))
 	}
 	if c.Larger > 0 {

@@ -1,0 +1,157 @@
+package imapd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Transcripts of what the own engine (issue #11) changed or added, each
+// with its RFC.
+var engineTranscripts = []transcript{
+	{
+		// RFC 3501 2.3.2, 6.3.1, 6.4.4: \Recent, RECENT and SEARCH
+		// NEW/OLD/RECENT for IMAP4rev1 clients; none after ENABLE
+		// IMAP4rev2 (RFC 9051 removed them).
+		name:  "Recent for IMAP4rev1",
+		login: true,
+		steps: []step{
+			{"s SELECT INBOX", []string{`^\* 0 EXISTS`, `^\* 0 RECENT`, `^s OK`}, nil},
+			{"a APPEND INBOX {11+}\r\nSubject: a\r\n", []string{`^\* 1 EXISTS`, `^\* 1 RECENT`, `^a OK`}, nil},
+			{"b APPEND INBOX (\\Seen) {11+}\r\nSubject: b\r\n", []string{`^\* 2 EXISTS`, `^\* 2 RECENT`, `^b OK`}, nil},
+			{"c FETCH 1:* FLAGS", []string{`^\* 1 FETCH \(FLAGS \(\\Recent\)\)`, `^\* 2 FETCH \(FLAGS \(\\Seen \\Recent\)\)`, `^c OK`}, nil},
+			{"d SEARCH RECENT", []string{`^\* SEARCH 1 2$`, `^d OK`}, nil},
+			{"e SEARCH NEW", []string{`^\* SEARCH 1$`, `^e OK`}, nil},
+			{"f SEARCH OLD", []string{`^\* SEARCH$`, `^f OK`}, nil},
+			// \Recent cannot be set or cleared by STORE.
+			{"g STORE 1 -FLAGS (\\Recent)", []string{`^\* 1 FETCH \(UID 1 FLAGS \(\\Recent\)\)`, `^g OK`}, nil},
+			{"h STATUS INBOX (RECENT)", []string{`^\* STATUS INBOX \(RECENT 0\)`, `^h OK`}, nil},
+			// The session that saw them first keeps them recent; a new
+			// SELECT by it is a new session view: nothing is recent.
+			{"i SELECT INBOX", []string{`^\* 2 EXISTS`, `^\* 0 RECENT`, `^i OK`}, nil},
+			{"j ENABLE IMAP4rev2", []string{`^\* ENABLED IMAP4rev2`, `^j OK`}, nil},
+			{"k APPEND INBOX {11+}\r\nSubject: c\r\n", []string{`^\* 3 EXISTS`, `^k OK`}, []string{`RECENT`}},
+			{"l FETCH 3 FLAGS", []string{`^\* 3 FETCH \(FLAGS \(\)\)`, `^l OK`}, []string{`Recent`}},
+			{"m SELECT INBOX", []string{`^\* 3 EXISTS`, `^m OK`}, []string{`RECENT`}},
+		},
+	},
+	{
+		// RFC 3501 9 (atom-char) and RFC 9051 6.3.9: every character an
+		// atom allows works in LIST and CREATE.
+		name:  "LIST with every atom character",
+		login: true,
+		steps: []step{
+			{"a CREATE w!#$'+,-.:;<=>?@^_`|~[", []string{`^a OK`}, nil},
+			{"b LIST \"\" w!#$'+,-.:;<=>?@^_`|~[", []string{"^\\* LIST \\(\\\\HasNoChildren\\) \"/\" \"w!#\\$'\\+,-\\.:;<=>\\?@\\^_`\\|~\\[\"$", `^b OK`}, nil},
+			{"c LIST \"\" w!#$'+,-.:;<=>?@^_`|~%", []string{`^\* LIST .*"w!#`, `^c OK`}, nil},
+			{"d SELECT w!#$'+,-.:;<=>?@^_`|~[", []string{`^d OK`}, nil},
+		},
+	},
+	{
+		// RFC 9051 7.1 and 2.2.2: malformed input is BAD, at once, and
+		// the connection goes on.
+		name:  "malformed input is BAD",
+		login: true,
+		steps: []step{
+			{`a SELECT "INBOX`, []string{`^a BAD`}, nil},
+			{"b SELECT INBOX", []string{`^b OK`}, nil},
+			{"c FETCH 0 FLAGS", []string{`^c BAD`}, nil},
+			{"d FETCH 1:* (FLAGS", []string{`^d BAD`}, nil},
+			{"e APPEND INBOX (\\Seen) \"bad date\" {3+}\r\nabc", []string{`^e BAD`}, nil},
+			{"f SEARCH BOGUS", []string{`^f BAD`}, nil},
+			{"g STORE 1:* +FLAGS (\\Bogus", []string{`^g BAD`}, nil},
+			{"h UID FOO 1", []string{`^h BAD`}, nil},
+			{"i NOOP", []string{`^i OK`}, nil},
+		},
+	},
+	{
+		// RFC 2971 3.3 example.
+		name: "ID",
+		steps: []step{
+			{`a023 ID ("name" "sodr" "version" "19.34" "vendor" "Pink Floyd Music Limited")`, []string{`^\* ID \("name" "Postroom"\)`, `^a023 OK`}, nil},
+			{`a024 ID NIL`, []string{`^\* ID \(`, `^a024 OK`}, nil},
+			{`a025 ID ("name")`, []string{`^a025 BAD`}, nil},
+		},
+	},
+	{
+		// RFC 9208 4.3, 4.4 (examples, for an account with a quota of
+		// 512 KiB holding one small message).
+		name:  "QUOTA",
+		login: true,
+		setup: func(e *testEnv) {
+			if err := e.st.SetQuota(alice, 512<<10); err != nil {
+				e.t.Fatal(err)
+			}
+			e.deliver(e.alice, "", testMessage(1))
+		},
+		steps: []step{
+			{"G GETQUOTAROOT INBOX", []string{`^\* QUOTAROOT INBOX ""$`, `^\* QUOTA "" \(STORAGE 1 512\)$`, `^G OK`}, nil},
+			{`H GETQUOTA ""`, []string{`^\* QUOTA "" \(STORAGE 1 512\)$`, `^H OK`}, nil},
+			{`I GETQUOTA "nowhere"`, []string{`^I NO`}, nil},
+			{"J GETQUOTAROOT Nowhere", []string{`^J NO \[NONEXISTENT\]`}, nil},
+		},
+	},
+	{
+		// RFC 9051 6.4.2: UNSELECT closes without expunging.
+		name:  "UNSELECT",
+		login: true,
+		setup: threeInInbox,
+		steps: []step{
+			{"a SELECT INBOX", []string{`^a OK`}, nil},
+			{"b STORE 1 +FLAGS.SILENT (\\Deleted)", []string{`^b OK`}, nil},
+			{"c UNSELECT", []string{`^c OK`}, nil},
+			{"d FETCH 1 FLAGS", []string{`^d BAD`}, nil},
+			{"e STATUS INBOX (MESSAGES DELETED)", []string{`^\* STATUS INBOX \(MESSAGES 3 DELETED 1\)`, `^e OK`}, nil},
+		},
+	},
+}
+
+func TestEngineTranscripts(t *testing.T) {
+	for _, tr := range engineTranscripts {
+		t.Run(tr.name, func(t *testing.T) {
+			e := newEnv(t, tr.tweak)
+			if tr.setup != nil {
+				tr.setup(e)
+			}
+			rc := e.raw()
+			if tr.login {
+				rc.do(step{send: "L LOGIN alice@example.test password-alice@example.test", want: []string{`^L OK`}})
+			}
+			rc.run(tr.steps)
+		})
+	}
+}
+
+// TestShutdownStuckClient: a client that asks for a large body and never
+// reads it does not hold Shutdown past its grace (the hang of issue #11:
+// a session stuck on the response writer's lock); the other sessions
+// still get BYE, and the store can close afterwards (storagetest checks
+// it at cleanup).
+func TestShutdownStuckClient(t *testing.T) {
+	e := newEnv(t, nil)
+	big := "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("x", 98)+"\r\n", 80000) // 8 MB
+	e.deliver(e.alice, "", big)
+	stuck := e.rawLogin(alice)
+	stuck.do(step{send: "s SELECT INBOX", want: []string{`^s OK`}})
+	// Several fetches in one write, none of their answers read: the
+	// socket buffers fill and the server blocks in a write.
+	stuck.send(strings.Repeat("f FETCH 1 BODY.PEEK[]\r\n", 4))
+	other := e.rawLogin(bob)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Shutdown did not return a minute after its 2-second grace")
+	}
+	if got := readAll(t, other.c); !strings.Contains(got, "* BYE Server shutting down") {
+		t.Errorf("an idle client got %q at shutdown, want BYE", got)
+	}
+}
