@@ -369,6 +369,8 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.SetPasswordWebOnly(ctx, by, op)
 	case ListDevices:
 		return a.ListDevices(ctx, by, op)
+	case SetLimits:
+		return a.SetLimits(ctx, by, op)
 	}
 	return nil, errorf(CodeInvalid, "op", "unknown operation %q", op.OpName())
 }
@@ -385,6 +387,6 @@ var ops = []Op{
 	GetBackups{}, SetBackup{}, BackupNow{}, ListBackups{}, RestoreBox{},
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 	InstallUpdate{},
-	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{},
+	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{}, SetLimits{},
 	GetCertificate{}, UploadCertificate{}, RemoveCertificate{}, RenewCertificate{},
 }

@@ -19,6 +19,7 @@ type Settings struct {
 	Hostname  string        `json:"hostname"`
 	Domains   []string      `json:"domains"`
 	Smarthost SmarthostView `json:"smarthost"`
+	Limits    LimitsView    `json:"limits"` // limits.go
 	// Note says when a change takes effect, e.g. "the services restart
 	// now to use it"; empty for a question.
 	Note string `json:"note,omitempty"`
@@ -38,6 +39,7 @@ func settingsOf(c config.Config) Settings {
 	return Settings{
 		Hostname: c.Hostname, Domains: slices.Clone(c.Domains),
 		Smarthost: SmarthostView{Host: sh.Host, Port: sh.Port, TLS: sh.TLS, Username: sh.Username, HasPassword: sh.Password != ""},
+		Limits:    limitsOf(c),
 	}
 }
 
