@@ -19,6 +19,7 @@
 //	users.go    users list/add/remove/rename/passwd/quota/retention/admin, password input
 //	alias.go    alias add/remove/list
 //	apppass.go  app passwords add/list/revoke/only, users devices
+//	cert.go     the TLS certificate: show, upload, remove, renew
 //	settings.go domains, host name, smarthost
 //	mail.go     mailboxes, messages
 //	check.go    fsck, stats
@@ -55,7 +56,7 @@ const (
 
 // usageText is the help; a mistake on the command line shows only its
 // synopsis, the part between "Usage:" and the notes.
-const usageText = introText + synopsisText + apppassSynopsis + settingsSynopsis + queueSynopsis + hwSynopsis + exportSynopsis + backupSynopsis + updateSynopsis + moveSynopsis + notesText // apppass.go, settings.go, queue.go, hw.go, export.go
+const usageText = introText + synopsisText + apppassSynopsis + settingsSynopsis + certSynopsis + queueSynopsis + hwSynopsis + exportSynopsis + backupSynopsis + updateSynopsis + moveSynopsis + notesText // apppass.go, settings.go, queue.go, hw.go, export.go
 
 const introText = `postroomctl administers a Postroom appliance: accounts, passwords, addresses,
 quotas, domains, settings, the outgoing queue, and the consistency check of the store.
@@ -305,7 +306,7 @@ func (c *ctl) parse(args []string) (command, []string, error) {
 
 func unknownCommand(pos []string) error {
 	switch pos[0] {
-	case "users", "alias", "domains", "queue", "apppass", "move":
+	case "users", "alias", "domains", "queue", "apppass", "move", "cert":
 		if len(pos) == 1 {
 			return usagef("%s: which one? (see the list below)", pos[0])
 		}
