@@ -58,6 +58,7 @@ func run(ctx context.Context, cfg *Config) error {
 		// loopback self-tests will say what is wrong.
 		log.Error("bring up lo", "err", err)
 	}
+	startNetwork(ctx, *cfg, log) // net_linux.go: in the background, the appliance does not wait for it
 	// The watchdog is petted for as long as this process lives (the
 	// reboot, or a hung shutdown, resets the board).
 	startWatchdog(context.Background(), *cfg)

@@ -135,6 +135,9 @@ func run(args []string) error {
 			{Path: "bin/postroomctl", Mode: 0o755, Src: filepath.Join(bins, "postroomctl")},
 			{Path: sdimage.ReleasePath, Data: append(relJSON, '\n')},
 			{Path: sdimage.PublicKeyPath, Data: update.FormatPublicKey(key.Public().(ed25519.PublicKey))},
+			// The init mounts the DNS servers from DHCP over this file
+			// (appliance/boot/net_linux.go): the root is read-only.
+			{Path: "etc/resolv.conf", Mode: 0o644, Data: []byte("# no DHCP lease yet\n")},
 		},
 	})
 	if err != nil {
