@@ -153,3 +153,35 @@ func TestACMEOnEveryPort(t *testing.T) {
 		t.Error("a private key is in the log")
 	}
 }
+
+// TestACMEAuthorityDown: with a public host name and the authority
+// unreachable, the box starts on its self-signed certificate and the
+// status says why in plain words; the red LED stays off while that
+// certificate has long to live.
+func TestACMEAuthorityDown(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Hostname = "mail.example.org"
+	free := "127.0.0.1:0"
+	cfg.Listen = config.Listeners{IMAPS: free, Public: free}
+	cfg.TLS.ACME = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(pebbletest.FreePort(t))) + "/dir" // nothing listens
+	r, _ := startDemo(t, cfg)
+	s := r.waitFor(t, "the reason in the status", func(s status.Snapshot) bool { return s.CertProblem != "" })
+	if s.CertSource != string(certs.SelfSigned) || !strings.Contains(s.CertProblem, "could not be reached") ||
+		!strings.Contains(s.CertProblem, "The certificate in use stays") {
+		t.Errorf("status: source %q, problem %q", s.CertSource, s.CertProblem)
+	}
+	for _, a := range s.Attention(time.Now()) {
+		if strings.Contains(a, "certificate") {
+			t.Errorf("the red LED is on for a young certificate: %q", a)
+		}
+	}
+	// The ports serve meanwhile, with the self-signed certificate.
+	c, err := tls.Dial("tcp", r.addr(t, ServiceIMAPS), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf := c.ConnectionState().PeerCertificates[0]; leaf.Issuer.CommonName != "mail.example.org" {
+		t.Errorf("IMAPS certificate from %q", leaf.Issuer.CommonName)
+	}
+	c.Close()
+}
