@@ -112,6 +112,11 @@ func printDemoBanner(w io.Writer, password string, services []*service, outbox *
 	if a := addr(ServicePublic); a != "" {
 		lines = append(lines, "  curl 'http://"+a+"/mail/config-v1.1.xml?emailaddress="+config.DemoUser+"'")
 	}
+	io.WriteString(w, boxed(lines))
+}
+
+// boxed draws lines in a box of - and |, for a banner on the terminal.
+func boxed(lines []string) string {
 	width := 0
 	for _, l := range lines {
 		width = max(width, len(l))
@@ -123,5 +128,5 @@ func printDemoBanner(w io.Writer, password string, services []*service, outbox *
 		b.WriteString("| " + l + strings.Repeat(" ", width-len(l)) + " |\n")
 	}
 	b.WriteString(border + "\n\n")
-	io.WriteString(w, b.String())
+	return b.String()
 }

@@ -9,6 +9,7 @@
 //	tls.go          the TLS settings every server shares (serverTLSConfig)
 //	run_certs.go    the certificate manager (appliance/certs) of this start
 //	demo.go         the dev-mode demo user and its one-time banner
+//	run_setup.go    the first set-up: "needs setup", the set-up code
 //	lock_*.go       the data-folder lock that keeps a second process out
 //
 // The configuration itself is the leaf package appliance/config. Only this
@@ -35,6 +36,7 @@ import (
 
 	"postroom/appliance/admin"
 	"postroom/appliance/authguard"
+	"postroom/appliance/firstboot"
 	"postroom/appliance/backup"
 	"postroom/appliance/certs"
 	"postroom/appliance/dkim"
@@ -73,6 +75,12 @@ type Options struct {
 	// Update is the box the appliance runs on, for updates and the
 	// status page's versions (run_update.go). nil: not a board.
 	Update *UpdateOptions
+	// SetupWizard: in development mode, make no demo user on a new store,
+	// so that the box waits to be set up on its web page (make run-setup).
+	SetupWizard bool
+	// FirstBoot holds the set-up code while the box waits to be set up
+	// (run_setup.go). nil: a new one, printing each code on Stdout.
+	FirstBoot *firstboot.Setup
 }
 
 // Service names in the status Snapshot.
@@ -142,6 +150,9 @@ func RunOptions(ctx context.Context, cfg config.Config, opts Options) (err error
 	}()
 	if opts.Maintenance == nil {
 		opts.Maintenance = NewMaintenance()
+	}
+	if opts.FirstBoot == nil {
+		opts.FirstBoot = newFirstBoot(opts.Stdout) // run_setup.go
 	}
 	reset := &resetter{maint: opts.Maintenance, log: opts.Logger}
 	// Each turn is one start of the services; a run that stopped for an
@@ -346,7 +357,10 @@ func (r *runner) run(ctx context.Context) (err error) {
 	// The demo user only once every port is bound: a start that fails on
 	// a taken port must not make a user whose password it never shows.
 	var demoPassword string
-	if cfg.Dev {
+	if demo, err := r.wantsDemoUser(st); err != nil { // run_setup.go
+		closeListeners(services)
+		return err
+	} else if demo {
 		if demoPassword, err = ensureDemoUser(st, r.log); err != nil {
 			closeListeners(services)
 			return err
@@ -357,6 +371,12 @@ func (r *runner) run(ctx context.Context) (err error) {
 		closeListeners(services)
 		return fmt.Errorf("read accounts: %w", err)
 	}
+	needs, err := needsSetup(st, len(accounts)) // run_setup.go
+	if err != nil {
+		closeListeners(services)
+		return err
+	}
+	r.setupWorker()
 
 	r.controlWorker(st, dataDir) // run_control.go: postroomctl on the running box
 	r.backupWorker(st)           // run_backup.go: the daily backup and its restore test
@@ -374,11 +394,17 @@ func (r *runner) run(ctx context.Context) (err error) {
 		printDemoBanner(r.opts.Stdout, demoPassword, services, r.devOutbox)
 	}
 	phase := status.PhaseRunning
-	if len(accounts) == 0 {
+	r.opts.FirstBoot.SetActive(needs)
+	setupCode, _ := r.opts.FirstBoot.Code() // "" unless needs
+	if needs {
 		phase = status.PhaseNeedsSetup
+		if cfg.Dev {
+			printSetupBanner(r.opts.Stdout, setupCode, services)
+		}
 	}
 	r.update(func(s *status.Snapshot) {
 		s.Phase = phase
+		s.SetupCode = setupCode
 		for _, sv := range services {
 			s.SetService(status.Service{Name: sv.name, Title: sv.title, Addr: sv.ln.Addr().String(), State: status.ServiceListening})
 		}
@@ -527,8 +553,9 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 			Display: display, // what the display shows, for the status page
 			// The pages behind the login (run_web.go).
 			Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st, Log: r.logRing,
-			Setup: clientSetup{r, st}, // how to set up a mail program (run_public.go)
-			DNS:   r.dnsChecker(),     // the DNS page's check (run_netcheck.go)
+			Setup:     clientSetup{r, st}, // how to set up a mail program (run_public.go)
+			DNS:       r.dnsChecker(),     // the DNS page's check (run_netcheck.go)
+			FirstBoot: r.opts.FirstBoot,  // the set-up code (run_setup.go)
 		})
 		hs := &http.Server{
 			Handler:           web,
@@ -662,7 +689,7 @@ func (r *runner) problem(s status.Snapshot) string {
 		return fmt.Sprintf("The background job %q stopped: %v. Restart the box.", f.name, f.err)
 	}
 	if s.Phase == status.PhaseNeedsSetup {
-		return "Setup is not finished: there are no mail accounts yet."
+		return "The box is not set up yet: open its web page and type the set-up code shown on its display."
 	}
 	// What lights the red LED (queue stuck, disk full, certificate) is
 	// the problem too, so that the page never says "all is well" then.

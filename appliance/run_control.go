@@ -53,6 +53,7 @@ func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
 		},
 		Publish: r.update, Queue: q, Apply: r.applyConfig, Transition: mover,
 		Certificates: r.adminCertificates(),  // run_certs.go: show, upload, remove, renew
+		Material:     r.setupMaterial,        // run_setup.go: TLS and DKIM at the end of the set-up
 		EndSessions:  r.sessions.EndSessions, // run_sessions.go
 	})
 	if err != nil {

@@ -283,6 +283,28 @@ func (f *Front) PNG() []byte {
 	return f.png
 }
 
+// PublicPNG is PNG for people who are not at the box (the status page):
+// the set-up code, which proves that whoever types it is at the box
+// (appliance/firstboot), is drawn as "on the box" instead. Other pages
+// are the same as PNG.
+func (f *Front) PublicPNG() []byte {
+	f.mu.Lock()
+	page, snap, contrast, now := f.page, f.snap, f.contrast, f.lastDraw
+	f.mu.Unlock()
+	if page != PageSetup || snap.SetupCode == "" {
+		return f.PNG()
+	}
+	snap.SetupCode = "on the box"
+	g := image.NewGray(image.Rect(0, 0, DisplayWidth, DisplayHeight))
+	Render(g, Screen{Page: PageSetup, Snapshot: snap, Now: now})
+	b, err := EncodePNG(g, contrast)
+	if err != nil {
+		f.log.Error("display PNG", "err", err)
+		return nil
+	}
+	return b
+}
+
 // Halt turns the LEDs off and blanks the display; later calls to Show and
 // Tick do nothing.
 func (f *Front) Halt() error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"postroom/appliance/admin"
+	"postroom/appliance/status"
 )
 
 // The log page (the box's recent log lines, newest first) and the
@@ -73,7 +74,7 @@ func (h *handler) diagnostics(w http.ResponseWriter, r *http.Request, v *visitor
 			"status.json: the status page's data. settings.json: the settings, without passwords.\n" +
 			"store.json: the store's figures and every account's size. log.txt: the recent log, oldest first.\n" +
 			"The box never writes passwords to its log.\n")},
-		{"status.json", asJSON(h.bus.Latest(), nil)},
+		{"status.json", asJSON(withoutCode(h.bus.Latest()), nil)},
 		{"settings.json", asJSON(settings, serr)},
 		{"store.json", asJSON(stats, terr)},
 		{"log.txt", []byte(strings.Join(lines, "\n") + "\n")},
@@ -92,4 +93,11 @@ func (h *handler) diagnostics(w http.ResponseWriter, r *http.Request, v *visitor
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", `attachment; filename="postroom-diagnostics.zip"`)
 	w.Write(buf.Bytes())
+}
+
+// withoutCode is s without the set-up code, which only the display and the
+// console show.
+func withoutCode(s status.Snapshot) status.Snapshot {
+	s.SetupCode = ""
+	return s
 }

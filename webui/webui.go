@@ -19,6 +19,9 @@
 //	diagnostics.go  /log (recent lines) and /diagnostics.zip
 //	dns.go       /dns: the DNS records to publish and what DNS says of
 //	             them now, the box's reverse DNS and port 25 (DNSCheck)
+//	wizard.go    /setup: the first set-up, from the set-up code on the
+//	             display to the DNS records; every page leads there until
+//	             it is done
 //
 // Every request passes two gates (guard.go): the client must be on the
 // office network (lanOnly), and the Host it asked for must be one of the
@@ -62,6 +65,7 @@ import (
 	"net/http"
 	"time"
 
+	"postroom/appliance/firstboot"
 	"postroom/appliance/status"
 )
 
@@ -150,6 +154,10 @@ type Options struct {
 	// DNS is the background check of the DNS records and connections
 	// that the DNS page shows. nil: the page says there is none.
 	DNS DNSCheck
+	// FirstBoot is the set-up code and the set-up session (wizard.go):
+	// while it is active, every page but the status page leads to the
+	// set-up. nil: no set-up pages.
+	FirstBoot *firstboot.Setup
 }
 
 // Handler serves every page.
@@ -173,7 +181,8 @@ func New(opts Options) *Handler {
 	}
 	h := &handler{bus: opts.Bus, logger: opts.Logger, display: opts.Display,
 		admins: opts.Admins, reset: opts.Reset, names: opts.Names, now: opts.Now,
-		admin: opts.Admin, logins: opts.Logins, log: opts.Log, setup: opts.Setup, streams: newStreams()}
+		admin: opts.Admin, logins: opts.Logins, log: opts.Log, setup: opts.Setup, streams: newStreams(),
+		firstboot: opts.FirstBoot}
 	if opts.Sessions != nil {
 		h.sessions = &sessions{store: opts.Sessions, now: opts.Now}
 	}
@@ -210,6 +219,12 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("GET /dns", h.page(true, h.dnsPage)) // dns.go; the set-up ends here
 	mux.HandleFunc("POST /dns/check", h.page(true, h.dnsRecheck))
 	mux.HandleFunc("GET /dns.js", h.dnsScript)
+	// The first set-up (wizard.go); setupGate leads every other page here
+	// until it is done.
+	mux.HandleFunc("GET /setup", h.setupCodePage)
+	mux.HandleFunc("POST /setup", h.setupCode)
+	mux.HandleFunc("GET /setup/{step}", h.setupStep)
+	mux.HandleFunc("POST /setup/{step}", h.setupPost)
 	mux.HandleFunc("GET /update", h.page(true, h.updatePage))   // update.go
 	mux.HandleFunc("GET /backups", h.page(true, h.backupsPage)) // backups.go
 	mux.HandleFunc("GET /backups/export", h.page(true, h.backupsExport))
@@ -224,7 +239,7 @@ func New(opts Options) *Handler {
 		h.logger.Warn("web form refused: posted from another site", "remote", r.RemoteAddr, "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 		http.Error(w, "This form must be sent from the box's own page.", http.StatusForbidden)
 	}))
-	return &Handler{Handler: lanOnly(h.logger, h.knownHost(secureHeaders(cop.Handler(mux)))), h: h} // guard.go
+	return &Handler{Handler: lanOnly(h.logger, h.knownHost(secureHeaders(cop.Handler(h.setupGate(mux))))), h: h} // guard.go
 }
 
 type handler struct {
@@ -246,6 +261,8 @@ type handler struct {
 	log      LogSource   // recent log lines; nil: none
 	setup    ClientSetup // client set-up instructions; nil: none
 	dns      DNSCheck    // the DNS page's check; nil: none
+	// firstboot is the set-up code and session; nil: no set-up pages.
+	firstboot *firstboot.Setup
 }
 
 func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
@@ -256,6 +273,7 @@ func (h *handler) statusPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) statusJSON(w http.ResponseWriter, r *http.Request) {
 	s := h.bus.Latest()
+	s = withoutCode(s) // diagnostics.go: only the display and the console show it
 	now := h.now()
 	s.MailToday = s.MailOn(now)
 	s.SentToday = s.SentOn(now)

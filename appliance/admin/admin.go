@@ -30,6 +30,7 @@
 //	queries.go   read-only questions: mailboxes, messages, stats, fsck
 //	export.go    export and import of mail: mbox (mboxrd) and Maildir
 //	transition.go  moving mail in from the old provider (appliance/transition)
+//	setup.go     the first set-up's start and end (the web page's wizard)
 //	control.go   the control socket: wire format, Server, Client
 //	peer_*.go    who is at the other end of the socket (SO_PEERCRED)
 //
@@ -95,6 +96,11 @@ type Options struct {
 	// (transition.go). nil: those operations answer that the running box
 	// does them.
 	Transition *transition.Manager
+	// Material makes the TLS certificate for cfg's host name and the DKIM
+	// keys of its domains at the end of the set-up (SetupFinish), and says
+	// in words what it made. nil: nothing is made then (the appliance
+	// makes the certificate at start and DKIM keys on first use).
+	Material func(cfg config.Config) (string, error)
 	// EndSessions ends an account's open IMAP, POP3 and submission
 	// sessions and returns how many ("log out everywhere", after a
 	// password change or an app password's removal). nil: a stopped box
@@ -261,20 +267,24 @@ func (a *Admin) changed(by Actor, op, what string) {
 		return
 	}
 	c := status.Change{Seq: a.seq.Add(1), Time: a.o.Now(), By: string(by), Op: op, What: what}
-	n := -1
-	if op == opAccountAdd || op == opAccountRemove {
-		if accts, err := a.st.Accounts(); err == nil {
-			n = len(accts)
+	// The box waits to be set up while it has no account, and from the
+	// set-up's start to its end (the runner decides the same at start).
+	needs, known := false, false
+	switch op {
+	case opAccountAdd, opAccountRemove, opSetupStart, opSetupFinish:
+		accts, err := a.st.Accounts()
+		state, serr := a.st.SetupState()
+		if err == nil && serr == nil {
+			needs, known = len(accts) == 0 || state == storage.SetupWizard, true
 		}
 	}
 	a.o.Publish(func(s *status.Snapshot) {
 		s.LastChange = c
-		// The first account ends "needs setup"; removing the last one
-		// brings it back (the runner decides the same at start).
 		switch {
-		case n > 0 && s.Phase == status.PhaseNeedsSetup:
+		case known && !needs && s.Phase == status.PhaseNeedsSetup:
 			s.Phase = status.PhaseRunning
-		case n == 0 && s.Phase == status.PhaseRunning:
+			s.SetupCode = ""
+		case known && needs && s.Phase == status.PhaseRunning:
 			s.Phase = status.PhaseNeedsSetup
 		}
 	})
@@ -359,6 +369,10 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.RemoveTransition(ctx, by, op)
 	case InstallUpdate:
 		return a.InstallUpdate(ctx, by, op)
+	case SetupStart:
+		return a.SetupStart(ctx, by, op)
+	case SetupFinish:
+		return a.SetupFinish(ctx, by, op)
 	case AddAppPassword:
 		return a.AddAppPassword(ctx, by, op)
 	case ListAppPasswords:
@@ -387,6 +401,7 @@ var ops = []Op{
 	GetBackups{}, SetBackup{}, BackupNow{}, ListBackups{}, RestoreBox{},
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 	InstallUpdate{},
+	SetupStart{}, SetupFinish{},
 	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{}, SetLimits{},
 	GetCertificate{}, UploadCertificate{}, RemoveCertificate{}, RenewCertificate{},
 }
