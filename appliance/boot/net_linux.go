@@ -185,7 +185,8 @@ func mountResolvConf(tmp string) error {
 // resolvConfTmp is the file behind /etc/resolv.conf.
 const resolvConfTmp = "/tmp/net/resolv.conf"
 
-// startNetwork brings up every wired interface in the background: the
+// startNetwork brings up every wired interface, and keeps the clock from
+// NTP, in the background: the
 // appliance starts at once (it serves what it can, and Go's resolver
 // reads /etc/resolv.conf again when it changes), and a box without a
 // cable or DHCP server boots as fast as one with them.
@@ -193,6 +194,7 @@ func startNetwork(ctx context.Context, cfg Config, log *slog.Logger) {
 	if err := mountResolvConf(resolvConfTmp); err != nil {
 		log.Error("no /etc/resolv.conf to write the DNS servers to", "err", err)
 	}
+	go keepClock(ctx, cfg, log) // ntp_linux.go
 	ifaces, err := WiredInterfaces()
 	if err != nil || len(ifaces) == 0 {
 		cfg.Say("no wired network interface found (%v): plug in a network cable", err)
