@@ -72,8 +72,10 @@ func envInt(name string, def int) int {
 // server and mode, then round 2, so that a change in the machine's load
 // falls on both (-count would repeat one sub-benchmark before the next).
 // Each sub-benchmark is one run of POSTROOM_STRESS_SECONDS whatever b.N
-// is: the figures are the reported cmds/s and errors, not ns/op. Errors
-// are reported, not fatal, so that today's server can be measured too.
+// is: the figures are the reported cmds/s and errors, not ns/op. Run it
+// with -benchtime 1x (make bench-imap does): with Nx the testing package
+// calls each sub-benchmark twice, N=1 and N. Errors are reported, not
+// fatal, so that today's server can be measured too.
 func BenchmarkStress(b *testing.B) {
 	const user, pass = "stress@example.test", "stress secret"
 	d := dovecottest.StartWith(b, dovecottest.Options{MailLocation: "mdbox:~/mdbox"}, dovecottest.User{Name: user, Password: pass})
