@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -149,4 +150,20 @@ func TestRunningBoxAppPasswords(t *testing.T) {
 	if log := b.log.String(); strings.Contains(log, phone) || strings.Contains(log, m[1]) || strings.Contains(log, "secret") {
 		t.Errorf("a password is in the appliance's log")
 	}
+}
+
+// TestSettingsLimits: settings limits on a stopped box, with bad values.
+func TestSettingsLimits(t *testing.T) {
+	data := newData(t)
+	if err := config.DevDefault(data).Save(filepath.Join(data, config.ConfigFile)); err != nil {
+		t.Fatal(err)
+	}
+	runSteps(t, data, []ctlStep{
+		{[]string{"settings", "limits", "20M", "-", "40"}, "", 0, []string{"limits: messages up to 20M, 100 recipients each, 40 connections per service"}, nil},
+		{[]string{"settings"}, "", 0, []string{"messages up to 20M", "40 connections per service"}, nil},
+		{[]string{"settings", "limits", "big", "-", "-"}, "", 2, nil, []string{`"big" is not a size`}},
+		{[]string{"settings", "limits", "-", "0", "-"}, "", 2, nil, []string{"not a number above 0"}},
+		{[]string{"settings", "limits", "2G", "-", "-"}, "", 1, nil, []string{"between 1 KB and 1 GB"}},
+		{[]string{"settings", "limits", "-", "-", "-"}, "", 1, nil, []string{"give at least one limit"}},
+	})
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"postroom/appliance/admin"
@@ -18,6 +19,7 @@ func init() {
 		command{"domains remove", 1, 1, nil, (*ctl).domainsRemove},
 		command{"settings hostname", 1, 1, nil, (*ctl).settingsHostname},
 		command{"settings smarthost", 1, 1, []string{"port", "tls", "user", "password-stdin"}, (*ctl).settingsSmarthost},
+		command{"settings limits", 3, 3, nil, (*ctl).settingsLimits},
 		command{"settings", 0, 0, nil, (*ctl).settingsShow},
 	)
 }
@@ -35,6 +37,10 @@ Domains and settings (config.json):
                                        relay); off: straight to the recipients' servers.
                                        A running box restarts its services to use a new
                                        host name or smarthost (a few seconds).
+  settings limits SIZE RECIPIENTS CONNECTIONS
+                                       the largest message (e.g. 50M), the most recipients
+                                       of one message, the most connections per service;
+                                       - keeps one as it is. The services restart.
 `
 
 func (c *ctl) domainsList(args []string) error {
@@ -79,7 +85,41 @@ func (c *ctl) settingsShow(args []string) error {
 	t.row("host name", s.Hostname)
 	t.row("mail domains", dash(strings.Join(s.Domains, ", ")))
 	t.row("smarthost", smarthost(s.Smarthost))
+	l := s.Limits
+	t.row("limits", fmt.Sprintf("messages up to %s, %d recipients each, %d connections per service",
+		formatSize(l.MaxMessageBytes), l.MaxRecipients, l.MaxConnections))
 	return t.flush()
+}
+
+// settingsLimits sets the limits; "-" keeps one.
+func (c *ctl) settingsLimits(args []string) error {
+	var req admin.SetLimits
+	if args[0] != "-" {
+		n, err := parseSize(args[0])
+		if err != nil {
+			return usagef("%q is not a size: write e.g. 50M", args[0])
+		}
+		req.MaxMessageBytes = n
+	}
+	for i, p := range []*int{&req.MaxRecipients, &req.MaxConnections} {
+		a := args[i+1]
+		if a == "-" {
+			continue
+		}
+		n, err := strconv.Atoi(a)
+		if err != nil || n <= 0 {
+			return usagef("%q is not a number above 0", a)
+		}
+		*p = n
+	}
+	s, err := call[admin.Settings](c, req)
+	if err != nil {
+		return err
+	}
+	l := s.Limits
+	fmt.Fprintf(c.stdout, "limits: messages up to %s, %d recipients each, %d connections per service (%s)\n",
+		formatSize(l.MaxMessageBytes), l.MaxRecipients, l.MaxConnections, s.Note)
+	return nil
 }
 
 func smarthost(sh admin.SmarthostView) string {
