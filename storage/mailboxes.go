@@ -213,13 +213,28 @@ func (s *Store) SetSubscribed(acct AccountID, name string, on bool) error {
 	err := s.update(func(txn *badger.Txn) error {
 		var err error
 		mb, err = getMailboxByName(txn, acct, name)
+		if errors.Is(err, ErrNoMailbox) && !on {
+			// Unsubscribing from a mailbox that is gone (RFC 9051 6.3.8).
+			cn, cerr := CanonicalMailboxName(name)
+			if cerr != nil {
+				return cerr
+			}
+			if had, err := setSubscribedTxn(txn, acct, cn, false); err != nil || !had {
+				return errors.Join(err, ErrNoMailbox)
+			}
+			mb = nil
+			return nil
+		}
 		if err != nil {
+			return err
+		}
+		if _, err := setSubscribedTxn(txn, acct, mb.Name, on); err != nil {
 			return err
 		}
 		mb.Subscribed = on
 		return putMailbox(txn, acct, mb)
 	})
-	if err == nil {
+	if err == nil && mb != nil {
 		s.events.publish(Event{Kind: EventMailboxSubscribed, Account: acct, Mailbox: mb.ID, Name: mb.Name})
 	}
 	return err
@@ -386,6 +401,12 @@ func (s *Store) DeleteMailbox(acct AccountID, name string) error {
 		}
 		if err := txn.Delete(keys.MailboxName(uint64(acct), cur.Name)); err != nil {
 			return err
+		}
+		if cur.Subscribed {
+			// The subscription outlives the mailbox (RFC 9051 6.3.9).
+			if _, err := setSubscribedTxn(txn, acct, cur.Name, true); err != nil {
+				return err
+			}
 		}
 		return txn.Delete(keys.Mailbox(uint64(acct), uint64(mb.ID)))
 	})

@@ -476,6 +476,9 @@ func (s *Store) DeleteAccount(name string) (err error) {
 		if err := deleteAccountExtras(txn, a.ID); err != nil {
 			return err
 		}
+		if err := deleteSubscriptionsTxn(txn, a.ID); err != nil {
+			return err
+		}
 		return txn.Delete(keys.Account(uint64(a.ID)))
 	})
 	if err != nil {

@@ -213,7 +213,13 @@ func (c *conn) cmdList(cmd *wire.Command) error {
 	}
 	extended := c.rev2 || l.Extended
 	o := &l.Options
-	t := newTree(mbs, nil)
+	var subs []string
+	if o.SelectSubscribed || o.ReturnSubscribed {
+		if subs, err = c.srv.st.Subscriptions(c.acct); err != nil {
+			return c.fail("list", err)
+		}
+	}
+	t := newTree(mbs, subs)
 	for _, name := range t.names {
 		matched, pct := matchAny(pats, name)
 		if !matched {
@@ -273,7 +279,7 @@ func listEntry(t *tree, name string, o *imap.ListOptions, pct, extended, lsub bo
 			if !exists {
 				e.attrs = append(e.attrs, imap.MailboxAttrNonExistent)
 			}
-		case pct && !exists && !o.SelectSubscribed && !o.SelectSpecialUse:
+		case pct && !exists && t.hasChildren[name] && !o.SelectSubscribed && !o.SelectSpecialUse:
 			// RFC 3501 6.3.8: "%" also returns levels of the hierarchy
 			// that are not mailboxes themselves.
 			e.attrs = append(e.attrs, nonexistent(extended))
@@ -290,8 +296,9 @@ func listEntry(t *tree, name string, o *imap.ListOptions, pct, extended, lsub bo
 	}
 	e.exists = exists
 	if !exists {
-		// Subscribed, but no such mailbox (RFC 5258 3.1).
-		e.attrs = append(e.attrs, nonexistent(true))
+		// Subscribed, but no such mailbox (RFC 5258 3.1); LSUB says
+		// \Noselect (RFC 3501 6.3.9).
+		e.attrs = append(e.attrs, nonexistent(!lsub))
 	} else if !lsub {
 		if t.hasChildren[name] {
 			e.attrs = append(e.attrs, imap.MailboxAttrHasChildren)

@@ -67,6 +67,31 @@ var engineTranscripts = []transcript{
 		},
 	},
 	{
+		// RFC 9051 6.3.9 and RFC 5258 3.1, 5 (example 3): a subscription
+		// outlives DELETE and is listed with \NonExistent; UNSUBSCRIBE
+		// removes it although the mailbox is gone.
+		name:  "subscriptions outlive DELETE",
+		login: true,
+		steps: []step{
+			{"a CREATE Lists/old", []string{`^a OK`}, nil},
+			{"b SUBSCRIBE Lists/old", []string{`^b OK`}, nil},
+			{"c DELETE Lists/old", []string{`^c OK`}, nil},
+			{"d DELETE Trash", []string{`^d OK`}, nil},
+			{`e LIST (SUBSCRIBED) "" "*"`, []string{`^\* LIST \(\\NonExistent \\Subscribed\) "/" "Lists/old"$`,
+				`^\* LIST \(\\NonExistent \\Subscribed\) "/" "Trash"$`, `^e OK`}, []string{`"Lists"$`}},
+			{`f LSUB "" "*"`, []string{`^\* LSUB \(\\Noselect\) "/" "Lists/old"$`, `^f OK`}, nil},
+			{`g LIST "" "*"`, []string{`^g OK`}, []string{`Lists`, `Trash`}},
+			{`h LIST "" "%"`, []string{`^h OK`}, []string{`Lists`}},
+			{`i LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"`, []string{`^\* LIST \(\\NonExistent\) "/" "Lists" \("CHILDINFO" \("SUBSCRIBED"\)\)$`, `^i OK`}, nil},
+			{"j CREATE Lists/old", []string{`^j OK`}, nil},
+			{`k LIST "" "Lists/*" RETURN (SUBSCRIBED)`, []string{`^\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Lists/old"$`, `^k OK`}, nil},
+			{"l UNSUBSCRIBE Lists/old", []string{`^l OK`}, nil},
+			{"m UNSUBSCRIBE Trash", []string{`^m OK`}, nil},
+			{"n UNSUBSCRIBE Trash", []string{`^n NO \[NONEXISTENT\]`}, nil},
+			{`o LSUB "" "*"`, []string{`^o OK`}, []string{`Lists`, `Trash`}},
+		},
+	},
+	{
 		// RFC 2971 3.3 example.
 		name: "ID",
 		steps: []step{

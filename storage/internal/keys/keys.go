@@ -49,6 +49,7 @@ const (
 	TagLogins     byte = 0x06
 	TagMailbox    byte = 0x10
 	TagMboxName   byte = 0x11
+	TagSubscribed byte = 0x12
 	TagMessage    byte = 0x20
 	TagModSeq     byte = 0x21
 	TagTombstone  byte = 0x22
@@ -64,7 +65,7 @@ const (
 
 // Tags lists every family tag above; a new tag must be added here too
 // (TestTagsComplete reads this file to check).
-var Tags = []byte{TagMeta, TagAccount, TagAddress, TagDomain, TagAppPass, TagLogins, TagMailbox, TagMboxName,
+var Tags = []byte{TagMeta, TagAccount, TagAddress, TagDomain, TagAppPass, TagLogins, TagMailbox, TagMboxName, TagSubscribed,
 	TagMessage, TagModSeq, TagTombstone, TagObject, TagChunk, TagErase, TagStaged,
 	TagQueueMsg, TagQueueRcpt, TagDayCount, TagWebSession}
 
@@ -315,4 +316,22 @@ func ParseLogins(k []byte) (uint64, error) {
 		return 0, badKey("logins", k)
 	}
 	return binary.BigEndian.Uint64(k[1:]), nil
+}
+
+// Subscribed is 12 acct name: an IMAP subscription (RFC 9051 6.3.7), kept
+// apart from the mailbox record so that it outlives DELETE and may name a
+// mailbox that does not exist.
+func Subscribed(acct uint64, name string) []byte {
+	return append(u64([]byte{TagSubscribed}, acct), name...)
+}
+
+// SubscribedPrefix selects an account's subscriptions.
+func SubscribedPrefix(acct uint64) []byte { return u64([]byte{TagSubscribed}, acct) }
+
+// ParseSubscribed returns acct and the name from a 12 key.
+func ParseSubscribed(k []byte) (acct uint64, name string, err error) {
+	if len(k) < 10 || k[0] != TagSubscribed {
+		return 0, "", badKey("subscription", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), string(k[9:]), nil
 }

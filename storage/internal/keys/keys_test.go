@@ -63,6 +63,13 @@ func TestRoundTrip(t *testing.T) {
 	if got, err := ParseWebSession(WebSession(id)); err != nil || got != id || !bytes.HasPrefix(WebSession(id), WebSessionFamily()) {
 		t.Fatalf("web session: %x %v", got, err)
 	}
+	if a, n, err := ParseSubscribed(Subscribed(7, "Lists/go")); err != nil || a != 7 || n != "Lists/go" ||
+		!bytes.HasPrefix(Subscribed(7, "x"), SubscribedPrefix(7)) || bytes.HasPrefix(Subscribed(8, "x"), SubscribedPrefix(7)) {
+		t.Errorf("Subscribed round trip: %d %q %v", a, n, err)
+	}
+	if _, _, err := ParseSubscribed(SubscribedPrefix(7)); err == nil {
+		t.Error("ParseSubscribed accepted a key without a name")
+	}
 	if a, i, err := ParseAppPassword(AppPassword(7, "abcd")); err != nil || a != 7 || i != "abcd" ||
 		!bytes.HasPrefix(AppPassword(7, "abcd"), AppPasswordPrefix(7)) || bytes.HasPrefix(AppPassword(8, "abcd"), AppPasswordPrefix(7)) {
 		t.Fatalf("app password: %d %q %v", a, i, err)
@@ -158,7 +165,7 @@ func TestNoReservedPrefix(t *testing.T) {
 		Object(big), Chunk(big, 1<<32-1), Erase(big), Staged(big),
 		QueueMsg(big), QueueRcpt(big, 1<<32-1), DayCount(99991231, big),
 		WebSession([32]byte{'b', 'a', 'd', 'g', 'e', 'r', '!'}),
-		AppPassword(big, "badger!"), Logins(big),
+		AppPassword(big, "badger!"), Logins(big), Subscribed(big, "badger!"),
 	}
 	if len(keys) != len(Tags) {
 		t.Fatalf("%d sample keys for %d tags: add the new family's key here", len(keys), len(Tags))
