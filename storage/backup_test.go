@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"postroom/storage"
 	"postroom/storage/storagetest"
@@ -149,5 +150,45 @@ func TestBackupVerifyNoticesDifference(t *testing.T) {
 	err = r.Verify(ctx, later)
 	if err == nil || !strings.Contains(err.Error(), "mailbox INBOX of bob@example.com: UIDVALIDITY") && !strings.Contains(err.Error(), "messages in the backup") {
 		t.Errorf("verify against a later snapshot: %v", err)
+	}
+}
+
+// TestRecreateMailbox: a mailbox made anew with its old UIDVALIDITY takes
+// messages at their old UIDs, in order only; UIDNEXT goes back up; the
+// account's next UIDVALIDITY passes the old one.
+func TestRecreateMailbox(t *testing.T) {
+	st := storagetest.Open(t)
+	a := storagetest.Account(t, st, "carol@example.com")
+	mb, err := st.RecreateMailbox(a.ID, "Old/Projects", "", true, 4000000000)
+	if err != nil || mb.UIDValidity != 4000000000 || !mb.Subscribed {
+		t.Fatalf("recreate: %+v %v", mb, err)
+	}
+	if _, err := st.RecreateMailbox(a.ID, "Old/Projects", "", false, 7); !errors.Is(err, storage.ErrMailboxExists) {
+		t.Errorf("recreate twice: %v", err)
+	}
+	for _, uid := range []uint32{3, 9} {
+		if _, err := st.AppendUID(ctx, a.ID, "Old/Projects", uid, storage.FlagSeen, []string{"$x"}, time.Unix(1e9, 0), strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", uid))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.AppendUID(ctx, a.ID, "Old/Projects", 5, 0, nil, time.Time{}, strings.NewReader("Subject: late\r\n\r\nx\r\n")); err == nil || !strings.Contains(err.Error(), "below UIDNEXT") {
+		t.Errorf("a UID below UIDNEXT: %v", err)
+	}
+	if err := st.RaiseUIDNext(a.ID, "Old/Projects", 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RaiseUIDNext(a.ID, "Old/Projects", 15); err != nil {
+		t.Fatal(err)
+	}
+	if u := uids(t, st, a.ID, "Old/Projects"); u != "v4000000000 n20: 3/1/[$x] 9/1/[$x]" {
+		t.Errorf("mailbox: %s", u)
+	}
+	next, err := st.CreateMailbox(a.ID, "New", "")
+	if err != nil || next.UIDValidity <= 4000000000 {
+		t.Errorf("next mailbox: %+v %v", next, err)
+	}
+	d, err := st.Append(ctx, a.ID, "Old/Projects", 0, nil, time.Time{}, strings.NewReader("Subject: new\r\n\r\nx\r\n"))
+	if err != nil || d.UID != 20 {
+		t.Errorf("append after: %+v %v", d, err)
 	}
 }

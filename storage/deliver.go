@@ -40,6 +40,7 @@ type target struct {
 	flags          Flags
 	keywords       []string
 	origin         Origin
+	uid            uint32 // 0: the mailbox's UIDNEXT; else at least it (AppendUID)
 }
 
 // pendingObject is a body read from the client and not yet referenced.
@@ -502,12 +503,20 @@ func (s *Store) commitGroup(acct AccountID, group []*commitReq) error {
 				r.err = fmt.Errorf("storage: mailbox %s has used every UID", mb.Name)
 				continue
 			}
+			uid := mb.UIDNext
+			if r.t.uid != 0 {
+				if r.t.uid < mb.UIDNext || r.t.uid == ^uint32(0) {
+					r.err = fmt.Errorf("storage: UID %d is below UIDNEXT %d of %s: UIDs only go up", r.t.uid, mb.UIDNext, mb.Name)
+					continue
+				}
+				uid = r.t.uid
+			}
 			rec.LastModSeq++
 			msg := Message{
-				UID: mb.UIDNext, Object: r.obj.id, Flags: r.t.flags, Keywords: r.t.keywords,
+				UID: uid, Object: r.obj.id, Flags: r.t.flags, Keywords: r.t.keywords,
 				ModSeq: rec.LastModSeq, InternalDate: r.date, Size: r.obj.rec.messageSize(),
 			}
-			mb.UIDNext++
+			mb.UIDNext = uid + 1
 			if err := putMessage(txn, acct, mb.ID, &msg); err != nil {
 				return err
 			}

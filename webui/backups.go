@@ -185,6 +185,26 @@ func (h *handler) backupsChange(w http.ResponseWriter, r *http.Request, v *visit
 			done = "trusted"
 		}
 		http.Redirect(w, r, "/backups?done="+done, http.StatusSeeOther)
+	case "mail":
+		res, err := admin.Call[backup.MailRestoreResult](r.Context(), h.admin, v.actor, admin.RestoreMail{Account: f("account"), Mailbox: strings.TrimSpace(f("mailbox"))})
+		if err != nil {
+			pv.keep(form, r, "account", "mailbox")
+			h.renderBackups(w, r, v, pv, pv.fail(form, err, "account", "mailbox"), "")
+			return
+		}
+		var parts []string
+		for _, mb := range res.Mailboxes {
+			if mb.Recreated {
+				parts = append(parts, fmt.Sprintf("%s is back with %d messages, as mail programs knew it", mb.Name, mb.Added))
+			} else if mb.Added > 0 {
+				parts = append(parts, fmt.Sprintf("%s got %d messages back", mb.Name, mb.Added))
+			}
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "nothing was missing")
+		}
+		pv.Notice = "From the backup of " + res.Backup + ": " + strings.Join(parts, "; ") + "."
+		h.renderBackups(w, r, v, pv, http.StatusOK, "")
 	case "now":
 		if _, err := admin.Call[admin.BackupNowResult](r.Context(), h.admin, v.actor, admin.BackupNow{}); err != nil {
 			h.renderBackups(w, r, v, pv, pv.fail(form, err), "")

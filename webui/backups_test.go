@@ -78,6 +78,14 @@ func TestBackupsPage(t *testing.T) {
 		t.Errorf("after a backup:\n%s", body)
 	}
 
+	if err := s.st.DeleteMailbox(ann.ID, "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	runForms(t, s, b, []formCase{
+		{name: "put back a folder", path: "/backups/mail", form: url.Values{"account": {worker}, "mailbox": {"Archive"}}, code: 200, want: "Archive is back with 0 messages"},
+		{name: "put back a folder the backup lacks", path: "/backups/mail", form: url.Values{"account": {worker}, "mailbox": {"Nie"}}, code: 404, errID: "err-mail-mailbox", want: "has no folder Nie"},
+		{name: "put back everything", path: "/backups/mail", form: url.Values{"account": {worker}}, code: 200, want: "nothing was missing"},
+	})
 	zips := map[string][]byte{}
 	for _, format := range []string{"mbox", "maildir"} {
 		resp, body := b.get("/backups/export?account=" + url.QueryEscape(worker) + "&format=" + format)

@@ -357,6 +357,8 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.ListBackups(ctx, by, op)
 	case RestoreBox:
 		return a.RestoreBox(ctx, by, op)
+	case RestoreMail:
+		return a.RestoreMail(ctx, by, op)
 	case AddTransition:
 		return a.AddTransition(ctx, by, op)
 	case ListTransitions:
@@ -398,7 +400,7 @@ var ops = []Op{
 	QueueRetry{}, QueueDelete{}, ListQueue{}, ShowQueue{},
 	ListAccounts{}, GetAccount{}, ListMailboxes{}, ListMessages{}, GetStats{}, CheckStore{},
 	ExportMail{}, ImportMail{},
-	GetBackups{}, SetBackup{}, BackupNow{}, ListBackups{}, RestoreBox{},
+	GetBackups{}, SetBackup{}, BackupNow{}, ListBackups{}, RestoreBox{}, RestoreMail{},
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 	InstallUpdate{},
 	SetupStart{}, SetupFinish{},

@@ -358,3 +358,50 @@ func (a *Admin) RestoreBox(ctx context.Context, by Actor, req RestoreBox) (Resto
 		return res, fmt.Sprintf("restore of the whole box from %s asked for", cmp(req.Name, "the newest backup")), nil
 	})
 }
+
+// RestoreMail puts an account's mail back (Mailbox "": every folder)
+// from a backup this box made (Name "": the newest): a folder that is gone
+// comes back with its UIDVALIDITY and UIDs, so mail programs keep their
+// copies; a folder that exists gets the messages it lacks as new ones.
+type RestoreMail struct {
+	Account string `json:"account"`
+	Mailbox string `json:"mailbox,omitempty"`
+	Name    string `json:"name,omitempty"`
+}
+
+func (RestoreMail) OpName() string { return "backup.restore-mail" }
+
+func (a *Admin) RestoreMail(ctx context.Context, by Actor, req RestoreMail) (backup.MailRestoreResult, error) {
+	// Not under the admin lock: restoring the backup into scratch takes
+	// minutes; the store's own locks keep each message's commit whole.
+	var res backup.MailRestoreResult
+	acct, err := a.account("account", req.Account)
+	if err != nil {
+		return res, a.refused(ctx, by, req, err)
+	}
+	m, err := a.backups()
+	if err != nil {
+		return res, a.refused(ctx, by, req, err)
+	}
+	r, err := m.RestoreMail(ctx, backup.MailRestore{Account: acct.Name, Mailbox: req.Mailbox, Name: req.Name})
+	if r != nil {
+		res = *r
+	}
+	switch {
+	case errors.Is(err, backup.ErrBusy):
+		return res, a.refused(ctx, by, req, errorf(CodeConflict, "", "%v", err))
+	case err != nil && strings.Contains(err.Error(), "has no folder"):
+		return res, a.refused(ctx, by, req, errorf(CodeNotFound, "mailbox", "%v", err))
+	case err != nil:
+		return res, a.refused(ctx, by, req, errorf(CodeConflict, "", "%v", err))
+	}
+	added, back := 0, 0
+	for _, mb := range res.Mailboxes {
+		added += mb.Added
+		if mb.Recreated {
+			back++
+		}
+	}
+	a.changed(by, req.OpName(), fmt.Sprintf("put back %d messages of %s from the backup %s (%d folders made anew with their old UIDs)", added, acct.Name, res.Backup, back))
+	return res, nil
+}

@@ -55,6 +55,14 @@ func TestBackupOps(t *testing.T) {
 	if r, err := e.a.BackupNow(context.Background(), actor, BackupNow{}); err != nil || r.Result == nil || r.Result.Kind != backup.KindIncremental {
 		t.Errorf("second backup on a stopped box: %+v %v", r, err)
 	}
+	ann, _ := e.st.Account("ann@example.test")
+	archive, err := e.st.Mailbox(ann.ID, "Archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.DeleteMailbox(ann.ID, "Archive"); err != nil {
+		t.Fatal(err)
+	}
 	e.run(t, []step{
 		{op: ListBackups{}, check: func(t *testing.T, e *env, res any) {
 			l := res.([]backup.Backup)
@@ -69,6 +77,14 @@ func TestBackupOps(t *testing.T) {
 			}
 		}},
 		{op: RestoreBox{RecoveryKey: secret}, code: CodeConflict, want: "postroomctl restore"},
+		{op: RestoreMail{Account: "ann@example.test", Mailbox: "Archive"}, want: "put back 0 messages of ann@example.test from the backup", check: func(t *testing.T, e *env, res any) {
+			r := res.(backup.MailRestoreResult)
+			if len(r.Mailboxes) != 1 || !r.Mailboxes[0].Recreated || r.Mailboxes[0].UIDValidity != archive.UIDValidity {
+				t.Errorf("restore of Archive: %+v, want UIDVALIDITY %d", r, archive.UIDValidity)
+			}
+		}},
+		{op: RestoreMail{Account: "ann@example.test", Mailbox: "Nowhere"}, code: CodeNotFound, field: "mailbox", want: "has no folder Nowhere"},
+		{op: RestoreMail{Account: "nobody@example.test"}, code: CodeNotFound, field: "account", want: "nobody@example.test"},
 		{op: SetBackup{Target: "sftp", SFTPAddress: "nas:22", SFTPUser: "office", SFTPPassword: "nas secret pw", SFTPPath: "/backups"}, want: "target sftp office@nas:22:/backups", check: func(t *testing.T, e *env, res any) {
 			if r := res.(SetBackupResult); !r.SFTPHasPass || r.RecoveryKey != "" || !r.HasKey {
 				t.Errorf("sftp set-up: %+v", r)

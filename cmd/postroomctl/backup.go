@@ -23,6 +23,7 @@ func init() {
 		command{"backup now", 0, 0, nil, (*ctl).backupNow},
 		command{"backup list", 0, 0, nil, (*ctl).backupList},
 		command{"backup folder", 1, 1, nil, (*ctl).backupFolder},
+		command{"backup restore-mail", 1, 2, nil, (*ctl).backupRestoreMail},
 		command{"restore", 3, 4, nil, (*ctl).restore},
 	)
 }
@@ -37,6 +38,10 @@ Backups (encrypted; each one proven by a restore into a scratch folder):
   backup folder DIR                    back up into DIR (a mounted USB disk) every night;
                                        the first time it makes the recovery key and
                                        prints it ONCE: print it, keep it away from the box
+  backup restore-mail NAME [MAILBOX]   put an account's mail (or one folder) back from the
+                                       newest backup: a deleted folder comes back with its
+                                       UIDs, so mail programs keep their copies; messages a
+                                       folder lacks are added; nothing is added twice
   restore SOURCE KEYFILE NEWDATA [NAME]  restore a whole box (store, config.json, TLS and
                                        DKIM keys) from the backups in the folder SOURCE
                                        ("configured": the target of -data's config.json)
@@ -191,4 +196,24 @@ func mustAbs(p string) string {
 		return p
 	}
 	return a
+}
+
+func (c *ctl) backupRestoreMail(args []string) error {
+	req := admin.RestoreMail{Account: args[0]}
+	if len(args) == 2 {
+		req.Mailbox = args[1]
+	}
+	res, err := call[backup.MailRestoreResult](c, req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "from %s:\n", res.Backup)
+	for _, mb := range res.Mailboxes {
+		how := "added"
+		if mb.Recreated {
+			how = "made anew with UIDVALIDITY " + fmt.Sprint(mb.UIDValidity) + " and its old UIDs;"
+		}
+		fmt.Fprintf(c.stdout, "  %s: %s %d messages, %d were there already\n", mb.Name, how, mb.Added, mb.Skipped)
+	}
+	return nil
 }

@@ -46,6 +46,14 @@ func TestBackupAndRestore(t *testing.T) {
 	runCtl(t, data, "", "backup", "status").check(t, exitOK, []string{"into the folder " + usb, "last verified restore: 2", "incr", "full"}, nil)
 	runCtl(t, data, "", "backup", "list").check(t, exitOK, []string{"full", "incr"}, nil)
 
+	withStore(t, data, func(st *storage.Store) {
+		a, _ := st.Account("alice@example.org")
+		if err := st.DeleteMailbox(a.ID, "Archive"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	runCtl(t, data, "", "backup", "restore-mail", "alice@example.org", "Archive").check(t, exitOK, []string{"Archive: made anew with UIDVALIDITY"}, nil)
+	runCtl(t, data, "", "backup", "restore-mail", "alice@example.org").check(t, exitOK, []string{"INBOX: added 0 messages, 1 were there already"}, nil)
 	keyFile := filepath.Join(t.TempDir(), "key.txt")
 	os.WriteFile(keyFile, []byte("# the office's recovery key\n"+key+"\n"), 0o600)
 	newData := filepath.Join(t.TempDir(), "new")
