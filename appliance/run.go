@@ -36,10 +36,10 @@ import (
 
 	"postroom/appliance/admin"
 	"postroom/appliance/authguard"
-	"postroom/appliance/firstboot"
 	"postroom/appliance/backup"
 	"postroom/appliance/certs"
 	"postroom/appliance/dkim"
+	"postroom/appliance/firstboot"
 	"postroom/appliance/netcheck"
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
@@ -555,7 +555,7 @@ func (r *runner) services(st *storage.Store, tlsConfig *tls.Config) ([]*service,
 			Admin: webAdmin{r}, Logins: webLogins{r, st}, Sessions: st, Log: r.logRing,
 			Setup:     clientSetup{r, st}, // how to set up a mail program (run_public.go)
 			DNS:       r.dnsChecker(),     // the DNS page's check (run_netcheck.go)
-			FirstBoot: r.opts.FirstBoot,  // the set-up code (run_setup.go)
+			FirstBoot: r.opts.FirstBoot,   // the set-up code (run_setup.go)
 		})
 		hs := &http.Server{
 			Handler:           web,
