@@ -110,7 +110,7 @@ func mkimage(t *testing.T, dir, name string, at int64, key, fault string) string
 	t.Helper()
 	img := filepath.Join(dir, name+".img")
 	args := []string{"run", "./cmd/mkimage", "-o", img, "-gz=false", "-time", strconv.FormatInt(at, 10),
-		"-key", key, "-update", filepath.Join(dir, name+".update"), "-data-mib", "64"}
+		"-key", key, "-update", filepath.Join(dir, name+".update")}
 	if fault != "" {
 		args = append(args, "-selftest-fault", fault)
 	}
