@@ -5,11 +5,12 @@ GO         ?= go
 BENCHTIME  ?= 100x
 BENCHCOUNT ?= 1
 DEV_DATA   ?= ./dev-data
+SETUP_DATA ?= ./dev-setup-data
 ARM64_ENV   = CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 # sudo only when not root (CI runs as root and may have no sudo).
 SUDO       := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all run test deps vet build build-arm64 image bench bench-imap clean
+.PHONY: all run run-setup test deps vet build build-arm64 image bench bench-imap clean
 
 all: build
 
@@ -17,6 +18,12 @@ all: build
 run:
 	$(GO) build -o bin/postroom ./cmd/postroom
 	./bin/postroom -dev -data $(DEV_DATA)
+
+## run-setup: a fresh development box that waits to be set up on its web page
+## (data in ./dev-setup-data; the banner shows the set-up code); same ports as run
+run-setup:
+	$(GO) build -o bin/postroom ./cmd/postroom
+	./bin/postroom -dev -setup -data $(SETUP_DATA)
 
 ## test: vet, race-enabled tests, the tests again in a far time zone (no test
 ## may depend on the machine's zone or today's date), the panel tests as arm64
@@ -116,4 +123,4 @@ bench-imap:
 
 ## clean: remove built binaries and the development data folder
 clean:
-	rm -rf bin $(DEV_DATA)
+	rm -rf bin $(DEV_DATA) $(SETUP_DATA)

@@ -2,7 +2,7 @@
 // the data folder (writing a default one on the first start) and runs every
 // service until SIGTERM or SIGINT.
 //
-//	postroom [-data DIR] [-config PATH] [-dev] [-log-level LEVEL] [-check]
+//	postroom [-data DIR] [-config PATH] [-dev [-setup]] [-log-level LEVEL] [-check]
 //
 // It exits 0 after a clean shutdown and 1 with one line on standard error
 // when it cannot run, so that a supervisor restarts it.
@@ -37,6 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	data := flags.String("data", "./data", "data `folder`: config.json, tls/ and store/ live here")
 	configPath := flags.String("config", "", "config `file` (default DATA/config.json)")
 	dev := flags.Bool("dev", false, "on the first start, write the development config (127.0.0.1, ports 2525, 1143, 8080, ...) and create a demo user")
+	setup := flags.Bool("setup", false, "with -dev: no demo user; the box waits to be set up on its web page, with the set-up code it prints (make run-setup)")
 	logLevel := flags.String("log-level", "", "debug, info, warn or error (default: log_level in the config)")
 	check := flags.Bool("check", false, "check the config file and exit")
 	flags.Usage = func() {
@@ -73,14 +74,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		stop() // a second Ctrl-C ends the process at once
 	}()
 
-	if err := start(ctx, *configPath, *data, *dev, *logLevel, *check, stdout, stderr); err != nil {
+	if err := start(ctx, *configPath, *data, *dev, *setup, *logLevel, *check, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "postroom: "+oneLine(err))
 		return 1
 	}
 	return 0
 }
 
-func start(ctx context.Context, configPath, data string, dev bool, logLevel string, check bool, stdout, stderr io.Writer) error {
+func start(ctx context.Context, configPath, data string, dev, setup bool, logLevel string, check bool, stdout, stderr io.Writer) error {
 	var cfg config.Config
 	var created bool
 	var err error
@@ -118,7 +119,7 @@ func start(ctx context.Context, configPath, data string, dev bool, logLevel stri
 	// On the board, the init says which root runs and where the boot
 	// partition is, for updates and the status page (nil elsewhere).
 	return appliance.RunOptions(ctx, cfg, appliance.Options{Logger: logger, ConfigPath: configPath,
-		Update: appliance.UpdateOptionsFromEnv("/")})
+		Update: appliance.UpdateOptionsFromEnv("/"), SetupWizard: setup})
 }
 
 // loadOrCreate loads the config, or on the first start writes the default
