@@ -38,8 +38,11 @@
 // kernel's autoconfiguration once the link is up. The clock (ntp.go,
 // ntp_linux.go): SNTP against public pools, stepped and marked synchronised.
 //
-// Still to come (issue 14): a static address set on the web page, mDNS
-// (postroom.local), zombie reaping for grandchildren.
+// mDNS (mdns.go, mdns_linux.go): the box answers as postroom.local on each
+// wired interface, with the addresses it has at the moment.
+//
+// Still to come (issue 14): a static address set on the web page, zombie
+// reaping for grandchildren.
 //
 // Nothing here may import the image builder (image/): the board's binary
 // must stay small.

@@ -208,6 +208,9 @@ func startNetwork(ctx context.Context, cfg Config, log *slog.Logger) {
 				cfg.Say("network %s: %v", name, err)
 				return
 			}
+			if err := startMDNS(ctx, name, nil, log); err != nil { // mdns_linux.go
+				log.Warn("no mDNS: postroom.local will not be found", "iface", name, "err", err)
+			}
 			n.Keep(ctx, l)
 		}()
 	}
