@@ -22,6 +22,8 @@ type settingsView struct {
 	// Hostname is the configured one (both embedded views have one).
 	Hostname string
 	Port     string
+	// MessageMB is the largest message in MB (1,000,000 bytes).
+	MessageMB int64
 	// Cert is the certificate in use (certificate.go); nil when the box
 	// cannot say.
 	Cert *certView
@@ -39,7 +41,7 @@ func (h *handler) renderSettings(w http.ResponseWriter, r *http.Request, v *visi
 		h.failPage(w, err)
 		return
 	}
-	view := settingsView{pageView: pv, Settings: s, Hostname: s.Hostname}
+	view := settingsView{pageView: pv, Settings: s, Hostname: s.Hostname, MessageMB: s.Limits.MaxMessageBytes / 1e6}
 	if tmpl == "settings.html" {
 		view.Cert = h.certificateView(r, v)
 	}
@@ -84,6 +86,30 @@ func (h *handler) settingsChange(w http.ResponseWriter, r *http.Request, v *visi
 			Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"),
 			KeepPassword: r.PostForm.Get("password") == "" && r.PostForm.Get("host") != ""}
 		fields = []string{"host", "port", "tls", "username", "password"}
+	case "limits":
+		var req admin.SetLimits
+		for _, f := range []struct {
+			name, field, what string
+			set               func(int64)
+		}{
+			{"max_message_mb", "max_message_bytes", "a whole number of MB, such as 50", func(n int64) { req.MaxMessageBytes = n * 1e6 }},
+			{"max_recipients", "max_recipients", "a number of recipients, such as 100", func(n int64) { req.MaxRecipients = int(n) }},
+			{"max_connections", "max_connections", "a number of connections, such as 100", func(n int64) { req.MaxConnections = int(n) }},
+		} {
+			n, err := number(f.field, r.PostForm.Get(f.name), f.what)
+			if err == nil && n == 0 {
+				err = &admin.Error{Code: admin.CodeInvalid, Field: f.field, Message: "give " + f.what}
+			}
+			if err != nil {
+				pv.Nav = nav
+				pv.keep(form, r, "max_message_mb", "max_recipients", "max_connections")
+				h.renderSettings(w, r, v, pv, pv.fail(form, err, f.field), tmpl)
+				return
+			}
+			f.set(n)
+		}
+		op = req
+		fields = []string{"max_message_bytes", "max_recipients", "max_connections"}
 	case "certificate", "uncertificate", "renew":
 		op, fields = certificateOp(form, r) // certificate.go
 	default:
