@@ -60,6 +60,8 @@ type Config struct {
 	Queue  QueueConfig  `json:"queue" help:"Outgoing mail: retries, limits, DKIM signing and an optional smarthost."`
 	SMTP   SMTPConfig   `json:"smtp" help:"Incoming and submitted mail: SPF/DKIM/DMARC checks, sending rate, per-client limits."`
 	Backup BackupConfig `json:"backup" help:"Scheduled, encrypted backups of the whole box, each one tested by restoring it (the Backups page sets this up)."`
+	// Network is read by the board's init, not by the appliance (network.go).
+	Network NetworkConfig `json:"network" help:"The box's network address: from DHCP, or fixed (the Settings page sets this up). It takes effect at the next start of the box."`
 }
 
 // Listeners holds one address per service; Run starts a server for every
@@ -143,6 +145,7 @@ func Default() Config {
 		Queue:            defaultQueue(),
 		SMTP:             defaultSMTP(),
 		Backup:           defaultBackup(),
+		Network:          defaultNetwork(),
 	}
 }
 
@@ -417,6 +420,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Queue.validate()...)
 	errs = append(errs, c.SMTP.validate()...)
 	errs = append(errs, c.Backup.validate()...)
+	errs = append(errs, c.Network.validate()...)
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		bad("log_level", "%v", err)
 	}
