@@ -31,6 +31,9 @@ func (c *conn) cmdFetch(cmd *wire.Command) error {
 	if err != nil {
 		return err
 	}
+	if f.Options.ModSeq {
+		c.enableCondStore() // RFC 7162 3.1.8
+	}
 	for chunk := range slices.Chunk(refs, loadChunk) {
 		if err := c.fetchChunk(chunk, f); err != nil {
 			return err
@@ -43,6 +46,16 @@ func (c *conn) fetchChunk(refs []msgRef, f *wire.Fetch) error {
 	items, _, err := c.load(refs)
 	if err != nil {
 		return c.fail("fetch", err)
+	}
+	if f.ChangedSinceSet {
+		// RFC 7162 3.1.4: only messages changed since the given MODSEQ.
+		kept := items[:0]
+		for _, it := range items {
+			if it.m.ModSeq > f.Options.ChangedSince {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
 	}
 	// A body section without .PEEK sets \Seen (RFC 9051 6.4.5), before
 	// the responses so that they carry the new FLAGS.
@@ -204,7 +217,7 @@ func (c *conn) fetchOne(it loaded, f *wire.Fetch, seenSet bool) error {
 	if o.RFC822Size {
 		w.Atom("RFC822.SIZE").Number(uint64(m.Size))
 	}
-	if o.ModSeq {
+	if o.ModSeq || (c.condstore && (o.Flags || seenSet)) {
 		w.Atom("MODSEQ").BeginList().Number(m.ModSeq).EndList()
 	}
 	if o.Envelope {

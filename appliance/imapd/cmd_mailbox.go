@@ -120,6 +120,9 @@ func (c *conn) cmdStatus(cmd *wire.Command) error {
 	if err != nil {
 		return err
 	}
+	if args.Options.HighestModSeq {
+		c.enableCondStore() // RFC 7162 3.1.8
+	}
 	name, err := c.mailboxName(args.Mailbox)
 	if err != nil {
 		return err
@@ -163,6 +166,7 @@ func (c *conn) writeStatus(mb storage.Mailbox, o *imap.StatusOptions) error {
 	item(o.AppendLimit, "APPENDLIMIT", uint64(c.srv.opts.AppendLimit))
 	item(o.DeletedStorage, "DELETED-STORAGE", uint64(deletedStorage))
 	item(o.NumRecent, "RECENT", uint64(c.srv.recent.count(c.acct, mb.ID, mb.UIDNext)))
+	item(o.HighestModSeq, "HIGHESTMODSEQ", mb.HighestModSeq)
 	w.EndList().End()
 	return nil
 }

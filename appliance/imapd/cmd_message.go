@@ -66,6 +66,29 @@ func (c *conn) cmdStore(cmd *wire.Command) error {
 	if err != nil {
 		return err
 	}
+	var modified []uint32
+	if s.UnchangedSinceSet {
+		// RFC 7162 3.1.3: messages changed since UNCHANGEDSINCE are left
+		// alone and named in MODIFIED.
+		c.enableCondStore()
+		items, _, err := c.load(refs)
+		if err != nil {
+			return c.fail("store", err)
+		}
+		kept := refs[:0]
+		for _, it := range items {
+			if it.m.ModSeq > s.Options.UnchangedSince {
+				if cmd.UID {
+					modified = append(modified, it.uid)
+				} else {
+					modified = append(modified, it.seq)
+				}
+				continue
+			}
+			kept = append(kept, it.msgRef)
+		}
+		refs = kept
+	}
 	op := storage.FlagsReplace
 	switch s.Flags.Op {
 	case imap.StoreFlagsAdd:
@@ -95,12 +118,23 @@ func (c *conn) cmdStore(cmd *wire.Command) error {
 		return c.fail("store", err)
 	}
 	c.announceFlags()
-	if !s.Flags.Silent {
+	if !s.Flags.Silent || c.condstore {
+		// With CONDSTORE, .SILENT still reports the new MODSEQ (RFC 7162
+		// 3.1.3).
 		for _, m := range res {
 			if seq := c.sel.view.Seq(m.UID); seq != 0 {
-				c.writeFlagsFetch(seq, m, true)
+				if s.Flags.Silent {
+					c.w.Untagged().Number(uint64(seq)).Atom("FETCH").BeginList().Atom("UID").Number(uint64(m.UID)).
+						Atom("MODSEQ").BeginList().Number(m.ModSeq).EndList().EndList().End()
+				} else {
+					c.writeFlagsFetch(seq, m, true)
+				}
 			}
 		}
+	}
+	if len(modified) > 0 {
+		c.okCode = "MODIFIED " + compactNums(modified)
+		return &respError{wire.OK, c.okCode, "Conditional STORE failed for some messages"}
 	}
 	return nil
 }

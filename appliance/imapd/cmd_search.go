@@ -24,7 +24,10 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 	default:
 		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	nums, uids, err := c.search(&s.Criteria, cmd.UID)
+	if s.Criteria.ModSeq != nil {
+		c.enableCondStore() // RFC 7162 3.1.8
+	}
+	nums, uids, modseq, err := c.search(&s.Criteria, cmd.UID)
 	if s.Return.ReturnSave {
 		// A failed SEARCH leaves an empty saved result (RFC 5182 2.1).
 		c.saved = saveResult(uids, &s.Return.SearchOptions)
@@ -38,6 +41,10 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 		w.Untagged().Atom("SEARCH")
 		for _, n := range nums {
 			w.Number(uint64(n))
+		}
+		if s.Criteria.ModSeq != nil && len(nums) > 0 {
+			// RFC 7162 3.1.5: the highest MODSEQ of the messages found.
+			w.BeginList().Atom("MODSEQ").Number(modseq).EndList()
 		}
 		w.End()
 		return nil
@@ -67,13 +74,16 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 	if ret.ReturnCount {
 		w.Atom("COUNT").Number(uint64(len(nums)))
 	}
+	if s.Criteria.ModSeq != nil && len(nums) > 0 {
+		w.Atom("MODSEQ").Number(modseq)
+	}
 	w.End()
 	return nil
 }
 
 // search returns the matching messages as the numbers the client asked
 // for (sequence numbers or UIDs) and as UIDs, ascending.
-func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []uint32, err error) {
+func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []uint32, modseq uint64, err error) {
 	c.static(criteria)
 	v := c.sel.view
 	var refs []msgRef
@@ -88,7 +98,7 @@ func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []u
 	for chunk := range slices.Chunk(refs, loadChunk) {
 		items, _, err := c.load(chunk)
 		if err != nil {
-			return nil, nil, c.fail("search", err)
+			return nil, nil, 0, c.fail("search", err)
 		}
 		cands := make([]imapmsg.Candidate, len(items))
 		for i, it := range items {
@@ -96,9 +106,10 @@ func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []u
 		}
 		got, err := imapmsg.Search(c.srv.ctx, c.srv.st, criteria, cands)
 		if err != nil {
-			return nil, nil, c.fail("search", err)
+			return nil, nil, 0, c.fail("search", err)
 		}
 		for _, cd := range got {
+			modseq = max(modseq, cd.Message.ModSeq)
 			uids = append(uids, cd.Message.UID)
 			if byUID {
 				nums = append(nums, cd.Message.UID)
@@ -107,7 +118,7 @@ func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []u
 			}
 		}
 	}
-	return nums, uids, nil
+	return nums, uids, modseq, nil
 }
 
 // saveResult is what "$" refers to after SEARCH RETURN (SAVE ...): the

@@ -21,6 +21,12 @@ func (c *conn) cmdSelect(cmd *wire.Command) error {
 	if err != nil {
 		return err
 	}
+	if args.Options.CondStore {
+		c.enableCondStore() // RFC 7162 3.1.8
+	}
+	if args.QResync != nil {
+		return bad("", "QRESYNC is not supported")
+	}
 	hadOne := c.sel != nil
 	c.unselect()
 	if hadOne {
@@ -57,6 +63,9 @@ func (c *conn) cmdSelect(cmd *wire.Command) error {
 	}
 	ww.Untagged().Atom("OK").BeginCode("UIDVALIDITY").Number(uint64(sv.UIDValidity)).EndCode().Text("UIDs valid").End()
 	ww.Untagged().Atom("OK").BeginCode("UIDNEXT").Number(uint64(sv.UIDNext)).EndCode().Text("Predicted next UID").End()
+	if c.condstore {
+		ww.Untagged().Atom("OK").BeginCode("HIGHESTMODSEQ").Number(sv.HighestModSeq).EndCode().Text("Highest").End()
+	}
 	ww.Untagged().Atom("FLAGS").Flags(flags).End()
 	if sel.readOnly {
 		ww.Untagged().Atom("OK").BeginCode("PERMANENTFLAGS").BeginList().EndList().EndCode().Text("Read-only mailbox").End()
@@ -156,3 +165,7 @@ func (t *recentTable) count(acct storage.AccountID, mbox storage.MailboxID, uidN
 	}
 	return uidNext - 1 - last
 }
+
+// enableCondStore turns CONDSTORE on for the session (RFC 7162 3.1): from
+// now on FETCH responses that carry FLAGS carry MODSEQ too.
+func (c *conn) enableCondStore() { c.condstore = true }

@@ -406,7 +406,7 @@ func (c *conn) cmdError(tag string, err error) *wire.CommandError {
 var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UNSELECT", "ENABLE", "IDLE",
 	"UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "MOVE",
 	"STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LITERAL+", "UNAUTHENTICATE",
-	"ID", "QUOTA", "QUOTA=RES-STORAGE"}
+	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE"}
 
 // COMPRESS=DEFLATE (RFC 4978) works with zlib clients (TestCompress, and
 // Python's zlib) but mbsync 1.4 stalls on the first compressed answer, so
@@ -653,6 +653,11 @@ func (c *conn) cmdEnable(cmd *wire.Command) error {
 				c.rev2 = true
 				on = append(on, "IMAP4rev2")
 			}
+		case "CONDSTORE":
+			if !c.condstore {
+				c.enableCondStore()
+				on = append(on, "CONDSTORE")
+			}
 		case "UTF8=ACCEPT":
 			if !c.utf8 {
 				c.utf8 = true
@@ -674,7 +679,7 @@ func (c *conn) cmdUnauthenticate(cmd *wire.Command) error {
 	c.unselect()
 	c.log.Info("imap unauthenticate")
 	c.acct, c.user, c.state = 0, "", stateNotAuth
-	c.rev2, c.utf8 = false, false
+	c.rev2, c.utf8, c.condstore = false, false, false
 	c.log = c.srv.log.With("remote", remoteIP(c.remote))
 	return nil
 }

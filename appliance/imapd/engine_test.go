@@ -3,6 +3,7 @@ package imapd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -179,4 +180,35 @@ func TestShutdownStuckClient(t *testing.T) {
 	if got := readAll(t, other.c); !strings.Contains(got, "* BYE Server shutting down") {
 		t.Errorf("an idle client got %q at shutdown, want BYE", got)
 	}
+}
+
+// TestCondStore: CONDSTORE (RFC 7162 3.1), after its examples: SELECT
+// (CONDSTORE) gives HIGHESTMODSEQ, FETCH carries MODSEQ, CHANGEDSINCE
+// picks what changed, UNCHANGEDSINCE refuses to overwrite a newer change
+// (MODIFIED), SEARCH MODSEQ and STATUS HIGHESTMODSEQ.
+func TestCondStore(t *testing.T) {
+	e := newEnv(t, nil)
+	threeInInbox(e)
+	inbox, err := e.st.Mailbox(e.alice.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hi := inbox.HighestModSeq
+	rc := e.rawLogin(alice)
+	rc.run([]step{
+		{send: "a CAPABILITY", want: []string{`^\* CAPABILITY .* CONDSTORE`, `^a OK`}},
+		{send: "b SELECT INBOX (CONDSTORE)", want: []string{fmt.Sprintf(`^\* OK \[HIGHESTMODSEQ %d\]`, hi), `^b OK \[READ-WRITE\]`}},
+		{send: "c FETCH 1:* (FLAGS)", want: []string{`^\* 1 FETCH \(FLAGS \(\\Seen\) MODSEQ \(\d+\)\)`, `^\* 3 FETCH \(FLAGS \(\) MODSEQ \(\d+\)\)`, `^c OK`}},
+		{send: fmt.Sprintf("d FETCH 1:* (FLAGS) (CHANGEDSINCE %d)", hi), want: []string{`^d OK`}, none: []string{`FETCH \(`}},
+		// RFC 7162 3.1.3, example 7: a conditional STORE that fails for
+		// messages changed since.
+		{send: "e STORE 1:3 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)", want: []string{`^e OK \[MODIFIED 1:3\]`}, none: []string{`FETCH \(`}},
+		{send: fmt.Sprintf("f UID STORE 2 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Answered)", hi), want: []string{
+			fmt.Sprintf(`^\* 2 FETCH \(UID 2 MODSEQ \(%d\)\)`, hi+1), `^f OK`}},
+		{send: fmt.Sprintf("g FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)", hi), want: []string{
+			fmt.Sprintf(`^\* 2 FETCH \(UID 2 FLAGS \(\\Answered\) MODSEQ \(%d\)\)`, hi+1), `^g OK`}, none: []string{`^\* [13] FETCH`}},
+		{send: fmt.Sprintf("h SEARCH MODSEQ %d", hi+1), want: []string{fmt.Sprintf(`^\* SEARCH 2 \(MODSEQ %d\)$`, hi+1), `^h OK`}},
+		{send: "i STATUS INBOX (HIGHESTMODSEQ)", want: []string{fmt.Sprintf(`^\* STATUS INBOX \(HIGHESTMODSEQ %d\)`, hi+1), `^i OK`}},
+		{send: fmt.Sprintf("j UID STORE 2 (UNCHANGEDSINCE %d) -FLAGS (\\Answered)", hi), want: []string{`^j OK \[MODIFIED 2\]`}},
+	})
 }

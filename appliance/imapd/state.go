@@ -249,7 +249,11 @@ func (c *conn) writeFlagsFetch(seq uint32, m storage.Message, uid bool) {
 	if uid {
 		w.Atom("UID").Number(uint64(m.UID))
 	}
-	w.Atom("FLAGS").Flags(c.flagsOf(m)).EndList().End()
+	w.Atom("FLAGS").Flags(c.flagsOf(m))
+	if c.condstore {
+		w.Atom("MODSEQ").BeginList().Number(m.ModSeq).EndList()
+	}
+	w.EndList().End()
 }
 
 // removeFromView takes UIDs (ascending) out of the view with one EXPUNGE
