@@ -21,6 +21,7 @@ import (
 	"postroom/internal/dnstest"
 	"postroom/internal/pebbletest"
 	"postroom/internal/testutil"
+	"postroom/webui/autoconfig"
 )
 
 // TestPublicTLS: the public handler answers over TLS on listen.public_tls
@@ -184,4 +185,21 @@ func TestACMEAuthorityDown(t *testing.T) {
 		t.Errorf("IMAPS certificate from %q", leaf.Issuer.CommonName)
 	}
 	c.Close()
+}
+
+// TestClientSetupFingerprint: with the self-signed certificate the client
+// set-up page (/me, and the administrator's account page) shows its
+// SHA-256 fingerprint, the one the ports present.
+func TestClientSetupFingerprint(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = config.Listeners{IMAPS: ":993", Submissions: ":465", Public: "127.0.0.1:0"}
+	rn, _ := servePublic(t, cfg)
+	fp := certs.Fingerprint(rn.certs.Certificate().Leaf.Raw)
+	page, err := rn.clientSetupPage(autoconfig.Account{Address: "anna@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `<code id="set-fingerprint" class="fingerprint">`+fp+`</code>`) {
+		t.Errorf("the set-up page lacks the fingerprint %s:\n%s", fp, page)
+	}
 }

@@ -48,7 +48,7 @@ func TestCertificateForms(t *testing.T) {
 	resp, body := b.get("/settings")
 	wantStatus(t, resp, body, 200, "/settings")
 	fp := s.certs.State().Fingerprint
-	for _, want := range []string{"The box made its own certificate", `<code id="cert-fingerprint">` + fp + `</code>`, `id="renew"`, `id="certificate"`} {
+	for _, want := range []string{"The box made its own certificate", `<code id="cert-fingerprint" class="fingerprint">` + fp + `</code>`, `id="renew"`, `id="certificate"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("settings page lacks %q", want)
 		}
