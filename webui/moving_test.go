@@ -2,6 +2,10 @@ package webui
 
 import (
 	"context"
+	"strconv"
+	"time"
+
+	"github.com/chromedp/chromedp"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
@@ -13,11 +17,9 @@ import (
 	"postroom/internal/dovecottest"
 )
 
-// TestMovingPage: the move from the old provider on the web page, against
-// a real Dovecot as the old provider: each bad input is said next to its
-// field and the old password is never shown; a good one starts the move,
-// which the page lists; finishing it says the password is erased.
-func TestMovingPage(t *testing.T) {
+// movingSite is newSite with moves from a real Dovecot, the old provider.
+func movingSite(t *testing.T) (*site, *transition.Manager, *dovecottest.Server) {
+	t.Helper()
 	dc := dovecottest.Start(t, dovecottest.User{Name: "ann@old.example", Password: "ann's old pw"})
 	s := newSite(t)
 	m, err := transition.New(transition.Options{Store: s.st, Dir: filepath.Join(t.TempDir(), "transition"), RootCAs: dc.Client.RootCAs, Now: s.clock.Now})
@@ -32,6 +34,59 @@ func TestMovingPage(t *testing.T) {
 	s.srv.Close()
 	s.srv = httptest.NewServer(New(s.opts))
 	t.Cleanup(s.srv.Close)
+	return s, m, dc
+}
+
+// TestMovingBrowser: the page with a running move in chromium at a
+// phone's width and a desktop's: nothing wider than the window; the
+// screenshots go to testoutput/ with the others.
+func TestMovingBrowser(t *testing.T) {
+	alloc, out := startChromium(t)
+	s, m, dc := movingSite(t)
+	port, _ := strconv.Atoi(dc.IMAPS[strings.LastIndex(dc.IMAPS, ":")+1:])
+	src, err := m.Add(context.Background(), transition.NewSource{Account: worker, Protocol: "imap", Host: "localhost", Port: port, Username: "ann@old.example", Password: "ann's old pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.RunOnce(context.Background(), src.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, width := range []int64{390, 1280} {
+		ctx, cancel := chromedp.NewContext(alloc)
+		ctx, cancel2 := context.WithTimeout(ctx, 60*time.Second)
+		var w []int
+		err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(width, 800),
+			chromedp.Navigate(s.srv.URL+"/moving"),
+			chromedp.WaitVisible(chromedp.CSS("#login")),
+			chromedp.SendKeys(chromedp.CSS("#user"), boss),
+			chromedp.SendKeys(chromedp.CSS("#password"), bossPW),
+			chromedp.Submit(chromedp.CSS("#login")),
+			chromedp.WaitVisible(chromedp.CSS("#checklist")),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				var err error
+				w, err = chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)(ctx, tg)
+				return err
+			}),
+			screenshot(out, width)("moving"),
+		)
+		cancel2()
+		cancel()
+		if err != nil {
+			t.Fatalf("%d: %v", width, err)
+		}
+		if w[0] > w[1] {
+			t.Errorf("%d px: the page is %d px wide", width, w[0])
+		}
+	}
+}
+
+// TestMovingPage: the move from the old provider on the web page, against
+// a real Dovecot as the old provider: each bad input is said next to its
+// field and the old password is never shown; a good one starts the move,
+// which the page lists; finishing it says the password is erased.
+func TestMovingPage(t *testing.T) {
+	s, m, dc := movingSite(t)
 
 	b := s.browser(t)
 	b.login(worker, workerPW)
