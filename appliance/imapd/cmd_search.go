@@ -84,6 +84,24 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 // search returns the matching messages as the numbers the client asked
 // for (sequence numbers or UIDs) and as UIDs, ascending.
 func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []uint32, modseq uint64, err error) {
+	found, err := c.searchCands(criteria)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for _, cd := range found {
+		modseq = max(modseq, cd.Message.ModSeq)
+		uids = append(uids, cd.Message.UID)
+		if byUID {
+			nums = append(nums, cd.Message.UID)
+		} else {
+			nums = append(nums, cd.SeqNum)
+		}
+	}
+	return nums, uids, modseq, nil
+}
+
+// searchCands returns the messages of the view that match, ascending.
+func (c *conn) searchCands(criteria *imap.SearchCriteria) ([]imapmsg.Candidate, error) {
 	c.static(criteria)
 	v := c.sel.view
 	var refs []msgRef
@@ -93,12 +111,13 @@ func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []u
 	} else {
 		v.eachSeqRange(1, v.Len(), func(seq, uid uint32) { refs = append(refs, msgRef{seq, uid}) })
 	}
+	var found []imapmsg.Candidate
 	// Each message is judged alone, so the candidates go in chunks: the
 	// records of a 100,000-message mailbox are never all in memory.
 	for chunk := range slices.Chunk(refs, loadChunk) {
 		items, _, err := c.load(chunk)
 		if err != nil {
-			return nil, nil, 0, c.fail("search", err)
+			return nil, c.fail("search", err)
 		}
 		cands := make([]imapmsg.Candidate, len(items))
 		for i, it := range items {
@@ -106,19 +125,11 @@ func (c *conn) search(criteria *imap.SearchCriteria, byUID bool) (nums, uids []u
 		}
 		got, err := imapmsg.Search(c.srv.ctx, c.srv.st, criteria, cands)
 		if err != nil {
-			return nil, nil, 0, c.fail("search", err)
+			return nil, c.fail("search", err)
 		}
-		for _, cd := range got {
-			modseq = max(modseq, cd.Message.ModSeq)
-			uids = append(uids, cd.Message.UID)
-			if byUID {
-				nums = append(nums, cd.Message.UID)
-			} else {
-				nums = append(nums, cd.SeqNum)
-			}
-		}
+		found = append(found, got...)
 	}
-	return nums, uids, modseq, nil
+	return found, nil
 }
 
 // saveResult is what "$" refers to after SEARCH RETURN (SAVE ...): the

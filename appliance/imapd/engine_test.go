@@ -93,6 +93,33 @@ var engineTranscripts = []transcript{
 		},
 	},
 	{
+		// RFC 5256 3 (SORT) and RFC 5957 (SORT=DISPLAY): base subjects
+		// without Re:/Fwd:/[list] markers, sent dates, first addresses;
+		// ties by sequence number.
+		name:  "SORT",
+		login: true,
+		setup: func(e *testEnv) {
+			for _, m := range []string{
+				"From: carol@example.org\r\nSubject: Re: gamma\r\nDate: Sat, 3 Jan 2026 10:00:00 +0000\r\n\r\nc\r\n",
+				"From: Bob <bob@example.org>\r\nSubject: alpha\r\nDate: Thu, 1 Jan 2026 10:00:00 +0000\r\n\r\nb\r\n",
+				"From: alice@example.org\r\nSubject: [list] Fwd: Beta (fwd)\r\nDate: Fri, 2 Jan 2026 10:00:00 +0000\r\n\r\na\r\n",
+			} {
+				e.deliver(e.alice, "", m)
+			}
+		},
+		steps: []step{
+			{"s SELECT INBOX", []string{`^s OK`}, nil},
+			{"a SORT (SUBJECT) UTF-8 ALL", []string{`^\* SORT 2 3 1$`, `^a OK`}, nil},
+			{"b SORT (REVERSE DATE) UTF-8 ALL", []string{`^\* SORT 1 3 2$`, `^b OK`}, nil},
+			{"c SORT (FROM) UTF-8 ALL", []string{`^\* SORT 3 2 1$`, `^c OK`}, nil},
+			{"d SORT (ARRIVAL) US-ASCII ALL", []string{`^\* SORT 1 2 3$`, `^d OK`}, nil},
+			{"e UID SORT (SUBJECT) UTF-8 SUBJECT beta", []string{`^\* SORT 3$`, `^e OK`}, nil},
+			{"f SORT (DISPLAYFROM) UTF-8 ALL", []string{`^\* SORT 3 2 1$`, `^f OK`}, nil},
+			{"g SORT (SUBJECT) KOI8-R ALL", []string{`^g NO \[BADCHARSET`}, nil},
+			{"h SORT (BOGUS) UTF-8 ALL", []string{`^h BAD`}, nil},
+		},
+	},
+	{
 		// RFC 2971 3.3 example.
 		name: "ID",
 		steps: []step{

@@ -1,0 +1,211 @@
+package imapd
+
+import (
+	"cmp"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"postroom/appliance/imapd/imapmsg"
+	"postroom/appliance/imapd/wire"
+	"postroom/storage"
+)
+
+// cmdSort answers SORT and UID SORT (RFC 5256 3): the messages SEARCH
+// would find, ordered by the criteria, ties by sequence number. The sort
+// keys come from the envelope storage cached at delivery.
+func (c *conn) cmdSort(cmd *wire.Command) error {
+	s, err := wire.ParseSort(cmd.Args, cmd.UID)
+	if err != nil {
+		return err
+	}
+	switch s.Charset {
+	case "UTF-8", "US-ASCII":
+	default:
+		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+	}
+	if s.Return.ESearch {
+		return bad("", "SORT RETURN (ESORT) is not supported")
+	}
+	found, err := c.searchCands(&s.Search)
+	if err != nil {
+		return err
+	}
+	keys := make([]sortKey, len(found))
+	for i, cd := range found {
+		k, err := c.sortKeyOf(cd, s.Criteria)
+		if err != nil {
+			return err
+		}
+		keys[i] = k
+	}
+	slices.SortStableFunc(keys, func(a, b sortKey) int {
+		for i, cr := range s.Criteria {
+			r := a.vals[i].cmp(b.vals[i])
+			if cr.Reverse {
+				r = -r
+			}
+			if r != 0 {
+				return r
+			}
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	w := c.w
+	w.Untagged().Atom("SORT")
+	for _, k := range keys {
+		if cmd.UID {
+			w.Number(uint64(k.uid))
+		} else {
+			w.Number(uint64(k.seq))
+		}
+	}
+	w.End()
+	return nil
+}
+
+type sortKey struct {
+	seq, uid uint32
+	vals     []sortVal
+}
+
+// sortVal is one criterion's value: a number or a string.
+type sortVal struct {
+	n int64
+	s string
+}
+
+func (a sortVal) cmp(b sortVal) int {
+	if r := cmp.Compare(a.n, b.n); r != 0 {
+		return r
+	}
+	return strings.Compare(a.s, b.s)
+}
+
+func (c *conn) sortKeyOf(cd imapmsg.Candidate, crit []wire.SortCriterion) (sortKey, error) {
+	m := cd.Message
+	k := sortKey{seq: cd.SeqNum, uid: m.UID}
+	var env *storage.Envelope
+	needEnv := false
+	for _, cr := range crit {
+		if cr.Key != "ARRIVAL" && cr.Key != "SIZE" {
+			needEnv = true
+		}
+	}
+	if needEnv {
+		obj, err := c.srv.st.Object(m.Object)
+		if err == nil {
+			env = obj.Envelope
+		}
+	}
+	if env == nil {
+		env = &storage.Envelope{}
+	}
+	for _, cr := range crit {
+		var v sortVal
+		switch cr.Key {
+		case "ARRIVAL":
+			v.n = m.InternalDate.UnixNano()
+		case "SIZE":
+			v.n = m.Size
+		case "DATE":
+			// RFC 5256 3: the sent date, or the internal date without one.
+			t, err := mail.ParseDate(env.Date)
+			if err != nil {
+				t = m.InternalDate
+			}
+			v.n = t.UTC().Truncate(time.Second).UnixNano()
+		case "SUBJECT":
+			v.s = baseSubject(env.Subject)
+		case "FROM":
+			v.s = firstMailbox(env.From, false)
+		case "TO":
+			v.s = firstMailbox(env.To, false)
+		case "CC":
+			v.s = firstMailbox(env.Cc, false)
+		case "DISPLAYFROM":
+			v.s = firstMailbox(env.From, true)
+		case "DISPLAYTO":
+			v.s = firstMailbox(env.To, true)
+		}
+		k.vals = append(k.vals, v)
+	}
+	return k, nil
+}
+
+// firstMailbox is the sort key of an address list (RFC 5256 3): the
+// local part of its first address, or (SORT=DISPLAY, RFC 5957) its
+// display name or else its address, compared without case.
+func firstMailbox(list []storage.Address, display bool) string {
+	if len(list) == 0 {
+		return ""
+	}
+	a := list[0]
+	if display {
+		if a.Name != "" {
+			return strings.ToLower(a.Name)
+		}
+		return strings.ToLower(a.Mailbox + "@" + a.Host)
+	}
+	return strings.ToLower(a.Mailbox)
+}
+
+// baseSubject is RFC 5256 2.1's base subject, compared without case:
+// reply and forward markers ("Re:", "Fwd:", "[fwd: ...]", "(fwd)") and
+// leading "[list]" tags removed, white space collapsed.
+func baseSubject(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	for {
+		prev := s
+		for strings.HasSuffix(strings.ToLower(s), "(fwd)") {
+			s = strings.TrimSpace(s[:len(s)-len("(fwd)")])
+		}
+		s = stripLeader(s)
+		if l := strings.ToLower(s); strings.HasPrefix(l, "[fwd:") && strings.HasSuffix(s, "]") {
+			s = strings.TrimSpace(s[len("[fwd:") : len(s)-1])
+		}
+		if s == prev {
+			break
+		}
+	}
+	return strings.ToLower(s)
+}
+
+// stripLeader removes leading "[blob]" tags and "re:", "fw:", "fwd:"
+// (each with optional "[blob]" before the colon) from s.
+func stripLeader(s string) string {
+	for {
+		s = strings.TrimSpace(s)
+		l := strings.ToLower(s)
+		switch {
+		case strings.HasPrefix(l, "["):
+			end := strings.IndexByte(s, ']')
+			if end < 0 || strings.TrimSpace(s[end+1:]) == "" {
+				return s
+			}
+			s = s[end+1:]
+			continue
+		}
+		n := 0
+		for _, p := range []string{"re", "fwd", "fw"} {
+			if strings.HasPrefix(l, p) {
+				n = len(p)
+				break
+			}
+		}
+		if n == 0 {
+			return s
+		}
+		rest := strings.TrimLeft(s[n:], " ")
+		if strings.HasPrefix(rest, "[") {
+			if end := strings.IndexByte(rest, ']'); end >= 0 {
+				rest = strings.TrimLeft(rest[end+1:], " ")
+			}
+		}
+		if !strings.HasPrefix(rest, ":") {
+			return s
+		}
+		s = rest[1:]
+	}
+}
