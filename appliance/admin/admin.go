@@ -26,6 +26,7 @@
 //	accounts.go  accounts and addresses: add, remove, rename, password,
 //	             quota, POP3 retention, administrator flag, aliases, catch-all
 //	settings.go  domains, host name, smarthost (config.json)
+//	network.go   the box's network address, used from its next start
 //	queue.go     the outgoing queue: list, show, retry, delete
 //	queries.go   read-only questions: mailboxes, messages, stats, fsck
 //	export.go    export and import of mail: mbox (mboxrd) and Maildir
@@ -387,6 +388,8 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.ListDevices(ctx, by, op)
 	case SetLimits:
 		return a.SetLimits(ctx, by, op)
+	case SetNetwork:
+		return a.SetNetwork(ctx, by, op)
 	}
 	return nil, errorf(CodeInvalid, "op", "unknown operation %q", op.OpName())
 }
@@ -404,6 +407,6 @@ var ops = []Op{
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 	InstallUpdate{},
 	SetupStart{}, SetupFinish{},
-	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{}, SetLimits{},
+	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{}, SetLimits{}, SetNetwork{},
 	GetCertificate{}, UploadCertificate{}, RemoveCertificate{}, RenewCertificate{},
 }

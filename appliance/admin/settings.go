@@ -20,6 +20,8 @@ type Settings struct {
 	Domains   []string      `json:"domains"`
 	Smarthost SmarthostView `json:"smarthost"`
 	Limits    LimitsView    `json:"limits"` // limits.go
+	// Network is the address the box takes at its next start (network.go).
+	Network config.NetworkConfig `json:"network"`
 	// Note says when a change takes effect, e.g. "the services restart
 	// now to use it"; empty for a question.
 	Note string `json:"note,omitempty"`
@@ -40,6 +42,7 @@ func settingsOf(c config.Config) Settings {
 		Hostname: c.Hostname, Domains: slices.Clone(c.Domains),
 		Smarthost: SmarthostView{Host: sh.Host, Port: sh.Port, TLS: sh.TLS, Username: sh.Username, HasPassword: sh.Password != ""},
 		Limits:    limitsOf(c),
+		Network:   config.NetworkConfig{Mode: c.Network.Mode, Address: c.Network.Address, Gateway: c.Network.Gateway, DNS: slices.Clone(c.Network.DNS)},
 	}
 }
 
