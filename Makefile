@@ -74,6 +74,7 @@ deps:
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v zbarimg  >/dev/null 2>&1 || missing="$$missing zbar-tools"; \
+	command -v openssl  >/dev/null 2>&1 || missing="$$missing openssl"; \
 	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd dovecot-pop3d"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	if [ -n "$$missing" ]; then \
