@@ -156,7 +156,7 @@ func TestFirstBoot(t *testing.T) {
 	web.step("/setup/hostname", url.Values{"hostname": {"mail.example.org"}}, "/setup/admin")
 	web.step("/setup/admin", url.Values{"address": {"boss@example.org"}, "password": {adminPW}, "password2": {adminPW}}, "/setup/users")
 	c, _, body := web.post("/setup/users", url.Values{"users": {"ann@example.org"}})
-	if c != 200 || !strings.Contains(body, "<td>ann@example.org</td>") {
+	if c != 200 || !strings.Contains(body, "<dt>ann@example.org</dt>") {
 		t.Fatalf("users: %d\n%s", c, body)
 	}
 	c, _, body = web.post("/setup/finish", url.Values{})

@@ -288,7 +288,7 @@ func runWizard(t *testing.T, b *browser, cases []wizardCase) {
 	}
 }
 
-var passwordRE = regexp.MustCompile(`<td>([^<]+)</td><td><span class="secret">([^<]+)</span></td>`)
+var passwordRE = regexp.MustCompile(`<dt>([^<]+)</dt><dd><span class="secret">([^<]+)</span></dd>`)
 
 // TestSetupSteps walks every step with bad input first, then good, to
 // the end: the store and config hold what was typed, nothing half-saved.
