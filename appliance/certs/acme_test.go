@@ -227,6 +227,20 @@ func TestACMEUnreachableName(t *testing.T) {
 	if !strings.Contains(s.Problem, "does not cover autodiscover.example.org") {
 		t.Errorf("problem %q", s.Problem)
 	}
+	// The next check does not order again for the missing name; the
+	// renewal tries it again (and now it resolves).
+	first := b.m.Certificate()
+	if err := b.m.Check(context.Background()); err != nil || b.m.Certificate() != first {
+		t.Fatalf("second check: %v, ordered again: %v", err, b.m.Certificate() != first)
+	}
+	dns.Add("autodiscover.example.org. 60 IN A 127.0.0.1")
+	b.clock.Set(first.Leaf.NotAfter.Add(-20 * 24 * time.Hour))
+	if err := b.m.Check(context.Background()); err != nil {
+		t.Fatalf("renewal: %v", err)
+	}
+	if s := b.m.State(); len(s.Names) != 3 || s.Problem != "" {
+		t.Errorf("after the renewal: names %v, problem %q", s.Names, s.Problem)
+	}
 }
 
 // TestACMEHostUnreachable: when the host name itself cannot be validated

@@ -196,24 +196,24 @@ func New(o Options) (*Manager, error) {
 
 // pick loads every source and makes the best one current.
 func (m *Manager) pick() error {
+	var configured *tls.Certificate
 	if m.o.CertFile != "" {
 		c, err := tls.LoadX509KeyPair(m.o.CertFile, m.o.KeyFile)
 		if err != nil {
 			return fmt.Errorf("load TLS certificate (tls.cert %s, tls.key %s): %w", m.o.CertFile, m.o.KeyFile, err)
 		}
-		if up := m.loadPEM(filepath.Join(m.o.Dir, uploadedFile)); up != nil {
-			m.set(up, Uploaded) // pasted on the page after the file was configured
-			return nil
-		}
-		m.set(&c, Configured)
-		return nil
+		configured = &c
 	}
 	if up := m.loadPEM(filepath.Join(m.o.Dir, uploadedFile)); up != nil {
 		if m.now().Before(up.Leaf.NotAfter) {
-			m.set(up, Uploaded)
+			m.set(up, Uploaded) // pasted on the page, even after a file was configured
 			return nil
 		}
 		m.setProblem(fmt.Sprintf("The uploaded certificate ended on %s: upload a new one on the settings page.", up.Leaf.NotAfter.Format(time.DateOnly)))
+	}
+	if configured != nil {
+		m.set(configured, Configured)
+		return nil
 	}
 	if ac := m.loadPEM(filepath.Join(m.o.Dir, acmeDir, acmeCertFile)); ac != nil && m.now().Before(ac.Leaf.NotAfter) &&
 		ac.Leaf.VerifyHostname(m.o.Hostname) == nil {
@@ -388,8 +388,15 @@ func (m *Manager) Check(ctx context.Context) error {
 		m.planNext(now, time.Time{})
 		return nil
 	}
+	due := cur.source != ACME || !now.Add(RenewBefore).Before(cur.cert.Leaf.NotAfter)
+	if due {
+		// A renewal tries every name again, also those left out last time.
+		m.mu.Lock()
+		clear(m.skipped)
+		m.mu.Unlock()
+	}
 	names := m.acmeNames()
-	if cur.source == ACME && now.Add(RenewBefore).Before(cur.cert.Leaf.NotAfter) && covers(cur.cert.Leaf, names) {
+	if !due && covers(cur.cert.Leaf, names) {
 		m.planNext(now, cur.cert.Leaf.NotAfter)
 		return nil
 	}
