@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 
@@ -52,7 +53,7 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 	if !ret.ESearch {
 		ret.ReturnAll = true
 	}
-	if ret.ReturnSave && !ret.ReturnMin && !ret.ReturnMax && !ret.ReturnAll && !ret.ReturnCount {
+	if ret.ReturnSave && !ret.ReturnMin && !ret.ReturnMax && !ret.ReturnAll && !ret.ReturnCount && ret.Partial == nil {
 		// SAVE alone asks for no result (RFC 5182 2.4).
 		return nil
 	}
@@ -73,6 +74,26 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 	}
 	if ret.ReturnCount {
 		w.Atom("COUNT").Number(uint64(len(nums)))
+	}
+	if p := ret.Partial; p != nil {
+		// RFC 9394 3.1: the results at positions Low..High (counted
+		// from the end when FromEnd), NIL when there are none.
+		w.Atom("PARTIAL").BeginList()
+		lo, hi := int(p.Low)-1, int(p.High)
+		if p.FromEnd {
+			lo, hi = len(nums)-int(p.High), len(nums)-int(p.Low)+1
+			w.Atom(fmt.Sprintf("-%d:-%d", p.Low, p.High))
+		} else {
+			w.Atom(fmt.Sprintf("%d:%d", p.Low, p.High))
+		}
+		lo, hi = max(lo, 0), min(hi, len(nums))
+		if lo >= hi {
+			w.NIL()
+		} else {
+			part := slices.Clone(nums[lo:hi])
+			w.Atom(compactNums(part))
+		}
+		w.EndList()
 	}
 	if s.Criteria.ModSeq != nil && len(nums) > 0 {
 		w.Atom("MODSEQ").Number(modseq)

@@ -120,6 +120,24 @@ var engineTranscripts = []transcript{
 		},
 	},
 	{
+		// RFC 9394 3.1 (examples 1 and 2, on 10 messages): a page of the
+		// results, counted from either end.
+		name:  "SEARCH PARTIAL",
+		login: true,
+		setup: func(e *testEnv) {
+			for i := 1; i <= 10; i++ {
+				e.deliver(e.alice, "", testMessage(i))
+			}
+		},
+		steps: []step{
+			{"s SELECT INBOX", []string{`^s OK`}, nil},
+			{"a UID SEARCH RETURN (PARTIAL 1:3) ALL", []string{`^\* ESEARCH \(TAG "a"\) UID PARTIAL \(1:3 1:3\)$`, `^a OK`}, nil},
+			{"b UID SEARCH RETURN (PARTIAL -1:-4) NOT 5", []string{`^\* ESEARCH \(TAG "b"\) UID PARTIAL \(-1:-4 7:10\)$`, `^b OK`}, nil},
+			{"c SEARCH RETURN (PARTIAL 20:30 COUNT) ALL", []string{`^\* ESEARCH \(TAG "c"\) COUNT 10 PARTIAL \(20:30 NIL\)$`, `^c OK`}, nil},
+			{"d SEARCH RETURN (PARTIAL 1:2 ALL) ALL", []string{`^d BAD`}, nil},
+		},
+	},
+	{
 		// RFC 2971 3.3 example.
 		name: "ID",
 		steps: []step{
