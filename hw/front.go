@@ -290,13 +290,14 @@ func (f *Front) PNG() []byte {
 func (f *Front) PublicPNG() []byte {
 	f.mu.Lock()
 	page, snap, contrast, now := f.page, f.snap, f.contrast, f.lastDraw
+	shift := f.shift(now) // where the display draws it now (burn-in)
 	f.mu.Unlock()
 	if page != PageSetup || snap.SetupCode == "" {
 		return f.PNG()
 	}
 	snap.SetupCode = "on the box"
 	g := image.NewGray(image.Rect(0, 0, DisplayWidth, DisplayHeight))
-	Render(g, Screen{Page: PageSetup, Snapshot: snap, Now: now})
+	Render(g, Screen{Page: PageSetup, Snapshot: snap, Now: now, Shift: shift})
 	b, err := EncodePNG(g, contrast)
 	if err != nil {
 		f.log.Error("display PNG", "err", err)
