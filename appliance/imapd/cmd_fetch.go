@@ -34,6 +34,29 @@ func (c *conn) cmdFetch(cmd *wire.Command) error {
 	if f.Options.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1.8
 	}
+	if f.Vanished {
+		if !c.qresync {
+			return bad("", "ENABLE QRESYNC first")
+		}
+		// RFC 7162 3.2.6: the UIDs of the set that are gone.
+		if set, ok := f.Set.(imap.UIDSet); ok && !imap.IsSearchRes(set) {
+			// Up to UIDNEXT, less what arrived since the client's last
+			// EXISTS: that is not gone, only not told yet.
+			top, newer := c.sel.view.Max(), map[uint32]bool{}
+			if mb, err := c.srv.st.MailboxByID(c.acct, c.sel.id); err == nil && mb.UIDNext-1 > top {
+				msgs, err := c.srv.st.MessagesInRanges(c.acct, c.sel.id, []storage.UIDRange{{First: top + 1, Last: mb.UIDNext - 1}})
+				if err == nil {
+					for _, m := range msgs {
+						newer[m.UID] = true
+					}
+					top = mb.UIDNext - 1
+				}
+			}
+			if v := c.vanishedIn(set, top, newer); len(v) > 0 {
+				c.w.Untagged().Atom("VANISHED").BeginList().Atom("EARLIER").EndList().Atom(v.String()).End()
+			}
+		}
+	}
 	for chunk := range slices.Chunk(refs, loadChunk) {
 		if err := c.fetchChunk(chunk, f); err != nil {
 			return err

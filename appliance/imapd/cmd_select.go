@@ -24,8 +24,8 @@ func (c *conn) cmdSelect(cmd *wire.Command) error {
 	if args.Options.CondStore {
 		c.enableCondStore() // RFC 7162 3.1.8
 	}
-	if args.QResync != nil {
-		return bad("", "QRESYNC is not supported")
+	if args.QResync != nil && !c.qresync {
+		return bad("", "ENABLE QRESYNC first") // RFC 7162 3.2.5
 	}
 	hadOne := c.sel != nil
 	c.unselect()
@@ -67,6 +67,13 @@ func (c *conn) cmdSelect(cmd *wire.Command) error {
 		ww.Untagged().Atom("OK").BeginCode("HIGHESTMODSEQ").Number(sv.HighestModSeq).EndCode().Text("Highest").End()
 	}
 	ww.Untagged().Atom("FLAGS").Flags(flags).End()
+	if args.QResync != nil {
+		defer func() {
+			if err := c.qresyncSelect(args.QResync, sv.UIDValidity, sv.UIDNext); err != nil {
+				c.log.Warn("imap qresync", "err", err)
+			}
+		}()
+	}
 	if sel.readOnly {
 		ww.Untagged().Atom("OK").BeginCode("PERMANENTFLAGS").BeginList().EndList().EndCode().Text("Read-only mailbox").End()
 		c.okCode = "READ-ONLY"

@@ -407,7 +407,7 @@ func (c *conn) cmdError(tag string, err error) *wire.CommandError {
 var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UNSELECT", "ENABLE", "IDLE",
 	"UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "MOVE",
 	"STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LITERAL+", "UNAUTHENTICATE",
-	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "SORT", "SORT=DISPLAY", "PARTIAL"}
+	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "PARTIAL"}
 
 // COMPRESS=DEFLATE (RFC 4978) works with zlib clients (TestCompress, and
 // Python's zlib) but mbsync 1.4 stalls on the first compressed answer, so
@@ -659,6 +659,14 @@ func (c *conn) cmdEnable(cmd *wire.Command) error {
 				c.enableCondStore()
 				on = append(on, "CONDSTORE")
 			}
+		case "QRESYNC":
+			if !c.qresync {
+				if !c.condstore {
+					on = append(on, "CONDSTORE")
+				}
+				c.enableQResync()
+				on = append(on, "QRESYNC")
+			}
 		case "UTF8=ACCEPT":
 			if !c.utf8 {
 				c.utf8 = true
@@ -680,7 +688,7 @@ func (c *conn) cmdUnauthenticate(cmd *wire.Command) error {
 	c.unselect()
 	c.log.Info("imap unauthenticate")
 	c.acct, c.user, c.state = 0, "", stateNotAuth
-	c.rev2, c.utf8, c.condstore = false, false, false
+	c.rev2, c.utf8, c.condstore, c.qresync = false, false, false, false
 	c.log = c.srv.log.With("remote", remoteIP(c.remote))
 	return nil
 }

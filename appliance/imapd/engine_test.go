@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"postroom/storage"
 )
 
 // Transcripts of what the own engine (issue #11) changed or added, each
@@ -256,4 +258,48 @@ func TestCondStore(t *testing.T) {
 		{send: "i STATUS INBOX (HIGHESTMODSEQ)", want: []string{fmt.Sprintf(`^\* STATUS INBOX \(HIGHESTMODSEQ %d\)`, hi+1), `^i OK`}},
 		{send: fmt.Sprintf("j UID STORE 2 (UNCHANGEDSINCE %d) -FLAGS (\\Answered)", hi), want: []string{`^j OK \[MODIFIED 2\]`}},
 	})
+}
+
+// TestQResync: QRESYNC (RFC 7162 3.2), after the examples of 3.2.5.1 and
+// 3.2.6: SELECT with the client's last state gives VANISHED (EARLIER)
+// and the changed flags, later expunges come as VANISHED, and UID FETCH
+// (CHANGEDSINCE ... VANISHED) names what went.
+func TestQResync(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := 1; i <= 5; i++ {
+		e.deliver(e.alice, "", testMessage(i))
+	}
+	inbox, err := e.st.Mailbox(e.alice.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hi := inbox.HighestModSeq
+	if _, err := e.st.Expunge(e.alice.ID, inbox.ID, []uint32{2, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.SetFlags(e.alice.ID, inbox.ID, []uint32{3}, storage.FlagsAdd, storage.FlagFlagged, nil); err != nil {
+		t.Fatal(err)
+	}
+	rc := e.rawLogin(alice)
+	rc.run([]step{
+		{send: fmt.Sprintf("a SELECT INBOX (QRESYNC (%d %d))", inbox.UIDValidity, hi), want: []string{`^a BAD`}},
+		{send: "b ENABLE QRESYNC", want: []string{`^\* ENABLED CONDSTORE QRESYNC`, `^b OK`}},
+		{send: fmt.Sprintf("c SELECT INBOX (QRESYNC (%d %d 1:5))", inbox.UIDValidity, hi), want: []string{
+			`^\* 3 EXISTS`, `^\* OK \[HIGHESTMODSEQ \d+\]`, `^\* VANISHED \(EARLIER\) 2,4$`,
+			`^\* 2 FETCH \(UID 3 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)`, `^c OK \[READ-WRITE\]`}, none: []string{`UID [15] `}},
+		// A UIDVALIDITY the mailbox does not have: a plain SELECT.
+		{send: fmt.Sprintf("d SELECT INBOX (QRESYNC (%d %d 1:5))", inbox.UIDValidity+1, hi), want: []string{`^d OK`}, none: []string{`VANISHED`, `FETCH`}},
+	})
+	if _, err := e.st.Expunge(e.alice.ID, inbox.ID, []uint32{5}); err != nil {
+		t.Fatal(err)
+	}
+	rc.run([]step{
+		{send: "n NOOP", want: []string{`^\* VANISHED 5$`, `^n OK`}, none: []string{`EXPUNGE`}},
+		{send: "f UID FETCH 1:5 (FLAGS) (CHANGEDSINCE 1 VANISHED)", want: []string{`^\* VANISHED \(EARLIER\) 2,4:5$`,
+			`^\* 1 FETCH \(UID 1 FLAGS \(\) MODSEQ \(\d+\)\)`, `^\* 2 FETCH \(UID 3 `, `^f OK`}},
+		{send: "g FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)", want: []string{`^g BAD`}},
+	})
+	// A message that arrived since is not gone, only not told yet.
+	e.deliver(e.alice, "", testMessage(6))
+	rc.do(step{send: "h UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)", want: []string{`^\* VANISHED \(EARLIER\) 2,4:5$`, `^h OK`}})
 }

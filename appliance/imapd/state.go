@@ -272,6 +272,14 @@ func (c *conn) removeFromView(uids []uint32) {
 			inView = append(inView, uid)
 		}
 	}
+	if c.qresync {
+		// RFC 7162 3.2.10: VANISHED with the UIDs instead of EXPUNGE.
+		sel.view.remove(inView, func(uint32) {})
+		if len(inView) > 0 {
+			c.w.Untagged().Atom("VANISHED").Atom(compactUIDSet(inView).String()).End()
+		}
+		return
+	}
 	sel.view.remove(inView, func(seq uint32) {
 		c.w.Untagged().Number(uint64(seq)).Atom("EXPUNGE").End()
 	})
