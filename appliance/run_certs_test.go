@@ -104,7 +104,18 @@ func TestACMEOnEveryPort(t *testing.T) {
 	// The authority validates through the public handler, which serves
 	// only once every service serves: the certificate comes after the
 	// services started with the self-signed one.
-	r.waitFor(t, "an ACME certificate", func(s status.Snapshot) bool { return s.CertSource == string(certs.ACME) })
+	// A bound longer than waitFor's: an order is several round trips
+	// and three validations, slow on a loaded machine.
+	notify, unsubscribe := r.bus.Subscribe()
+	defer unsubscribe()
+	deadline := time.After(3 * time.Minute)
+	for r.bus.Latest().CertSource != string(certs.ACME) {
+		select {
+		case <-notify:
+		case <-deadline:
+			t.Fatalf("no ACME certificate; status %+v\nlog:\n%s", r.bus.Latest(), r.log.String())
+		}
+	}
 	if n := strings.Count(r.log.String(), "postroom is running"); n != 1 {
 		t.Errorf("the services started %d times", n)
 	}
