@@ -63,7 +63,8 @@ type Options struct {
 	// at each check (domains are added while the box runs). The Host of
 	// the first zone is the box's host name.
 	Zones func(ctx context.Context) ([]dnsrecords.Zone, error)
-	// Dial makes the port 25 connections. nil: a net.Dialer. The
+	// Dial makes the port 25 connections. nil: a net.Dialer that asks
+	// Resolver (when it is a *net.Resolver) for the probe's name. The
 	// appliance's development mode passes one that reaches only this
 	// machine.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -104,7 +105,10 @@ type Checker struct {
 // New returns a Checker; nothing is checked before Run.
 func New(o Options) *Checker {
 	if o.Dial == nil {
-		var d net.Dialer
+		// The probe host's name is looked up like everything else:
+		// through the configured resolver.
+		d := &net.Dialer{}
+		d.Resolver, _ = o.Resolver.(*net.Resolver)
 		o.Dial = d.DialContext
 	}
 	if o.SMTPPort == 0 {

@@ -520,3 +520,17 @@ func TestNoDNS(t *testing.T) {
 		t.Errorf("words %q", w)
 	}
 }
+
+// TestProbeByName: the probe server's name is looked up through the
+// configured resolver, not the system's.
+func TestProbeByName(t *testing.T) {
+	zones := testZones(t, "", "example.org")
+	e := newEnv(t, append(published(zones), "mx.probe.test. 300 IN A "+hostIP))
+	o := e.options(zones)
+	_, port, _ := net.SplitHostPort(e.probeAddr)
+	o.Probe = "mx.probe.test:" + port
+	it := items(check(t, o))["port25-out"]
+	if it.State != OK || it.Words != "The box can reach other mail servers on port 25 (mx.probe.test answered)." {
+		t.Errorf("%+v", it)
+	}
+}
