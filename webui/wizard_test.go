@@ -499,3 +499,26 @@ func cookieOf(t testing.TB, b *browser, name string) string {
 	}
 	return ""
 }
+
+// TestSetupSessionExpires: a set-up session left alone for WizardIdle
+// ends; its steps lead back to the code, and its forms are refused.
+func TestSetupSessionExpires(t *testing.T) {
+	s := newSetupSite(t)
+	b := s.browser(t)
+	s.start(t, b)
+	s.clock.Advance(firstboot.WizardIdle + time.Second)
+	resp, _ := b.get("/setup/hostname")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/setup" {
+		t.Errorf("an idle session's step: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ = b.post("/setup/domains", url.Values{"domains": {"example.org"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/setup" {
+		t.Errorf("an idle session's form: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if c, _ := config.Load(s.cfgPath); len(c.Domains) != 0 {
+		t.Errorf("domains %v saved by an idle session", c.Domains)
+	}
+	// The code shown now starts a new one.
+	s.bus.Update(func(sn *status.Snapshot) { sn.SetupCode, _ = s.fb.Code() })
+	s.start(t, s.browser(t))
+}
