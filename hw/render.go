@@ -144,6 +144,11 @@ func Render(dst *image.Gray, s Screen) {
 		if !snap.ClockSynced {
 			lines[2] = strings.TrimSpace(lines[2] + " clock?")
 		}
+		if b := snap.Backup; b.Running == "saving" {
+			lines[2] = fmt.Sprintf("backup %d%%", b.Percent)
+		} else if b.Running != "" {
+			lines[2] = "backup check" // the restore test
+		}
 		c.lines(lines)
 	case PageAttention:
 		c.title("! Attention", true)

@@ -19,6 +19,7 @@ import (
 
 	"postroom/appliance/admin"
 	"postroom/appliance/backup"
+	"postroom/appliance/status"
 )
 
 // /backups: the box's backups (PRODUCT.md journey 6) and the mail of one
@@ -420,4 +421,15 @@ func unzipMaildir(r io.Reader, dir string) (string, error) {
 		os.MkdirAll(filepath.Join(out, filepath.FromSlash(root), sub), 0o700)
 	}
 	return filepath.Join(out, filepath.FromSlash(root)), nil
+}
+
+// backupWords is the status page's line about backups.
+func backupWords(b status.Backup, now time.Time) string {
+	if b.Running != "" {
+		if b.Running == "saving" && b.Percent > 0 {
+			return fmt.Sprintf("Running now: saving (%d %%).", b.Percent)
+		}
+		return "Running now: " + b.Running + "."
+	}
+	return "Last verified restore: " + b.Verified.In(time.Local).Format("2006-01-02 15:04") + " (" + age(now.Sub(b.Verified)) + " ago)."
 }

@@ -11,7 +11,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"postroom/appliance/status"
 	"postroom/storage"
 )
 
@@ -146,6 +148,36 @@ func TestBackupsPage(t *testing.T) {
 		mb, err := s.st.Mailbox(ann.ID, box)
 		if err != nil || mb.Messages != 2 {
 			t.Errorf("%s after the imports: %+v %v", box, mb, err)
+		}
+	}
+}
+
+// TestBackupReadings: the status page says when a backup last proved it
+// restores, that one runs, or that the last one failed.
+func TestBackupReadings(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		s    status.Snapshot
+		want string
+		bad  bool
+	}{
+		{status.Snapshot{Backup: status.Backup{Verified: now.Add(-7 * time.Hour)}}, "Last verified restore: ", false},
+		{status.Snapshot{Backup: status.Backup{Running: "saving", Percent: 40, Verified: now.Add(-time.Hour)}}, "Running now: saving (40 %).", false},
+		{status.Snapshot{Backup: status.Backup{Running: "testing the restore"}}, "Running now: testing the restore.", false},
+		{status.Snapshot{BackupError: "the backup disk is full", Backup: status.Backup{Verified: now}}, "Failed: the backup disk is full", true},
+	} {
+		v := newStatusView(c.s, now, false, false)
+		found := false
+		for _, r := range v.Readings {
+			if r.ID == "backup" {
+				found = true
+				if !strings.Contains(r.Value, c.want) || r.Bad != c.bad {
+					t.Errorf("backup row %q (bad %v), want %q (bad %v)", r.Value, r.Bad, c.want, c.bad)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no backup row for %+v", c.s.Backup)
 		}
 	}
 }

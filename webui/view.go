@@ -78,6 +78,8 @@ func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool)
 	}
 	if s.BackupError != "" {
 		add("backup", "Last backup", "Failed: "+s.BackupError, true)
+	} else if b := s.Backup; b.Running != "" || !b.Verified.IsZero() {
+		add("backup", "Backups", backupWords(b, now), false) // backups.go
 	}
 	if d := s.DNS; !d.Checked.IsZero() {
 		add("dns", "DNS records", dnsWords(d, now), len(d.Problems) > 0) // dns.go
