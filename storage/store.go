@@ -16,6 +16,7 @@
 //	reclaim.go    giving deleted mail's space back: flush, compact, GC when short
 //	events.go     change events for IMAP IDLE, POP3 and the status panel
 //	websessions.go  the web pages' login sessions (by token hash), password stamps
+//	setup.go      how far the first set-up has come (SetupState, meta "setup")
 //	check.go      Check: every invariant recomputed from scratch
 //
 // Every key is built in internal/keys. Protocol packages talk to the store only
