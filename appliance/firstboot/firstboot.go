@@ -75,8 +75,10 @@ type Options struct {
 	// the console; called without Setup's lock held. nil: nobody.
 	Announce func(code string, expires time.Time)
 	// PerClient and All limit the tries: a bucket of Burst tries,
-	// refilled at PerSecond [5 tries, one a minute per client address;
-	// 20 tries, one every 10 seconds for all].
+	// refilled at PerSecond [5 tries, one a minute per client address
+	// (an IPv6 /64); 60 tries, one a second for all]. The code's 55 bits
+	// need no tighter limit: the one for all only keeps a flood of many
+	// addresses from filling the log.
 	PerClient, All ratelimit.Options
 }
 
@@ -134,7 +136,7 @@ func New(o Options) *Setup {
 		o.PerClient = ratelimit.Options{Burst: 5, PerSecond: 1.0 / 60}
 	}
 	if o.All.Burst == 0 {
-		o.All = ratelimit.Options{Burst: 20, PerSecond: 1.0 / 10}
+		o.All = ratelimit.Options{Burst: 60, PerSecond: 1}
 	}
 	o.PerClient.Now, o.All.Now = o.Now, o.Now
 	return &Setup{o: o, changed: make(chan struct{}, 1),
@@ -234,7 +236,7 @@ func (s *Setup) Take(addr netip.Addr, typed string) (string, error) {
 	}
 	// Every try counts, right or wrong: a guesser learns nothing from
 	// which tries were refused for speed.
-	if !s.perClient.Allow(addr.Unmap()) || !s.all.Allow(struct{}{}) {
+	if !s.perClient.Allow(clientKey(addr)) || !s.all.Allow(struct{}{}) {
 		s.mu.Unlock()
 		return "", ErrTooMany
 	}
@@ -321,6 +323,18 @@ func (s *Setup) sessionLocked(token string) *session {
 		return nil
 	}
 	return s.wizard
+}
+
+// clientKey is what the tries are counted by: an IPv4 address, or the
+// /64 of an IPv6 one (a single machine may hold a whole /64).
+func clientKey(addr netip.Addr) netip.Addr {
+	addr = addr.Unmap()
+	if addr.Is6() {
+		if p, err := addr.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return addr
 }
 
 // newCode returns groups*groupLen characters of Alphabet from crypto/rand.

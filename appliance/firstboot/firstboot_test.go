@@ -229,3 +229,18 @@ func TestNormalize(t *testing.T) {
 		t.Errorf("Format: %q", got)
 	}
 }
+
+// TestClientKey: an IPv6 /64 is one client; IPv4 (mapped or not) is
+// counted by address.
+func TestClientKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.168.1.20":          "192.168.1.20",
+		"::ffff:192.168.1.20":   "192.168.1.20",
+		"fd00:1:2:3:aaaa::1":    "fd00:1:2:3::",
+		"fd00:1:2:3:ffff::9999": "fd00:1:2:3::",
+	} {
+		if got := clientKey(netip.MustParseAddr(in)); got.String() != want {
+			t.Errorf("clientKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
