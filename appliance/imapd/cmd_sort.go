@@ -209,3 +209,84 @@ func stripLeader(s string) string {
 		s = rest[1:]
 	}
 }
+
+// cmdThread answers THREAD=ORDEREDSUBJECT (RFC 5256 3): the messages
+// found, grouped by base subject; each group's earliest message is the
+// parent, the others its children in date order; groups in the order of
+// their first message's date.
+func (c *conn) cmdThread(cmd *wire.Command) error {
+	t, err := wire.ParseThread(cmd.Args, cmd.UID)
+	if err != nil {
+		return err
+	}
+	if t.Algorithm != "ORDEREDSUBJECT" {
+		return bad("", "Unsupported thread algorithm")
+	}
+	switch strings.ToUpper(t.Charset) {
+	case "UTF-8", "US-ASCII":
+	default:
+		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
+	}
+	found, err := c.searchCands(&t.Search)
+	if err != nil {
+		return err
+	}
+	crit := []wire.SortCriterion{{Key: "SUBJECT"}, {Key: "DATE"}}
+	keys := make([]sortKey, len(found))
+	for i, cd := range found {
+		if keys[i], err = c.sortKeyOf(cd, crit); err != nil {
+			return err
+		}
+	}
+	slices.SortStableFunc(keys, func(a, b sortKey) int {
+		if r := a.vals[0].cmp(b.vals[0]); r != 0 {
+			return r
+		}
+		if r := a.vals[1].cmp(b.vals[1]); r != 0 {
+			return r
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	var groups [][]sortKey
+	for i, k := range keys {
+		if i == 0 || k.vals[0].s != keys[i-1].vals[0].s {
+			groups = append(groups, nil)
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], k)
+	}
+	slices.SortStableFunc(groups, func(a, b []sortKey) int {
+		if r := a[0].vals[1].cmp(b[0].vals[1]); r != 0 {
+			return r
+		}
+		return cmp.Compare(a[0].seq, b[0].seq)
+	})
+	num := func(k sortKey) uint64 {
+		if cmd.UID {
+			return uint64(k.uid)
+		}
+		return uint64(k.seq)
+	}
+	w := c.w
+	w.Untagged().Atom("THREAD")
+	for i, g := range groups {
+		if i > 0 {
+			w.Adjacent()
+		}
+		w.BeginList().Number(num(g[0]))
+		switch kids := g[1:]; {
+		case len(kids) == 1:
+			w.Number(num(kids[0]))
+		case len(kids) > 1:
+			// Several children are siblings, each a thread of its own.
+			for j, k := range kids {
+				if j > 0 {
+					w.Adjacent()
+				}
+				w.BeginList().Number(num(k)).EndList()
+			}
+		}
+		w.EndList()
+	}
+	w.End()
+	return nil
+}

@@ -297,6 +297,7 @@ func init() {
 		"EXPUNGE":         {fn: (*conn).cmdExpunge, states: inSelected, uid: true},
 		"SEARCH":          {fn: (*conn).cmdSearch, states: inSelected, uid: true, seqBound: true},
 		"SORT":            {fn: (*conn).cmdSort, states: inSelected, uid: true, seqBound: true},
+		"THREAD":          {fn: (*conn).cmdThread, states: inSelected, uid: true, seqBound: true},
 		"FETCH":           {fn: (*conn).cmdFetch, states: inSelected, uid: true, seqBound: true},
 		"STORE":           {fn: (*conn).cmdStore, states: inSelected, uid: true, seqBound: true},
 		"COPY":            {fn: (*conn).cmdCopy, states: inSelected, uid: true},
@@ -407,7 +408,7 @@ func (c *conn) cmdError(tag string, err error) *wire.CommandError {
 var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UNSELECT", "ENABLE", "IDLE",
 	"UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "MOVE",
 	"STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LITERAL+", "UNAUTHENTICATE",
-	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "PARTIAL"}
+	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "PARTIAL"}
 
 // COMPRESS=DEFLATE (RFC 4978) works with zlib clients (TestCompress, and
 // Python's zlib) but mbsync 1.4 stalls on the first compressed answer, so

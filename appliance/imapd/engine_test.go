@@ -119,6 +119,14 @@ var engineTranscripts = []transcript{
 			{"f SORT (DISPLAYFROM) UTF-8 ALL", []string{`^\* SORT 3 2 1$`, `^f OK`}, nil},
 			{"g SORT (SUBJECT) KOI8-R ALL", []string{`^g NO \[BADCHARSET`}, nil},
 			{"h SORT (BOGUS) UTF-8 ALL", []string{`^h BAD`}, nil},
+			{"i APPEND INBOX {48+}\r\nSubject: Re: alpha\r\nDate: 4 Jan 2026 10:00 Z\r\n\r\n", []string{`^i OK`}, nil},
+			{"j APPEND INBOX {48+}\r\nSubject: RE: Alpha\r\nDate: 5 Jan 2026 10:00 Z\r\n\r\n", []string{`^j OK`}, nil},
+			// RFC 5256 3, ORDEREDSUBJECT: threads by base subject, in the
+			// order of their first message; siblings each in parentheses.
+			{"k THREAD ORDEREDSUBJECT UTF-8 ALL", []string{`^\* THREAD \(2 \(4\)\(5\)\)\(3\)\(1\)$`, `^k OK`}, nil},
+			{"l THREAD ORDEREDSUBJECT UTF-8 NOT SUBJECT alpha", []string{`^\* THREAD \(3\)\(1\)$`, `^l OK`}, nil},
+			{"m UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT gamma", []string{`^\* THREAD \(1\)$`, `^m OK`}, nil},
+			{"n THREAD REFERENCES UTF-8 ALL", []string{`^n BAD`}, nil},
 		},
 	},
 	{
