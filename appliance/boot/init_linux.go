@@ -58,7 +58,7 @@ func run(ctx context.Context, cfg *Config) error {
 		// loopback self-tests will say what is wrong.
 		log.Error("bring up lo", "err", err)
 	}
-	startNetwork(ctx, *cfg, log) // net_linux.go: in the background, the appliance does not wait for it
+	nets := startNetwork(ctx, *cfg, log) // net_linux.go: in the background, the appliance does not wait for it
 	// The watchdog is petted for as long as this process lives (the
 	// reboot, or a hung shutdown, resets the board).
 	startWatchdog(context.Background(), *cfg)
@@ -97,6 +97,7 @@ func run(ctx context.Context, cfg *Config) error {
 		where = "USB disk"
 	}
 	cfg.Say("data disk %s (%s) mounted on %s", choice.Device, where, cfg.DataDir)
+	nets.useConfig(ctx, appConfigPath(*cfg), cfg.Say) // netconfig_linux.go: a fixed address set on the web page
 	state := State{Dir: filepath.Join(cfg.DataDir, "postroom-init")}
 	boots, err := state.CountBoot()
 	if err != nil {

@@ -30,6 +30,7 @@ type Lease struct {
 	Duration  time.Duration // how long the lease holds; 0: forever (link-local)
 	Server    netip.Addr    // the DHCP server
 	LinkLocal bool          // no DHCP answer: 169.254.0.0/16
+	Static    bool          // the fixed address of config.json (netconfig.go): no DHCP
 }
 
 // String says what the lease is, for the console.
@@ -40,6 +41,9 @@ func (l Lease) String() string {
 	var dns []string
 	for _, d := range l.DNS {
 		dns = append(dns, d.String())
+	}
+	if l.Static {
+		return fmt.Sprintf("%s via %s, DNS %s (the fixed address of the settings)", l.Addr, l.Router, strings.Join(dns, " "))
 	}
 	return fmt.Sprintf("%s via %s, DNS %s, from DHCP server %s for %s", l.Addr, l.Router, strings.Join(dns, " "), l.Server, l.Duration)
 }
@@ -93,7 +97,11 @@ func linkLocal(mac net.HardwareAddr, try int) netip.Prefix {
 // resolvConf is /etc/resolv.conf for the lease's DNS servers.
 func resolvConf(l Lease) []byte {
 	var b strings.Builder
-	b.WriteString("# written by postroom-init from the DHCP lease\n")
+	if l.Static {
+		b.WriteString("# written by postroom-init from the network settings (config.json)\n")
+	} else {
+		b.WriteString("# written by postroom-init from the DHCP lease\n")
+	}
 	for _, d := range l.DNS {
 		fmt.Fprintf(&b, "nameserver %s\n", d)
 	}

@@ -46,6 +46,9 @@ func (n *Network) Up(ctx context.Context) (Lease, error) {
 		return Lease{}, fmt.Errorf("%s up: %w", n.Iface, err)
 	}
 	l, err := n.dhcp(ctx)
+	if err != nil && ctx.Err() != nil {
+		return Lease{}, ctx.Err() // stopped (netconfig_linux.go): no link-local address
+	}
 	if err != nil {
 		n.Log.Warn("no DHCP answer", "iface", n.Iface, "err", err)
 		l = Lease{Addr: linkLocal(link.Attrs().HardwareAddr, 0), LinkLocal: true}
@@ -186,11 +189,12 @@ func mountResolvConf(tmp string) error {
 const resolvConfTmp = "/tmp/net/resolv.conf"
 
 // startNetwork brings up every wired interface, and keeps the clock from
-// NTP, in the background: the
+// NTP, in the background (useConfig may later switch one to a fixed
+// address, netconfig_linux.go): the
 // appliance starts at once (it serves what it can, and Go's resolver
 // reads /etc/resolv.conf again when it changes), and a box without a
 // cable or DHCP server boots as fast as one with them.
-func startNetwork(ctx context.Context, cfg Config, log *slog.Logger) {
+func startNetwork(ctx context.Context, cfg Config, log *slog.Logger) *netRuns {
 	if err := mountResolvConf(resolvConfTmp); err != nil {
 		log.Error("no /etc/resolv.conf to write the DNS servers to", "err", err)
 	}
@@ -198,20 +202,11 @@ func startNetwork(ctx context.Context, cfg Config, log *slog.Logger) {
 	ifaces, err := WiredInterfaces()
 	if err != nil || len(ifaces) == 0 {
 		cfg.Say("no wired network interface found (%v): plug in a network cable", err)
-		return
+		return nil
 	}
+	runs := &netRuns{log: log}
 	for _, name := range ifaces {
-		n := &Network{Iface: name, Log: log, Say: cfg.Say, ResolvConf: resolvConfTmp}
-		go func() {
-			l, err := n.Up(ctx)
-			if err != nil {
-				cfg.Say("network %s: %v", name, err)
-				return
-			}
-			if err := startMDNS(ctx, name, nil, log); err != nil { // mdns_linux.go
-				log.Warn("no mDNS: postroom.local will not be found", "iface", name, "err", err)
-			}
-			n.Keep(ctx, l)
-		}()
+		runs.start(ctx, &Network{Iface: name, Log: log, Say: cfg.Say, ResolvConf: resolvConfTmp})
 	}
+	return runs
 }

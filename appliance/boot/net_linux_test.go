@@ -144,21 +144,7 @@ func TestNetworkDHCP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		link, _ := netlink.LinkByName("eth0")
-		addrs, _ := netlink.AddrList(link, netlink.FAMILY_V4)
-		if len(addrs) != 1 || addrs[0].IPNet.String() != "10.9.0.50/24" {
-			t.Errorf("eth0's addresses: %v", addrs)
-		}
-		routes, _ := netlink.RouteList(link, netlink.FAMILY_V4)
-		found := false
-		for _, r := range routes {
-			if (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.Equal(net.IPv4(10, 9, 0, 1)) {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("no default route via 10.9.0.1: %v", routes)
-		}
+		checkIPv4(t, "eth0", "10.9.0.50/24", net.IPv4(10, 9, 0, 1)) // netconfig_linux_test.go
 	})
 	want := Lease{Addr: netip.MustParsePrefix("10.9.0.50/24"), Router: netip.MustParseAddr("10.9.0.1"),
 		DNS: []netip.Addr{netip.MustParseAddr("10.9.0.53")}, Duration: time.Hour, Server: netip.MustParseAddr("10.9.0.1")}
