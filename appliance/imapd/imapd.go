@@ -20,11 +20,15 @@
 //	              pending EXPUNGE/EXISTS/FETCH, sequence sets
 //	view.go       uidView: the UIDs behind sequence numbers, kept as runs
 //	cmd_mailbox.go CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST/LSUB, STATUS,
-//	              NAMESPACE, ID, QUOTA
+//	              NAMESPACE
 //	cmd_select.go SELECT/EXAMINE, CLOSE, UNSELECT
 //	cmd_fetch.go  FETCH: metadata, ENVELOPE/BODYSTRUCTURE, streamed sections
 //	cmd_message.go STORE, COPY, MOVE, EXPUNGE, APPEND
-//	cmd_search.go SEARCH/ESEARCH and SEARCHRES
+//	cmd_search.go SEARCH/ESEARCH, SEARCHRES, PARTIAL
+//	cmd_sort.go   SORT, SORT=DISPLAY, THREAD=ORDEREDSUBJECT
+//	cmd_qresync.go QRESYNC: VANISHED, SELECT (QRESYNC ...)
+//	cmd_quota.go  GETQUOTA, GETQUOTAROOT
+//	utf7.go       modified UTF-7 mailbox names (RFC 3501 5.1.3)
 //
 // Rendering of message content (sections, BINARY, BODYSTRUCTURE) and the
 // SEARCH evaluation live in the subpackage imapmsg.

@@ -1,9 +1,8 @@
 // Package wire is the wire layer of Postroom's own IMAP engine (issue
 // #11): reading commands, parsing their arguments into typed values and
 // writing responses, written from RFC 9051, RFC 3501 and each
-// extension's RFC. It knows nothing of sessions, mailboxes or storage,
-// and nothing in the running server uses it yet: appliance/imapd still
-// speaks through go-imap's imapserver until the engine below is complete.
+// extension's RFC. It knows nothing of sessions, mailboxes or storage:
+// appliance/imapd is the engine built on it.
 //
 // # Reading
 //
@@ -82,7 +81,6 @@
 //	              sections and BINARY from imapmsg), ESEARCH, LIST with
 //	              CHILDINFO and \NonExistent, STATUS, VANISHED
 //
-// What is missing of issue #11 is everything under conn, commands and
-// responses above, the LOGIN credential cache, the stress tool, and the
-// switch of appliance/imapd from imapserver to this engine.
+// conn, commands and responses are appliance/imapd's conn.go, cmd_*.go,
+// state.go and respond.go.
 package wire
