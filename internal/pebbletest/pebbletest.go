@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,20 +56,37 @@ var (
 	buildErr  error
 )
 
-// build compiles Pebble once per test binary (the Go build cache makes
-// later builds quick).
+// build compiles Pebble once per test binary, into a folder named after
+// the version go.mod pins, which later runs reuse (the file appears by a
+// rename, so parallel test binaries never see half of it).
 func build() (string, error) {
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "postroom-pebble-")
+		v, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/letsencrypt/pebble/v2").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("pebble version: %v", err)
+			return
+		}
+		dir := filepath.Join(os.TempDir(), "postroom-pebble-"+strings.TrimSpace(string(v)))
+		binary = filepath.Join(dir, "pebble")
+		if _, err := os.Stat(binary); err == nil {
+			return
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
+		tmp, err := os.MkdirTemp(dir, "build-")
 		if err != nil {
 			buildErr = err
 			return
 		}
-		binary = filepath.Join(dir, "pebble")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/letsencrypt/pebble/v2/cmd/pebble").CombinedOutput()
+		defer os.RemoveAll(tmp)
+		out, err := exec.Command("go", "build", "-o", filepath.Join(tmp, "pebble"), "github.com/letsencrypt/pebble/v2/cmd/pebble").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("build pebble: %v\n%s", err, out)
+			return
 		}
+		buildErr = os.Rename(filepath.Join(tmp, "pebble"), binary)
 	})
 	return binary, buildErr
 }
