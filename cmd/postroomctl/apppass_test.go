@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -12,32 +10,12 @@ import (
 	"time"
 
 	"postroom/appliance/config"
+	"postroom/internal/testutil"
 )
 
-// popLogin logs in over POP3 with Python's poplib (plain text on
-// loopback, as the config allows), runs STAT and QUIT, and returns what
-// went wrong in Python's words ("" when it worked).
+// popLogin logs in over POP3 with Python's poplib; "" when it worked.
 func popLogin(t *testing.T, addr, user, password string) string {
-	t.Helper()
-	host, port, _ := net.SplitHostPort(addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	script := `
-import poplib, sys
-p = poplib.POP3(sys.argv[1], int(sys.argv[2]), timeout=20)
-try:
-    p.user(sys.argv[3]); p.pass_(sys.argv[4]); p.stat(); p.quit()
-except poplib.error_proto as e:
-    print(e); sys.exit(1)
-`
-	out, err := exec.CommandContext(ctx, "python3", "-c", script, host, port, user, password).CombinedOutput()
-	if err != nil {
-		if len(out) == 0 {
-			t.Fatalf("poplib: %v", err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	return ""
+	return testutil.PoplibLogin(t, addr, user, password)
 }
 
 var appPasswordLine = regexp.MustCompile(`(?m)^    ([a-z]{4} [a-z]{4} [a-z]{4} [a-z]{4})$`)
