@@ -57,6 +57,11 @@ func CheckPair(certPEM, keyPEM []byte, hostname string, now time.Time, roots *x5
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		if strings.Contains(err.Error(), "does not match") {
+			for _, der := range certs[1:] {
+				if _, err := tls.X509KeyPair(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM); err == nil {
+					return nil, bad("cert", "The server's certificate must come first, then the intermediate ones: the key belongs to a later one in the list.")
+				}
+			}
 			return nil, bad("key", "This key does not belong to the certificate: paste the key that was made with this certificate's request.")
 		}
 		return nil, bad("key", "The key cannot be read (%v); it must not be protected by a password.", err)

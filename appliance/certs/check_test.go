@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,7 @@ func TestUpload(t *testing.T) {
 		{"good chain", good, goodKey, "", ""},
 		{"good, RSA key", rsaLeaf, keyOf(t, rsaKey), "", ""},
 		{"key of another certificate", good, otherKey, "key", "does not belong to the certificate"},
+		{"intermediate first", slices.Concat(good[len(noInter):], noInter), goodKey, "cert", "must come first"},
 		{"expired", expired, expiredKey, "cert", "ended on " + now0.AddDate(0, 0, -1).Format(time.DateOnly)},
 		{"wrong names", wrong, wrongKey, "cert", "is for www.example.org, not for mail.example.org"},
 		{"intermediate missing", noInter, goodKey, "cert", "intermediate certificate is missing"},
