@@ -170,7 +170,8 @@ func saveResult(uids []uint32, o *imap.SearchOptions) []uint32 {
 	return out
 }
 
-// compactNums writes ascending numbers as a sequence set ("2:6,9").
+// compactNums writes numbers as a sequence set ("2:6,9"), in their order:
+// only ascending runs become ranges.
 func compactNums(nums []uint32) string {
 	var b []byte
 	for i := 0; i < len(nums); {

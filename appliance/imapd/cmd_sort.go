@@ -25,8 +25,8 @@ func (c *conn) cmdSort(cmd *wire.Command) error {
 	default:
 		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	if s.Return.ESearch {
-		return bad("", "SORT RETURN (ESORT) is not supported")
+	if r := s.Return; r.ESearch && (r.ReturnSave || r.Partial != nil || r.Context || r.Update) {
+		return bad("", "Only MIN, MAX, COUNT and ALL with SORT RETURN")
 	}
 	found, err := c.searchCands(&s.Search)
 	if err != nil {
@@ -52,14 +52,42 @@ func (c *conn) cmdSort(cmd *wire.Command) error {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	w := c.w
-	w.Untagged().Atom("SORT")
-	for _, k := range keys {
+	nums := make([]uint32, len(keys))
+	for i, k := range keys {
+		nums[i] = k.seq
 		if cmd.UID {
-			w.Number(uint64(k.uid))
-		} else {
-			w.Number(uint64(k.seq))
+			nums[i] = k.uid
 		}
+	}
+	w := c.w
+	if ret := s.Return; ret.ESearch {
+		// ESORT (RFC 5267 4.2): MIN and MAX are the first and last in
+		// sort order, ALL keeps that order.
+		w.Untagged().Atom("ESEARCH").BeginList().Atom("TAG").Quoted(cmd.Tag).EndList()
+		if cmd.UID {
+			w.Atom("UID")
+		}
+		all := ret.ReturnAll || !(ret.ReturnMin || ret.ReturnMax || ret.ReturnCount)
+		if len(nums) > 0 {
+			if ret.ReturnMin {
+				w.Atom("MIN").Number(uint64(nums[0]))
+			}
+			if ret.ReturnMax {
+				w.Atom("MAX").Number(uint64(nums[len(nums)-1]))
+			}
+			if all {
+				w.Atom("ALL").Atom(compactNums(nums))
+			}
+		}
+		if ret.ReturnCount {
+			w.Atom("COUNT").Number(uint64(len(nums)))
+		}
+		w.End()
+		return nil
+	}
+	w.Untagged().Atom("SORT")
+	for _, n := range nums {
+		w.Number(uint64(n))
 	}
 	w.End()
 	return nil

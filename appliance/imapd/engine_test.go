@@ -119,6 +119,9 @@ var engineTranscripts = []transcript{
 			{"f SORT (DISPLAYFROM) UTF-8 ALL", []string{`^\* SORT 3 2 1$`, `^f OK`}, nil},
 			{"g SORT (SUBJECT) KOI8-R ALL", []string{`^g NO \[BADCHARSET`}, nil},
 			{"h SORT (BOGUS) UTF-8 ALL", []string{`^h BAD`}, nil},
+			// ESORT (RFC 5267 4.2): in sort order.
+			{"h2 SORT RETURN (MIN MAX COUNT ALL) (SUBJECT) UTF-8 ALL", []string{`^\* ESEARCH \(TAG "h2"\) MIN 2 MAX 1 ALL 2:3,1 COUNT 3$`, `^h2 OK`}, nil},
+			{"h3 UID SORT RETURN () (REVERSE SUBJECT) UTF-8 ALL", []string{`^\* ESEARCH \(TAG "h3"\) UID ALL 1,3,2$`, `^h3 OK`}, nil},
 			{"i APPEND INBOX {48+}\r\nSubject: Re: alpha\r\nDate: 4 Jan 2026 10:00 Z\r\n\r\n", []string{`^i OK`}, nil},
 			{"j APPEND INBOX {48+}\r\nSubject: RE: Alpha\r\nDate: 5 Jan 2026 10:00 Z\r\n\r\n", []string{`^j OK`}, nil},
 			// RFC 5256 3, ORDEREDSUBJECT: threads by base subject, in the
