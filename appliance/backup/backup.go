@@ -343,6 +343,9 @@ func (m *Manager) backup(ctx context.Context, res *Result) error {
 			free, _ := t.Free(ctx)
 			return fmt.Errorf("%w (%s): the backup needed more than the %s left; remove old files from it or use a larger one", ErrTargetFull, t, sizeWords(free))
 		}
+		if gone(err) {
+			return fmt.Errorf("the backup disk went away during the backup (%s): plug it in again; the earlier backups on it are as they were: %w", t, err)
+		}
 		return fmt.Errorf("writing the backup to %s: %w", t, err)
 	}
 	if err := up.Commit(); err != nil {

@@ -461,32 +461,41 @@ func TestVerificationFailsOnDamage(t *testing.T) {
 	b.restore(first.Name)
 }
 
-// fullDisk fails writes with ENOSPC after limit bytes, as a full USB disk.
+// fullDisk fails writes with err (ENOSPC: a full USB disk; EIO: one
+// pulled out) after limit bytes.
 type fullDisk struct {
 	Target
 	limit int64
+	err   syscall.Errno
 }
 
 type fullUpload struct {
 	Upload
 	left int64
+	err  syscall.Errno
 }
 
 func (f fullDisk) Create(ctx context.Context, name string) (Upload, error) {
 	u, err := f.Target.Create(ctx, name)
-	return &fullUpload{Upload: u, left: f.limit}, err
+	e := f.err
+	if e == 0 {
+		e = syscall.ENOSPC
+	}
+	return &fullUpload{Upload: u, left: f.limit, err: e}, err
 }
 
 func (u *fullUpload) Write(b []byte) (int, error) {
 	if int64(len(b)) > u.left {
 		n, _ := u.Upload.Write(b[:u.left])
 		u.left = 0
-		return n, &os.PathError{Op: "write", Path: "backup", Err: syscall.ENOSPC}
+		return n, &os.PathError{Op: "write", Path: "backup", Err: u.err}
 	}
 	u.left -= int64(len(b))
 	return u.Upload.Write(b)
 }
 
+// TestFullTarget: a full disk, and a disk pulled out, mid-backup: clear
+// words, no partial file, the earlier backup restores, the chain goes on.
 func TestFullTarget(t *testing.T) {
 	b := newBox(t)
 	b.fill()
@@ -507,6 +516,12 @@ func TestFullTarget(t *testing.T) {
 	_, got := b.restore("")
 	if d := dump(t, got); d != before {
 		t.Error("the earlier backup does not restore as it was")
+	}
+	// The disk pulled out half-way: the same, in other words.
+	b.wrap = func(t Target) Target { return fullDisk{Target: t, limit: 4 << 10, err: syscall.EIO} }
+	b.clock.Set(b.clock.Now().Add(time.Minute))
+	if res, err := b.m.Now(ctx); err == nil || !strings.Contains(res.Error, "went away during the backup") {
+		t.Errorf("disk pulled out: %v %+v", err, res)
 	}
 	b.wrap = nil
 	if res := b.backup(); res.Kind != KindIncremental {

@@ -67,6 +67,11 @@ func noSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrTargetFull)
 }
 
+// gone says whether err is a disk pulled out or a mount that went away.
+func gone(err error) bool {
+	return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.ESTALE) || errors.Is(err, fs.ErrNotExist)
+}
+
 // Folder is a target on a mounted file system.
 type Folder struct{ Dir string }
 
