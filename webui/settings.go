@@ -27,6 +27,8 @@ type settingsView struct {
 	// Cert is the certificate in use (certificate.go); nil when the box
 	// cannot say.
 	Cert *certView
+	// DNS is the fixed address's DNS servers, as the form shows them (network.go).
+	DNS string
 }
 
 func (h *handler) settingsPage(nav, tmpl string) func(http.ResponseWriter, *http.Request, *visitor) {
@@ -41,7 +43,7 @@ func (h *handler) renderSettings(w http.ResponseWriter, r *http.Request, v *visi
 		h.failPage(w, err)
 		return
 	}
-	view := settingsView{pageView: pv, Settings: s, Hostname: s.Hostname, MessageMB: s.Limits.MaxMessageBytes / 1e6}
+	view := settingsView{pageView: pv, Settings: s, Hostname: s.Hostname, MessageMB: s.Limits.MaxMessageBytes / 1e6, DNS: strings.Join(s.Network.DNS, " ")}
 	if tmpl == "settings.html" {
 		view.Cert = h.certificateView(r, v)
 	}
@@ -112,6 +114,8 @@ func (h *handler) settingsChange(w http.ResponseWriter, r *http.Request, v *visi
 		fields = []string{"max_message_bytes", "max_recipients", "max_connections"}
 	case "certificate", "uncertificate", "renew":
 		op, fields = certificateOp(form, r) // certificate.go
+	case "network":
+		op, fields = networkOp(r) // network.go
 	default:
 		http.NotFound(w, r)
 		return
@@ -122,7 +126,7 @@ func (h *handler) settingsChange(w http.ResponseWriter, r *http.Request, v *visi
 	pv.Nav = nav
 	res, err := h.admin.Do(r.Context(), v.actor, op)
 	if err != nil {
-		pv.keep(form, r, "domain", "hostname", "host", "port", "tls", "username", "cert") // never a password or a key
+		pv.keep(form, r, "domain", "hostname", "host", "port", "tls", "username", "cert", "mode", "address", "gateway", "dns") // never a password or a key
 		h.renderSettings(w, r, v, pv, pv.fail(form, err, fields...), tmpl)
 		return
 	}

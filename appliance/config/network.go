@@ -11,7 +11,7 @@ import (
 // appliance itself never changes an interface, so a change takes effect at
 // the next start of the box.
 type NetworkConfig struct {
-	Mode string `json:"mode" help:"How the box gets its address: \"dhcp\" (from the office router, the usual) or \"static\" (the fixed address below). A wrong fixed address makes the box unreachable: to undo it, press the reset button for the factory reset, or set \"dhcp\" here with the SD card in another computer (the data partition)."`
+	Mode string `json:"mode" help:"How the box gets its address: \"dhcp\" (from the office router, the usual) or \"static\" (the fixed address below). A wrong fixed address makes the box unreachable: to undo it, put the SD card (or the USB data disk) in another computer and set \"dhcp\" here, in postroom/config.json on its data partition. The factory reset does not undo it: it is confirmed on the web page and keeps this file."`
 	// The fixed settings stay in the file in dhcp mode, so that switching
 	// back and forth on the page does not make a person type them again.
 	Address string   `json:"address" help:"For mode \"static\": the box's address with the size of its network, e.g. \"192.168.1.20/24\"."`
