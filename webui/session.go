@@ -252,7 +252,13 @@ func (x session) checkCSRF(r *http.Request) bool {
 
 // setCookie hands the browser its token; an empty token clears it.
 func setCookie(w http.ResponseWriter, r *http.Request, token string) {
-	c := &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true,
+	writeCookie(w, r, cookieName, "/", token)
+}
+
+// writeCookie sets a token cookie for the pages under path: HttpOnly,
+// SameSite=Strict, Secure on TLS; an empty token clears it.
+func writeCookie(w http.ResponseWriter, r *http.Request, name, path, token string) {
+	c := &http.Cookie{Name: name, Value: token, Path: path, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
 	if token == "" {
 		c.MaxAge = -1

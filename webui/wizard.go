@@ -152,13 +152,10 @@ func (h *handler) setupSession(w http.ResponseWriter, r *http.Request) (string, 
 	return token, wz, true
 }
 
+// setSetupCookie hands the browser the set-up session's token, for the
+// set-up pages only (session.go).
 func setSetupCookie(w http.ResponseWriter, r *http.Request, token string) {
-	c := &http.Cookie{Name: setupCookie, Value: token, Path: "/setup", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
-	if token == "" {
-		c.MaxAge = -1
-	}
-	http.SetCookie(w, c)
+	writeCookie(w, r, setupCookie, "/setup", token)
 }
 
 // setupCodePage asks for the code; a browser with a live session goes on
