@@ -88,6 +88,13 @@ func TestAppPasswordLive(t *testing.T) {
 	if err := smtpLogin(secret); err != nil {
 		t.Errorf("submission with the app password: %v", err)
 	}
+	// Not on the web page: that takes the account's own password.
+	if code, _, body := newWebClient(t, base).post("/login", url.Values{"user": {ann}, "password": {secret}}); code == http.StatusSeeOther {
+		t.Errorf("web login with the app password: %d\n%s", code, body)
+	}
+	if code, _, body := newWebClient(t, base).post("/login", url.Values{"user": {ann}, "password": {annPW}}); code != http.StatusSeeOther {
+		t.Errorf("web login with the account's password: %d\n%s", code, body)
+	}
 	if p := post(page, nil); !strings.Contains(p, "Downloading mail (POP3)") || !strings.Contains(p, "Ann&#39;s phone") {
 		t.Errorf("the account page lacks the devices:\n%s", p)
 	}
