@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -152,6 +153,24 @@ func TestACMEOnEveryPort(t *testing.T) {
 		t.Errorf("IMAP STARTTLS NOOP: %v", err)
 	}
 	ic.Close()
+
+	// Apple profiles are now signed with it: openssl verifies the
+	// signature up to Pebble's root and gives back the profile.
+	resp, err := http.Get("http://" + r.addr(t, ServicePublic) + "/profile/mail.mobileconfig?emailaddress=anna%40example.org&protocol=imap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	dir := t.TempDir()
+	rootFile, in, out := filepath.Join(dir, "root.pem"), filepath.Join(dir, "p.mobileconfig"), filepath.Join(dir, "p.plist")
+	os.WriteFile(rootFile, p.RootPEM(t), 0o600)
+	os.WriteFile(in, signed, 0o600)
+	if b, err := exec.Command("openssl", "cms", "-verify", "-inform", "DER", "-in", in, "-CAfile", rootFile, "-purpose", "any", "-out", out).CombinedOutput(); err != nil {
+		t.Errorf("signed profile (%d, %d bytes): openssl cms -verify: %v\n%s", resp.StatusCode, len(signed), err, b)
+	} else if plist, _ := os.ReadFile(out); !strings.Contains(string(plist), "<string>anna@example.org</string>") {
+		t.Errorf("the signed profile holds %q", plist)
+	}
 
 	// The certificate and the account key are in the data folder, private.
 	for _, f := range []string{"tls/acme/certificate.pem", "tls/acme/account.pem"} {

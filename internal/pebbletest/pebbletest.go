@@ -178,6 +178,17 @@ func Start(tb testing.TB, o Options) *Pebble {
 // certificate it issues chains to.
 func (p *Pebble) Roots(tb testing.TB) *x509.CertPool {
 	tb.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(p.RootPEM(tb)) {
+		tb.Fatal("pebble root is not PEM")
+	}
+	return pool
+}
+
+// RootPEM returns Pebble's root certificate as PEM, for programs that
+// read a file (openssl).
+func (p *Pebble) RootPEM(tb testing.TB) []byte {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+p.mgmt+"/roots/0", nil)
@@ -190,11 +201,7 @@ func (p *Pebble) Roots(tb testing.TB) *x509.CertPool {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		tb.Fatalf("pebble root: %d %v", resp.StatusCode, err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		tb.Fatalf("pebble root is not PEM: %q", b)
-	}
-	return pool
+	return b
 }
 
 // Stop ends Pebble (the CA goes down) and waits for it.
