@@ -41,6 +41,11 @@ Domains and settings (config.json):
                                        the largest message (e.g. 50M), the most recipients
                                        of one message, the most connections per service;
                                        - keeps one as it is. The services restart.
+  settings network dhcp|ADDRESS/PREFIX GATEWAY DNS [DNS [DNS]]
+                                       the box's address from its next start: from the
+                                       router, or fixed (e.g. 192.168.1.20/24 192.168.1.1
+                                       192.168.1.1). A wrong one makes the box unreachable
+                                       until config.json on the SD card says dhcp again.
 `
 
 func (c *ctl) domainsList(args []string) error {
@@ -86,6 +91,7 @@ func (c *ctl) settingsShow(args []string) error {
 	t.row("mail domains", dash(strings.Join(s.Domains, ", ")))
 	t.row("smarthost", smarthost(s.Smarthost))
 	l := s.Limits
+	t.row("network", networkWords(s.Network)+" (from the next start)")
 	t.row("limits", fmt.Sprintf("messages up to %s, %d recipients each, %d connections per service",
 		formatSize(l.MaxMessageBytes), l.MaxRecipients, l.MaxConnections))
 	return t.flush()
