@@ -37,12 +37,14 @@
 // with a link-local address when no server answers; IPv6 comes from the
 // kernel's autoconfiguration once the link is up. The clock (ntp.go,
 // ntp_linux.go): SNTP against public pools, stepped and marked synchronised.
+// A fixed address set on the web page (netconfig.go, netconfig_linux.go):
+// once the data disk is mounted, the network section of its config.json
+// may switch the first wired interface from DHCP to a fixed address.
 //
 // mDNS (mdns.go, mdns_linux.go): the box answers as postroom.local on each
 // wired interface, with the addresses it has at the moment.
 //
-// Still to come (issue 14): a static address set on the web page, zombie
-// reaping for grandchildren.
+// Still to come (issue 14): zombie reaping for grandchildren.
 //
 // Nothing here may import the image builder (image/): the board's binary
 // must stay small.
