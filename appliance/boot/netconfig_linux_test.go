@@ -3,10 +3,14 @@ package boot
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,4 +130,68 @@ func checkIPv4(t *testing.T, iface, addr string, gw net.IP) {
 		}
 	}
 	t.Errorf("no default route via %s: %v", gw, routes)
+}
+
+// TestUseConfigSwitch: the init's order on a box with a fixed address.
+// DHCP starts on eth0 at once (nobody answers: it is still asking), the
+// data disk's config.json asks for a fixed address, and useConfig stops
+// the DHCP client before it falls back to link-local and puts the fixed
+// address on eth0. The DHCP client runs in its own goroutines, which a
+// locked thread's namespace does not reach, so the test runs again in a
+// child process that unshare(1) puts in a network namespace of its own.
+func TestUseConfigSwitch(t *testing.T) {
+	if os.Getenv("POSTROOM_NETNS_CHILD") == "" {
+		if os.Geteuid() != 0 {
+			t.Skip("network namespaces need root")
+		}
+		unshare, err := exec.LookPath("unshare")
+		if err != nil {
+			t.Skip("no unshare(1)")
+		}
+		cmd := exec.Command(unshare, "--net", os.Args[0], "-test.run=^TestUseConfigSwitch$", "-test.v")
+		cmd.Env = append(os.Environ(), "POSTROOM_NETNS_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("in a network namespace: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "--- PASS: TestUseConfigSwitch") {
+			t.Fatalf("the child did not run the test:\n%s", out)
+		}
+		return
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "lan0"}
+	if err := netlink.LinkAdd(veth); err != nil {
+		t.Fatal(err)
+	}
+	lan0, _ := netlink.LinkByName("lan0")
+	netlink.LinkSetUp(lan0)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, config.ConfigFile)
+	c := config.Default()
+	c.Network = config.NetworkConfig{Mode: "static", Address: "10.9.0.77/24", Gateway: "10.9.0.1", DNS: []string{"10.9.0.53"}}
+	if err := c.Save(cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var said []string
+	say := func(f string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		said = append(said, fmt.Sprintf(f, a...))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rs := &netRuns{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	// A minute to ask: the switch, not the timeout, must end the asking.
+	rs.start(ctx, &Network{Iface: "eth0", Say: say, ResolvConf: filepath.Join(dir, "resolv.conf"), Timeout: time.Minute})
+	rs.useConfig(ctx, cfgPath, say)
+	checkIPv4(t, "eth0", "10.9.0.77/24", net.IPv4(10, 9, 0, 1))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(said) != 1 || !strings.Contains(said[0], "network eth0: 10.9.0.77/24 via 10.9.0.1") {
+		t.Errorf("console: %q (no link-local address, no error on the way)", said)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "resolv.conf")); !strings.Contains(string(data), "nameserver 10.9.0.53\n") {
+		t.Errorf("resolv.conf: %q", data)
+	}
 }
