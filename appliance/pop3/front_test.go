@@ -112,3 +112,17 @@ func TestEndSessions(t *testing.T) {
 		t.Errorf("bob's session: %q", r)
 	}
 }
+
+// TestReconnectAfterQuit: the maildrop is free once QUIT's +OK arrives, so
+// a client that logs in again at once (a phone; quick with the credential
+// cache) never finds it [IN-USE].
+func TestReconnectAfterQuit(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := 0; i < 20; i++ {
+		c := e.dial()
+		c.login(alice)
+		if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
+			t.Fatalf("round %d: QUIT: %q", i, r)
+		}
+	}
+}

@@ -152,12 +152,18 @@ func (c *session) finish() {
 	if c.mark != nil {
 		c.mark.stop()
 	}
+	c.release()
+	c.conn.Close()
+	c.nc.Close()
+}
+
+// release unpins the snapshot's bodies and frees the maildrop lock, once.
+func (c *session) release() {
 	if c.snap != nil {
 		c.snap.unpin()
 		c.srv.unlockAccount(c.snap.acct.ID)
+		c.snap = nil
 	}
-	c.conn.Close()
-	c.nc.Close()
 }
 
 // strike counts a protocol error before login against the client address
@@ -323,6 +329,10 @@ func (c *session) cmdQuit(string) error {
 	}
 	c.log.Info("pop3 quit", "account", c.snap.acct.Name, "retrieved", c.retrieved, "octets", c.sent,
 		"deleted", len(gone), "already_gone", len(uids)-len(gone))
+	// The maildrop is free before the client reads +OK: a phone that
+	// reconnects at once (its login is quick with the credential cache)
+	// must not find it [IN-USE].
+	c.release()
 	c.ok(fmt.Sprintf("%s signing off (%d messages deleted)", c.srv.opts.Hostname, len(gone)))
 	return errQuit
 }
