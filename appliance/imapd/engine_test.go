@@ -15,6 +15,18 @@ import (
 // with its RFC.
 var engineTranscripts = []transcript{
 	{
+		// RFC 9051 7.5.2: the ENVELOPE's adl is the source route of an
+		// obsolete route address (RFC 5322 4.4), "@a,@b", as Dovecot
+		// writes it; NIL for an address without one.
+		name:  "ENVELOPE keeps source routes",
+		login: true,
+		steps: []step{
+			{"a APPEND INBOX {65+}\r\nFrom: <@route1,@route2:user@example.com>\r\nTo: bob@example.org\r\n\r\n", []string{`^a OK`}, nil},
+			{"b SELECT INBOX", []string{`^b OK`}, nil},
+			{"c FETCH 1 ENVELOPE", []string{`\(\(NIL "@route1,@route2" "user" "example.com"\)\) \(\(NIL NIL "bob" "example.org"\)\)`, `^c OK`}, nil},
+		},
+	},
+	{
 		// RFC 3501 2.3.2, 6.3.1, 6.4.4: \Recent, RECENT and SEARCH
 		// NEW/OLD/RECENT for IMAP4rev1 clients; none after ENABLE
 		// IMAP4rev2 (RFC 9051 removed them).

@@ -89,7 +89,7 @@ func (c *conn) writeAddresses(list []storage.Address) {
 	for _, a := range list {
 		w.BeginList()
 		c.headerText(a.Name)
-		w.NIL() // adl: source routes are not kept
+		c.nstring(a.Route) // adl: an RFC 822 source route, "@a,@b"
 		c.nstring(a.Mailbox)
 		c.nstring(a.Host)
 		w.EndList()
