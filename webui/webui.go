@@ -223,6 +223,8 @@ func New(opts Options) *Handler {
 	// until it is done.
 	mux.HandleFunc("GET /setup", h.setupCodePage)
 	mux.HandleFunc("POST /setup", h.setupCode)
+	mux.HandleFunc("GET /setup/restore", h.setupRestorePage) // wizard_restore.go
+	mux.HandleFunc("POST /setup/restore", h.setupRestore)
 	mux.HandleFunc("GET /setup/{step}", h.setupStep)
 	mux.HandleFunc("POST /setup/{step}", h.setupPost)
 	mux.HandleFunc("GET /update", h.page(true, h.updatePage))   // update.go
