@@ -39,8 +39,9 @@ type Server struct {
 	// CertFile is the instance's certificate (PEM), for clients that
 	// read one from a file.
 	CertFile string
-	dir    string
-	users  map[string]string // name -> home
+	dir      string
+	users    map[string]string // name -> home
+	uid, gid int               // the mail processes' user
 }
 
 // Options change the instance's configuration; the zero value is Start's.
@@ -111,7 +112,7 @@ func StartWith(tb testing.TB, o Options, users ...User) *Server {
 		}
 	}
 
-	s := &Server{Client: clientTLS, CertFile: filepath.Join(dir, "cert.pem"), dir: dir, users: map[string]string{}}
+	s := &Server{Client: clientTLS, CertFile: filepath.Join(dir, "cert.pem"), dir: dir, users: map[string]string{}, uid: mailUID, gid: mailGID}
 	var passwd strings.Builder
 	if err := os.Mkdir(filepath.Join(dir, "mail"), 0o755); err != nil {
 		tb.Fatal(err)
@@ -167,6 +168,22 @@ func StartWith(tb testing.TB, o Options, users ...User) *Server {
 		}
 	}
 	return s
+}
+
+// Give hands path (a file or a folder, with all below it) to the
+// instance's mail user, so Dovecot can read and change what a test put
+// there, such as a Maildir written by an export.
+func (s *Server) Give(tb testing.TB, path string) {
+	tb.Helper()
+	err := filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, s.uid, s.gid)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Maildir is the Maildir of a user, as Dovecot keeps it.
