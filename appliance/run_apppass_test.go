@@ -99,7 +99,16 @@ func TestAppPasswordLive(t *testing.T) {
 		t.Errorf("the account page lacks the devices:\n%s", p)
 	}
 
-	// An open POP3 session ends when the password is changed on the page.
+	// Open POP3 and IMAP sessions end when the password is changed on the
+	// page.
+	ic, err := imapclient.DialInsecure(imapAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	if err := ic.Login(ann, annPW).Wait(); err != nil {
+		t.Fatal(err)
+	}
 	c, err := net.Dial("tcp", popAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +125,11 @@ func TestAppPasswordLive(t *testing.T) {
 		}
 	}
 	post(page+"/password", url.Values{"password": {"ann's second secret"}})
+	select {
+	case <-ic.Closed():
+	case <-time.After(60 * time.Second):
+		t.Errorf("the open IMAP session outlived the password change")
+	}
 	if l, _ := br.ReadString('\n'); !strings.HasPrefix(l, "-ERR [AUTH] logged out") {
 		t.Errorf("the open POP3 session after the password change: %q", l)
 	}
