@@ -66,6 +66,8 @@ func TestBadOldServers(t *testing.T) {
 			w.Flush()
 			r.ReadString('\n')
 			w.WriteString("-ERR [SYS/TEMP] try later\r\n")
+			w.Flush()
+			r.ReadString('\n')
 		}, "refused the user name or password"},
 		{"pop3 silent", POP3, nil, "stopped answering"},
 		{"imap greeting nonsense", IMAP, func(w *bufio.Writer, r *bufio.Reader) { w.WriteString("* WHAT is this\r\n") }, "old server"},
@@ -76,6 +78,8 @@ func TestBadOldServers(t *testing.T) {
 			line, _ := r.ReadString('\n')
 			tag, _, _ := strings.Cut(line, " ")
 			w.WriteString(tag + " NO [AUTHENTICATIONFAILED] nope\r\n")
+			w.Flush()
+			r.ReadString('\n') // as a server does: wait for the client, do not hang up first
 		}, "refused the user name or password"},
 		{"imap silent", IMAP, nil, "old server"},
 	}
