@@ -73,13 +73,29 @@ func TestBadOldServers(t *testing.T) {
 		{"imap greeting nonsense", IMAP, func(w *bufio.Writer, r *bufio.Reader) { w.WriteString("* WHAT is this\r\n") }, "old server"},
 		{"imap closes", IMAP, func(w *bufio.Writer, r *bufio.Reader) {}, "old server"},
 		{"imap no", IMAP, func(w *bufio.Writer, r *bufio.Reader) {
+			// A server that refuses the login (and answers what a
+			// client asks before it), until the client goes.
 			w.WriteString("* OK ready\r\n")
 			w.Flush()
-			line, _ := r.ReadString('\n')
-			tag, _, _ := strings.Cut(line, " ")
-			w.WriteString(tag + " NO [AUTHENTICATIONFAILED] nope\r\n")
-			w.Flush()
-			r.ReadString('\n') // as a server does: wait for the client, do not hang up first
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				f := strings.Fields(line)
+				if len(f) < 2 {
+					return
+				}
+				switch strings.ToUpper(f[1]) {
+				case "CAPABILITY":
+					w.WriteString("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + f[0] + " OK done\r\n")
+				case "LOGIN", "AUTHENTICATE":
+					w.WriteString(f[0] + " NO [AUTHENTICATIONFAILED] nope\r\n")
+				default:
+					w.WriteString(f[0] + " BAD what\r\n")
+				}
+				w.Flush()
+			}
 		}, "refused the user name or password"},
 		{"imap silent", IMAP, nil, "old server"},
 	}
