@@ -115,6 +115,16 @@ func (s *Store) Append(ctx context.Context, acct AccountID, mailbox string, flag
 	return out[0], nil
 }
 
+// AppendExact is Append keeping the bytes exactly as given: IMAP's
+// literal8 (RFC 3516 4.4) carries binary content in which a bare LF is
+// data, not a line end, so BINARY.SIZE and BINARY[] must see it unchanged.
+func (s *Store) AppendExact(ctx context.Context, acct AccountID, mailbox string, flags Flags, keywords []string, date time.Time, body io.Reader) (Delivered, error) {
+	return s.Append(ctx, acct, mailbox, flags, keywords, date, exactBody{body})
+}
+
+// exactBody marks a body readBody must not normalise.
+type exactBody struct{ io.Reader }
+
 // checkQuotas fails with ErrOverQuota when size more bytes would take every
 // target's account over its quota (see Delivery.Quota).
 func (s *Store) checkQuotas(targets []target, size int64) error {
@@ -239,11 +249,15 @@ func (s *Store) readBody(ctx context.Context, r io.Reader, maxSize int64) (*pend
 		}
 		return nil, err
 	}
+	_, exact := r.(exactBody)
 	for {
 		n, rerr := r.Read(in)
 		if n > 0 {
-			out := norm.append(scratch[:0], in[:n])
-			scratch = out
+			out := in[:n]
+			if !exact {
+				out = norm.append(scratch[:0], in[:n])
+				scratch = out
+			}
 			if !obj.staged {
 				buf = append(buf, out...)
 			} else {

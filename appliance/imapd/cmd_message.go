@@ -425,19 +425,45 @@ func (c *conn) literal(info wire.LiteralInfo) (io.Writer, error) {
 		}
 		return nil, nil
 	}
+	// MULTIAPPEND (RFC 3502): the message before this one was read whole;
+	// it is stored now, and if it fails none of the command's stay.
+	start := 1
+	for i, a := range info.Args {
+		if a.Kind == wire.Literal {
+			start = i + 1
+		}
+	}
 	if c.job != nil {
-		return nil, &wire.CommandError{Status: wire.NO, Code: "CANNOT", Text: "One message per APPEND"}
+		job := c.job
+		if err := c.finishAppend(true); err != nil {
+			c.rollbackAppend()
+			return nil, c.asCommandError(c.tryCreate("append", err))
+		}
+		c.appended = append(c.appended, job.dv)
 	}
 	if info.Size > c.srv.opts.AppendLimit {
+		c.rollbackAppend()
 		return nil, &wire.CommandError{Status: wire.NO, Code: "TOOBIG", Text: "Message too large"}
 	}
+	job, err := c.startAppend(info, start)
+	if err != nil {
+		c.rollbackAppend()
+		return nil, err
+	}
+	c.job = job
+	return job.pw, nil
+}
+
+// startAppend vets one APPEND message whose flags and date are
+// info.Args[start:] and starts storing its literal.
+func (c *conn) startAppend(info wire.LiteralInfo, start int) (*appendJob, error) {
 	mbox, err := c.mailboxArg(info.Args[0])
 	if err != nil {
 		return nil, c.asCommandError(err)
 	}
 	var flags []imap.Flag
 	var date time.Time
-	for _, a := range info.Args[1:] {
+	for _, a := range info.Args[start:] {
 		switch a.Kind {
 		case wire.List:
 			if flags, err = wire.FlagList(a); err != nil {
@@ -465,13 +491,17 @@ func (c *conn) literal(info wire.LiteralInfo) (io.Writer, error) {
 	}
 	pr, pw := io.Pipe()
 	job := &appendJob{pw: pw, done: make(chan struct{})}
-	c.job = job
 	go func() {
 		defer close(job.done)
-		job.dv, job.err = c.srv.st.Append(c.srv.ctx, c.acct, mbox, f, kw, date, &exactReader{r: pr, left: info.Size})
+		appendFn := c.srv.st.Append
+		if info.Binary {
+			// literal8 (RFC 3516 4.4): binary content is kept as sent.
+			appendFn = c.srv.st.AppendExact
+		}
+		job.dv, job.err = appendFn(c.srv.ctx, c.acct, mbox, f, kw, date, &exactReader{r: pr, left: info.Size})
 		pr.CloseWithError(errAppendAborted) // a writer still writing stops
 	}()
-	return pw, nil
+	return job, nil
 }
 
 func (c *conn) asCommandError(err error) *wire.CommandError {
@@ -505,6 +535,18 @@ func (c *conn) abortAppend() {
 	if c.job != nil {
 		c.finishAppend(false)
 	}
+	c.rollbackAppend()
+}
+
+// rollbackAppend removes the messages a failed MULTIAPPEND already
+// stored: RFC 3502 3 keeps all of a command's messages or none.
+func (c *conn) rollbackAppend() {
+	for _, dv := range c.appended {
+		if _, err := c.srv.st.Expunge(dv.Account, dv.Mailbox, []uint32{dv.UID}); err != nil {
+			c.log.Error("imap append rollback failed", "mailbox", dv.Mailbox, "uid", dv.UID, "err", err)
+		}
+	}
+	c.appended = nil
 }
 
 // cmdAppend stores a message with flags and date (RFC 9051 6.3.12) and
@@ -516,15 +558,26 @@ func (c *conn) cmdAppend(cmd *wire.Command) error {
 		c.abortAppend()
 		return err
 	}
-	if c.job == nil || len(a.Messages) != 1 || !a.Messages[0].Data.Streamed {
+	streamed := c.job != nil && len(a.Messages) == len(c.appended)+1
+	for _, m := range a.Messages {
+		streamed = streamed && m.Data.Streamed
+	}
+	if !streamed {
 		c.abortAppend()
-		return no("CANNOT", "One message per APPEND")
+		return no("CANNOT", "APPEND takes message literals")
 	}
 	job := c.job
 	if err := c.finishAppend(true); err != nil {
+		c.rollbackAppend()
 		return c.tryCreate("append", err)
 	}
-	c.okCode = "APPENDUID " + itoa(uint64(job.dv.UIDValidity)) + " " + itoa(uint64(job.dv.UID))
+	done := append(c.appended, job.dv)
+	c.appended = nil
+	uids := make([]uint32, len(done))
+	for i, dv := range done {
+		uids[i] = dv.UID
+	}
+	c.okCode = "APPENDUID " + itoa(uint64(job.dv.UIDValidity)) + " " + compactUIDSet(uids).String()
 	return nil
 }
 

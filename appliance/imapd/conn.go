@@ -88,6 +88,9 @@ type conn struct {
 
 	okCode string // response code for the tagged OK of this command
 	job    *appendJob
+	// appended are the messages of a MULTIAPPEND stored so far, removed
+	// again if a later one fails.
+	appended []storage.Delivered
 }
 
 var writerPool = sync.Pool{New: func() any { return wire.NewWriter(nil, writeBufSize) }}
@@ -208,6 +211,7 @@ func (c *conn) serve() {
 					ce = c.cmdError(ce.Tag, jerr)
 				}
 			}
+			c.rollbackAppend()
 			if ce.Status == wire.BAD {
 				c.log.Debug("imap bad command", "err", ce)
 			}
@@ -408,7 +412,7 @@ func (c *conn) cmdError(tag string, err error) *wire.CommandError {
 var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UNSELECT", "ENABLE", "IDLE",
 	"UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "MOVE",
 	"STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LITERAL+", "UNAUTHENTICATE",
-	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "PARTIAL"}
+	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "PARTIAL", "MULTIAPPEND"}
 
 // COMPRESS=DEFLATE (RFC 4978) works with zlib clients (TestCompress, and
 // Python's zlib) but mbsync 1.4 stalls on the first compressed answer, so

@@ -15,6 +15,54 @@ import (
 // with its RFC.
 var engineTranscripts = []transcript{
 	{
+		// RFC 3502 6 (the example, smaller messages): several messages in
+		// one APPEND, each with its own flags and date; APPENDUID names
+		// them all (RFC 4315 3). If one fails none stays (RFC 3502 3).
+		name:  "MULTIAPPEND",
+		login: true,
+		tweak: func(o *Options) { o.AppendLimit = 1000 },
+		steps: []step{
+			{"s SELECT INBOX", []string{`^\* 0 EXISTS`, `^s OK`}, nil},
+			{"a APPEND INBOX (\\Seen) {12+}\r\nSubject: 1\r\n (\\Flagged) \" 1-Jul-2002 22:00:00 -0700\" {12+}\r\nSubject: 2\r\n {12+}\r\nSubject: 3\r\n",
+				[]string{`^\* 3 EXISTS`, `^a OK \[APPENDUID \d+ 1:3\]`}, nil},
+			{"b FETCH 1:3 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])", []string{
+				`^\* 1 FETCH \(FLAGS \(\\Seen \\Recent\)`,
+				`^\* 2 FETCH \(FLAGS \(\\Flagged \\Recent\) INTERNALDATE " 2-Jul-2002 05:00:00 \+0000"`,
+				`^\* 3 FETCH \(FLAGS \(\\Recent\)`, `^b OK`}, nil},
+			// The second message's date is bad: the first is taken back.
+			{"c APPEND INBOX {12+}\r\nSubject: 4\r\n \"bad date\" {12+}\r\nSubject: 5\r\n", []string{`^c BAD`}, nil},
+			// The third is over APPENDLIMIT: the first two go.
+			{"d APPEND INBOX {12+}\r\nSubject: 6\r\n {12+}\r\nSubject: 7\r\n {2000+}\r\n" + strings.Repeat("x", 2000), []string{`^d NO \[TOOBIG\]`}, nil},
+			// A synchronising second literal of a missing mailbox
+			// (RFC 3502 6's second example).
+			{"e APPEND Nowhere {12+}\r\nSubject: 8\r\n", []string{`^e NO \[TRYCREATE\]`}, nil},
+			{"f STATUS INBOX (MESSAGES UIDNEXT)", []string{`^\* STATUS INBOX \(MESSAGES 3 UIDNEXT \d+\)`, `^f OK`}, nil},
+			{"g UID SEARCH SUBJECT \"4\"", []string{`^\* SEARCH$`, `^g OK`}, nil},
+			{"h NOOP", []string{`^h OK`}, []string{`^\* [4-9] EXISTS`}},
+			{"i FETCH 1:* (FLAGS)", []string{`^\* 3 FETCH`, `^i OK`}, []string{`^\* [4-9] FETCH`}},
+		},
+	},
+	{
+		// RFC 3516 4.4 and 4.2: a literal8 APPEND keeps binary content
+		// exactly as sent (a bare LF and a NUL are data), so BINARY.SIZE
+		// and BINARY[] are exact; a partial BINARY echoes its origin
+		// (RFC 3516 4.2: "BINARY[1]<2>"), and an empty part has size 0.
+		name:  "APPEND literal8",
+		login: true,
+		steps: []step{
+			{"s SELECT INBOX", []string{`^s OK`}, nil},
+			{"a APPEND INBOX ~{" + fmt.Sprint(len(binaryMessage)) + "+}\r\n" + binaryMessage, []string{`^a OK \[APPENDUID \d+ 1\]`}, nil},
+			{"b FETCH 1 (RFC822.SIZE BINARY.SIZE[1] BINARY.SIZE[2])", []string{
+				`^\* 1 FETCH \(RFC822.SIZE ` + fmt.Sprint(len(binaryMessage)) + ` BINARY.SIZE\[1\] 8 BINARY.SIZE\[2\] 0\)`, `^b OK`}, nil},
+			{"c FETCH 1 BINARY.PEEK[1]", []string{`^\* 1 FETCH \(BINARY\[1\] ~\{8\}$`, `^a$`, "^b\x00c$", `^d\)$`, `^c OK`}, nil},
+			{"d FETCH 1 BINARY.PEEK[1]<2.3>", []string{`^\* 1 FETCH \(BINARY\[1\]<2> ~\{3\}$`, "^b\x00c\\)$", `^d OK`}, nil},
+			{"e FETCH 1 BINARY.PEEK[2]", []string{`^\* 1 FETCH \(BINARY\[2\] (""|~?\{0\})`, `^e OK`}, nil},
+			// A plain literal is still stored with CRLF line ends.
+			{"f APPEND INBOX {11+}\r\nSubject: x\n", []string{`^f OK`}, nil},
+			{"g FETCH 2 RFC822.SIZE", []string{`^\* 2 FETCH \(RFC822.SIZE 12\)`, `^g OK`}, nil},
+		},
+	},
+	{
 		// RFC 9051 7.5.2: the ENVELOPE's adl is the source route of an
 		// obsolete route address (RFC 5322 4.4), "@a,@b", as Dovecot
 		// writes it; NIL for an address without one.
@@ -203,6 +251,14 @@ var engineTranscripts = []transcript{
 		},
 	},
 }
+
+// binaryMessage has a binary part with a bare LF, a NUL and a CRLF
+// ("a\nb\x00c\r\nd", 8 octets) and an empty part.
+const binaryMessage = "Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
+	"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" +
+	"a\nb\x00c\r\nd\r\n" +
+	"--b\r\nContent-Type: text/plain\r\n\r\n\r\n" +
+	"--b--\r\n"
 
 func TestEngineTranscripts(t *testing.T) {
 	for _, tr := range engineTranscripts {
