@@ -247,7 +247,7 @@ func (c *conn) cmdThread(cmd *wire.Command) error {
 	if err != nil {
 		return err
 	}
-	if t.Algorithm != "ORDEREDSUBJECT" {
+	if t.Algorithm != "ORDEREDSUBJECT" && t.Algorithm != "REFERENCES" {
 		return bad("", "Unsupported thread algorithm")
 	}
 	switch strings.ToUpper(t.Charset) {
@@ -258,6 +258,9 @@ func (c *conn) cmdThread(cmd *wire.Command) error {
 	found, err := c.searchCands(&t.Search)
 	if err != nil {
 		return err
+	}
+	if t.Algorithm == "REFERENCES" {
+		return c.cmdThreadReferences(found, cmd.UID)
 	}
 	crit := []wire.SortCriterion{{Key: "SUBJECT"}, {Key: "DATE"}}
 	keys := make([]sortKey, len(found))

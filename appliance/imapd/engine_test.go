@@ -189,7 +189,7 @@ var engineTranscripts = []transcript{
 			{"k THREAD ORDEREDSUBJECT UTF-8 ALL", []string{`^\* THREAD \(2 \(4\)\(5\)\)\(3\)\(1\)$`, `^k OK`}, nil},
 			{"l THREAD ORDEREDSUBJECT UTF-8 NOT SUBJECT alpha", []string{`^\* THREAD \(3\)\(1\)$`, `^l OK`}, nil},
 			{"m UID THREAD ORDEREDSUBJECT UTF-8 SUBJECT gamma", []string{`^\* THREAD \(1\)$`, `^m OK`}, nil},
-			{"n THREAD REFERENCES UTF-8 ALL", []string{`^n BAD`}, nil},
+			{"n THREAD BOGUS UTF-8 ALL", []string{`^n BAD`}, nil},
 		},
 	},
 	{

@@ -26,6 +26,7 @@
 //	cmd_message.go STORE, COPY, MOVE, EXPUNGE, APPEND
 //	cmd_search.go SEARCH/ESEARCH, SEARCHRES, PARTIAL
 //	cmd_sort.go   SORT, SORT=DISPLAY, THREAD=ORDEREDSUBJECT
+//	cmd_thread.go THREAD=REFERENCES
 //	cmd_qresync.go QRESYNC: VANISHED, SELECT (QRESYNC ...)
 //	cmd_quota.go  GETQUOTA, GETQUOTAROOT
 //	utf7.go       modified UTF-7 mailbox names (RFC 3501 5.1.3)
