@@ -224,6 +224,9 @@ func TestCredentialCache(t *testing.T) {
 	wantAuth(t, st, "a2@example.test", "new password 1", "")
 
 	// Bounded: with room for two, a third login pushes the oldest out.
+	// Each login a minute after the one before: entries made at the same
+	// moment are equally old, and either could go.
+	clock.Advance(time.Minute)
 	wantAuth(t, st, "b@example.test", "password-b@example.test", "")
 	clock.Advance(time.Minute)
 	wantAuth(t, st, "c@example.test", "password-c@example.test", "")
