@@ -429,8 +429,11 @@ func (c *conn) literal(info wire.LiteralInfo) (io.Writer, error) {
 	// it is stored now, and if it fails none of the command's stay.
 	start := 1
 	for i, a := range info.Args {
-		if a.Kind == wire.Literal {
+		switch {
+		case a.Kind == wire.Literal:
 			start = i + 1
+		case a.IsAtom("CATENATE") || a.IsAtom("UTF8"):
+			start = i + 2 // the atom and its parenthesised parts
 		}
 	}
 	if c.job != nil {
@@ -444,6 +447,11 @@ func (c *conn) literal(info wire.LiteralInfo) (io.Writer, error) {
 	if info.Size > c.srv.opts.AppendLimit {
 		c.rollbackAppend()
 		return nil, &wire.CommandError{Status: wire.NO, Code: "TOOBIG", Text: "Message too large"}
+	}
+	if start > len(info.Args) {
+		// A CATENATE TEXT part or a UTF8 literal8: held in memory (within
+		// APPENDLIMIT) and stored by cmdAppend (appendHeld).
+		return nil, nil
 	}
 	job, err := c.startAppend(info, start)
 	if err != nil {
@@ -558,26 +566,50 @@ func (c *conn) cmdAppend(cmd *wire.Command) error {
 		c.abortAppend()
 		return err
 	}
-	streamed := c.job != nil && len(a.Messages) == len(c.appended)+1
-	for _, m := range a.Messages {
-		streamed = streamed && m.Data.Streamed
+	streamed := len(c.appended)
+	if c.job != nil {
+		streamed++
 	}
-	if !streamed {
+	for _, m := range a.Messages {
+		if m.Data.Streamed {
+			streamed--
+		}
+	}
+	if streamed != 0 {
 		c.abortAppend()
 		return no("CANNOT", "APPEND takes message literals")
 	}
-	job := c.job
-	if err := c.finishAppend(true); err != nil {
-		c.rollbackAppend()
-		return c.tryCreate("append", err)
+	if job := c.job; job != nil {
+		if err := c.finishAppend(true); err != nil {
+			c.rollbackAppend()
+			return c.tryCreate("append", err)
+		}
+		c.appended = append(c.appended, job.dv)
 	}
-	done := append(c.appended, job.dv)
+	mbox, err := c.mailboxArg(cmd.Args[0])
+	if err != nil {
+		c.rollbackAppend()
+		return err
+	}
+	for _, m := range a.Messages {
+		if m.Data.Streamed {
+			continue
+		}
+		dv, err := c.appendHeld(mbox, m)
+		if err != nil {
+			c.rollbackAppend()
+			return c.tryCreate("append", err)
+		}
+		c.appended = append(c.appended, dv)
+	}
+	done := c.appended
 	c.appended = nil
 	uids := make([]uint32, len(done))
 	for i, dv := range done {
 		uids[i] = dv.UID
 	}
-	c.okCode = "APPENDUID " + itoa(uint64(job.dv.UIDValidity)) + " " + compactUIDSet(uids).String()
+	slices.Sort(uids)
+	c.okCode = "APPENDUID " + itoa(uint64(done[0].UIDValidity)) + " " + compactUIDSet(uids).String()
 	return nil
 }
 

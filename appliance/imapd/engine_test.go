@@ -63,6 +63,40 @@ var engineTranscripts = []transcript{
 		},
 	},
 	{
+		// RFC 4469 5 (its example, smaller): a new draft made of the
+		// header and first part of a stored one (URLs, RFC 5092) and new
+		// TEXT; a URL naming nothing here is NO [BADURL] and, in a
+		// MULTIAPPEND, takes back the messages stored before it.
+		name:  "CATENATE",
+		login: true,
+		steps: []step{
+			{"a APPEND Drafts {" + fmt.Sprint(len(catenateSource)) + "+}\r\n" + catenateSource, []string{`^a OK \[APPENDUID \d+ 1\]`}, nil},
+			{"b APPEND Drafts (\\Seen \\Draft) CATENATE (URL \"/Drafts/;UID=1/;section=HEADER\" TEXT {10+}\r\n--b\r\nX: \r\n" +
+				" URL \"/Drafts/;UID=1/;section=1.MIME\" URL \"/Drafts/;UID=1/;section=1\" TEXT {21+}\r\n\r\n--b\r\n\r\nnew\r\n--b--\r\n)",
+				[]string{`^b OK \[APPENDUID \d+ 2\]`}, nil},
+			{"c SELECT Drafts", []string{`^\* 2 EXISTS`, `^c OK`}, nil},
+			{"d FETCH 2 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[1] BODY.PEEK[2] RFC822.SIZE)", []string{
+				`^\* 2 FETCH \(FLAGS \(\\Seen \\Draft\) RFC822.SIZE ` + fmt.Sprint(len(catenateResult)) + ` `, `^Subject: plan$`, `BODY\[1\] \{10\}$`,
+				`^first part BODY\[2\] \{3\}$`, `^new\)$`, `^d OK`}, nil},
+			{"e FETCH 2 BODY.PEEK[]", []string{`^--b$`, `^X: $`, `^Content-Type: text/plain$`, `^first part$`, `^new$`, `^--b--$`, `^e OK`}, nil},
+			{"f APPEND Drafts CATENATE (URL \"/Drafts/;UID=99\")", []string{`^f NO \[BADURL /Drafts/;UID=99\]`}, nil},
+			{"f2 APPEND Drafts CATENATE (URL \"/Drafts/;UID=1/;section=HEADER\" URL \"/Drafts/;UID=1/;section=2.3\")", []string{`^f2 NO \[BADURL /Drafts/;UID=1/;section=2.3\]`}, nil},
+			{"f3 APPEND Drafts CATENATE (URL \"/Drafts/;UID=1/;section=3\")", []string{`^f3 NO \[BADURL `}, nil},
+			{"g APPEND Drafts CATENATE (URL \"/Drafts;UIDVALIDITY=4294967295/;UID=1\")", []string{`^g NO \[BADURL `}, nil},
+			{"h APPEND Drafts CATENATE (URL \"imap://example.test/Drafts/;UID=1\")", []string{`^h NO \[BADURL `}, nil},
+			{"i APPEND Drafts CATENATE (URL \"/Nowhere/;UID=1\")", []string{`^i NO \[BADURL `}, nil},
+			{"j APPEND Drafts CATENATE (TEXT {12+}\r\nSubject: j\r\n URL \"/Drafts/;UID=1/;urlauth=anonymous\")", []string{`^j NO \[BADURL `}, nil},
+			{"k APPEND Drafts {12+}\r\nSubject: k\r\n CATENATE (URL \"/Drafts/;UID=99\")", []string{`^k NO \[BADURL `}, nil},
+			{"l APPEND Nowhere CATENATE (TEXT {12+}\r\nSubject: l\r\n)", []string{`^l NO \[TRYCREATE\]`}, nil},
+			{"m NOOP", []string{`^m OK`}, nil},
+			{"n STATUS Drafts (MESSAGES)", []string{`^\* STATUS "?Drafts"? \(MESSAGES 2\)`, `^n OK`}, nil},
+			// A whole message by URL, then a MULTIAPPEND mixing both forms (UID 3
+			// went to k's message, taken back).
+			{"o APPEND Drafts CATENATE (URL \"/Drafts/;UID=2\") {12+}\r\nSubject: o\r\n", []string{`^\* 4 EXISTS`, `^o OK \[APPENDUID \d+ 4:5\]`}, nil},
+			{"p FETCH 3:4 RFC822.SIZE", []string{`RFC822.SIZE (12|` + fmt.Sprint(len(catenateResult)) + `)\)`, `RFC822.SIZE (12|` + fmt.Sprint(len(catenateResult)) + `)\)`, `^p OK`}, nil},
+		},
+	},
+	{
 		// RFC 9051 7.5.2: the ENVELOPE's adl is the source route of an
 		// obsolete route address (RFC 5322 4.4), "@a,@b", as Dovecot
 		// writes it; NIL for an address without one.
@@ -259,6 +293,17 @@ const binaryMessage = "Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
 	"a\nb\x00c\r\nd\r\n" +
 	"--b\r\nContent-Type: text/plain\r\n\r\n\r\n" +
 	"--b--\r\n"
+
+// catenateSource is the stored draft the CATENATE transcript builds
+// from, and catenateResult what it builds.
+const (
+	catenateSource = "Subject: plan\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nold\r\n--b--\r\n"
+	catenateResult = "Subject: plan\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nX: \r\n" + "Content-Type: text/plain\r\n\r\n" + "first part" +
+		"\r\n--b\r\n\r\nnew\r\n--b--\r\n"
+)
 
 func TestEngineTranscripts(t *testing.T) {
 	for _, tr := range engineTranscripts {
