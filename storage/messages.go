@@ -359,11 +359,16 @@ func (s *Store) Expunge(acct AccountID, mbox MailboxID, uids []uint32) ([]uint32
 	slices.Sort(uids)
 	uids = slices.Compact(uids)
 	var gone []uint32
+	var lo, hi uint64 // the MODSEQs of the expunges, for pruning
 	err := s.mutateBatches(acct, mbox, uids, func(txn *badger.Txn, mb *Mailbox, rec *accountRecord, batch []uint32) (batchResult, error) {
 		var events []Event
 		var bg []uint32
 		err := eachMessage(txn, acct, mbox, batch, func(m *Message) error {
 			ev, err := expungeTxn(txn, acct, mb, rec, m)
+			if lo == 0 {
+				lo = ev.Message.ModSeq
+			}
+			hi = ev.Message.ModSeq
 			events = append(events, ev)
 			bg = append(bg, m.UID)
 			return err
@@ -375,6 +380,7 @@ func (s *Store) Expunge(acct AccountID, mbox MailboxID, uids []uint32) ([]uint32
 	})
 	if len(gone) > 0 {
 		s.kickEraser()
+		s.maybePruneTombstones(acct, mbox, lo, hi)
 	}
 	return gone, err
 }

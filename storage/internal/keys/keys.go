@@ -184,6 +184,11 @@ func TombstonePrefix(acct, mbox uint64) []byte {
 	return u64(u64([]byte{TagTombstone}, acct), mbox)
 }
 
+// TombstoneFloor is the tombstone key with MODSEQ 0 and UID 0, which no
+// expunge has (MODSEQs count from 1): it holds the mailbox's pruning floor,
+// and goes with the mailbox's tombstones under TombstonePrefix.
+func TombstoneFloor(acct, mbox uint64) []byte { return Tombstone(acct, mbox, 0, 0) }
+
 // ParseModSeq returns acct, mbox, modseq, uid from a 21 or 22 key.
 func ParseModSeq(k []byte) (acct, mbox, modseq uint64, uid uint32, err error) {
 	if len(k) != 29 || (k[0] != TagModSeq && k[0] != TagTombstone) {
