@@ -53,7 +53,7 @@ func TestMovingBrowser(t *testing.T) {
 	}
 	for _, width := range []int64{390, 1280} {
 		ctx, cancel := chromedp.NewContext(alloc)
-		ctx, cancel2 := context.WithTimeout(ctx, 60*time.Second)
+		ctx, cancel2 := context.WithTimeout(ctx, 4*time.Minute) // a bound, not a speed target
 		var w []int
 		err := chromedp.Do(ctx,
 			chromedp.EmulateViewport(width, 800),
