@@ -60,6 +60,10 @@ var engineTranscripts = []transcript{
 			// A plain literal is still stored with CRLF line ends.
 			{"f APPEND INBOX {11+}\r\nSubject: x\n", []string{`^f OK`}, nil},
 			{"g FETCH 2 RFC822.SIZE", []string{`^\* 2 FETCH \(RFC822.SIZE 12\)`, `^g OK`}, nil},
+			// RFC 6855 3's UTF8 form is a literal8 too: kept as sent.
+			{"h ENABLE UTF8=ACCEPT", []string{`^h OK`}, nil},
+			{"i APPEND INBOX UTF8 (~{" + fmt.Sprint(len(utf8Message)) + "+}\r\n" + utf8Message + ")", []string{`^i OK \[APPENDUID \d+ 3\]`}, nil},
+			{"j FETCH 3 (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])", []string{`^\* 3 FETCH \(RFC822.SIZE ` + fmt.Sprint(len(utf8Message)) + ` `, `^Subject: café`, `^j OK`}, nil},
 		},
 	},
 	{
@@ -304,6 +308,9 @@ const (
 		"--b\r\nX: \r\n" + "Content-Type: text/plain\r\n\r\n" + "first part" +
 		"\r\n--b\r\n\r\nnew\r\n--b--\r\n"
 )
+
+// utf8Message has a UTF-8 header and bare LF line ends.
+const utf8Message = "Subject: café\n\nx\n"
 
 func TestEngineTranscripts(t *testing.T) {
 	for _, tr := range engineTranscripts {
