@@ -32,3 +32,20 @@ func TestCatenateUIDValidity(t *testing.T) {
 		{"f NOOP", []string{`^f OK`}, []string{`EXISTS`}},
 	})
 }
+
+// TestMultiappendOverQuota: RFC 3502 3, a MULTIAPPEND whose third message
+// would take the account over its quota stores none of the three.
+func TestMultiappendOverQuota(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.st.SetQuota(alice, 70); err != nil {
+		t.Fatal(err)
+	}
+	rc := e.rawLogin(alice)
+	msg := "Subject: quota test\r\n\r\n12345\r\n" // 30 octets
+	rc.run([]step{
+		{"a APPEND INBOX {30+}\r\n" + msg + " {30+}\r\n" + msg + " {30+}\r\n" + msg, []string{`^a NO \[OVERQUOTA\]`}, nil},
+		{"b STATUS INBOX (MESSAGES)", []string{`^\* STATUS INBOX \(MESSAGES 0\)`, `^b OK`}, nil},
+		{"c APPEND INBOX {30+}\r\n" + msg + " {30+}\r\n" + msg, []string{`^c OK \[APPENDUID \d+ \d+:\d+\]`}, nil},
+		{"d STATUS INBOX (MESSAGES)", []string{`^\* STATUS INBOX \(MESSAGES 2\)`, `^d OK`}, nil},
+	})
+}
