@@ -164,10 +164,16 @@ func (s *Store) PruneTombstones(acct AccountID, mbox MailboxID, keep int) (uint6
 	return floor, pruned, nil
 }
 
+// prunesAt reports whether an Expunge whose MODSEQs ran from lo to hi
+// prunes: when the range holds a multiple of pruneEvery.
+func prunesAt(lo, hi uint64) bool {
+	return lo != 0 && (lo%pruneEvery == 0 || lo/pruneEvery != hi/pruneEvery)
+}
+
 // maybePruneTombstones prunes a mailbox when the MODSEQs lo..hi of an
 // Expunge crossed a multiple of pruneEvery.
 func (s *Store) maybePruneTombstones(acct AccountID, mbox MailboxID, lo, hi uint64) {
-	if lo == 0 || (lo%pruneEvery != 0 && lo/pruneEvery == hi/pruneEvery) {
+	if !prunesAt(lo, hi) {
 		return
 	}
 	if _, _, err := s.PruneTombstones(acct, mbox, maxTombstones); err != nil {
