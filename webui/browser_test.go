@@ -24,10 +24,14 @@ import (
 // $POSTROOM_SCREENSHOTS) to look at. Without chromium it is skipped;
 // `make deps` installs it.
 func TestBrowser(t *testing.T) {
-	alloc, out := startChromium(t)
 	s := newSite(t)
 	for _, width := range []int64{390, 1280} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			// A browser of its own per width: one profile shared by both
+			// can carry the first run's login cookie (chromium writes it
+			// to the profile when a slow run gives it time), and the
+			// second run then never sees the login form.
+			alloc, out := startChromium(t)
 			ctx, cancel := chromedp.NewContext(alloc)
 			defer cancel()
 			ctx, cancel = context.WithTimeout(ctx, 4*time.Minute) // a bound, not a speed target: a loaded machine is slow

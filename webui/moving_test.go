@@ -2,6 +2,7 @@ package webui
 
 import (
 	"context"
+	"os/exec"
 	"strconv"
 	"time"
 
@@ -41,7 +42,9 @@ func movingSite(t *testing.T) (*site, *transition.Manager, *dovecottest.Server) 
 // phone's width and a desktop's: nothing wider than the window; the
 // screenshots go to testoutput/ with the others.
 func TestMovingBrowser(t *testing.T) {
-	alloc, out := startChromium(t)
+	if _, err := exec.LookPath("chromium"); err != nil || testing.Short() {
+		t.Skip("no chromium, or -short: make deps installs it")
+	}
 	s, m, dc := movingSite(t)
 	port, _ := strconv.Atoi(dc.IMAPS[strings.LastIndex(dc.IMAPS, ":")+1:])
 	src, err := m.Add(context.Background(), transition.NewSource{Account: worker, Protocol: "imap", Host: "localhost", Port: port, Username: "ann@old.example", Password: "ann's old pw"})
@@ -52,6 +55,7 @@ func TestMovingBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, width := range []int64{390, 1280} {
+		alloc, out := startChromium(t) // a profile per width: see TestBrowser
 		ctx, cancel := chromedp.NewContext(alloc)
 		ctx, cancel2 := context.WithTimeout(ctx, 4*time.Minute) // a bound, not a speed target
 		var w []int
