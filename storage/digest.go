@@ -18,11 +18,27 @@ import (
 // and dates change when a folder is copied, while the bytes of the same
 // message stay the same.
 func (s *Store) Digests(acct AccountID, mbox MailboxID, sizes map[int64]bool) (map[[32]byte]bool, error) {
+	uids, err := s.DigestUIDs(acct, mbox, sizes)
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[[32]byte]bool, len(uids))
+	for sum := range uids {
+		have[sum] = true
+	}
+	return have, nil
+}
+
+// DigestUIDs is Digests with the UID of a message of each digest (the
+// lowest, when the mailbox holds the same bytes more than once): a
+// transition that recognises a message it took before also needs to know
+// which one it is, to keep its flags up to date.
+func (s *Store) DigestUIDs(acct AccountID, mbox MailboxID, sizes map[int64]bool) (map[[32]byte]uint32, error) {
 	msgs, err := s.Messages(acct, mbox)
 	if err != nil {
 		return nil, err
 	}
-	have := map[[32]byte]bool{}
+	have := map[[32]byte]uint32{}
 	h := sha256.New()
 	for _, m := range msgs {
 		if !sizes[m.Size] {
@@ -39,7 +55,10 @@ func (s *Store) Digests(acct AccountID, mbox MailboxID, sizes map[int64]bool) (m
 		if err != nil {
 			return nil, fmt.Errorf("storage: reading message %d: %w", m.UID, err)
 		}
-		have[[32]byte(h.Sum(nil))] = true
+		sum := [32]byte(h.Sum(nil))
+		if _, ok := have[sum]; !ok {
+			have[sum] = m.UID
+		}
 	}
 	return have, nil
 }

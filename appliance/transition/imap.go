@@ -110,6 +110,7 @@ func (p *puller) imap(ctx context.Context, pw string) error {
 		return fmt.Errorf("reading the account's mailboxes: %w", err)
 	}
 	special := specialMailboxes(boxes)
+	condstore := c.c.Caps().Has(imap.CapCondStore)
 	for _, l := range list {
 		attrs := make([]string, len(l.Attrs))
 		for i, a := range l.Attrs {
@@ -119,7 +120,7 @@ func (p *puller) imap(ctx context.Context, pw string) error {
 		if !ok {
 			continue
 		}
-		err := p.imapFolder(ctx, c, l.Mailbox, ours)
+		err := p.imapFolder(ctx, c, l.Mailbox, ours, condstore)
 		var fe *folderError
 		if errors.As(err, &fe) {
 			// This folder only: the others go on.
@@ -152,9 +153,10 @@ func (r *record) folder(old, ours string) *Folder {
 	return f
 }
 
-// imapFolder takes the messages of one old folder that are not taken yet.
-func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) error {
-	sel, err := c.c.Select(old, &imap.SelectOptions{ReadOnly: true}).Wait()
+// imapFolder brings the flags of the messages of one old folder taken
+// before up to date (flags.go), then takes those not taken yet.
+func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string, condstore bool) (rerr error) {
+	sel, err := c.c.Select(old, &imap.SelectOptions{ReadOnly: true, CondStore: condstore}).Wait()
 	if err != nil {
 		var ie *imap.Error
 		if errors.As(err, &ie) {
@@ -166,7 +168,12 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 	if err := ensureMailbox(p.m.o.Store, p.acct.ID, ours); err != nil {
 		return &folderError{fmt.Sprintf("the folder %q cannot be made here as %q: %v", old, ours, err)}
 	}
+	mb, err := p.m.o.Store.Mailbox(p.acct.ID, ours)
+	if err != nil {
+		return fmt.Errorf("reading the mailbox %s: %w", ours, err)
+	}
 	var last uint32
+	var modseq uint64
 	// The first messages of a run are compared with what the mailbox has,
 	// until one is new: a crash may have added them without recording
 	// them (the state is written in batches). After a new UIDVALIDITY
@@ -178,10 +185,36 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 		f.Error = ""
 		if f.UIDValidity != sel.UIDValidity {
 			checkAll = f.UIDValidity != 0
-			f.UIDValidity, f.LastUID = sel.UIDValidity, 0
+			f.UIDValidity, f.LastUID, f.ModSeq = sel.UIDValidity, 0, 0
 		}
-		last = f.LastUID
+		last, modseq = f.LastUID, f.ModSeq
 	})
+	fm, err := openFlagMap(flagMapPath(p.m.o.Dir, p.src.ID, old), sel.UIDValidity, mb.UIDValidity)
+	if err != nil {
+		return err
+	}
+	p.fm = fm
+	defer func() {
+		p.fm = nil
+		fm.close()
+	}()
+	if !condstore || sel.HighestModSeq == 0 {
+		modseq = 0 // every message's flags are read
+	}
+	if modseq == 0 || sel.HighestModSeq != modseq {
+		n, err := p.followFlags(ctx, c, mb.ID, fm, last, modseq)
+		if err != nil {
+			return err
+		}
+		p.res.Updated += n
+	}
+	// The next run asks for what changed after this look; messages taken
+	// below at a higher MODSEQ are asked again then, which changes nothing.
+	defer func() {
+		if rerr == nil && condstore {
+			p.m.update(p.src.ID, func(r *record) { r.folder(old, ours).ModSeq = sel.HighestModSeq })
+		}
+	}()
 	if sel.NumMessages == 0 || (sel.UIDNext != 0 && uint32(sel.UIDNext) <= last+1) {
 		return nil
 	}
@@ -212,10 +245,7 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 			case imapclient.FetchItemDataUID:
 				uid = uint32(it.UID)
 			case imapclient.FetchItemDataFlags:
-				flags = flags[:0]
-				for _, f := range it.Flags {
-					flags = append(flags, string(f))
-				}
+				flags = flagNames(flags, it)
 			case imapclient.FetchItemDataInternalDate:
 				date = it.Time
 			case imapclient.FetchItemDataBodySection:
@@ -249,11 +279,20 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 				if date.IsZero() {
 					date = p.m.o.Now()
 				}
-				dup, err := dd.has(spooled)
+				ourUID, dup, err := dd.has(spooled)
 				if err != nil {
 					return err
 				}
 				if dup {
+					// Taken by a run that stopped before recording it: the
+					// flags it has here stand for what that run put there.
+					here, err := p.m.o.Store.Message(p.acct.ID, mb.ID, ourUID)
+					if err != nil {
+						return fmt.Errorf("reading a message taken before: %w", err)
+					}
+					if err := fm.add(uid, ourUID, here.AllFlags()); err != nil {
+						return err
+					}
 					p.m.update(p.src.ID, func(r *record) { r.folder(old, ours).LastUID = uid })
 					last = uid
 					return nil
@@ -280,7 +319,7 @@ func (p *puller) imapFolder(ctx context.Context, c *imapConn, old, ours string) 
 func (p *puller) imapAppend(ctx context.Context, old, ours string, uid uint32, flags []string, date time.Time, body io.Reader) error {
 	f, kw := storage.ParseFlags(flags)
 	cr := &counter{r: body}
-	_, err := p.m.o.Store.Append(ctx, p.acct.ID, ours, f, kw, date, cr)
+	d, err := p.m.o.Store.Append(ctx, p.acct.ID, ours, f, kw, date, cr)
 	if errors.Is(err, storage.ErrTooLarge) {
 		// Skipped, and said so: the move must not stop on one message.
 		msg := fmt.Sprintf("message UID %d of %q is larger than this box accepts and was left on the old server", uid, old)
@@ -293,6 +332,9 @@ func (p *puller) imapAppend(ctx context.Context, old, ours string, uid uint32, f
 	}
 	if err != nil {
 		return fmt.Errorf("adding a message to %s: %w", ours, err)
+	}
+	if err := p.fm.add(uid, d.UID, flags); err != nil {
+		return err
 	}
 	return p.took(cr.n, func(r *record) {
 		fo := r.folder(old, ours)

@@ -287,7 +287,7 @@ func (p *puller) pop3(ctx context.Context, pw string) error {
 			if err != nil {
 				return err
 			}
-			dup, err := dd.has(sp)
+			_, dup, err := dd.has(sp)
 			if err != nil {
 				sp.Close()
 				return err

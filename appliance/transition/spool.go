@@ -42,26 +42,28 @@ type dedupe struct {
 	st    *storage.Store
 	acct  storage.AccountID
 	box   string
-	sizes map[int64]map[[32]byte]bool
+	sizes map[int64]map[[32]byte]uint32
 }
 
-func (d *dedupe) has(s *spool) (bool, error) {
+// has says whether the mailbox holds the spooled message, and its UID.
+func (d *dedupe) has(s *spool) (uint32, bool, error) {
 	if d.sizes == nil {
-		d.sizes = map[int64]map[[32]byte]bool{}
+		d.sizes = map[int64]map[[32]byte]uint32{}
 	}
 	have, ok := d.sizes[s.size]
 	if !ok {
 		mb, err := d.st.Mailbox(d.acct, d.box)
 		if err != nil {
-			return false, err
+			return 0, false, err
 		}
-		have, err = d.st.Digests(d.acct, mb.ID, map[int64]bool{s.size: true})
+		have, err = d.st.DigestUIDs(d.acct, mb.ID, map[int64]bool{s.size: true})
 		if err != nil {
-			return false, err
+			return 0, false, err
 		}
 		d.sizes[s.size] = have
 	}
-	return have[s.sum], nil
+	uid, ok := have[s.sum]
+	return uid, ok, nil
 }
 
 // counter counts the bytes read through it: the size of a message taken.

@@ -106,6 +106,9 @@ type Folder struct {
 	UIDValidity uint32 `json:"uidvalidity"`
 	LastUID     uint32 `json:"last_uid"`
 	Fetched     int    `json:"fetched"`
+	// ModSeq is the folder's HIGHESTMODSEQ when its flags were last
+	// looked at, for servers with CONDSTORE (flags.go); 0: read them all.
+	ModSeq uint64 `json:"modseq,omitempty"`
 	// Error is why this folder could not be taken (a name this box
 	// refuses, say); the others go on.
 	Error string `json:"error,omitempty"`
@@ -390,6 +393,9 @@ func (m *Manager) Finish(id string) (Source, error) {
 	err := m.saveLocked(r)
 	s := r.copy()
 	m.mu.Unlock()
+	if err == nil {
+		err = removeFlagMaps(m.o.Dir, id) // no run follows the flags any more
+	}
 	if err != nil {
 		return Source{}, err
 	}
@@ -414,6 +420,9 @@ func (m *Manager) Remove(id string) error {
 	}
 	delete(m.srcs, id)
 	m.mu.Unlock()
+	if err := removeFlagMaps(m.o.Dir, id); err != nil {
+		return err
+	}
 	for _, suffix := range []string{".json", ".uidl"} {
 		if err := os.Remove(filepath.Join(m.o.Dir, id+suffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("transition: %w", err)
@@ -497,6 +506,10 @@ type Result struct {
 	Fetched int   `json:"fetched"`
 	Bytes   int64 `json:"bytes"`
 	Seen    int   `json:"seen"` // messages on the old side
+	// Updated counts the messages taken before whose flags the old server
+	// changed since the last run; they changed here the same way
+	// (flags.go).
+	Updated int `json:"updated"`
 }
 
 // RunOnce pulls one source now. Its error, in plain words, is also kept
@@ -553,7 +566,7 @@ func (m *Manager) RunOnce(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return res, errors.New(msg)
 	}
-	m.log.Info("transition run", "id", id, "account", src.Account, "fetched", res.Fetched, "bytes", res.Bytes, "old_messages", res.Seen)
+	m.log.Info("transition run", "id", id, "account", src.Account, "fetched", res.Fetched, "bytes", res.Bytes, "old_messages", res.Seen, "flags_updated", res.Updated)
 	return res, nil
 }
 
@@ -564,6 +577,9 @@ type puller struct {
 	acct    storage.Account
 	res     *Result
 	unsaved int // messages taken since the state was last written
+	// fm is the flags of the IMAP folder being pulled; its lines are
+	// synced before the state that counts them taken.
+	fm *flagMap
 }
 
 // saveEvery is how many messages are taken between two writes of the
@@ -595,6 +611,9 @@ func (p *puller) took(size int64, fn func(r *record)) error {
 
 // flush writes the state now.
 func (p *puller) flush() error {
+	if err := p.fm.sync(); err != nil {
+		return err
+	}
 	p.unsaved = 0
 	return p.m.update(p.src.ID, func(*record) {})
 }

@@ -51,6 +51,10 @@ type Options struct {
 	// which keeps an expunged message's body while a session still sees
 	// it, where Maildir answers its FETCH with an empty body.
 	MailLocation string
+	// IMAPCapability, when set, replaces the capabilities Dovecot
+	// announces after login (its imap_capability), to play an older
+	// server: "IMAP4rev1 IDLE" has no CONDSTORE.
+	IMAPCapability string
 }
 
 // Start runs Dovecot with users, or skips the test when Dovecot is not
@@ -135,6 +139,9 @@ func StartWith(tb testing.TB, o Options, users ...User) *Server {
 	s.POP3, s.POP3S = addr(ports[2]), addr(ports[3])
 	conf := fmt.Sprintf(configTemplate, dir, dir, dir, dir, dir, o.MailLocation, internalUser, internalGroup, loginUser, dir, dir,
 		ports[0], ports[1], ports[2], ports[3])
+	if o.IMAPCapability != "" {
+		conf += "protocol imap {\n  imap_capability = " + o.IMAPCapability + "\n}\n"
+	}
 	write("dovecot.conf", []byte(conf), 0o644)
 	if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
 		tb.Fatal(err)
