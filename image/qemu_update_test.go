@@ -55,22 +55,18 @@ func TestUpdateUnderQemu(t *testing.T) {
 		t.Skip("qemu-system-aarch64 not installed (make deps installs qemu-system-arm)")
 	}
 	dir := t.TempDir()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	keyFile := filepath.Join(dir, "update.key")
-	if err := os.WriteFile(keyFile, update.FormatPrivateKey(priv), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := testKeyFile(t, dir)
 	const t1 = 1767225600 // 2026-01-01: the builds' times are their serials
-	img1 := mkimage(t, dir, "1", t1, keyFile, "")
-	mkimage(t, dir, "2", t1+100, keyFile, "")
-	mkimage(t, dir, "3", t1+200, keyFile, "built to fail its self-test")
+	img1 := mkimage(t, dir, "1", t1, keyFile, "", true)
+	mkimage(t, dir, "2", t1+100, keyFile, "", true)
+	mkimage(t, dir, "3", t1+200, keyFile, "built to fail its self-test", true)
 
 	box := filepath.Join(dir, "box.img")
 	copySparse(t, img1, box)
 	const user, password = "boss@example.test", "boss-password-1"
 	fillData(t, box, user, password)
 	_, kernel := moduleDirs(t)
-	ports := map[string]int{"smtp": freePort(t), "submission": freePort(t), "imap": freePort(t), "web": freePort(t)}
+	ports := boxPorts(t)
 
 	// Build 1: receive a message, then take build 2.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -104,13 +100,27 @@ func TestUpdateUnderQemu(t *testing.T) {
 	}
 }
 
+// testKeyFile makes an update signing key for one test, in dir.
+func testKeyFile(t *testing.T, dir string) string {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	keyFile := filepath.Join(dir, "update.key")
+	if err := os.WriteFile(keyFile, update.FormatPrivateKey(priv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return keyFile
+}
+
 // mkimage runs cmd/mkimage for build name at time t, signing with key;
-// fault makes the appliance's self-test fail. It returns the image.
-func mkimage(t *testing.T, dir, name string, at int64, key, fault string) string {
+// fault makes the appliance's self-test fail; withUpdate writes the
+// build's update file too (dir/name.update). It returns the image.
+func mkimage(t *testing.T, dir, name string, at int64, key, fault string, withUpdate bool) string {
 	t.Helper()
 	img := filepath.Join(dir, name+".img")
-	args := []string{"run", "./cmd/mkimage", "-o", img, "-gz=false", "-time", strconv.FormatInt(at, 10),
-		"-key", key, "-update", filepath.Join(dir, name+".update")}
+	args := []string{"run", "./cmd/mkimage", "-o", img, "-gz=false", "-time", strconv.FormatInt(at, 10), "-key", key}
+	if withUpdate {
+		args = append(args, "-update", filepath.Join(dir, name+".update"))
+	}
 	if fault != "" {
 		args = append(args, "-selftest-fault", fault)
 	}
@@ -246,11 +256,27 @@ type web struct {
 	base string
 }
 
+// newWeb is a browser with its own cookies, on the box's web port.
+func newWeb(port int) *web {
+	jar, _ := cookiejar.New(nil)
+	return &web{c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		base: "http://localhost:" + strconv.Itoa(port)}
+}
+
 func (w *web) do(t *testing.T, ctx context.Context, method, path, ctype string, body io.Reader) (int, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, method, w.base+path, body)
+	code, b, err := w.try(ctx, method, path, ctype, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return code, b
+}
+
+// try is do, returning the error of a box that does not answer yet.
+func (w *web) try(ctx context.Context, method, path, ctype string, body io.Reader) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, w.base+path, body)
+	if err != nil {
+		return 0, "", err
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -259,11 +285,11 @@ func (w *web) do(t *testing.T, ctx context.Context, method, path, ctype string, 
 	}
 	resp, err := w.c.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), nil
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -271,9 +297,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // uploadUpdate logs in and uploads file on /update.
 func uploadUpdate(t *testing.T, ctx context.Context, port int, user, password, file, want string) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	w := &web{c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		base: "http://localhost:" + strconv.Itoa(port)}
+	w := newWeb(port)
 	form := url.Values{"user": {user}, "password": {password}}
 	if code, body := w.do(t, ctx, "POST", "/login", "application/x-www-form-urlencoded", strings.NewReader(form.Encode())); code != http.StatusSeeOther {
 		t.Fatalf("login: %d %s", code, body)
@@ -320,17 +344,27 @@ func waitStatus(t *testing.T, ctx context.Context, port int, ok func(status.Snap
 
 func inboxCount(t *testing.T, port int, user, password string) uint32 {
 	t.Helper()
+	c, n := openInbox(t, port, user, password)
+	c.Close()
+	return n
+}
+
+// openInbox logs in over IMAP and selects INBOX read-only; it returns the
+// client and the number of messages.
+func openInbox(t *testing.T, port int, user, password string) (*imapclient.Client, uint32) {
+	t.Helper()
 	c, err := imapclient.DialStartTLS("127.0.0.1:"+strconv.Itoa(port), &imapclient.Options{TLSConfig: insecure})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	if err := c.Login(user, password).Wait(); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
 	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
-	return sel.NumMessages
+	return c, sel.NumMessages
 }
