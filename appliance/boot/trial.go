@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+
+	"postroom/appliance/usbdisk"
 )
 
 // What the init tells the appliance about the box, in its environment
@@ -29,16 +31,16 @@ const TrialCrashes = 3
 // booted from (its MBR signature is root.DiskID): p1 is the boot
 // partition, p2 and p3 the roots.
 func BootDiskPart(sysBlock, dev string, root Root, n int) (string, error) {
-	disks, err := listDisks(sysBlock)
+	disks, err := usbdisk.ListDisks(sysBlock)
 	if err != nil {
 		return "", err
 	}
 	for _, d := range disks {
-		if id, ok := diskSignature(filepath.Join(dev, d.name)); ok && id == root.DiskID {
-			if name, ok := d.parts[n]; ok {
+		if id, ok := usbdisk.DiskSignature(filepath.Join(dev, d.Name)); ok && id == root.DiskID {
+			if name, ok := d.Parts[n]; ok {
 				return filepath.Join(dev, name), nil
 			}
-			return "", fmt.Errorf("the boot disk %s has no partition %d", d.name, n)
+			return "", fmt.Errorf("the boot disk %s has no partition %d", d.Name, n)
 		}
 	}
 	return "", fmt.Errorf("no disk with signature %08x", root.DiskID)
