@@ -11,7 +11,8 @@ import (
 
 // BackupConfig is the scheduled backup: Config.Backup (appliance/backup).
 type BackupConfig struct {
-	Target string     `json:"target" help:"Where backups go: \"folder\" (a USB disk or any folder the box can write), \"sftp\" (a server or network disk that speaks SFTP), or \"\" for no backups."`
+	Target string     `json:"target" help:"Where backups go: \"usb\" (a USB disk plugged into the box, chosen on the Backups page), \"folder\" (any folder the box can write), \"sftp\" (a server or network disk that speaks SFTP), or \"\" for no backups."`
+	USB    USBConfig  `json:"usb" help:"For target \"usb\": the USB disk, found by its file system's UUID (its /dev name changes); the box mounts it for each backup and unmounts it after, so it may be pulled out in between."`
 	Folder string     `json:"folder" help:"For target \"folder\": the folder, as an absolute path, e.g. \"/media/usb\". It must exist: the box never creates or formats a disk by itself."`
 	SFTP   SFTPConfig `json:"sftp" help:"For target \"sftp\": the server and the folder on it."`
 	// Recipient is only the public half of the recovery key: the box can
@@ -22,6 +23,13 @@ type BackupConfig struct {
 	Daily     int    `json:"keep_daily" help:"How many daily backups are kept."`
 	Weekly    int    `json:"keep_weekly" help:"How many weekly backups are kept (the last of each week)."`
 	Monthly   int    `json:"keep_monthly" help:"How many monthly backups are kept (the last of each month)."`
+}
+
+// USBConfig is a USB disk for backups.
+type USBConfig struct {
+	UUID  string `json:"uuid" help:"The UUID of the disk's file system, as blkid shows it (\"1234-ABCD\" for FAT and exFAT)."`
+	Label string `json:"label" help:"The disk's label (its name on an office computer), for the message when it is not plugged in."`
+	Name  string `json:"name" help:"The disk's maker and model, for the same message."`
 }
 
 // SFTPConfig is an SFTP server for backups.
@@ -49,6 +57,10 @@ func (b BackupConfig) validate() []error {
 		if !filepath.IsAbs(b.Folder) {
 			bad("folder", "give the folder as an absolute path such as \"/media/usb\", not %q", b.Folder)
 		}
+	case "usb":
+		if b.USB.UUID == "" || len(b.USB.UUID) > 64 || strings.ContainsAny(b.USB.UUID, "/ \t\n") {
+			bad("usb.uuid", "choose the USB disk on the Backups page (its file system's UUID, not %q)", b.USB.UUID)
+		}
 	case "sftp":
 		if _, port, err := net.SplitHostPort(b.SFTP.Address); err != nil || port == "" {
 			bad("sftp.address", "%q is not \"host:port\" (e.g. \"nas.office.lan:22\")", b.SFTP.Address)
@@ -60,7 +72,7 @@ func (b BackupConfig) validate() []error {
 			bad("sftp.path", "give the folder on the server")
 		}
 	default:
-		bad("target", "%q is not \"folder\", \"sftp\" or \"\"", b.Target)
+		bad("target", "%q is not \"usb\", \"folder\", \"sftp\" or \"\"", b.Target)
 	}
 	if b.Target != "" && b.Recipient == "" {
 		bad("recipient", "make a recovery key on the Backups page first: backups are never written unencrypted")
