@@ -132,6 +132,7 @@ func (c *conn) cmdStore(cmd *wire.Command) error {
 			}
 		}
 	}
+	c.ctxReevaluate(res) // RFC 5267 4.3: our own changes count too
 	if len(modified) > 0 {
 		c.okCode = "MODIFIED " + compactNums(modified)
 		return &respError{wire.OK, c.okCode, "Conditional STORE failed for some messages"}

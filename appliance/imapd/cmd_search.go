@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 
@@ -28,6 +27,12 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 	if s.Criteria.ModSeq != nil {
 		c.enableCondStore() // RFC 7162 3.1.8
 	}
+	if s.Return.Update {
+		if err := c.updateTagInUse(cmd.Tag); err != nil {
+			return err
+		}
+	}
+	impliedAll(&s.Return)
 	nums, uids, modseq, err := c.search(&s.Criteria, cmd.UID)
 	if s.Return.ReturnSave {
 		// A failed SEARCH leaves an empty saved result (RFC 5182 2.1).
@@ -37,6 +42,9 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 		return err
 	}
 	ret := s.Return
+	if ret.Update {
+		c.keepContext(cmd.Tag, cmd.UID, &s.Criteria, nil, uids)
+	}
 	w := c.w
 	if !ret.ESearch && !c.rev2 {
 		w.Untagged().Atom("SEARCH")
@@ -75,25 +83,8 @@ func (c *conn) cmdSearch(cmd *wire.Command) error {
 	if ret.ReturnCount {
 		w.Atom("COUNT").Number(uint64(len(nums)))
 	}
-	if p := ret.Partial; p != nil {
-		// RFC 9394 3.1: the results at positions Low..High (counted
-		// from the end when FromEnd), NIL when there are none.
-		w.Atom("PARTIAL").BeginList()
-		lo, hi := int(p.Low)-1, int(p.High)
-		if p.FromEnd {
-			lo, hi = len(nums)-int(p.High), len(nums)-int(p.Low)+1
-			w.Atom(fmt.Sprintf("-%d:-%d", p.Low, p.High))
-		} else {
-			w.Atom(fmt.Sprintf("%d:%d", p.Low, p.High))
-		}
-		lo, hi = max(lo, 0), min(hi, len(nums))
-		if lo >= hi {
-			w.NIL()
-		} else {
-			part := slices.Clone(nums[lo:hi])
-			w.Atom(compactNums(part))
-		}
-		w.EndList()
+	if ret.Partial != nil {
+		c.writePartial(ret.Partial, nums)
 	}
 	if s.Criteria.ModSeq != nil && len(nums) > 0 {
 		w.Atom("MODSEQ").Number(modseq)

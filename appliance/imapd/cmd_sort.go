@@ -25,9 +25,15 @@ func (c *conn) cmdSort(cmd *wire.Command) error {
 	default:
 		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset")
 	}
-	if r := s.Return; r.ESearch && (r.ReturnSave || r.Partial != nil || r.Context || r.Update) {
-		return bad("", "Only MIN, MAX, COUNT and ALL with SORT RETURN")
+	if s.Return.ReturnSave {
+		return bad("", "SAVE is not supported with SORT")
 	}
+	if s.Return.Update {
+		if err := c.updateTagInUse(cmd.Tag); err != nil {
+			return err
+		}
+	}
+	impliedAll(&s.Return)
 	found, err := c.searchCands(&s.Search)
 	if err != nil {
 		return err
@@ -40,34 +46,27 @@ func (c *conn) cmdSort(cmd *wire.Command) error {
 		}
 		keys[i] = k
 	}
-	slices.SortStableFunc(keys, func(a, b sortKey) int {
-		for i, cr := range s.Criteria {
-			r := a.vals[i].cmp(b.vals[i])
-			if cr.Reverse {
-				r = -r
-			}
-			if r != 0 {
-				return r
-			}
-		}
-		return cmp.Compare(a.seq, b.seq)
-	})
+	slices.SortFunc(keys, func(a, b sortKey) int { return compareSortKeys(s.Criteria, a, b) })
 	nums := make([]uint32, len(keys))
+	uids := make([]uint32, len(keys))
 	for i, k := range keys {
-		nums[i] = k.seq
+		nums[i], uids[i] = k.seq, k.uid
 		if cmd.UID {
 			nums[i] = k.uid
 		}
 	}
 	w := c.w
 	if ret := s.Return; ret.ESearch {
-		// ESORT (RFC 5267 4.2): MIN and MAX are the first and last in
+		if ret.Update {
+			c.keepContext(cmd.Tag, cmd.UID, &s.Search, s.Criteria, uids)
+		}
+		// ESORT (RFC 5267 3.1): MIN and MAX are the first and last in
 		// sort order, ALL keeps that order.
 		w.Untagged().Atom("ESEARCH").BeginList().Atom("TAG").Quoted(cmd.Tag).EndList()
 		if cmd.UID {
 			w.Atom("UID")
 		}
-		all := ret.ReturnAll || !(ret.ReturnMin || ret.ReturnMax || ret.ReturnCount)
+		all := ret.ReturnAll || !(ret.ReturnMin || ret.ReturnMax || ret.ReturnCount || ret.Partial != nil)
 		if len(nums) > 0 {
 			if ret.ReturnMin {
 				w.Atom("MIN").Number(uint64(nums[0]))
@@ -81,6 +80,9 @@ func (c *conn) cmdSort(cmd *wire.Command) error {
 		}
 		if ret.ReturnCount {
 			w.Atom("COUNT").Number(uint64(len(nums)))
+		}
+		if ret.Partial != nil {
+			c.writePartial(ret.Partial, nums) // RFC 5267 4.4: in sort order
 		}
 		w.End()
 		return nil

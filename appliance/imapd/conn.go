@@ -307,6 +307,7 @@ func init() {
 		"COPY":            {fn: (*conn).cmdCopy, states: inSelected, uid: true},
 		"MOVE":            {fn: (*conn).cmdMove, states: inSelected, uid: true},
 		"CHECK":           {fn: (*conn).cmdNoop, states: inSelected},
+		"CANCELUPDATE":    {fn: (*conn).cmdCancelUpdate, states: inSelected},
 		"X-NOT-A-COMMAND": {},
 	}
 	delete(commands, "X-NOT-A-COMMAND")
@@ -412,7 +413,8 @@ func (c *conn) cmdError(tag string, err error) *wire.CommandError {
 var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UNSELECT", "ENABLE", "IDLE",
 	"UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "MOVE",
 	"STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LITERAL+", "UNAUTHENTICATE",
-	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "PARTIAL", "MULTIAPPEND", "CATENATE"}
+	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "PARTIAL", "MULTIAPPEND", "CATENATE",
+	"CONTEXT=SEARCH", "CONTEXT=SORT"}
 
 // COMPRESS=DEFLATE (RFC 4978) works with zlib clients (TestCompress, and
 // Python's zlib) but mbsync 1.4 stalls on the first compressed answer, so

@@ -51,6 +51,10 @@ type selected struct {
 	added    bool
 	resync   bool // the watcher overflowed: compare with storage
 	gone     bool // the mailbox was deleted
+
+	// contexts are the live results of SEARCH/SORT RETURN (UPDATE)
+	// (RFC 5267 4.3, cmd_context.go); they end with the selection.
+	contexts []*updateContext
 }
 
 // maxFlagKeywords bounds the keywords listed in FLAGS; PERMANENTFLAGS has
@@ -203,6 +207,7 @@ func (c *conn) poll(allowExpunge bool) {
 		if !c.rev2 {
 			w.Untagged().Number(uint64(len(sel.recent))).Atom("RECENT").End()
 		}
+		c.ctxReevaluate(added)
 	}
 	c.sendFlagChanges(false)
 }
@@ -232,6 +237,7 @@ func (c *conn) sendFlagChanges(checkKeywords bool) {
 		}
 		c.announceFlags()
 	}
+	c.ctxPendingFlags()
 	for _, uid := range slices.Sorted(maps.Keys(sel.flags)) {
 		m := sel.flags[uid]
 		delete(sel.flags, uid)
@@ -272,6 +278,7 @@ func (c *conn) removeFromView(uids []uint32) {
 			inView = append(inView, uid)
 		}
 	}
+	c.ctxExpunging(inView) // RFC 5267 4.3.4: before the EXPUNGE
 	if c.qresync {
 		// RFC 7162 3.2.10: VANISHED with the UIDs instead of EXPUNGE.
 		sel.view.remove(inView, func(uint32) {})
@@ -336,6 +343,7 @@ func (c *conn) resync() {
 			c.writeFlagsFetch(sel.view.Seq(m.UID), m, true)
 		}
 	}
+	c.ctxReevaluate(msgs)
 }
 
 // flagsOf is a message's flags as IMAP flags, with \Recent for IMAP4rev1
