@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,6 +20,24 @@ type movingView struct {
 	Accounts []string
 	Moves    []moveRow
 	Active   bool
+	// Cert is the old server's certificate that the add form was refused
+	// for, offered to be trusted; nil otherwise.
+	Cert *oldCertView
+}
+
+// oldCertView is the old server's certificate in plain words.
+type oldCertView struct {
+	transition.CertInfo
+	Fingerprint, From, Until, Names string
+	// Changed: the server showed another certificate than the one the
+	// form asked to trust.
+	Changed bool
+}
+
+func newOldCertView(ce *admin.CertificateError) *oldCertView {
+	c := ce.Certificate
+	return &oldCertView{CertInfo: c, Fingerprint: c.Fingerprint(), From: c.NotBefore.UTC().Format("2 January 2006, 15:04 UTC"),
+		Until: c.NotAfter.UTC().Format("2 January 2006, 15:04 UTC"), Names: strings.Join(c.Names, ", "), Changed: ce.Pinned != ""}
 }
 
 type moveRow struct {
@@ -26,13 +45,14 @@ type moveRow struct {
 	Progress string // "120 of 340 messages"
 	Last     string // "3 min ago"
 	Folders  []string
+	Pin      string // the trusted certificate's fingerprint, with colons
 }
 
 func (h *handler) movingPage(w http.ResponseWriter, r *http.Request, v *visitor) {
-	h.renderMoving(w, r, v, h.doneView(v, "moving", r), http.StatusOK)
+	h.renderMoving(w, r, v, h.doneView(v, "moving", r), nil, http.StatusOK)
 }
 
-func (h *handler) renderMoving(w http.ResponseWriter, r *http.Request, v *visitor, pv pageView, code int) {
+func (h *handler) renderMoving(w http.ResponseWriter, r *http.Request, v *visitor, pv pageView, cert *oldCertView, code int) {
 	pv.Heading = "Moving in from your old provider"
 	list, err := admin.Call[admin.Transitions](r.Context(), h.admin, v.actor, admin.ListTransitions{})
 	if err != nil {
@@ -44,13 +64,16 @@ func (h *handler) renderMoving(w http.ResponseWriter, r *http.Request, v *visito
 		h.failPage(w, err)
 		return
 	}
-	view := movingView{pageView: pv}
+	view := movingView{pageView: pv, Cert: cert}
 	for _, a := range accts.Accounts {
 		view.Accounts = append(view.Accounts, a.Name)
 	}
 	now := h.now()
 	for _, s := range list.Sources {
 		row := moveRow{Source: s, Progress: strconv.Itoa(s.Fetched) + " messages moved"}
+		if s.Pin != "" {
+			row.Pin = transition.CertInfo{SHA256: s.Pin}.Fingerprint()
+		}
 		if s.Seen > 0 {
 			row.Progress += " (the old account holds " + strconv.Itoa(s.Seen) + ")"
 		}
@@ -94,15 +117,15 @@ func (h *handler) movingChange(w http.ResponseWriter, r *http.Request, v *visito
 			n, err := strconv.Atoi(p)
 			if err != nil {
 				pv.keep(form, r, "account", "protocol", "host", "port", "security", "username")
-				h.renderMoving(w, r, v, pv, pv.fail(form, &admin.Error{Code: admin.CodeInvalid, Field: "port", Message: "a port is a number, such as 993"}, "port"))
+				h.renderMoving(w, r, v, pv, nil, pv.fail(form, &admin.Error{Code: admin.CodeInvalid, Field: "port", Message: "a port is a number, such as 993"}, "port"))
 				return
 			}
 			port = n
 		}
 		op = admin.AddTransition{Account: r.PostForm.Get("account"), Protocol: r.PostForm.Get("protocol"),
 			Host: r.PostForm.Get("host"), Port: port, Security: r.PostForm.Get("security"),
-			Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password")}
-		fields = []string{"account", "protocol", "host", "port", "security", "username", "password"}
+			Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"), Pin: r.PostForm.Get("pin")}
+		fields = []string{"account", "protocol", "host", "port", "security", "username", "password", "certificate", "pin"}
 	case "run":
 		op = admin.RunTransitions{}
 	case "finish":
@@ -115,7 +138,14 @@ func (h *handler) movingChange(w http.ResponseWriter, r *http.Request, v *visito
 	}
 	if _, err := h.admin.Do(r.Context(), v.actor, op); err != nil {
 		pv.keep(form, r, "account", "protocol", "host", "port", "security", "username")
-		h.renderMoving(w, r, v, pv, pv.fail(form, err, fields...))
+		// An old server whose certificate is not trusted: the form
+		// comes back with the certificate, to be trusted by a tick.
+		var cert *oldCertView
+		var ce *admin.CertificateError
+		if errors.As(err, &ce) {
+			cert = newOldCertView(ce)
+		}
+		h.renderMoving(w, r, v, pv, cert, pv.fail(form, err, fields...))
 		return
 	}
 	http.Redirect(w, r, "/moving?done=moving-"+form, http.StatusSeeOther)

@@ -2,6 +2,10 @@ package webui
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"os"
 	"os/exec"
 	"strconv"
 	"time"
@@ -18,12 +22,24 @@ import (
 	"postroom/internal/dovecottest"
 )
 
-// movingSite is newSite with moves from a real Dovecot, the old provider.
+// movingSite is newSite with moves from a real Dovecot, the old provider,
+// whose certificate the box trusts.
 func movingSite(t *testing.T) (*site, *transition.Manager, *dovecottest.Server) {
+	t.Helper()
+	return movingSiteTrusting(t, true)
+}
+
+// movingSiteTrusting is movingSite; with trust false the box knows only
+// the system's authorities, and Dovecot's certificate is self-signed.
+func movingSiteTrusting(t *testing.T, trust bool) (*site, *transition.Manager, *dovecottest.Server) {
 	t.Helper()
 	dc := dovecottest.Start(t, dovecottest.User{Name: "ann@old.example", Password: "ann's old pw"})
 	s := newSite(t)
-	m, err := transition.New(transition.Options{Store: s.st, Dir: filepath.Join(t.TempDir(), "transition"), RootCAs: dc.Client.RootCAs, Now: s.clock.Now})
+	roots := dc.Client.RootCAs
+	if !trust {
+		roots = nil
+	}
+	m, err := transition.New(transition.Options{Store: s.st, Dir: filepath.Join(t.TempDir(), "transition"), RootCAs: roots, Now: s.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,5 +159,61 @@ func TestMovingPage(t *testing.T) {
 	})
 	if _, body = b.get("/moving"); !strings.Contains(body, "the old password is erased") {
 		t.Errorf("a finished move is not shown as finished:\n%s", body)
+	}
+}
+
+// TestMovingTrustCertificate: an old server with a self-signed
+// certificate: the add form comes back with the certificate's
+// fingerprint, names and dates and a box to tick (never the password);
+// ticked, the move starts with that certificate pinned, and the list says
+// so.
+func TestMovingTrustCertificate(t *testing.T) {
+	s, m, dc := movingSiteTrusting(t, false)
+	b := s.browser(t)
+	b.login(boss, bossPW)
+	b.get("/moving")
+	data, err := os.ReadFile(dc.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(data)
+	sum := sha256.Sum256(blk.Bytes)
+	pin := hex.EncodeToString(sum[:])
+	fingerprint := transition.CertInfo{SHA256: pin}.Fingerprint()
+	form := url.Values{"account": {worker}, "protocol": {"imap"}, "host": {"localhost"}, "port": {dc.IMAP[strings.LastIndex(dc.IMAP, ":")+1:]},
+		"security": {"starttls"}, "username": {"ann@old.example"}, "password": {"ann's old pw"}}
+	resp, body := b.post("/moving/add", form)
+	wantStatus(t, resp, body, 400, "a self-signed certificate")
+	for _, want := range []string{`id="err-add-certificate"`, "self-signed", `id="add-cert"`, fingerprint, "CN=localhost", "localhost, 127.0.0.1",
+		`name="pin" value="` + pin + `"`, `value="localhost"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the refused form lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "ann&#39;s old pw") || strings.Contains(body, "ann's old pw") || len(m.List()) != 0 {
+		t.Errorf("the password is shown again, or a move was kept: %d moves", len(m.List()))
+	}
+	// Not ticked: refused again, the same way.
+	if resp, body = b.post("/moving/add", form); resp.StatusCode != 400 || !strings.Contains(body, `id="add-cert"`) {
+		t.Errorf("sent again without the tick: %d", resp.StatusCode)
+	}
+	// A pin that is not the server's certificate (it changed meanwhile).
+	form.Set("pin", strings.Repeat("0f", 32))
+	resp, body = b.post("/moving/add", form)
+	if resp.StatusCode != 400 || !strings.Contains(body, "different certificate") || !strings.Contains(body, "not the one the form asked to trust") {
+		t.Errorf("a pin of another certificate: %d\n%s", resp.StatusCode, body)
+	}
+	form.Set("pin", pin)
+	resp, body = b.post("/moving/add", form)
+	wantStatus(t, resp, body, 303, "the certificate trusted")
+	l := m.List()
+	if len(l) != 1 || l[0].Pin != pin {
+		t.Fatalf("moves: %+v", l)
+	}
+	if _, err := m.RunOnce(context.Background(), l[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, body = b.get("/moving"); !strings.Contains(body, "certificate is trusted for this move") || !strings.Contains(body, fingerprint) {
+		t.Errorf("the list does not show the trusted certificate:\n%s", body)
 	}
 }

@@ -25,14 +25,35 @@ type AddTransition struct {
 	Security string `json:"security,omitempty"` // tls (default) or starttls
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Pin is the SHA-256 fingerprint of the old server's certificate to
+	// trust in place of the usual checks, as a CertificateError showed it
+	// (a self-signed or out-of-date certificate of the office's own old
+	// server); "" for the usual checks.
+	Pin string `json:"pin,omitempty"`
 }
 
 func (AddTransition) OpName() string { return "transition.add" }
 
 // LogValue hides the old password if the request itself is ever logged.
 func (r AddTransition) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("account", r.Account), slog.String("host", r.Host), slog.String("username", r.Username))
+	return slog.GroupValue(slog.String("account", r.Account), slog.String("host", r.Host), slog.String("username", r.Username), slog.String("pin", r.Pin))
 }
+
+// CertificateError is AddTransition's refusal of an old server whose
+// certificate is not trusted. Its Err is the usual *Error (field
+// "certificate", the certificate described in its message, so a remote
+// caller reads it too); Certificate lets the page offer to trust it:
+// AddTransition again with Pin set to Certificate.SHA256.
+type CertificateError struct {
+	Err         *Error
+	Certificate transition.CertInfo
+	// Pinned is the fingerprint that was given, when the server showed
+	// another certificate; "" when none was given.
+	Pinned string
+}
+
+func (e *CertificateError) Error() string { return e.Err.Error() }
+func (e *CertificateError) Unwrap() error { return e.Err }
 
 // ListTransitions lists the moves, running and finished.
 type ListTransitions struct{}
@@ -76,7 +97,10 @@ func (a *Admin) transitions() (*transition.Manager, error) {
 // transitionErr turns the manager's errors into this package's.
 func transitionErr(err error) error {
 	var fe *transition.FieldError
+	var ce *transition.CertError
 	switch {
+	case errors.As(err, &ce):
+		return &CertificateError{Err: errorf(CodeInvalid, "certificate", "%s", ce.Error()), Certificate: ce.Cert, Pinned: ce.Pinned}
 	case errors.As(err, &fe):
 		return errorf(CodeInvalid, fe.Field, "%s", fe.Msg)
 	case errors.Is(err, transition.ErrNotFound):
@@ -95,7 +119,7 @@ func (a *Admin) AddTransition(ctx context.Context, by Actor, req AddTransition) 
 		return transition.Source{}, a.refused(ctx, by, req, err)
 	}
 	n := transition.NewSource{Account: acct.Name, Protocol: req.Protocol, Host: req.Host, Port: req.Port,
-		Security: req.Security, Username: req.Username, Password: req.Password}
+		Security: req.Security, Username: req.Username, Password: req.Password, Pin: req.Pin}
 	// The old server is asked before the lock is taken: it may take a
 	// minute to answer, and other changes need not wait for it.
 	if err := m.Check(ctx, &n); err != nil {
@@ -107,7 +131,11 @@ func (a *Admin) AddTransition(ctx context.Context, by Actor, req AddTransition) 
 			return src, "", transitionErr(err)
 		}
 		m.Kick()
-		return src, fmt.Sprintf("started moving %s on %s (%s) into %s", src.Username, src.Host, src.Protocol, src.Account), nil
+		what := fmt.Sprintf("started moving %s on %s (%s) into %s", src.Username, src.Host, src.Protocol, src.Account)
+		if src.Pin != "" {
+			what += ", trusting the old server's certificate " + src.Pin
+		}
+		return src, what, nil
 	})
 }
 

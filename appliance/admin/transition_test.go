@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,5 +61,44 @@ func TestTransitionOps(t *testing.T) {
 	})
 	if strings.Contains(e.log.String(), "old secret pw") || strings.Contains(e.log.String(), "not the password") {
 		t.Errorf("an old password reached the log:\n%s", e.log.String())
+	}
+}
+
+// TestTransitionTrustCertificate: an old server with a self-signed
+// certificate is refused with a CertificateError that describes it; the
+// same request with its fingerprint as Pin starts the move, and the pin
+// is kept with the source.
+func TestTransitionTrustCertificate(t *testing.T) {
+	dc := dovecottest.Start(t, dovecottest.User{Name: "old@example.net", Password: "old secret pw"})
+	e := newEnv(t)
+	storagetest.Account(t, e.st, "anna@example.org")
+	// The system's authorities only, as on the box: Dovecot's certificate
+	// is its own.
+	m, err := transition.New(transition.Options{Store: e.st, Dir: filepath.Join(t.TempDir(), "transition"), Now: e.a.o.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.a.o.Transition = m
+	var p int
+	for _, c := range dc.POP3S[strings.LastIndex(dc.POP3S, ":")+1:] {
+		p = p*10 + int(c-'0')
+	}
+	add := AddTransition{Account: "anna@example.org", Protocol: "pop3", Host: "localhost", Port: p, Username: "old@example.net", Password: "old secret pw"}
+	_, err = e.a.AddTransition(context.Background(), actor, add)
+	var ce *CertificateError
+	if !errors.As(err, &ce) || CodeOf(err) != CodeInvalid || ce.Err.Field != "certificate" || ce.Certificate.SHA256 == "" ||
+		!strings.Contains(err.Error(), ce.Certificate.Fingerprint()) || !strings.Contains(err.Error(), "self-signed") {
+		t.Fatalf("AddTransition with a self-signed certificate: %#v", err)
+	}
+	add.Pin = ce.Certificate.Fingerprint()
+	src, err := e.a.AddTransition(context.Background(), actor, add)
+	if err != nil || src.Pin != ce.Certificate.SHA256 || src.Trusted == nil {
+		t.Fatalf("AddTransition trusting it: %+v %v", src, err)
+	}
+	if res, err := m.RunOnce(context.Background(), src.ID); err != nil || res.Seen != 0 {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	if !strings.Contains(e.log.String(), "trusting the old server's certificate "+ce.Certificate.SHA256) {
+		t.Errorf("the audit log does not say which certificate was trusted:\n%s", e.log.String())
 	}
 }

@@ -44,7 +44,7 @@ func (p *puller) imapLogin(ctx context.Context, pw string) (*imapConn, error) {
 		if err != nil {
 			stop()
 			conn.Close()
-			return nil, &netError{op: "tls", err: err}
+			return nil, p.tlsErr(err)
 		}
 	} else {
 		c = imapclient.New(conn, opts)

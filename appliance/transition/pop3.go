@@ -108,7 +108,7 @@ func (p *puller) popLogin(ctx context.Context, pw string) (*popConn, error) {
 		tc := tls.Client(conn, p.tlsConfig())
 		tc.SetDeadline(time.Now().Add(p.m.o.Timeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail(&netError{op: "tls", err: err})
+			return fail(p.tlsErr(err))
 		}
 		c.conn, c.tp = tc, textproto.NewConn(tc)
 	}

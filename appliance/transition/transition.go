@@ -71,6 +71,12 @@ type NewSource struct {
 	Security string `json:"security"` // TLS (default), StartTLS or Plain
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Pin, when set, is the SHA-256 fingerprint of the old server's
+	// certificate that the administrator trusts (cert.go): the one a
+	// CertError showed. "" means the usual checks.
+	Pin string `json:"pin,omitempty"`
+
+	trusted CertInfo // the pinned certificate, as Check saw it
 }
 
 // Source is one old account being moved in, as the pages show it. It
@@ -83,6 +89,11 @@ type Source struct {
 	Port     int    `json:"port"`
 	Security string `json:"security"`
 	Username string `json:"username"`
+	// Pin is the fingerprint of the old server's certificate trusted in
+	// place of the usual checks (cert.go), and Trusted that certificate as
+	// it was when it was trusted; "" and nil for the usual checks.
+	Pin     string    `json:"pin,omitempty"`
+	Trusted *CertInfo `json:"trusted,omitempty"`
 
 	Created  time.Time `json:"created"`
 	Finished time.Time `json:"finished,omitzero"` // the office said the move is done
@@ -232,7 +243,7 @@ func (m *Manager) Check(ctx context.Context, n *NewSource) error {
 	if err := m.duplicate(*n); err != nil {
 		return err
 	}
-	return m.tryLogin(ctx, *n)
+	return m.tryLogin(ctx, n)
 }
 
 func (m *Manager) duplicate(n NewSource) error {
@@ -263,8 +274,12 @@ func (m *Manager) Keep(n NewSource) (Source, error) {
 	rand.Read(id)
 	r := &record{Source: Source{
 		ID: hex.EncodeToString(id), Account: n.Account, Protocol: n.Protocol, Host: n.Host, Port: n.Port,
-		Security: n.Security, Username: n.Username, Created: m.o.Now(),
+		Security: n.Security, Username: n.Username, Pin: n.Pin, Created: m.o.Now(),
 	}, Sealed: sealed}
+	if n.Pin != "" && n.trusted.SHA256 == n.Pin {
+		t := n.trusted
+		r.Trusted = &t
+	}
 	m.mu.Lock()
 	m.srcs[r.ID] = r
 	err = m.saveLocked(r)
@@ -321,6 +336,16 @@ func (m *Manager) normalise(n *NewSource) error {
 	if n.Password == "" || len(n.Password) > 1024 || strings.ContainsAny(n.Password, "\r\n\x00") {
 		return &FieldError{"password", "give the password of the old account"}
 	}
+	if n.Pin != "" {
+		pin, ok := NormalisePin(n.Pin)
+		if !ok {
+			return &FieldError{"pin", "a certificate's SHA-256 fingerprint is 64 hexadecimal digits (32 pairs, with or without colons)"}
+		}
+		if n.Security == Plain {
+			return &FieldError{"pin", "a certificate is trusted only for a connection with encryption (SSL/TLS or STARTTLS)"}
+		}
+		n.Pin = pin
+	}
 	return nil
 }
 
@@ -367,6 +392,10 @@ func (m *Manager) Get(id string) (Source, error) {
 
 func (r *record) copy() Source {
 	s := r.Source
+	if s.Trusted != nil {
+		t := *s.Trusted
+		s.Trusted = &t
+	}
 	s.Folders = make(map[string]*Folder, len(r.Folders))
 	for k, f := range r.Folders {
 		c := *f
@@ -572,8 +601,11 @@ func (m *Manager) RunOnce(ctx context.Context, id string) (Result, error) {
 
 // puller is one run of one source.
 type puller struct {
-	m       *Manager
-	src     Source
+	m   *Manager
+	src Source
+	// seen is the pinned certificate the old server showed, when Pin is
+	// set and it matched.
+	seen    CertInfo
 	acct    storage.Account
 	res     *Result
 	unsaved int // messages taken since the state was last written
@@ -630,7 +662,7 @@ func (p *puller) dial(ctx context.Context) (net.Conn, error) {
 		tc.SetDeadline(time.Now().Add(p.m.o.Timeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
-			return nil, &netError{op: "tls", err: err}
+			return nil, p.tlsErr(err)
 		}
 		tc.SetDeadline(time.Time{})
 		return tc, nil
@@ -639,12 +671,26 @@ func (p *puller) dial(ctx context.Context) (net.Conn, error) {
 }
 
 func (p *puller) tlsConfig() *tls.Config {
-	return &tls.Config{ServerName: p.src.Host, RootCAs: p.m.o.RootCAs, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{ServerName: p.src.Host, RootCAs: p.m.o.RootCAs, MinVersion: tls.VersionTLS12}
+	if p.src.Pin != "" {
+		pinTLS(cfg, p.src.Pin, &p.seen)
+	}
+	return cfg
 }
 
-// tryLogin logs in to the old server once, for Add.
-func (m *Manager) tryLogin(ctx context.Context, n NewSource) error {
-	p := &puller{m: m, src: Source{Protocol: n.Protocol, Host: n.Host, Port: n.Port, Security: n.Security, Username: n.Username}, res: &Result{}}
+// tlsErr is a failed TLS handshake: a *CertError when the certificate was
+// refused (the page offers to trust it), else a netError.
+func (p *puller) tlsErr(err error) error {
+	if ce := certError(err, p.src.Host); ce != nil {
+		return ce
+	}
+	return &netError{op: "tls", err: err}
+}
+
+// tryLogin logs in to the old server once, for Add; with a Pin, it notes
+// the certificate trusted in n.
+func (m *Manager) tryLogin(ctx context.Context, n *NewSource) error {
+	p := &puller{m: m, src: Source{Protocol: n.Protocol, Host: n.Host, Port: n.Port, Security: n.Security, Username: n.Username, Pin: n.Pin}, res: &Result{}}
 	ctx, cancel := context.WithTimeout(ctx, 2*m.o.Timeout)
 	defer cancel()
 	var err error
@@ -661,6 +707,10 @@ func (m *Manager) tryLogin(ctx context.Context, n NewSource) error {
 			c.quit()
 		}
 	}
+	var ce *CertError
+	if errors.As(err, &ce) {
+		return ce // said as it is: the page shows the certificate
+	}
 	if err != nil {
 		field := "host"
 		if errors.Is(err, errLogin) {
@@ -668,6 +718,7 @@ func (m *Manager) tryLogin(ctx context.Context, n NewSource) error {
 		}
 		return &FieldError{field, Explain(err)}
 	}
+	n.trusted = p.seen
 	return nil
 }
 
@@ -695,9 +746,12 @@ func Explain(err error) string {
 	var fe *FieldError
 	var cv *tls.CertificateVerificationError
 	var hn x509.HostnameError
+	var ce *CertError
 	switch {
 	case errors.As(err, &fe):
 		return fe.Msg
+	case errors.As(err, &ce):
+		return ce.Error()
 	case errors.Is(err, errLogin):
 		return "The old server refused the user name or password. Check them with the old provider; some providers need an app password or IMAP/POP3 switched on first. (" + err.Error() + ")"
 	case errors.Is(err, storage.ErrOverQuota):

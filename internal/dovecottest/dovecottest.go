@@ -55,6 +55,10 @@ type Options struct {
 	// announces after login (its imap_capability), to play an older
 	// server: "IMAP4rev1 IDLE" has no CONDSTORE.
 	IMAPCapability string
+	// CertName names the instance's self-signed certificate; "" is
+	// "localhost". Each name is another certificate (valid for
+	// "localhost" too), to play a server whose certificate changed.
+	CertName string
 }
 
 // Start runs Dovecot with users, or skips the test when Dovecot is not
@@ -108,8 +112,11 @@ func StartWith(tb testing.TB, o Options, users ...User) *Server {
 		loginUser, internalUser, internalGroup = me.Username, me.Username, g.Name
 	}
 
-	_, clientTLS := testutil.TLS(tb, "localhost")
-	testutil.PEMFiles(tb, "localhost", dir)
+	if o.CertName == "" {
+		o.CertName = "localhost"
+	}
+	_, clientTLS := testutil.TLS(tb, o.CertName)
+	testutil.PEMFiles(tb, o.CertName, dir)
 	write := func(name string, data []byte, mode os.FileMode) {
 		if err := os.WriteFile(filepath.Join(dir, name), data, mode); err != nil {
 			tb.Fatal(err)
