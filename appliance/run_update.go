@@ -265,15 +265,33 @@ func (r *runner) installUpdate(ctx context.Context, st *storage.Store, file stri
 	if err != nil {
 		return res, fmt.Errorf("open the spare root partition: %w", err)
 	}
+	// Before the first byte overwrites the spare root (Install checks
+	// the file first, and a refused file changes nothing), the state
+	// says an install is under way, so that a power cut during the write
+	// is reported at the next start.
+	begun := false
+	tgt.W = &beforeFirstWrite{w: tgt.W, before: func() error {
+		begun = true
+		r.log.Info("update: writing the new root", "version", to.Version)
+		err := update.BeginInstall(u.Boot, u.Root, u.Release, to, u.now())
+		r.publishSystem()
+		return err
+	}}
+	failed := func(err error) error {
+		if begun {
+			if ferr := update.InstallFailed(u.Boot, u.Root, err.Error(), u.now()); ferr != nil {
+				r.log.Error("update: record the failed install", "err", ferr)
+			}
+			r.publishSystem()
+		}
+		return err
+	}
 	err = update.Install(ctx, o, tgt, u.Boot)
 	if cerr := closer.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		if ferr := update.Forget(u.Boot, u.Root); ferr != nil {
-			r.log.Error("update: forget the spare root", "err", ferr)
-		}
-		r.publishSystem()
+		failed(err)
 		if isRefusal(err) {
 			return res, &admin.UpdateRefused{Err: err}
 		}
@@ -282,14 +300,10 @@ func (r *runner) installUpdate(ctx context.Context, st *storage.Store, file stri
 	r.setUpdating("saving a copy of the mail store", &prev)
 	snap, err := r.snapshotStore(ctx, st)
 	if err != nil {
-		update.Forget(u.Boot, u.Root)
-		r.publishSystem()
-		return res, err
+		return res, failed(err)
 	}
 	if err := update.BeginTrial(u.Boot, u.Root, u.Release, to, snap, u.now()); err != nil {
-		update.Forget(u.Boot, u.Root)
-		r.publishSystem()
-		return res, err
+		return res, failed(err)
 	}
 	r.publishSystem()
 	r.setUpdating("restarting to try version "+to.Version, &prev)
@@ -307,6 +321,25 @@ func (r *runner) installUpdate(ctx context.Context, st *storage.Store, file stri
 	res.Version = to.Version
 	res.Note = fmt.Sprintf("Version %s is installed. The box restarts now to try it; if its self-test fails it goes back to %s by itself.", to.Version, u.Release.Version)
 	return res, nil
+}
+
+// beforeFirstWrite calls before once, ahead of the first write to w; its
+// error stops the write.
+type beforeFirstWrite struct {
+	w      io.WriterAt
+	before func() error
+	err    error
+	done   bool
+}
+
+func (b *beforeFirstWrite) WriteAt(p []byte, off int64) (int, error) {
+	if !b.done {
+		b.done, b.err = true, b.before()
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	return b.w.WriteAt(p, off)
 }
 
 // isRefusal tells a file refused for what it is from a failure of the box.

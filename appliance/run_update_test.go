@@ -6,11 +6,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,6 +251,61 @@ func TestUpdateRolledBackAfterFailedSelfTest(t *testing.T) {
 		t.Errorf("Attention = %q, want the rollback once", att)
 	}
 	t.Log(att[0])
+}
+
+// TestUpdateWriteFails: the spare root fails part-way through the write
+// (a failing SD card): the uploader is told, the box runs on from root A,
+// and the status says the version was not installed and no longer names
+// a version for the half-written root.
+func TestUpdateWriteFails(t *testing.T) {
+	box := newTestBox(t)
+	cfg := updateConfig(t)
+	// Root B held 1.0 before this update.
+	if err := update.BeginTrial(box.boot, update.RootA, v1, v1, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := update.RollBack(box.boot, update.RootB, "an earlier walk", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	u := box.options(update.RootA, v1, false)
+	u.OpenTarget = func() (update.Target, io.Closer, error) {
+		tgt, c, err := openDevice(box.spare)
+		tgt.W = failAfter{w: tgt.W, n: 1 << 20}
+		return tgt, c, err
+	}
+	r := startBox(t, cfg, u)
+	ctx := context.Background()
+	c, err := admin.Dial(ctx, admin.SocketPath(cfg.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	good, _ := box.file(t, v2, box.priv)
+	if _, err := admin.Call[admin.UpdateResult](ctx, c, "test", admin.InstallUpdate{File: good}); err == nil || !strings.Contains(err.Error(), "input/output error") {
+		t.Fatalf("install on a failing card: %v", err)
+	}
+	s := r.waitFor(t, "the failed install on the status", func(s status.Snapshot) bool {
+		return strings.Contains(s.System.LastUpdate, "not installed")
+	})
+	if want := "version 2.0 was not installed (update: write the new root: write at 1048576: input/output error); version 1.0 runs on"; s.System.LastUpdate != want || s.System.OtherVersion != "" {
+		t.Errorf("status: %q, other root %q; want %q and none", s.System.LastUpdate, s.System.OtherVersion, want)
+	}
+	if part, _ := update.CmdlineRoot(box.boot); part != update.RootA {
+		t.Errorf("cmdline.txt names root %d", part)
+	}
+}
+
+// failAfter is a spare root whose writes fail from byte n on.
+type failAfter struct {
+	w io.WriterAt
+	n int64
+}
+
+func (f failAfter) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.n {
+		return 0, fmt.Errorf("write at %d: %w", off, syscall.EIO)
+	}
+	return f.w.WriteAt(p, off)
 }
 
 // TestCrashesAreAProblem: the init's count of crashes in a row reaches

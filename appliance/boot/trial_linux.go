@@ -51,6 +51,8 @@ func prepareUpdate(cfg Config, root Root, boots int, data DataChoice, log *slog.
 	case update.BootTrial:
 		env.Trial = true
 		cfg.Say("trying version %s (start %d of %d): it runs its self-test", st.Roots[root.Partition].Version, st.Tries, update.MaxTrialBoots)
+	case update.BootInterrupted:
+		cfg.Say("the update to version %s was cut short while being written; version %s runs on", st.Last.To, st.Last.From)
 	case update.BootRollBack:
 		cfg.Say("update failed, rolled back: %s; restarting with the previous version", st.Last.Reason)
 		return env, true

@@ -10,7 +10,13 @@
 //	install.go  Install: verify every byte, stream the root to the inactive
 //	            partition, read it back, stage the boot files; DirBoot
 //	trial.go    the A/B state on the boot partition and its transitions:
-//	            BeginTrial, AtBoot, Keep, RollBack
+//	            BeginInstall, InstallFailed, BeginTrial, AtBoot, Keep,
+//	            RollBack
+//
+// Before the first byte of a new root is written, the state says an
+// install is under way and the spare root holds nothing usable
+// (BeginInstall): a power cut in the write is found by the next start
+// (AtBoot answers BootInterrupted) and reported as "not installed".
 //
 // How a root is chosen. The Pi's firmware reads cmdline.txt from the boot
 // partition and the kernel mounts the root it names (root=PARTUUID=

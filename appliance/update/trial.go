@@ -55,9 +55,11 @@ const MaxTrialBoots = 1
 
 // Results of an update, in State.Last.Result.
 const (
-	ResultTrying     = "on trial"    // installed, booting once to test itself
-	ResultKept       = "kept"        // its self-test passed: it is the version now
-	ResultRolledBack = "rolled back" // its self-test failed: the old version runs
+	ResultInstalling   = "installing"    // being written to the spare root
+	ResultNotInstalled = "not installed" // the write failed or was cut short: the old version runs on
+	ResultTrying       = "on trial"      // installed, booting once to test itself
+	ResultKept         = "kept"          // its self-test passed: it is the version now
+	ResultRolledBack   = "rolled back"   // its self-test failed: the old version runs
 )
 
 // State is the update state (StateFile).
@@ -93,6 +95,14 @@ func (o Outcome) Summary() string {
 	switch o.Result {
 	case "":
 		return "no update yet"
+	case ResultInstalling:
+		return fmt.Sprintf("installing version %s", o.To)
+	case ResultNotInstalled:
+		s := fmt.Sprintf("version %s was not installed", o.To)
+		if o.Reason != "" {
+			s += " (" + o.Reason + ")"
+		}
+		return s + fmt.Sprintf("; version %s runs on", o.From)
 	case ResultTrying:
 		return fmt.Sprintf("updating to %s: testing the new version", o.To)
 	case ResultKept:
@@ -200,9 +210,33 @@ func BeginTrial(b BootFS, running int, from Release, rel Release, snapshot strin
 	return setCmdlineRoot(b, part)
 }
 
-// Forget marks the other root as holding nothing usable: an install that
-// failed half-way wrote part of it.
-func Forget(b BootFS, running int) error {
+// BeginInstall records, before the first byte of rel is written to the
+// spare root, that the spare root holds nothing usable from now on and
+// that rel is being installed: a power cut during the write is then
+// found by the next start (AtBoot) and reported, and the status never
+// names a half-written root's old version.
+func BeginInstall(b BootFS, running int, from, rel Release, now time.Time) error {
+	s, err := ReadState(b, running)
+	if err != nil {
+		return err
+	}
+	if s.Trial != 0 {
+		return ErrUpdateActive
+	}
+	if s.Roots == nil {
+		s.Roots = map[int]Release{}
+	}
+	s.Committed = running
+	s.Roots[running] = from
+	delete(s.Roots, Other(running))
+	s.Last = Outcome{From: from.Version, To: rel.Version, Result: ResultInstalling, Time: now}
+	return writeState(b, s)
+}
+
+// InstallFailed records that the install begun by BeginInstall did not
+// finish (reason, in words): the spare root holds nothing usable, and the
+// running version stays.
+func InstallFailed(b BootFS, running int, reason string, now time.Time) error {
 	s, err := ReadState(b, running)
 	if err != nil {
 		return err
@@ -211,6 +245,9 @@ func Forget(b BootFS, running int) error {
 		return ErrUpdateActive
 	}
 	delete(s.Roots, Other(running))
+	if s.Last.Result == ResultInstalling {
+		s.Last.Result, s.Last.Reason, s.Last.Time = ResultNotInstalled, reason, now
+	}
 	return writeState(b, s)
 }
 
@@ -221,6 +258,9 @@ const (
 	BootNormal   Boot = iota // no trial concerns this root
 	BootTrial                // this root is on trial: run the self-test
 	BootRollBack             // the trial failed: cmdline.txt points back; reboot now
+	// BootInterrupted: the box stopped while an update was being written
+	// (power cut, crash); the running root is untouched and runs on.
+	BootInterrupted
 )
 
 // AtBoot is the init's first look at the state, before it starts the
@@ -233,6 +273,11 @@ func AtBoot(b BootFS, running int, now time.Time) (Boot, State, error) {
 		return BootNormal, s, err
 	}
 	switch {
+	case s.Trial == 0 && s.Last.Result == ResultInstalling:
+		// The install never reached BeginTrial: no root was started
+		// with it, and the running one is the committed one.
+		s.Last.Result, s.Last.Reason, s.Last.Time = ResultNotInstalled, "the box stopped while writing it (power cut or crash)", now
+		return BootInterrupted, s, writeState(b, s)
 	case s.Trial == 0:
 		return BootNormal, s, nil
 	case s.Trial == running:

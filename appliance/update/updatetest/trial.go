@@ -47,16 +47,40 @@ func boots(want update.Boot) func(t *testing.T, b update.BootFS, now time.Time) 
 	}
 }
 
+// The versions of the walks: root A holds from, the update is to.
+var (
+	from = update.Release{Version: "1.0", Serial: 1, Arch: "arm64"}
+	to   = update.Release{Version: "2.0", Serial: 2, Arch: "arm64"}
+)
+
+// begin writes version 2.0 and starts its trial, as an update does.
 func begin(t *testing.T, b update.BootFS, now time.Time) int {
 	t.Helper()
-	from := update.Release{Version: "1.0", Serial: 1, Arch: "arm64"}
-	to := update.Release{Version: "2.0", Serial: 2, Arch: "arm64"}
-	root, _ := update.CmdlineRoot(b)
+	root := install("")(t, b, now)
 	if err := update.BeginTrial(b, root, from, to, "/data/snap", now); err != nil {
 		t.Fatal(err)
 	}
 	r, _ := update.CmdlineRoot(b)
 	return r
+}
+
+// install begins writing version 2.0 to the spare root, and stops there
+// (the power goes, or the write fails with fail).
+func install(fail string) func(t *testing.T, b update.BootFS, now time.Time) int {
+	return func(t *testing.T, b update.BootFS, now time.Time) int {
+		t.Helper()
+		root, _ := update.CmdlineRoot(b)
+		if err := update.BeginInstall(b, root, from, to, now); err != nil {
+			t.Fatal(err)
+		}
+		if fail != "" {
+			if err := update.InstallFailed(b, root, fail, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, _ := update.CmdlineRoot(b)
+		return r
+	}
 }
 
 func keep(t *testing.T, b update.BootFS, now time.Time) int {
@@ -99,6 +123,18 @@ var TrialCases = []TrialCase{
 		WantRoot: update.RootA, WantResult: update.ResultRolledBack, WantReason: "stopped before finishing",
 	},
 	{
+		// The power goes while the new root is being written: the old
+		// root starts, says so once, and then boots as ever.
+		Name:     "power cut while writing",
+		Steps:    []func(*testing.T, update.BootFS, time.Time) int{install(""), boots(update.BootInterrupted), boots(update.BootNormal)},
+		WantRoot: update.RootA, WantResult: update.ResultNotInstalled, WantReason: "stopped while writing",
+	},
+	{
+		Name:     "the write fails",
+		Steps:    []func(*testing.T, update.BootFS, time.Time) int{install("the new root reads back wrong"), boots(update.BootNormal)},
+		WantRoot: update.RootA, WantResult: update.ResultNotInstalled, WantReason: "reads back wrong",
+	},
+	{
 		// Kept once, then a second update goes from B back to A.
 		Name: "two updates",
 		Steps: []func(*testing.T, update.BootFS, time.Time) int{begin, boots(update.BootTrial), keep,
@@ -129,6 +165,9 @@ func RunTrialCases(t *testing.T, fresh func(t *testing.T, cmdline string) update
 			}
 			if s.Trial != 0 || s.Committed != root {
 				t.Errorf("state %+v after the walk", s)
+			}
+			if _, ok := s.Roots[update.Other(root)]; c.WantResult == update.ResultNotInstalled && ok {
+				t.Errorf("the half-written root still has a version: %+v", s.Roots)
 			}
 			cl, _ := b.ReadFile("cmdline.txt")
 			if !strings.HasPrefix(string(cl), "console=serial0,115200 root=PARTUUID=50727231-0") || !strings.HasSuffix(string(cl), "init=/init\n") {
