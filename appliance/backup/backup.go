@@ -9,7 +9,8 @@
 //	keys.go      the office's recovery key and the box's verification key
 //	verify.go    the proof: read the file back, restore into scratch, compare
 //	restore.go   restore of the whole box into a fresh data folder
-//	target.go    Target; Folder (a USB disk); sftp.go the SFTP target
+//	target.go    Target; Folder (any mounted folder); sftp.go the SFTP
+//	             target; usb.go a USB disk, mounted for each use
 //	rotate.go    which backups to keep (7 daily, 4 weekly, 6 monthly)
 //	schedule.go  the daily run at a quiet hour
 //
@@ -40,6 +41,7 @@ import (
 	"filippo.io/age"
 
 	"postroom/appliance/config"
+	"postroom/appliance/usbdisk"
 	"postroom/internal/atomicfile"
 	"postroom/storage"
 )
@@ -56,12 +58,22 @@ type Options struct {
 	Now func() time.Time
 	// Progress is told what a backup does, as it happens; nil: nobody.
 	Progress func(Progress)
-	// OpenTarget makes the target of a backup section; nil: OpenTarget.
+	// OpenTarget makes the target of a backup section; nil: OpenTargetOn
+	// with USB.
 	OpenTarget func(ctx context.Context, dataDir string, c config.BackupConfig) (Target, error)
+	// USB is the box's USB disks, for the target "usb" (usb.go); nil:
+	// the box sees none (a developer's machine).
+	USB *usbdisk.Host
 	// Scratch is the folder the verification restores into (emptied after
 	// each); "": DATA/backup/scratch. It must have room for a copy of the
 	// store; the verification checks before it starts.
 	Scratch string
+	// KeepScratchFree: the proven scratch restore is kept for the next
+	// incremental backup's proof (verify.go) only while this much stays
+	// free on the scratch disk beside it, and at least twice its size;
+	// 0: 2 GiB; negative: never kept (every proof restores the whole
+	// chain).
+	KeepScratchFree int64
 }
 
 // Progress is what a backup is doing.
@@ -91,8 +103,12 @@ type Result struct {
 	// or failed (VerifyError).
 	Verified    time.Time `json:"verified,omitzero"`
 	VerifyError string    `json:"verify_error,omitempty"`
-	Removed     []string  `json:"removed,omitempty"` // by the rotation
-	Error       string    `json:"error,omitempty"`   // the backup itself failed
+	// Proof is how it was proven: ProofWhole (the whole chain restored)
+	// or ProofIncrement (the new part applied to the kept restore of the
+	// chain before it).
+	Proof   string   `json:"proof,omitempty"`
+	Removed []string `json:"removed,omitempty"` // by the rotation
+	Error   string   `json:"error,omitempty"`   // the backup itself failed
 }
 
 // OK says whether the backup was written and proven.
@@ -146,7 +162,9 @@ func New(o Options) (*Manager, error) {
 		o.Now = time.Now
 	}
 	if o.OpenTarget == nil {
-		o.OpenTarget = OpenTarget
+		o.OpenTarget = func(ctx context.Context, dataDir string, c config.BackupConfig) (Target, error) {
+			return OpenTargetOn(ctx, dataDir, c, o.USB)
+		}
 	}
 	if o.Scratch == "" {
 		o.Scratch = filepath.Join(o.DataDir, "backup", "scratch")
@@ -170,9 +188,12 @@ func New(o Options) (*Manager, error) {
 	return m, nil
 }
 
-// OpenTarget makes the target a backup section names.
+// OpenTarget makes the target a backup section names, on a box that sees
+// no USB disks (OpenTargetOn sees them).
 func OpenTarget(ctx context.Context, dataDir string, c config.BackupConfig) (Target, error) {
 	switch c.Target {
+	case "usb":
+		return nil, ErrNoUSB
 	case "folder":
 		return Folder{Dir: c.Folder}, nil
 	case "sftp":
@@ -361,7 +382,9 @@ func (m *Manager) backup(ctx context.Context, res *Result) error {
 		chain = append(slices.Clone(st.Chain), name)
 	}
 	m.setProgress(func(p *Progress) { p.Step = "testing the restore" })
-	if err := m.verify(ctx, t, chain, boxID, sum, files); err != nil {
+	proof, err := m.verify(ctx, t, chain, boxID, sum, files)
+	res.Proof = proof
+	if err != nil {
 		res.VerifyError = err.Error()
 		// The chain does not go on from a backup that did not prove
 		// itself: the next one is full.

@@ -20,6 +20,7 @@ import (
 	"filippo.io/age"
 
 	"postroom/appliance/config"
+	"postroom/appliance/usbdisk"
 	"postroom/internal/testutil"
 	"postroom/storage"
 	"postroom/storage/storagetest"
@@ -39,6 +40,7 @@ type box struct {
 	m       *Manager
 	clock   *testutil.Clock
 	wrap    func(Target) Target // tests' target wrappers
+	usb     *usbdisk.Host       // the USB disks the box sees (usb_test.go)
 	mu      sync.Mutex
 	lastSum []Progress
 }
@@ -110,7 +112,7 @@ func (b *box) manager() *Manager {
 			b.mu.Unlock()
 		},
 		OpenTarget: func(ctx context.Context, dataDir string, c config.BackupConfig) (Target, error) {
-			t, err := OpenTarget(ctx, dataDir, c)
+			t, err := OpenTargetOn(ctx, dataDir, c, b.usb)
 			if err == nil && b.wrap != nil {
 				t = b.wrap(t)
 			}
