@@ -91,6 +91,9 @@ type conn struct {
 	// appended are the messages of a MULTIAPPEND stored so far, removed
 	// again if a later one fails.
 	appended []storage.Delivered
+
+	// notify is the NOTIFY setting (RFC 5465, notify.go); nil without.
+	notify *notifyState
 }
 
 var writerPool = sync.Pool{New: func() any { return wire.NewWriter(nil, writeBufSize) }}
@@ -179,6 +182,7 @@ func (c *conn) end() error {
 func (c *conn) close() {
 	c.abortAppend()
 	c.unselect()
+	c.notifyOff()
 	c.w = nil
 	c.fc.Close()
 }
@@ -194,6 +198,9 @@ func (c *conn) serve() {
 		return
 	}
 	for c.state != stateLogout {
+		if !c.awaitCommand() { // pushes under NOTIFY while waiting
+			return
+		}
 		cmd, err := c.r.ReadCommand()
 		c.fc.SetBusy(true)
 		c.begin()
@@ -294,6 +301,7 @@ func init() {
 		"STATUS":          {fn: (*conn).cmdStatus, states: inLoggedIn},
 		"APPEND":          {fn: (*conn).cmdAppend, states: inLoggedIn},
 		"IDLE":            {fn: (*conn).cmdIdle, states: inLoggedIn},
+		"NOTIFY":          {fn: (*conn).cmdNotify, states: inLoggedIn},
 		"GETQUOTA":        {fn: (*conn).cmdGetQuota, states: inLoggedIn},
 		"GETQUOTAROOT":    {fn: (*conn).cmdGetQuotaRoot, states: inLoggedIn},
 		"CLOSE":           {fn: (*conn).cmdClose, states: inSelected},
@@ -368,9 +376,7 @@ func (c *conn) run(cmd *wire.Command) bool {
 	if err == errNoTagged {
 		return true
 	}
-	if c.sel != nil {
-		c.poll(!h.seqBound || cmd.UID)
-	}
+	c.afterCommand(!h.seqBound || cmd.UID)
 	var re *respError
 	switch {
 	case err == nil:
@@ -410,7 +416,7 @@ func (c *conn) cmdError(tag string, err error) *wire.CommandError {
 
 // Capabilities. IMAP4rev1-only extensions that rev2 includes are listed so
 // that rev1 clients see them.
-var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UNSELECT", "ENABLE", "IDLE",
+var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UNSELECT", "ENABLE", "IDLE", "NOTIFY",
 	"UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "MOVE",
 	"STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LITERAL+", "UNAUTHENTICATE",
 	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "PARTIAL", "MULTIAPPEND", "CATENATE",
@@ -718,49 +724,32 @@ func (c *conn) cmdIdle(cmd *wire.Command) error {
 	if err := c.end(); err != nil {
 		return errHangUp
 	}
-	type result struct {
-		line string
-		err  error
-	}
-	done := make(chan result, 1)
+	var line string
+	var rerr error
+	ready := make(chan struct{})
 	c.fc.SetBusy(false) // waiting: Shutdown may say BYE at once
 	go func() {
-		line, err := c.r.ReadLine()
-		done <- result{string(line), err}
+		l, err := c.r.ReadLine()
+		line, rerr = string(l), err
+		close(ready)
 	}()
-	var changes <-chan struct{}
-	if c.sel != nil {
-		changes = c.sel.w.C()
+	if !c.pushWhile(ready, true) {
+		c.nc.Close() // the reader goroutine ends too
+		<-ready
+		return errHangUp
 	}
-	for {
-		select {
-		case res := <-done:
-			c.fc.SetBusy(true)
-			c.begin()
-			if res.err != nil {
-				var ce *wire.CommandError
-				if errors.As(res.err, &ce) {
-					return bad("", "Expected DONE")
-				}
-				c.readFailed(res.err)
-				return errHangUp
-			}
-			if !strings.EqualFold(res.line, "DONE") {
-				return bad("", "Expected DONE")
-			}
-			return nil
-		case _, ok := <-changes:
-			if !ok {
-				changes = nil // the store is closing; wait for DONE
-				continue
-			}
-			c.begin()
-			c.poll(true)
-			if err := c.end(); err != nil {
-				c.nc.Close() // the reader goroutine ends too
-				<-done
-				return errHangUp
-			}
+	c.fc.SetBusy(true)
+	c.begin()
+	if rerr != nil {
+		var ce *wire.CommandError
+		if errors.As(rerr, &ce) {
+			return bad("", "Expected DONE")
 		}
+		c.readFailed(rerr)
+		return errHangUp
 	}
+	if !strings.EqualFold(line, "DONE") {
+		return bad("", "Expected DONE")
+	}
+	return nil
 }

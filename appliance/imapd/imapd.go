@@ -29,6 +29,9 @@
 //	cmd_thread.go THREAD=REFERENCES
 //	cmd_qresync.go QRESYNC: VANISHED, SELECT (QRESYNC ...)
 //	cmd_quota.go  GETQUOTA, GETQUOTAROOT
+//	cmd_notify.go NOTIFY (RFC 5465): the command
+//	notify.go     NOTIFY's pushes: other mailboxes' STATUS and LIST
+//	              responses, what wakes a waiting session, overflow
 //	utf7.go       modified UTF-7 mailbox names (RFC 3501 5.1.3)
 //
 // Rendering of message content (sections, BINARY, BODYSTRUCTURE) and the

@@ -51,6 +51,9 @@ type selected struct {
 	added    bool
 	resync   bool // the watcher overflowed: compare with storage
 	gone     bool // the mailbox was deleted
+	// holdFlags keeps flag changes pending (a NOTIFY push without
+	// FlagChange, notify.go).
+	holdFlags bool
 
 	// contexts are the live results of SEARCH/SORT RETURN (UPDATE)
 	// (RFC 5267 4.3, cmd_context.go); they end with the selection.
@@ -231,6 +234,9 @@ func (c *conn) announceFlags() {
 // sendFlagChanges writes the pending flag changes as FETCH responses.
 func (c *conn) sendFlagChanges(checkKeywords bool) {
 	sel := c.sel
+	if sel.holdFlags {
+		return
+	}
 	if checkKeywords {
 		for _, m := range sel.flags {
 			sel.announce = sel.noteKeywords(m.Keywords) || sel.announce

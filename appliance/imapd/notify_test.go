@@ -1,0 +1,334 @@
+package imapd
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"postroom/storage"
+)
+
+// The NOTIFY tests (RFC 5465) read what the server pushes without sending
+// a command: each read waits for a line with rawConn's bound (a minute),
+// never for a fixed time, and a response that must not come is checked
+// against a later one that must (events reach a session in commit order).
+
+// pushed reads lines the server sends on its own up to the first that
+// matches re, and fails if one of them matches a none pattern.
+func pushed(t *testing.T, rc *rawConn, re string, none ...string) []string {
+	t.Helper()
+	lines := rc.until(re)
+	for _, n := range none {
+		rx := regexp.MustCompile(n)
+		for _, l := range lines {
+			if rx.MatchString(l) {
+				t.Fatalf("pushed %q, which must not come (waiting for %q); got:\n%s", l, re, strings.Join(lines, "\n"))
+			}
+		}
+	}
+	return lines
+}
+
+func mustCreate(t *testing.T, st *storage.Store, acct storage.AccountID, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := st.CreateMailbox(acct, n, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestNotifyRFCExamples follows the examples of RFC 5465 3.1 and 5:
+// STATUS for the watched subtree before the OK, then MessageNew in the
+// selected mailbox as EXISTS and FETCH with the asked attributes, and in
+// another mailbox as STATUS, and MessageExpunge as EXPUNGE and STATUS,
+// all without a command from the client.
+func TestNotifyRFCExamples(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Lists", "Lists/Lemonade", "Lists/Im2000", "Lists/Bizarro", "Other")
+	e.deliver(e.alice, "Lists/Lemonade", testMessage(1))
+	e.deliver(e.alice, "Lists/Lemonade", testMessage(2))
+	rc := e.rawLogin(alice)
+	other := e.rawLogin(alice)
+	rc.do(step{send: "a SELECT INBOX", want: []string{`^\* 0 EXISTS`, `^a OK`}})
+	rc.do(step{
+		send: "b NOTIFY SET STATUS (selected (MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge)) (subtree Lists (MessageNew MessageExpunge))",
+		want: []string{
+			`^\* STATUS "?Lists"? \(MESSAGES 0 UIDNEXT 1 UIDVALIDITY \d+ UNSEEN 0\)$`,
+			`^\* STATUS "Lists/Bizarro" \(MESSAGES 0 UIDNEXT 1 `,
+			`^\* STATUS "Lists/Im2000" \(MESSAGES 0 `,
+			`^\* STATUS "Lists/Lemonade" \(MESSAGES 2 UIDNEXT 3 UIDVALIDITY \d+ UNSEEN 2\)$`,
+			`^b OK NOTIFY completed`},
+		none: []string{`STATUS "?(INBOX|Other)`, `HIGHESTMODSEQ`},
+	})
+
+	// MessageNew elsewhere: STATUS (RFC 5465 5.2).
+	e.deliver(e.alice, "Lists/Lemonade", testMessage(3))
+	pushed(t, rc, `^\* STATUS "Lists/Lemonade" \(MESSAGES 3 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 3\)$`)
+
+	// MessageNew in the selected mailbox: EXISTS, then FETCH with UID and
+	// the attributes asked for, read without setting \Seen (5.2).
+	e.deliver(e.alice, "", testMessage(4))
+	pushed(t, rc, `^\* 1 EXISTS$`)
+	l := pushed(t, rc, `^\* 1 FETCH \(UID 1 BODY\[HEADER\.FIELDS \([^)]*\)\] \{\d+\}$`)
+	if len(l) != 1 && (len(l) != 2 || l[0] != "* 1 RECENT") {
+		t.Fatalf("between EXISTS and FETCH: %q", l)
+	}
+	hdr := pushed(t, rc, `^\)$`)
+	if got := strings.Join(hdr, "\n"); !strings.Contains(got, "Subject: test 4") || !strings.Contains(got, "From: Sender") || strings.Contains(got, "Message-ID") {
+		t.Fatalf("header fields pushed:\n%s", got)
+	}
+	rc.do(step{send: "c FETCH 1 (FLAGS)", want: []string{`^\* 1 FETCH \(FLAGS \((\\Recent)?\)\)`, `^c OK`}})
+
+	// A mailbox outside the groups says nothing; the next push proves
+	// it was passed over (commit order).
+	e.deliver(e.alice, "Other", testMessage(5))
+	e.deliver(e.alice, "Lists/Im2000", testMessage(6))
+	pushed(t, rc, `^\* STATUS "Lists/Im2000" \(MESSAGES 1 UIDNEXT 2 `, `STATUS "?Other`)
+
+	// MessageExpunge: EXPUNGE for the selected mailbox at once
+	// ("selected", 5.3), STATUS for another.
+	// A flag change is not asked for: it is not pushed.
+	other.run([]step{
+		{send: "d SELECT INBOX", want: []string{`^d OK`}},
+		{send: `e STORE 1 +FLAGS.SILENT (\Deleted)`, want: []string{`^e OK`}},
+		{send: "f EXPUNGE", want: []string{`^\* 1 EXPUNGE`, `^f OK`}},
+		{send: `g SELECT "Lists/Lemonade"`, want: []string{`^g OK`}},
+		{send: `h UID STORE 1:2 +FLAGS.SILENT (\Deleted)`, want: []string{`^h OK`}},
+		{send: `i UID EXPUNGE 1:2`, want: []string{`^i OK`}},
+	})
+	pushed(t, rc, `^\* 1 EXPUNGE$`, `FETCH`)
+	pushed(t, rc, `^\* STATUS "Lists/Lemonade" \(MESSAGES 1 UIDNEXT 4 UIDVALIDITY \d+ UNSEEN 1\)$`)
+
+	// NOTIFY NONE: nothing more.
+	rc.do(step{send: "j NOTIFY NONE", want: []string{`^j OK`}})
+	e.deliver(e.alice, "Lists/Im2000", testMessage(7))
+	rc.do(step{send: "k NOOP", want: []string{`^k OK`}, none: []string{`STATUS`}})
+}
+
+// TestNotifyTwoSessions: one session asks for the selected mailbox's
+// message events and the account's mailbox events; another (go-imap's
+// client) appends into a mailbox that is not selected, creates, renames,
+// subscribes and deletes mailboxes, and changes and expunges a message in
+// the first one's selected mailbox. The first hears of each with no
+// command, no IDLE and no NOOP.
+func TestNotifyTwoSessions(t *testing.T) {
+	e := newEnv(t, nil)
+	rc := e.rawLogin(alice)
+	rc.do(step{send: "a SELECT INBOX", want: []string{`^a OK`}})
+	rc.do(step{
+		send: "b NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))",
+		want: []string{`^b OK`},
+	})
+	c := e.client(alice, nil)
+
+	// Creation (RFC 5465 5.4): the new name's LIST.
+	if err := c.Create("Projects", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "?Projects"?$`)
+	if err := c.Create("Projects/2025", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "Projects/2025"$`)
+
+	// MessageNew in a mailbox that is not selected: STATUS (5.2).
+	msg := testMessage(1)
+	ap := c.Append("Projects", int64(len(msg)), nil)
+	ap.Write([]byte(msg))
+	ap.Close()
+	if _, err := ap.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* STATUS "?Projects"? \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)$`)
+
+	// Rename: a LIST with OLDNAME for the mailbox and its child (5.4).
+	if err := c.Rename("Projects", "Old", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* LIST \(\\HasChildren\) "/" "?Old"? \("OLDNAME" \("?Projects"?\)\)$`)
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "Old/2025" \("OLDNAME" \("Projects/2025"\)\)$`)
+
+	// Subscription (5.5): \Subscribed if and only if subscribed now.
+	if err := c.Subscribe("Old/2025").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren \\Subscribed\) "/" "Old/2025"$`)
+	if err := c.Unsubscribe("Old/2025").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "Old/2025"$`)
+
+	// Deletion: \NonExistent (5.4).
+	if err := c.Delete("Old/2025").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* LIST \(\\NonExistent\) "/" "Old/2025"$`)
+
+	// The selected mailbox: EXISTS, a flag change as FETCH with UID
+	// (5.1), an expunge as EXPUNGE (5.3).
+	msg = testMessage(2)
+	ap = c.Append("INBOX", int64(len(msg)), nil)
+	ap.Write([]byte(msg))
+	ap.Close()
+	if _, err := ap.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* 1 EXISTS$`, `STATUS`)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{"$Junk"}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* 1 FETCH \(UID 1 FLAGS \(\$Junk \\Recent\)\)$`)
+	if err := c.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* 1 EXPUNGE$`)
+
+	// The first session is in step: its next command finds nothing owed.
+	rc.do(step{send: "c NOOP", want: []string{`^c OK`}, none: []string{`^\* `}})
+}
+
+// TestNotifySelectedDelayed: with selected-delayed an EXPUNGE waits for a
+// command that allows it (RFC 5465 6.1.2), while the flag change after it
+// is pushed; with selected both go at once (5.3).
+func TestNotifySelectedDelayed(t *testing.T) {
+	for _, filter := range []string{"selected-delayed", "selected"} {
+		t.Run(filter, func(t *testing.T) {
+			e := newEnv(t, nil)
+			for i := 1; i <= 3; i++ {
+				e.deliver(e.alice, "", testMessage(i))
+			}
+			rc := e.rawLogin(alice)
+			rc.do(step{send: "a SELECT INBOX", want: []string{`^\* 3 EXISTS`, `^a OK`}})
+			rc.do(step{send: "b NOTIFY SET (" + filter + " (MessageNew MessageExpunge FlagChange))", want: []string{`^b OK`}})
+			other := e.rawLogin(alice)
+			other.run([]step{
+				{send: "c SELECT INBOX", want: []string{`^c OK`}},
+				{send: `d UID STORE 1 +FLAGS.SILENT (\Deleted)`, want: []string{`^d OK`}},
+				{send: "e UID EXPUNGE 1", want: []string{`^e OK`}},
+				{send: `f UID STORE 2 +FLAGS.SILENT (\Flagged)`, want: []string{`^f OK`}},
+			})
+			if filter == "selected" {
+				pushed(t, rc, `^\* 1 EXPUNGE$`)
+				pushed(t, rc, `^\* 1 FETCH \(UID 2 FLAGS \(\\Flagged\)\)$`)
+				rc.do(step{send: "g FETCH 1 (UID)", want: []string{`^\* 1 FETCH \(UID 2\)`, `^g OK`}})
+				return
+			}
+			// The \Deleted flag of UID 1 and then \Flagged of UID 2 are
+			// pushed; the EXPUNGE is not: sequence numbers stay.
+			pushed(t, rc, `^\* 2 FETCH \(UID 2 FLAGS \(\\Flagged\)\)$`, `EXPUNGE`)
+			rc.do(step{send: "g FETCH 1 (UID)", want: []string{`^\* 1 FETCH \(UID 1\)`, `^g OK`}, none: []string{`EXPUNGE`}})
+			rc.do(step{send: "h NOOP", want: []string{`^\* 1 EXPUNGE`, `^h OK`}})
+		})
+	}
+}
+
+// TestNotifyWithoutSelectedGroup: events for the selected mailbox are
+// not pushed when no selected group asks for them (RFC 5465 3.1: as
+// "selected NONE"), nor sent as STATUS; the end of a command still
+// reports them.
+func TestNotifyWithoutSelectedGroup(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Work")
+	rc := e.rawLogin(alice)
+	rc.do(step{send: "a SELECT INBOX", want: []string{`^a OK`}})
+	rc.do(step{send: "b NOTIFY SET (personal (MessageNew MessageExpunge))", want: []string{`^b OK`}})
+	e.deliver(e.alice, "", testMessage(1))
+	e.deliver(e.alice, "Work", testMessage(2))
+	pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES 1 `, `EXISTS`, `STATUS INBOX`)
+	rc.do(step{send: "c NOOP", want: []string{`^\* 1 EXISTS`, `^c OK`}})
+}
+
+// TestNotifyIdle: in IDLE the server sends the events NOTIFY asked for
+// (RFC 5465 4), also of mailboxes that are not selected; a session with
+// no mailbox selected hears of them too.
+func TestNotifyIdle(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Work")
+	rc := e.rawLogin(alice)
+	rc.do(step{send: "a ENABLE CONDSTORE", want: []string{`^a OK`}})
+	rc.do(step{send: "b NOTIFY SET STATUS (mailboxes Work (MessageNew MessageExpunge FlagChange))",
+		want: []string{`^\* STATUS "?Work"? \(MESSAGES 0 UIDNEXT 1 UIDVALIDITY \d+ UNSEEN 0 HIGHESTMODSEQ \d+\)`, `^b OK`}})
+	rc.send("c IDLE\r\n")
+	pushed(t, rc, `^\+ `)
+	dv := e.deliver(e.alice, "Work", testMessage(1))
+	pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1 HIGHESTMODSEQ \d+\)$`)
+	// A flag change (FlagChange) in a mailbox that is not selected.
+	if _, err := e.st.SetFlags(e.alice.ID, dv.Mailbox, []uint32{dv.UID}, storage.FlagsAdd, storage.FlagSeen, nil); err != nil {
+		t.Fatal(err)
+	}
+	pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 0 HIGHESTMODSEQ \d+\)$`)
+	rc.send("DONE\r\n")
+	pushed(t, rc, `^c OK`)
+}
+
+// TestNotifyBadInput: the RFC's rules on what a NOTIFY may say. Syntax
+// and the rules of RFC 5465 5 and 6.1 are BAD; an event we cannot report
+// is NO [BADEVENT] listing the ones we can (3.1). A refused SET leaves
+// the one before in force.
+func TestNotifyBadInput(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Work")
+	rc := e.raw()
+	badEvent := `NO \[BADEVENT \(MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange\)\]`
+	rc.run([]step{
+		{send: "a NOTIFY NONE", want: []string{`^a BAD Log in first`}},
+		{send: "b LOGIN alice@example.test password-alice@example.test", want: []string{`^b OK \[CAPABILITY [^]]* NOTIFY `}},
+		{send: "c CAPABILITY", want: []string{`^\* CAPABILITY .* NOTIFY`, `^c OK`}},
+		{send: "d NOTIFY SET (personal (MessageNew MessageExpunge))", want: []string{`^d OK`}},
+		{send: "e NOTIFY", want: []string{`^e BAD`}},
+		{send: "f NOTIFY SET", want: []string{`^f BAD`}},
+		{send: "g NOTIFY SET (everything (MessageNew MessageExpunge))", want: []string{`^g BAD`}},
+		{send: "h NOTIFY SET (personal (MessageNew))", want: []string{`^h BAD`}},
+		{send: "i NOTIFY SET (personal (FlagChange))", want: []string{`^i BAD`}},
+		{send: "j NOTIFY SET (selected (MailboxName))", want: []string{`^j BAD`}},
+		{send: "k NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed (MessageNew MessageExpunge))", want: []string{`^k BAD`}},
+		{send: "l NOTIFY SET (personal (MessageNew (UID) MessageExpunge))", want: []string{`^l BAD`}},
+		{send: "m NOTIFY SET (selected (MessageNew (RFC822) MessageExpunge))", want: []string{`^m BAD`}},
+		{send: "n NOTIFY SET (personal (MessageNew MessageExpunge AnnotationChange))", want: []string{`^n ` + badEvent}},
+		{send: "o NOTIFY SET (personal (MailboxMetadataChange))", want: []string{`^o ` + badEvent}},
+		{send: "p NOTIFY SET (personal (ServerMetadataChange)) (inboxes (MessageNew MessageExpunge))", want: []string{`^p ` + badEvent}},
+		{send: "q NOTIFY SET (subscribed (XNoSuchEvent))", want: []string{`^q ` + badEvent}},
+		{send: "r NOTIFY SET (mailboxes () (MessageNew MessageExpunge))", want: []string{`^r BAD`}},
+	})
+	// The SET of d still holds.
+	e.deliver(e.alice, "Work", testMessage(1))
+	pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES 1 `)
+}
+
+// TestNotifyOverflow: a session that owes its client more than
+// notifyBacklog responses says OK [NOTIFICATIONOVERFLOW] and behaves as
+// after NOTIFY NONE (RFC 5465 5.8). It falls behind while it waits for
+// the literal of an APPEND.
+func TestNotifyOverflow(t *testing.T) {
+	old := notifyBacklog
+	notifyBacklog = 3
+	t.Cleanup(func() { notifyBacklog = old })
+	e := newEnv(t, nil)
+	rc := e.rawLogin(alice)
+	rc.do(step{send: "a NOTIFY SET (personal (MailboxName))", want: []string{`^a OK`}})
+	msg := testMessage(1)
+	rc.send("b APPEND INBOX {" + itoa(uint64(len(msg))) + "}\r\n")
+	pushed(t, rc, `^\+ `)
+	other := e.rawLogin(alice)
+	for _, name := range []string{"A", "B", "C", "D"} {
+		other.do(step{send: "c CREATE " + name, want: []string{`^c OK`}})
+	}
+	rc.send(msg + "\r\n")
+	pushed(t, rc, `^\* OK \[NOTIFICATIONOVERFLOW\] `, `LIST`)
+	pushed(t, rc, `^b OK \[APPENDUID `)
+	other.do(step{send: "d CREATE E", want: []string{`^d OK`}})
+	rc.do(step{send: "e NOOP", want: []string{`^e OK`}, none: []string{`LIST`}})
+	// NOTIFY can be set again.
+	rc.do(step{send: "f NOTIFY SET (personal (MailboxName))", want: []string{`^f OK`}})
+	other.do(step{send: "g DELETE E", want: []string{`^g OK`}})
+	pushed(t, rc, `^\* LIST \(\\NonExistent\) "/" "?E"?$`)
+}
