@@ -107,7 +107,12 @@ func (s *Store) getAccount(txn *badger.Txn, id AccountID) (*accountRecord, error
 	return rec, nil
 }
 
+// putAccount writes the account record and, in the same transaction, the
+// UID index changes its counts were made with (uidindex.go).
 func putAccount(txn *badger.Txn, id AccountID, rec *accountRecord) error {
+	if err := flushUIDIndex(txn, id, rec); err != nil {
+		return err
+	}
 	b, err := encodeJSON(vAccount, rec)
 	if err != nil {
 		return err

@@ -22,7 +22,8 @@ type CheckReport struct {
 // consistent snapshot, and returns an error listing what is broken:
 // address and domain indexes, mailbox name index, per-mailbox counts, UIDs
 // below UIDNEXT, MODSEQs and their index, body reference counts, chunk
-// completeness, and the erase and staging queues. It runs in the cleanup of
+// completeness, the erase and staging queues, and the mailbox UID index,
+// which it rebuilds where it disagrees with the records. It runs in the cleanup of
 // every test that opens a store and behind `postroomctl fsck`.
 func (s *Store) Check(ctx context.Context) error {
 	r, err := s.CheckReport(ctx)
@@ -49,6 +50,7 @@ type mboxCount struct {
 func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 	r := &CheckReport{}
 	bad := func(f string, a ...any) { r.Problems = append(r.Problems, fmt.Sprintf(f, a...)) }
+	var brokenIndex map[[2]uint64]string
 	err := s.view(func(txn *badger.Txn) error {
 		scan := func(tag byte, values bool, fn func(k, v []byte) error) error {
 			it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: values, PrefetchSize: 256, Prefix: keys.Prefix(tag)})
@@ -215,6 +217,7 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 			uid uint32
 		}
 		modseqs := map[mskey]bool{}
+		ixc := newIndexCheck()
 		if err := scan(keys.TagMessage, true, func(k, v []byte) error {
 			a, mbid, uid, err := keys.ParseMessage(k)
 			if err != nil {
@@ -262,9 +265,22 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 			}
 			msgSize[m.Object] = m.Size
 			modseqs[mskey{key, m.ModSeq, uid}] = true
+			ixc.message(key.a, key.m, &m)
 			return nil
 		}); err != nil {
 			return err
+		}
+		// The UID index (uidindex.go) against the records just read.
+		var err error
+		if brokenIndex, err = ixc.compare(txn, func(a AccountID, m MailboxID) bool { return mboxes[mkey{a, m}] != nil }); err != nil {
+			return err
+		}
+		for mk, why := range brokenIndex {
+			name := fmt.Sprint(mk[1])
+			if mb := mboxes[mkey{AccountID(mk[0]), MailboxID(mk[1])}]; mb != nil {
+				name = fmt.Sprintf("%q", mb.Name)
+			}
+			bad("mailbox %s of account %d: UID index: %s (rebuilt from the records)", name, mk[0], why)
 		}
 		if err := scan(keys.TagModSeq, false, func(k, _ []byte) error {
 			a, mbid, ms, uid, err := keys.ParseModSeq(k)
@@ -436,6 +452,12 @@ func (s *Store) CheckReport(ctx context.Context) (*CheckReport, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage: check: %w", err)
+	}
+	// The index is derived from the records, so a broken one is repaired
+	// at once, on a live box too: rebuilt under the account's writer lock
+	// from the records as they are then. It is still reported above.
+	if err := s.repairUIDIndexes(ctx, brokenIndex); err != nil {
+		bad("repairing the UID index: %v", err)
 	}
 	return r, nil
 }

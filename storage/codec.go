@@ -183,6 +183,10 @@ type accountRecord struct {
 	POPRetentionDays int       `json:"popret,omitempty"`
 	Admin            bool      `json:"admin,omitempty"`
 	WebOnly          bool      `json:"webonly,omitempty"`
+
+	// uidEdits are the message changes countMessage counted in this
+	// transaction, which putAccount applies to the UID index (uidindex.go).
+	uidEdits []uidEdit
 }
 
 func (r *accountRecord) public(id AccountID) Account {

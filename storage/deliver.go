@@ -615,7 +615,9 @@ func writeObject(txn *badger.Txn, obj *pendingObject) error {
 }
 
 // countMessage adds (sign +1) or removes (-1) a message from the exact
-// counts of its mailbox and account.
+// counts of its mailbox and account, and notes the change for the
+// mailbox's UID index, which putAccount writes (uidindex.go). Every change
+// to a message record comes through here.
 func countMessage(mb *Mailbox, rec *accountRecord, m *Message, sign int) {
 	d := uint32(1)
 	if sign < 0 {
@@ -631,6 +633,7 @@ func countMessage(mb *Mailbox, rec *accountRecord, m *Message, sign int) {
 	mb.Size += int64(sign) * m.Size
 	rec.Usage += int64(sign) * m.Size
 	rec.Messages += int64(sign)
+	rec.noteUIDEdit(mb.ID, m, sign)
 }
 
 func putMessage(txn *badger.Txn, acct AccountID, mbox MailboxID, m *Message) error {

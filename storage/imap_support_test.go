@@ -70,8 +70,8 @@ func TestMessagesInRanges(t *testing.T) {
 	for _, m := range all {
 		uids = append(uids, m.UID)
 	}
-	if sv.ID != inbox.ID || int(sv.Messages) != len(sv.UIDs) || !slices.Equal(sv.UIDs, uids) {
-		t.Errorf("select view: %+v with %d UIDs", sv.Mailbox, len(sv.UIDs))
+	if got := runUIDs(sv.Runs); sv.ID != inbox.ID || int(sv.Messages) != len(got) || !slices.Equal(got, uids) {
+		t.Errorf("select view: %+v with UIDs %v", sv.Mailbox, got)
 	}
 	// UIDs 1 and 3 are seen, 2 is expunged: the first unseen is UID 4,
 	// the third message; keywords stop at the 2 asked for.
@@ -93,4 +93,15 @@ func TestMessagesInRanges(t *testing.T) {
 	if _, err := st.MessagesInRanges(a.ID, junk.ID, []storage.UIDRange{{First: 1, Last: 1}}); !errors.Is(err, storage.ErrNoMailbox) {
 		t.Errorf("ranges of a deleted mailbox: %v", err)
 	}
+}
+
+// runUIDs spells out UID runs.
+func runUIDs(runs []storage.UIDRange) []uint32 {
+	var out []uint32
+	for _, r := range runs {
+		for u := r.First; u <= r.Last; u++ {
+			out = append(out, u)
+		}
+	}
+	return out
 }

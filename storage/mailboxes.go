@@ -113,6 +113,10 @@ func (s *Store) createMailboxTxn(txn *badger.Txn, acct AccountID, rec *accountRe
 	if err := txn.Set(keys.MailboxName(uint64(acct), name), binary.BigEndian.AppendUint64(nil, n)); err != nil {
 		return nil, err
 	}
+	// A new mailbox is empty, so its UID index is complete from the start.
+	if err := putUIDIndexHeader(txn, acct, mb.ID); err != nil {
+		return nil, err
+	}
 	return mb, putMailbox(txn, acct, mb)
 }
 
@@ -389,6 +393,9 @@ func (s *Store) DeleteMailbox(acct AccountID, name string) error {
 	mu.Lock()
 	defer mu.Unlock()
 	if err := s.deletePrefix(keys.TombstonePrefix(uint64(acct), uint64(mb.ID))); err != nil {
+		return err
+	}
+	if err := s.dropUIDIndex(acct, mb.ID); err != nil {
 		return err
 	}
 	err = s.update(func(txn *badger.Txn) error {

@@ -457,6 +457,9 @@ func (s *Store) DeleteAccount(name string) (err error) {
 		if err := s.deletePrefix(keys.TombstonePrefix(uint64(a.ID), uint64(mb.ID))); err != nil {
 			return err
 		}
+		if err := s.dropUIDIndex(a.ID, mb.ID); err != nil {
+			return err
+		}
 	}
 	err = s.update(func(txn *badger.Txn) error {
 		rec, err := s.getAccount(txn, a.ID)

@@ -43,7 +43,7 @@ func (c *conn) cmdSelect(cmd *wire.Command) error {
 		id: sv.ID, name: sv.Name, readOnly: args.Options.ReadOnly, w: w,
 		baseModSeq: sv.HighestModSeq, knownModSeq: sv.HighestModSeq,
 		keywords: map[string]bool{}, expunged: map[uint32]storage.Message{}, flags: map[uint32]storage.Message{},
-		view: newUIDView(sv.UIDs), recent: map[uint32]bool{},
+		view: newUIDViewRuns(sv.Runs), recent: map[uint32]bool{},
 	}
 	sel.noteKeywords(sv.Keywords)
 	c.sel, c.state = sel, stateSelected

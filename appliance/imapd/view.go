@@ -1,6 +1,10 @@
 package imapd
 
-import "sort"
+import (
+	"sort"
+
+	"postroom/storage"
+)
 
 // uidView is the selected mailbox as the client knows it: the UIDs its
 // sequence numbers stand for (RFC 9051 2.3.1.2), ascending. It is stored as
@@ -21,6 +25,22 @@ func newUIDView(uids []uint32) *uidView {
 	v := &uidView{}
 	for _, u := range uids {
 		v.push(u)
+	}
+	return v
+}
+
+// newUIDViewRuns builds a view from ascending runs of UIDs, as storage's
+// UID index gives them to SELECT.
+func newUIDViewRuns(runs []storage.UIDRange) *uidView {
+	v := &uidView{runs: make([]uidRun, 0, len(runs)), ends: make([]uint32, 0, len(runs))}
+	for _, r := range runs {
+		if k := len(v.runs); k > 0 && v.runs[k-1].last()+1 == r.First {
+			v.runs[k-1].n += r.Last - r.First + 1
+			v.ends[k-1] += r.Last - r.First + 1
+			continue
+		}
+		v.runs = append(v.runs, uidRun{r.First, r.Last - r.First + 1})
+		v.ends = append(v.ends, v.Len()+r.Last-r.First+1)
 	}
 	return v
 }

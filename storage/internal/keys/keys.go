@@ -16,6 +16,9 @@
 //	20 acct mbox uid            message meta
 //	21 acct mbox modseq uid     CHANGEDSINCE index
 //	22 acct mbox modseq uid     expunge tombstone (QRESYNC VANISHED)
+//	23 acct mbox [seg]          mailbox UID index: a header (no seg), then per
+//	                            block of UIDs the present, unseen and deleted
+//	                            UIDs and keyword counts (storage/uidindex.go)
 //	30 obj                      object: size, refcount, cached structure
 //	31 obj chunk                body bytes
 //	32 obj                      erase queue (refcount reached zero)
@@ -53,6 +56,7 @@ const (
 	TagMessage    byte = 0x20
 	TagModSeq     byte = 0x21
 	TagTombstone  byte = 0x22
+	TagUIDIndex   byte = 0x23
 	TagObject     byte = 0x30
 	TagChunk      byte = 0x31
 	TagErase      byte = 0x32
@@ -66,7 +70,7 @@ const (
 // Tags lists every family tag above; a new tag must be added here too
 // (TestTagsComplete reads this file to check).
 var Tags = []byte{TagMeta, TagAccount, TagAddress, TagDomain, TagAppPass, TagLogins, TagMailbox, TagMboxName, TagSubscribed,
-	TagMessage, TagModSeq, TagTombstone, TagObject, TagChunk, TagErase, TagStaged,
+	TagMessage, TagModSeq, TagTombstone, TagUIDIndex, TagObject, TagChunk, TagErase, TagStaged,
 	TagQueueMsg, TagQueueRcpt, TagDayCount, TagWebSession}
 
 // Meta keys and sequence names live in family 01.
@@ -196,6 +200,31 @@ func ParseModSeq(k []byte) (acct, mbox, modseq uint64, uid uint32, err error) {
 	}
 	return binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:]),
 		binary.BigEndian.Uint64(k[17:]), binary.BigEndian.Uint32(k[25:]), nil
+}
+
+// UIDIndexHeader is 23 acct mbox: its presence says the mailbox's UID
+// index is complete; the segments follow it in key order.
+func UIDIndexHeader(acct, mbox uint64) []byte { return u64(u64([]byte{TagUIDIndex}, acct), mbox) }
+
+// UIDIndexSegment is 23 acct mbox seg.
+func UIDIndexSegment(acct, mbox uint64, seg uint32) []byte {
+	return u32(u64(u64([]byte{TagUIDIndex}, acct), mbox), seg)
+}
+
+// UIDIndexAccountPrefix selects the UID indexes of every mailbox of acct.
+func UIDIndexAccountPrefix(acct uint64) []byte { return u64([]byte{TagUIDIndex}, acct) }
+
+// ParseUIDIndex returns acct, mbox and, for a segment key, seg with
+// isSeg true, from a 23 key.
+func ParseUIDIndex(k []byte) (acct, mbox uint64, seg uint32, isSeg bool, err error) {
+	if (len(k) != 17 && len(k) != 21) || k[0] != TagUIDIndex {
+		return 0, 0, 0, false, badKey("uid index", k)
+	}
+	acct, mbox = binary.BigEndian.Uint64(k[1:]), binary.BigEndian.Uint64(k[9:])
+	if len(k) == 21 {
+		return acct, mbox, binary.BigEndian.Uint32(k[17:]), true, nil
+	}
+	return acct, mbox, 0, false, nil
 }
 
 // Object is 30 obj.

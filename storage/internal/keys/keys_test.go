@@ -36,6 +36,16 @@ func TestRoundTrip(t *testing.T) {
 	if o, c, err := ParseChunk(Chunk(9, 10)); err != nil || o != 9 || c != 10 {
 		t.Fatalf("chunk: %v", err)
 	}
+	if a, m, _, isSeg, err := ParseUIDIndex(UIDIndexHeader(1, 2)); err != nil || a != 1 || m != 2 || isSeg {
+		t.Fatalf("uid index header: %v", err)
+	}
+	if a, m, sg, isSeg, err := ParseUIDIndex(UIDIndexSegment(1, 2, 3)); err != nil || a != 1 || m != 2 || sg != 3 || !isSeg {
+		t.Fatalf("uid index segment: %v", err)
+	}
+	// The header sorts before its segments, and both under the account.
+	if h, sg := UIDIndexHeader(1, 2), UIDIndexSegment(1, 2, 0); bytes.Compare(h, sg) >= 0 || !bytes.HasPrefix(sg, h) || !bytes.HasPrefix(h, UIDIndexAccountPrefix(1)) {
+		t.Fatal("uid index key order")
+	}
 	if q, err := ParseQueueMsg(QueueMsg(11)); err != nil || q != 11 {
 		t.Fatalf("queue message: %v", err)
 	}
@@ -161,7 +171,7 @@ func TestNoReservedPrefix(t *testing.T) {
 	keys := [][]byte{
 		Meta("badger!x"), Account(big), Address("badger!@x"), Domain("badger!"),
 		Mailbox(big, big), MailboxName(big, "badger!"), Message(big, big, 1<<32-1),
-		ModSeq(big, big, big, 1<<32-1), Tombstone(big, big, big, 1<<32-1),
+		ModSeq(big, big, big, 1<<32-1), Tombstone(big, big, big, 1<<32-1), UIDIndexSegment(big, big, 1<<32-1),
 		Object(big), Chunk(big, 1<<32-1), Erase(big), Staged(big),
 		QueueMsg(big), QueueRcpt(big, 1<<32-1), DayCount(99991231, big),
 		WebSession([32]byte{'b', 'a', 'd', 'g', 'e', 'r', '!'}),
