@@ -31,6 +31,7 @@
 //	queries.go   read-only questions: mailboxes, messages, stats, fsck
 //	export.go    export and import of mail: mbox (mboxrd) and Maildir
 //	transition.go  moving mail in from the old provider (appliance/transition)
+//	usb.go       USB disks: list them, format a blank one (after a confirmation)
 //	setup.go     the first set-up's start and end (the web page's wizard)
 //	control.go   the control socket: wire format, Server, Client
 //	peer_*.go    who is at the other end of the socket (SO_PEERCRED)
@@ -55,6 +56,7 @@ import (
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
 	"postroom/appliance/transition"
+	"postroom/appliance/usbdisk"
 	"postroom/storage"
 )
 
@@ -114,6 +116,10 @@ type Options struct {
 	// target as an offline step; nil: a stopped box, which postroomctl
 	// restore restores into a new folder instead.
 	RestoreBox func(key *age.X25519Identity, name string, by Actor) (note string, err error)
+	// USB is the box's USB disks (usb.go): backups to one, formatting a
+	// blank one. nil: the box does not look at USB disks (a developer's
+	// machine, whose own disks must never be offered for formatting).
+	USB *usbdisk.Host
 }
 
 // Admin carries out the operations. It is safe for concurrent use.
@@ -360,6 +366,10 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.RestoreBox(ctx, by, op)
 	case RestoreMail:
 		return a.RestoreMail(ctx, by, op)
+	case ListUSBDisks:
+		return a.ListUSBDisks(ctx, by, op)
+	case FormatUSB:
+		return a.FormatUSB(ctx, by, op)
 	case AddTransition:
 		return a.AddTransition(ctx, by, op)
 	case ListTransitions:
@@ -403,7 +413,7 @@ var ops = []Op{
 	QueueRetry{}, QueueDelete{}, ListQueue{}, ShowQueue{},
 	ListAccounts{}, GetAccount{}, ListMailboxes{}, ListMessages{}, GetStats{}, CheckStore{},
 	ExportMail{}, ImportMail{},
-	GetBackups{}, SetBackup{}, BackupNow{}, ListBackups{}, RestoreBox{}, RestoreMail{},
+	GetBackups{}, SetBackup{}, BackupNow{}, ListBackups{}, RestoreBox{}, RestoreMail{}, ListUSBDisks{}, FormatUSB{},
 	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
 	InstallUpdate{},
 	SetupStart{}, SetupFinish{},

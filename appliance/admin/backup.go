@@ -20,7 +20,10 @@ import (
 // BackupView is the backups as the page and postroomctl show them. The
 // SFTP password is never shown, only whether there is one.
 type BackupView struct {
-	Target          string          `json:"target"` // "", "folder" or "sftp"
+	Target          string          `json:"target"` // "", "usb", "folder" or "sftp"
+	USBUUID         string          `json:"usb_uuid,omitempty"`
+	USBLabel        string          `json:"usb_label,omitempty"`
+	USBName         string          `json:"usb_name,omitempty"`
 	Folder          string          `json:"folder,omitempty"`
 	SFTPAddress     string          `json:"sftp_address,omitempty"`
 	SFTPUser        string          `json:"sftp_user,omitempty"`
@@ -47,6 +50,7 @@ func (GetBackups) readOnly()      {}
 // is to restore, or takes over the old one's backups).
 type SetBackup struct {
 	Target       string `json:"target"`
+	USBUUID      string `json:"usb_uuid,omitempty"` // target "usb": the disk's file system
 	Folder       string `json:"folder,omitempty"`
 	SFTPAddress  string `json:"sftp_address,omitempty"`
 	SFTPUser     string `json:"sftp_user,omitempty"`
@@ -62,7 +66,7 @@ func (SetBackup) OpName() string { return "backup.set" }
 
 // LogValue hides the password and the key.
 func (r SetBackup) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("target", r.Target), slog.String("folder", r.Folder), slog.String("sftp", r.SFTPUser+"@"+r.SFTPAddress+":"+r.SFTPPath), slog.Bool("new_key", r.NewKey))
+	return slog.GroupValue(slog.String("target", r.Target), slog.String("usb", r.USBUUID), slog.String("folder", r.Folder), slog.String("sftp", r.SFTPUser+"@"+r.SFTPAddress+":"+r.SFTPPath), slog.Bool("new_key", r.NewKey))
 }
 
 // SetBackupResult is the new settings and, after NewKey, the recovery key
@@ -122,7 +126,7 @@ func (a *Admin) backups() (*backup.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := backup.New(backup.Options{Store: a.st, DataDir: a.dataDir(c), Logger: a.log, Now: a.o.Now,
+	m, err := backup.New(backup.Options{Store: a.st, DataDir: a.dataDir(c), Logger: a.log, Now: a.o.Now, USB: a.o.USB,
 		Config: func() config.Config {
 			if c, err := a.loadConfig(); err == nil {
 				return c
@@ -146,7 +150,7 @@ func (a *Admin) dataDir(c config.Config) string {
 
 func (a *Admin) backupView(c config.Config) (BackupView, error) {
 	b := c.Backup
-	v := BackupView{Target: b.Target, Folder: b.Folder, Hour: b.Hour, HasKey: b.Recipient != "",
+	v := BackupView{Target: b.Target, USBUUID: b.USB.UUID, USBLabel: b.USB.Label, USBName: b.USB.Name, Folder: b.Folder, Hour: b.Hour, HasKey: b.Recipient != "",
 		SFTPAddress: b.SFTP.Address, SFTPUser: b.SFTP.User, SFTPPath: b.SFTP.Path, SFTPHostKey: b.SFTP.HostKey, SFTPHasPass: b.SFTP.Password != ""}
 	m, err := a.backups()
 	if err != nil {
@@ -199,6 +203,16 @@ func (a *Admin) SetBackup(ctx context.Context, by Actor, req SetBackup) (SetBack
 					*dst = v
 				}
 			}
+			// A USB disk is checked when it is chosen (it must be
+			// plugged in then); an empty choice keeps the one chosen
+			// before, plugged in or not.
+			if u := strings.TrimSpace(req.USBUUID); b.Target == "usb" && u != "" && !strings.EqualFold(u, b.USB.UUID) {
+				label, name, err := a.usbTargetFor(u)
+				if err != nil {
+					return err
+				}
+				b.USB = config.USBConfig{UUID: u, Label: label, Name: name}
+			}
 			set(&b.Folder, req.Folder)
 			set(&b.SFTP.Address, req.SFTPAddress)
 			set(&b.SFTP.User, req.SFTPUser)
@@ -242,7 +256,7 @@ func (a *Admin) SetBackup(ctx context.Context, by Actor, req SetBackup) (SetBack
 // backupField finds the request field a config error is about.
 func backupField(msg, def string) string {
 	for _, f := range []struct{ cfg, req string }{
-		{"backup.folder", "folder"}, {"backup.sftp.address", "sftp_address"}, {"backup.sftp.user", "sftp_user"},
+		{"backup.folder", "folder"}, {"backup.usb.uuid", "usb_uuid"}, {"backup.sftp.address", "sftp_address"}, {"backup.sftp.user", "sftp_user"},
 		{"backup.sftp.path", "sftp_path"}, {"backup.hour", "hour"}, {"backup.recipient", "recovery_key"}, {"backup.target", "target"},
 	} {
 		if strings.HasPrefix(msg, f.cfg+":") {
@@ -254,6 +268,8 @@ func backupField(msg, def string) string {
 
 func describeTarget(b config.BackupConfig) string {
 	switch b.Target {
+	case "usb":
+		return backup.USBName(b.USB)
 	case "folder":
 		return "folder " + b.Folder
 	case "sftp":
@@ -302,7 +318,7 @@ func (a *Admin) ListBackups(ctx context.Context, by Actor, req ListBackups) ([]b
 		if err != nil {
 			return nil, "", err
 		}
-		t, err := backup.OpenTarget(ctx, a.dataDir(c), c.Backup)
+		t, err := backup.OpenTargetOn(ctx, a.dataDir(c), c.Backup, a.o.USB)
 		if err != nil {
 			return nil, "", errorf(CodeConflict, "target", "%v", err)
 		}
@@ -331,7 +347,7 @@ func (a *Admin) RestoreBox(ctx context.Context, by Actor, req RestoreBox) (Resto
 		if err != nil {
 			return res, "", err
 		}
-		t, err := backup.OpenTarget(ctx, a.dataDir(c), c.Backup)
+		t, err := backup.OpenTargetOn(ctx, a.dataDir(c), c.Backup, a.o.USB)
 		if err != nil {
 			return res, "", errorf(CodeConflict, "target", "%v", err)
 		}

@@ -27,7 +27,7 @@ func TestBackupOps(t *testing.T) {
 		}},
 		{op: SetBackup{Target: "folder", Folder: usb}, code: CodeInvalid, field: "recovery_key", want: "make a recovery key"},
 		{op: SetBackup{Target: "folder", Folder: "usb", NewKey: true}, code: CodeInvalid, field: "folder", want: "absolute path"},
-		{op: SetBackup{Target: "tape", NewKey: true}, code: CodeInvalid, field: "target", want: "not \"folder\""},
+		{op: SetBackup{Target: "tape", NewKey: true}, code: CodeInvalid, field: "target", want: "is not \"usb\""},
 		{op: SetBackup{Target: "folder", NewKey: true, RecoveryKey: "AGE-SECRET-KEY-1"}, code: CodeInvalid, field: "recovery_key", want: "not both"},
 		{op: SetBackup{Target: "folder", RecoveryKey: "hello"}, code: CodeInvalid, field: "recovery_key", want: "not a recovery key"},
 		{op: SetBackup{Target: "folder", Folder: usb, NewKey: true, Hour: &hour}, want: "backup settings: target folder " + usb + ", a new recovery key", check: func(t *testing.T, e *env, res any) {
