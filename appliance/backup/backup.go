@@ -68,6 +68,12 @@ type Options struct {
 	// each); "": DATA/backup/scratch. It must have room for a copy of the
 	// store; the verification checks before it starts.
 	Scratch string
+	// KeepScratchFree: the proven scratch restore is kept for the next
+	// incremental backup's proof (verify.go) only while this much stays
+	// free on the scratch disk beside it, and at least twice its size;
+	// 0 means 2 GiB; negative: never kept (every proof restores the
+	// whole chain, as before).
+	KeepScratchFree int64
 }
 
 // Progress is what a backup is doing.
@@ -97,8 +103,12 @@ type Result struct {
 	// or failed (VerifyError).
 	Verified    time.Time `json:"verified,omitzero"`
 	VerifyError string    `json:"verify_error,omitempty"`
-	Removed     []string  `json:"removed,omitempty"` // by the rotation
-	Error       string    `json:"error,omitempty"`   // the backup itself failed
+	// Proof is how it was proven: ProofWhole (the whole chain restored)
+	// or ProofIncrement (the new part applied to the kept restore of the
+	// chain before it).
+	Proof   string   `json:"proof,omitempty"`
+	Removed []string `json:"removed,omitempty"` // by the rotation
+	Error   string   `json:"error,omitempty"`   // the backup itself failed
 }
 
 // OK says whether the backup was written and proven.
@@ -372,7 +382,9 @@ func (m *Manager) backup(ctx context.Context, res *Result) error {
 		chain = append(slices.Clone(st.Chain), name)
 	}
 	m.setProgress(func(p *Progress) { p.Step = "testing the restore" })
-	if err := m.verify(ctx, t, chain, boxID, sum, files); err != nil {
+	proof, err := m.verify(ctx, t, chain, boxID, sum, files)
+	res.Proof = proof
+	if err != nil {
 		res.VerifyError = err.Error()
 		// The chain does not go on from a backup that did not prove
 		// itself: the next one is full.

@@ -26,9 +26,11 @@ import (
 //	POSTROOM_MEASURE_BACKUP=100000 POSTROOM_MEASURE_DIR=/var/tmp/m go test -run TestMeasure -v -timeout 2h ./appliance/backup
 //
 // Each phase (fill, full backup, 1,000 new messages and an incremental
-// backup, restore) runs in its own process, so that its peak RSS is its
-// own (getrusage's maxrss). The disk's own speed is dd's, in the same
-// folder.
+// backup proven on the kept restore, 1,000 more and an incremental proven
+// by restoring the whole chain as before (incrwhole), restore) runs in its
+// own process, so that its peak RSS is its own (getrusage's maxrss).
+// POSTROOM_MEASURE_PHASES (comma-separated) runs some of them only. The
+// disk's own speed is dd's, in the same folder.
 func TestMeasure(t *testing.T) {
 	if ph := os.Getenv("POSTROOM_MEASURE_PHASE"); ph != "" {
 		measurePhase(t, ph)
@@ -42,9 +44,15 @@ func TestMeasure(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	os.RemoveAll(dir)
-	os.MkdirAll(filepath.Join(dir, "target"), 0o700)
-	for _, ph := range []string{"fill", "full", "incr", "restore"} {
+	phases := []string{"fill", "full", "incr", "incrwhole", "restore"}
+	if p := os.Getenv("POSTROOM_MEASURE_PHASES"); p != "" {
+		phases = strings.Split(p, ",")
+	}
+	if phases[0] == "fill" {
+		os.RemoveAll(dir)
+		os.MkdirAll(filepath.Join(dir, "target"), 0o700)
+	}
+	for _, ph := range phases {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestMeasure$", "-test.v", "-test.timeout=3h")
 		cmd.Env = append(os.Environ(), "POSTROOM_MEASURE_PHASE="+ph, "POSTROOM_MEASURE_DIR="+dir, fmt.Sprintf("POSTROOM_MEASURE_N=%d", n))
 		out, err := cmd.CombinedOutput()
@@ -131,9 +139,10 @@ func measurePhase(t *testing.T, ph string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if ph == "fill" || ph == "incr" {
+	incr := ph == "incr" || ph == "incrwhole"
+	if ph == "fill" || incr {
 		count := n
-		if ph == "incr" {
+		if incr {
 			count = 1000
 		}
 		var acct storage.Account
@@ -163,7 +172,7 @@ func measurePhase(t *testing.T, ph string) {
 			}()
 		}
 		for i := 0; i < count; i++ {
-			jobs <- i + n*boolInt(ph == "incr")
+			jobs <- i + n*boolInt(incr) + 1000*boolInt(ph == "incrwhole")
 		}
 		close(jobs)
 		wg.Wait()
@@ -180,10 +189,17 @@ func measurePhase(t *testing.T, ph string) {
 	cfg.Hostname = "measure.example.com"
 	cfg.Backup.Target, cfg.Backup.Folder, cfg.Backup.Recipient = "folder", filepath.Join(dir, "target"), string(must(os.ReadFile(filepath.Join(dir, "recipient"))))
 	clock := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
-	if ph == "incr" {
+	switch ph {
+	case "incr":
 		clock = clock.Add(24 * time.Hour)
+	case "incrwhole":
+		clock = clock.Add(48 * time.Hour)
 	}
-	m, err := New(Options{Store: st, DataDir: filepath.Join(dir, "data"), Config: func() config.Config { return cfg }, Logger: log, Now: func() time.Time { return clock }})
+	keep := int64(0)
+	if ph == "incrwhole" {
+		keep = -1 // as before the kept restore: the whole chain is restored
+	}
+	m, err := New(Options{Store: st, DataDir: filepath.Join(dir, "data"), Config: func() config.Config { return cfg }, Logger: log, Now: func() time.Time { return clock }, KeepScratchFree: keep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +223,8 @@ func measurePhase(t *testing.T, ph string) {
 	}
 	total := time.Since(start)
 	write := verifyAt.Sub(start)
-	t.Logf("MEASURE %s backup: %d records (%d written), file %.0f MB; writing %s (%.1f MB/s), proving it (read back, restore, Verify, Check) %s, total %s; peak RSS %s",
-		res.Kind, res.Records, res.Changed, float64(res.Size)/1e6, write.Round(time.Millisecond), float64(res.Size)/1e6/write.Seconds(), (total - write).Round(time.Millisecond), total.Round(time.Millisecond), maxRSS())
+	t.Logf("MEASURE %s %s backup: %d records (%d written), file %.0f MB; writing %s (%.1f MB/s), proving it (%s: read back, restore, Verify, Check) %s, total %s; peak RSS %s",
+		ph, res.Kind, res.Records, res.Changed, float64(res.Size)/1e6, write.Round(time.Millisecond), float64(res.Size)/1e6/write.Seconds(), res.Proof, (total - write).Round(time.Millisecond), total.Round(time.Millisecond), maxRSS())
 }
 
 func boolInt(b bool) int {
