@@ -345,10 +345,8 @@ func (c *conn) pushSelected(inIdle bool) {
 		return
 	}
 	c.sel.holdFlags = n.sel&evFlagChange == 0
-	old := c.sel.view.Max()
 	c.poll(inIdle || !n.delayed)
 	c.sel.holdFlags = false
-	c.fetchNew(old)
 }
 
 // afterCommand tells the client, before the tagged response, what changed
@@ -364,16 +362,14 @@ func (c *conn) afterCommand(allowExpunge bool) {
 		if n != nil && n.sel&evMessageExpunge != 0 && !n.delayed {
 			allowExpunge = true // RFC 5465 5.3: the client uses UIDs
 		}
-		old := c.sel.view.Max()
 		c.poll(allowExpunge)
-		c.fetchNew(old)
 	}
 	c.pushOthers()
 }
 
 // fetchNew sends MessageNew's fetch attributes for the messages the
-// client has just been told of (UIDs above old), after their EXISTS (RFC
-// 5465 5.2).
+// client has just been told of (UIDs above old): after their EXISTS and
+// before a CONTEXT's ADDTO (RFC 5465 5.2, 7).
 func (c *conn) fetchNew(old uint32) {
 	n := c.notify
 	if n == nil || n.fetch == nil || n.sel&evMessageNew == 0 || c.sel == nil || c.sel.view.Max() <= old {

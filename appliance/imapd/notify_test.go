@@ -332,3 +332,19 @@ func TestNotifyOverflow(t *testing.T) {
 	other.do(step{send: "g DELETE E", want: []string{`^g OK`}})
 	pushed(t, rc, `^\* LIST \(\\NonExistent\) "/" "?E"?$`)
 }
+
+// TestNotifyContextOrder: with a CONTEXT=SEARCH update open, a new
+// message goes out as EXISTS, then the FETCH NOTIFY asked for, then the
+// ESEARCH ADDTO (RFC 5465 7), pushed between commands.
+func TestNotifyContextOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	rc := e.rawLogin(alice)
+	rc.run([]step{
+		{send: "a SELECT INBOX", want: []string{`^a OK`}},
+		{send: "b NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge))", want: []string{`^b OK`}},
+		{send: "c UID SEARCH RETURN (UPDATE) UNSEEN", want: []string{`^c OK`}},
+	})
+	e.deliver(e.alice, "", testMessage(1))
+	lines := pushed(t, rc, `^\* ESEARCH \(TAG "c"\) UID ADDTO \(0 1\)$`)
+	checkLines(t, step{send: "(pushed)", want: []string{`^\* 1 EXISTS$`, `^\* 1 FETCH \(UID 1 FLAGS \((\\Recent)?\)\)$`, `^\* ESEARCH`}}, lines)
+}

@@ -210,6 +210,7 @@ func (c *conn) poll(allowExpunge bool) {
 		if !c.rev2 {
 			w.Untagged().Number(uint64(len(sel.recent))).Atom("RECENT").End()
 		}
+		c.fetchNew(added[0].UID - 1) // NOTIFY's fetch attributes (RFC 5465 5.2, 7)
 		c.ctxReevaluate(added)
 	}
 	c.sendFlagChanges(false)
