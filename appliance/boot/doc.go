@@ -44,7 +44,10 @@
 // mDNS (mdns.go, mdns_linux.go): the box answers as postroom.local on each
 // wired interface, with the addresses it has at the moment.
 //
-// Still to come (issue 14): zombie reaping for grandchildren.
+// Orphans (reap.go, reap_linux.go): PID 1 waits for every orphaned process
+// as it exits, on SIGCHLD, but never for a child it started itself and
+// waits for (the supervised appliance): those are started through the
+// children registry, which the reaper consults under the same lock.
 //
 // Nothing here may import the image builder (image/): the board's binary
 // must stay small.

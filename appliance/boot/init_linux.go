@@ -50,6 +50,9 @@ func run(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	reopenConsole()
+	// Orphans come to PID 1: wait for them as they exit (reap_linux.go),
+	// for as long as this process lives.
+	go Reap(context.Background(), log)
 	if err := unix.Sethostname([]byte("postroom")); err != nil {
 		log.Warn("set host name", "err", err)
 	}

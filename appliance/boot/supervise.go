@@ -140,14 +140,21 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	cmd := exec.Command(s.Path, s.Args...)
 	cmd.Env = s.Env
 	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
-	if err := cmd.Start(); err != nil {
+	// Started through children: the init's reaper (reap.go) must leave
+	// this child's exit status to cmd.Wait.
+	if err := children.start(cmd); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	pid := cmd.Process.Pid
 	if s.OnStart != nil {
-		s.OnStart(cmd.Process.Pid)
+		s.OnStart(pid)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		children.done(pid)
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		return err
