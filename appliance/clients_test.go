@@ -410,7 +410,7 @@ func TestClientFetchmail(t *testing.T) {
 }
 
 // TestClientMbsync: mbsync (isync), a real sync client, mirrors the demo
-// account over IMAPS into Maildirs: every default folder appears locally;
+// account over IMAPS into Maildirs, compressed (COMPRESS=DEFLATE): every default folder appears locally;
 // flags set locally (S, T) reach the server as \Seen and \Deleted, and an
 // expunging sync removes the trashed one there; a folder made locally is
 // created on the server with its message (CREATE, APPEND); a message
@@ -492,6 +492,11 @@ SyncState *
 	}
 
 	sync()
+	// isync 1.4 turns COMPRESS=DEFLATE on by itself when the server offers
+	// it, and flushes with zlib's Z_PARTIAL_FLUSH: this sync ran compressed.
+	if !strings.Contains(c.serverLog(), "imap COMPRESS on") {
+		t.Errorf("mbsync did not use COMPRESS=DEFLATE; server log:\n%s", c.serverLog())
+	}
 	for _, folder := range []string{"Sent", "Drafts", "Trash", "Junk", "Archive"} {
 		local(filepath.Join(mail, folder))
 	}

@@ -2,7 +2,6 @@ package imapd
 
 import (
 	"bufio"
-	"compress/flate"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/flate"
 
 	"postroom/appliance/authguard"
 	"postroom/appliance/imapd/wire"
@@ -420,12 +421,7 @@ var capsLoggedIn = []string{"IMAP4rev2", "IMAP4rev1", "SASL-IR", "LITERAL-", "UN
 	"UTF8=ACCEPT", "NAMESPACE", "UIDPLUS", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS", "MOVE",
 	"STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE", "CREATE-SPECIAL-USE", "LITERAL+", "UNAUTHENTICATE",
 	"ID", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE", "QRESYNC", "SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "PARTIAL", "MULTIAPPEND", "CATENATE",
-	"CONTEXT=SEARCH", "CONTEXT=SORT"}
-
-// COMPRESS=DEFLATE (RFC 4978) works with zlib clients (TestCompress, and
-// Python's zlib) but mbsync 1.4 stalls on the first compressed answer, so
-// it is not advertised until that is understood; a client that sends
-// COMPRESS anyway gets it.
+	"CONTEXT=SEARCH", "CONTEXT=SORT", "COMPRESS=DEFLATE"}
 
 func (c *conn) writeCaps() {
 	w := c.w
@@ -629,7 +625,18 @@ func (c *conn) saslResponse(challenge string) ([]byte, error) {
 }
 
 // cmdCompress turns on DEFLATE (RFC 4978): the OK goes out uncompressed,
-// everything after it compressed.
+// everything after it compressed; each burst of responses ends with a
+// sync flush (deadlineWriter), so the client can decode all of it.
+//
+// Clients end each command's bytes in one of two ways: a sync flush (an
+// empty stored block: zlib's Z_SYNC_FLUSH, Python, Go) or a partial flush
+// (an empty fixed-Huffman block: zlib's Z_PARTIAL_FLUSH, which mbsync
+// uses). Go's compress/flate hands out a block's bytes only once it has
+// read the next block's header or a stored block, so after a partial
+// flush the command sat decoded but unread while mbsync waited for its
+// answer (the stall that kept COMPRESS=DEFLATE unadvertised).
+// klauspost/compress's reader with WithPartialBlock hands out every block
+// as soon as it ends.
 func (c *conn) cmdCompress(cmd *wire.Command) error {
 	if len(cmd.Args) != 1 || !cmd.Args[0].IsAtom("DEFLATE") {
 		return bad("", "Only COMPRESS DEFLATE is supported")
@@ -647,7 +654,8 @@ func (c *conn) cmdCompress(cmd *wire.Command) error {
 	c.begin()
 	fw, _ := flate.NewWriter(c.nc, flate.DefaultCompression)
 	c.compress, c.flateW = true, fw
-	c.in, c.out = flate.NewReader(c.nc), fw
+	c.in, c.out = flate.NewReaderOpts(c.nc, flate.WithPartialBlock()), fw
+	c.log.Info("imap COMPRESS on")
 	c.newReader()
 	return errNoTagged
 }
