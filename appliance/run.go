@@ -44,6 +44,7 @@ import (
 	"postroom/appliance/queue"
 	"postroom/appliance/status"
 	"postroom/appliance/transition"
+	"postroom/appliance/usbdisk"
 	"postroom/hw"
 	"postroom/internal/logring"
 	"postroom/storage"
@@ -81,6 +82,11 @@ type Options struct {
 	// FirstBoot holds the set-up code while the box waits to be set up
 	// (run_setup.go). nil: a new one, printing each code on Stdout.
 	FirstBoot *firstboot.Setup
+	// USB is the board's USB disks: backups to one, formatting a blank
+	// one on the web page (appliance/usbdisk). nil: the box does not look
+	// at USB disks (a developer's machine, whose disks must never be
+	// offered for formatting).
+	USB *usbdisk.Host
 }
 
 // Service names in the status Snapshot.

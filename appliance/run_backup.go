@@ -57,6 +57,7 @@ func (r *runner) backupManager(st *storage.Store) (*backup.Manager, error) {
 			return c
 		},
 		Progress: r.backupProgress,
+		USB:      r.opts.USB,
 	})
 	if err != nil {
 		return nil, err
@@ -127,7 +128,7 @@ func (r *runner) restoreBox(key *age.X25519Identity, name string, by admin.Actor
 
 // restoreInto is the offline step of restoreBox.
 func restoreInto(ctx context.Context, dataDir string, bc config.BackupConfig, key age.Identity, name string, r *runner) error {
-	t, err := backup.OpenTarget(ctx, dataDir, bc)
+	t, err := backup.OpenTargetOn(ctx, dataDir, bc, r.opts.USB)
 	if err != nil {
 		return err
 	}

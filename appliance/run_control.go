@@ -55,6 +55,7 @@ func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
 		Certificates: r.adminCertificates(),  // run_certs.go: show, upload, remove, renew
 		Material:     r.setupMaterial,        // run_setup.go: TLS and DKIM at the end of the set-up
 		EndSessions:  r.sessions.EndSessions, // run_sessions.go
+		USB:          r.opts.USB,
 	})
 	if err != nil {
 		return nil, err

@@ -19,12 +19,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"postroom/appliance/config"
 	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"postroom/appliance"
+	"postroom/appliance/config"
+	"postroom/appliance/usbdisk"
 )
 
 func main() {
@@ -118,8 +119,24 @@ func start(ctx context.Context, configPath, data string, dev, setup bool, logLev
 	// changed with postroomctl or on the web page).
 	// On the board, the init says which root runs and where the boot
 	// partition is, for updates and the status page (nil elsewhere).
+	upd := appliance.UpdateOptionsFromEnv("/")
 	return appliance.RunOptions(ctx, cfg, appliance.Options{Logger: logger, ConfigPath: configPath,
-		Update: appliance.UpdateOptionsFromEnv("/"), SetupWizard: setup})
+		Update: upd, SetupWizard: setup, USB: usbHost(upd != nil)})
+}
+
+// usbHost is the USB disks the appliance looks at: the board's, when the
+// init started it; on another machine none (a developer's own disks must
+// never be offered for formatting), or a fake tree to try the pages with:
+// POSTROOM_FAKE_USB=DIR, holding sys/block and dev as
+// appliance/usbdisk/usbdisktest builds them.
+func usbHost(board bool) *usbdisk.Host {
+	if board {
+		return usbdisk.Board()
+	}
+	if dir := os.Getenv("POSTROOM_FAKE_USB"); dir != "" {
+		return &usbdisk.Host{SysBlock: filepath.Join(dir, "sys", "block"), Dev: filepath.Join(dir, "dev"), RunDir: filepath.Join(dir, "run")}
+	}
+	return nil
 }
 
 // loadOrCreate loads the config, or on the first start writes the default
