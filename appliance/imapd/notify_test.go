@@ -1,9 +1,15 @@
 package imapd
 
 import (
+	"bufio"
+	"compress/flate"
+	"context"
+	"io"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -347,4 +353,109 @@ func TestNotifyContextOrder(t *testing.T) {
 	e.deliver(e.alice, "", testMessage(1))
 	lines := pushed(t, rc, `^\* ESEARCH \(TAG "c"\) UID ADDTO \(0 1\)$`)
 	checkLines(t, step{send: "(pushed)", want: []string{`^\* 1 EXISTS$`, `^\* 1 FETCH \(UID 1 FLAGS \((\\Recent)?\)\)$`, `^\* ESEARCH`}}, lines)
+}
+
+// TestNotifyFilters: "subscribed" follows the subscriptions as they
+// change (RFC 5465 6.4), "inboxes" is INBOX, "subtree" covers a mailbox
+// and everything below it, under its old name or its new one (6.5). A
+// change outside every group says nothing: the next one that is told
+// proves it was passed over.
+func TestNotifyFilters(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Work", "Lists", "Elsewhere")
+	rc := e.rawLogin(alice)
+	other := e.rawLogin(alice)
+	rc.do(step{send: "a NOTIFY SET (subscribed (MessageNew MessageExpunge SubscriptionChange)) (inboxes (MessageNew MessageExpunge)) (subtree Lists (MailboxName))",
+		want: []string{`^a OK`}})
+	e.deliver(e.alice, "Work", testMessage(1))
+	e.deliver(e.alice, "", testMessage(2))
+	pushed(t, rc, `^\* STATUS INBOX \(MESSAGES 1 `, `Work`)
+
+	other.do(step{send: "b SUBSCRIBE Work", want: []string{`^b OK`}})
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren \\Subscribed\) "/" "?Work"?$`)
+	e.deliver(e.alice, "Work", testMessage(3))
+	pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES 2 `)
+	other.do(step{send: "c UNSUBSCRIBE Work", want: []string{`^c OK`}})
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "?Work"?$`)
+	e.deliver(e.alice, "Work", testMessage(4))
+	e.deliver(e.alice, "", testMessage(5))
+	pushed(t, rc, `^\* STATUS INBOX \(MESSAGES 2 `, `Work`)
+
+	other.run([]step{
+		{send: "d CREATE Elsewhere/Deeper", want: []string{`^d OK`}},
+		{send: "e CREATE Lists/New", want: []string{`^e OK`}},
+	})
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "Lists/New"$`, `Elsewhere`)
+	other.do(step{send: "f RENAME Elsewhere Lists/Moved", want: []string{`^f OK`}})
+	pushed(t, rc, `^\* LIST \(\\HasChildren\) "/" "Lists/Moved" \("OLDNAME" \("?Elsewhere"?\)\)$`)
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "Lists/Moved/Deeper" \("OLDNAME" \("Elsewhere/Deeper"\)\)$`)
+	other.do(step{send: "g RENAME Lists/New Outside", want: []string{`^g OK`}})
+	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "?Outside"? \("OLDNAME" \("Lists/New"\)\)$`)
+}
+
+// deflateConn is a client's side of COMPRESS=DEFLATE (RFC 4978) with Go's
+// compress/flate: every write ends with a sync flush.
+type deflateConn struct {
+	net.Conn
+	r io.Reader
+	w *flate.Writer
+}
+
+func (d *deflateConn) Read(p []byte) (int, error) { return d.r.Read(p) }
+
+func (d *deflateConn) Write(p []byte) (int, error) {
+	n, err := d.w.Write(p)
+	if err == nil {
+		err = d.w.Flush()
+	}
+	return n, err
+}
+
+// TestNotifyCompressed: what NOTIFY pushes between commands reaches a
+// client that turned on COMPRESS=DEFLATE, each push flushed whole.
+func TestNotifyCompressed(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Work")
+	rc := e.rawLogin(alice)
+	rc.do(step{send: "a COMPRESS DEFLATE", want: []string{`^a OK`}})
+	if rc.r.Buffered() != 0 {
+		t.Fatal("bytes after the COMPRESS answer")
+	}
+	fw, _ := flate.NewWriter(rc.c, flate.DefaultCompression)
+	rc.c = &deflateConn{Conn: rc.c, r: flate.NewReader(rc.c), w: fw}
+	rc.r = bufio.NewReader(rc.c)
+	rc.do(step{send: "b NOTIFY SET (personal (MessageNew MessageExpunge))", want: []string{`^b OK`}})
+	for i := 1; i <= 3; i++ {
+		e.deliver(e.alice, "Work", testMessage(i))
+		pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES `+itoa(uint64(i))+` `)
+	}
+	rc.do(step{send: "c NOOP", want: []string{`^c OK`}})
+}
+
+// TestNotifyShutdown: a session waiting under NOTIFY (its read is in
+// another goroutine) is told BYE at once when the server drains, and
+// UNAUTHENTICATE ends NOTIFY.
+func TestNotifyShutdown(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Work")
+	gone := e.rawLogin(alice)
+	gone.run([]step{
+		{send: "a NOTIFY SET (personal (MessageNew MessageExpunge))", want: []string{`^a OK`}},
+		{send: "b UNAUTHENTICATE", want: []string{`^b OK`}},
+		{send: "c LOGIN alice@example.test password-alice@example.test", want: []string{`^c OK`}},
+	})
+	rc := e.rawLogin(alice)
+	rc.do(step{send: "a NOTIFY SET (personal (MessageNew MessageExpunge))", want: []string{`^a OK`}})
+	e.deliver(e.alice, "Work", testMessage(1))
+	pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES 1 `)
+	gone.do(step{send: "d NOOP", want: []string{`^d OK`}, none: []string{`STATUS`}})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(ctx) }()
+	pushed(t, rc, `^\* BYE Server shutting down`)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
 }
