@@ -36,7 +36,8 @@
 // The network (net.go, net_linux.go): DHCPv4 on every wired interface,
 // with a link-local address when no server answers; IPv6 comes from the
 // kernel's autoconfiguration once the link is up. The clock (ntp.go,
-// ntp_linux.go): SNTP against public pools, stepped and marked synchronised.
+// ntp_linux.go): SNTP against the time servers the DHCP lease names
+// (option 42), then public pools, stepped and marked synchronised.
 // A fixed address set on the web page (netconfig.go, netconfig_linux.go):
 // once the data disk is mounted, the network section of its config.json
 // may switch the first wired interface from DHCP to a fixed address.

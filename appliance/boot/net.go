@@ -27,6 +27,7 @@ type Lease struct {
 	Addr      netip.Prefix // the address and its subnet
 	Router    netip.Addr   // the default gateway; invalid: none
 	DNS       []netip.Addr
+	NTP       []netip.Addr  // time servers (DHCP option 42, RFC 2132 8.3), asked before the public ones
 	Duration  time.Duration // how long the lease holds; 0: forever (link-local)
 	Server    netip.Addr    // the DHCP server
 	LinkLocal bool          // no DHCP answer: 169.254.0.0/16
@@ -45,7 +46,15 @@ func (l Lease) String() string {
 	if l.Static {
 		return fmt.Sprintf("%s via %s, DNS %s (the fixed address of the settings)", l.Addr, l.Router, strings.Join(dns, " "))
 	}
-	return fmt.Sprintf("%s via %s, DNS %s, from DHCP server %s for %s", l.Addr, l.Router, strings.Join(dns, " "), l.Server, l.Duration)
+	ntp := ""
+	if len(l.NTP) > 0 {
+		var s []string
+		for _, a := range l.NTP {
+			s = append(s, a.String())
+		}
+		ntp = ", time servers " + strings.Join(s, " ")
+	}
+	return fmt.Sprintf("%s via %s, DNS %s%s, from DHCP server %s for %s", l.Addr, l.Router, strings.Join(dns, " "), ntp, l.Server, l.Duration)
 }
 
 // leaseFrom reads a DHCP ACK.
@@ -69,6 +78,11 @@ func leaseFrom(ack *dhcpv4.DHCPv4) (Lease, error) {
 	for _, d := range ack.DNS() {
 		if a, ok := netip.AddrFromSlice(d.To4()); ok && a.IsValid() && !a.IsUnspecified() && len(l.DNS) < 3 {
 			l.DNS = append(l.DNS, a)
+		}
+	}
+	for _, d := range ack.NTPServers() {
+		if a, ok := netip.AddrFromSlice(d.To4()); ok && a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && len(l.NTP) < 3 {
+			l.NTP = append(l.NTP, a)
 		}
 	}
 	if s, ok := netip.AddrFromSlice(ack.ServerIdentifier().To4()); ok {

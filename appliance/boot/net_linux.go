@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -31,6 +32,8 @@ type Network struct {
 	Timeout time.Duration
 	// Retry is how long to wait before asking again after no answer; 0: 1 min.
 	Retry time.Duration
+	// TimeServers, if set, learns the time servers of each lease applied.
+	TimeServers *TimeServers
 }
 
 // Up sets the link up and gets a first address: from DHCP, or link-local
@@ -118,7 +121,7 @@ func (n *Network) dhcp(ctx context.Context) (Lease, error) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, n.Timeout)
 	defer cancel()
-	lease, err := c.Request(ctx)
+	lease, err := c.Request(ctx, dhcpv4.WithRequestedOptions(dhcpv4.OptionNTPServers))
 	if err != nil {
 		return Lease{}, err
 	}
@@ -143,6 +146,9 @@ func (n *Network) apply(link netlink.Link, l, old Lease) error {
 		if err := netlink.RouteReplace(route); err != nil {
 			return fmt.Errorf("default route via %s: %w", l.Router, err)
 		}
+	}
+	if n.TimeServers != nil {
+		n.TimeServers.Set(n.Iface, l.NTP)
 	}
 	if n.ResolvConf != "" && len(l.DNS) > 0 {
 		if err := atomicfile.WriteFile(n.ResolvConf, resolvConf(l), 0o644); err != nil {
@@ -198,7 +204,8 @@ func startNetwork(ctx context.Context, cfg Config, log *slog.Logger) *netRuns {
 	if err := mountResolvConf(resolvConfTmp); err != nil {
 		log.Error("no /etc/resolv.conf to write the DNS servers to", "err", err)
 	}
-	go keepClock(ctx, cfg, log) // ntp_linux.go
+	ts := NewTimeServers()
+	go keepClock(ctx, cfg, ts, log) // ntp_linux.go
 	ifaces, err := WiredInterfaces()
 	if err != nil || len(ifaces) == 0 {
 		cfg.Say("no wired network interface found (%v): plug in a network cable", err)
@@ -206,7 +213,7 @@ func startNetwork(ctx context.Context, cfg Config, log *slog.Logger) *netRuns {
 	}
 	runs := &netRuns{log: log}
 	for _, name := range ifaces {
-		runs.start(ctx, &Network{Iface: name, Log: log, Say: cfg.Say, ResolvConf: resolvConfTmp})
+		runs.start(ctx, &Network{Iface: name, Log: log, Say: cfg.Say, ResolvConf: resolvConfTmp, TimeServers: ts})
 	}
 	return runs
 }

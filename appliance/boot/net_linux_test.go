@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -84,7 +85,8 @@ func twoHosts(t *testing.T) (box, lan netns.NsHandle) {
 }
 
 // dhcpServer answers on lan0 in lan: 10.9.0.50/24, router 10.9.0.1, DNS
-// 10.9.0.53, an hour. It counts the requests it acknowledged.
+// 10.9.0.53, time server 10.9.0.1 (option 42, to a client that asks for
+// it), an hour. It counts the requests it acknowledged.
 func dhcpServer(t *testing.T, lan netns.NsHandle) *atomic.Int32 {
 	t.Helper()
 	acks := new(atomic.Int32)
@@ -99,7 +101,7 @@ func dhcpServer(t *testing.T, lan netns.NsHandle) *atomic.Int32 {
 		default:
 			return
 		}
-		reply, err := dhcpv4.NewReplyFromRequest(m,
+		mods := []dhcpv4.Modifier{
 			dhcpv4.WithMessageType(typ),
 			dhcpv4.WithYourIP(net.IPv4(10, 9, 0, 50)),
 			dhcpv4.WithServerIP(net.IPv4(10, 9, 0, 1)),
@@ -108,7 +110,11 @@ func dhcpServer(t *testing.T, lan netns.NsHandle) *atomic.Int32 {
 			dhcpv4.WithRouter(net.IPv4(10, 9, 0, 1)),
 			dhcpv4.WithDNS(net.IPv4(10, 9, 0, 53)),
 			dhcpv4.WithLeaseTime(3600),
-		)
+		}
+		if m.IsOptionRequested(dhcpv4.OptionNTPServers) {
+			mods = append(mods, dhcpv4.WithOption(dhcpv4.OptNTPServers(net.IPv4(10, 9, 0, 1))))
+		}
+		reply, err := dhcpv4.NewReplyFromRequest(m, mods...)
 		if err != nil {
 			return
 		}
@@ -147,13 +153,51 @@ func TestNetworkDHCP(t *testing.T) {
 		checkIPv4(t, "eth0", "10.9.0.50/24", net.IPv4(10, 9, 0, 1)) // netconfig_linux_test.go
 	})
 	want := Lease{Addr: netip.MustParsePrefix("10.9.0.50/24"), Router: netip.MustParseAddr("10.9.0.1"),
-		DNS: []netip.Addr{netip.MustParseAddr("10.9.0.53")}, Duration: time.Hour, Server: netip.MustParseAddr("10.9.0.1")}
+		DNS: []netip.Addr{netip.MustParseAddr("10.9.0.53")}, NTP: []netip.Addr{netip.MustParseAddr("10.9.0.1")},
+		Duration: time.Hour, Server: netip.MustParseAddr("10.9.0.1")}
 	if lease.String() != want.String() || acks.Load() != 1 {
 		t.Errorf("lease %v (%d acks), want %v", lease, acks.Load(), want)
 	}
 	if data, _ := os.ReadFile(resolv); !strings.Contains(string(data), "nameserver 10.9.0.53\n") {
 		t.Errorf("resolv.conf: %q", data)
 	}
+}
+
+// TestClockFromDHCPTimeServer: the lease's time server (option 42) is
+// asked before the public ones: both answer here, with different times,
+// and the box takes the time of the one the DHCP server named.
+func TestClockFromDHCPTimeServer(t *testing.T) {
+	box, lan := twoHosts(t)
+	dhcpServer(t, lan)
+	real := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	inNetns(t, lan, func() {
+		ntpServerOn(t, "10.9.0.1:123", real, nil)                // the office's, named by DHCP
+		ntpServerOn(t, "10.9.0.1:124", real.Add(time.Hour), nil) // stands for the public pool
+	})
+	ts := NewTimeServers()
+	inNetns(t, box, func() {
+		n := &Network{Iface: "eth0", Timeout: 10 * time.Second, TimeServers: ts}
+		if _, err := n.Up(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ts.Changed():
+		default:
+			t.Error("the lease's time server was not announced")
+		}
+		servers := ts.Servers([]string{"10.9.0.1:124"})
+		if !slices.Equal(servers, []string{"10.9.0.1:123", "10.9.0.1:124"}) {
+			t.Errorf("servers %v", servers)
+		}
+		stale := func() time.Time { return real.Add(-24 * time.Hour) }
+		a, err := syncClockOnce(context.Background(), servers, stale, func(time.Duration) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Server != "10.9.0.1:123" || a.Offset != 24*time.Hour {
+			t.Errorf("answer %+v: want the DHCP server's, a day ahead", a)
+		}
+	})
 }
 
 // TestNetworkNoDHCP: with nobody answering, eth0 gets its link-local

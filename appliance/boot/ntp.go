@@ -5,7 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/netip"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -34,6 +38,7 @@ func fromNTP(v uint64) time.Time {
 
 // NTPAnswer is what one server said.
 type NTPAnswer struct {
+	Server  string        // syncClockOnce: the server that answered
 	Offset  time.Duration // add to the local clock to get the server's
 	RTT     time.Duration
 	Stratum uint8
@@ -97,8 +102,57 @@ func QueryNTP(ctx context.Context, server string, now func() time.Time) (NTPAnsw
 	}
 }
 
-// NTPServers are asked in turn until one answers.
+// NTPServers are asked in turn until one answers, after the time servers
+// the DHCP leases named (TimeServers): an office network that names its
+// own (a router, a domain controller) may block the public ones.
 var NTPServers = []string{"0.pool.ntp.org:123", "1.pool.ntp.org:123", "2.pool.ntp.org:123", "time.cloudflare.com:123"}
+
+// TimeServers are the time servers the DHCP leases named, per interface.
+type TimeServers struct {
+	mu      sync.Mutex
+	byIface map[string][]netip.Addr
+	changed chan struct{}
+}
+
+// NewTimeServers returns an empty set: only the defaults until a lease
+// names some.
+func NewTimeServers() *TimeServers {
+	return &TimeServers{byIface: map[string][]netip.Addr{}, changed: make(chan struct{}, 1)}
+}
+
+// Set records iface's time servers (none: forget them, as a fixed address
+// or a link-local one does), and signals Changed when they differ.
+func (ts *TimeServers) Set(iface string, servers []netip.Addr) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if slices.Equal(ts.byIface[iface], servers) {
+		return
+	}
+	ts.byIface[iface] = slices.Clone(servers)
+	select {
+	case ts.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changed receives when the servers have changed since the last receive.
+func (ts *TimeServers) Changed() <-chan struct{} { return ts.changed }
+
+// Servers lists the DHCP leases' time servers (by interface name, each
+// once, port 123), then defaults.
+func (ts *TimeServers) Servers(defaults []string) []string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var out []string
+	for _, iface := range slices.Sorted(maps.Keys(ts.byIface)) {
+		for _, a := range ts.byIface[iface] {
+			if s := netip.AddrPortFrom(a, 123).String(); !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return append(out, defaults...)
+}
 
 // syncClockOnce asks servers in turn and sets the clock with set from the
 // first good answer. It returns that answer.
@@ -112,6 +166,7 @@ func syncClockOnce(ctx context.Context, servers []string, now func() time.Time, 
 			errs = append(errs, err)
 			continue
 		}
+		a.Server = s
 		if err := set(a.Offset); err != nil {
 			return a, fmt.Errorf("setting the clock: %w", err)
 		}

@@ -8,13 +8,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// keepClock sets the clock from NTPServers as soon as one answers (every
-// 30 s until then) and again every hour, and tells the kernel the clock
-// is synchronised.
-func keepClock(ctx context.Context, cfg Config, log *slog.Logger) {
+// keepClock sets the clock from the DHCP leases' time servers, then
+// NTPServers, as soon as one answers (every 30 s until then, and at once
+// when a lease names new ones) and again every hour, and tells the kernel
+// the clock is synchronised.
+func keepClock(ctx context.Context, cfg Config, ts *TimeServers, log *slog.Logger) {
 	synced := false
 	for {
-		a, err := syncClockOnce(ctx, NTPServers, time.Now, stepClock)
+		a, err := syncClockOnce(ctx, ts.Servers(NTPServers), time.Now, stepClock)
 		switch {
 		case err != nil && !synced:
 			log.Info("clock not synchronised yet", "err", err)
@@ -22,7 +23,7 @@ func keepClock(ctx context.Context, cfg Config, log *slog.Logger) {
 			log.Warn("clock: no time server answered; keeping the time", "err", err)
 		case !synced:
 			synced = true
-			cfg.Say("clock synchronised (off by %v before)", a.Offset.Round(time.Millisecond))
+			cfg.Say("clock synchronised with %s (off by %v before)", a.Server, a.Offset.Round(time.Millisecond))
 		}
 		wait := time.Hour
 		if !synced {
@@ -32,6 +33,7 @@ func keepClock(ctx context.Context, cfg Config, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-ts.Changed():
 		}
 	}
 }

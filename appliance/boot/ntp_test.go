@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +15,13 @@ import (
 // spoil its answers.
 func ntpServer(t *testing.T, at time.Time, reply func(b []byte)) string {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return ntpServerOn(t, "127.0.0.1:0", at, reply)
+}
+
+// ntpServerOn is ntpServer on addr.
+func ntpServerOn(t *testing.T, addr string, at time.Time, reply func(b []byte)) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,5 +92,40 @@ func TestQueryNTP(t *testing.T) {
 	defer cancel()
 	if _, err := QueryNTP(ctx, srv, stale); err == nil || !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("a mismatched answer: %v", err)
+	}
+}
+
+// TestTimeServers: the leases' time servers come first, by interface, each
+// once; a lease that names none (a fixed address) forgets its interface's;
+// Changed says when they change, not when a renewal repeats them.
+func TestTimeServers(t *testing.T) {
+	ts := NewTimeServers()
+	a, b := netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("192.168.1.2")
+	defaults := []string{"0.pool.ntp.org:123"}
+	changed := func() bool {
+		select {
+		case <-ts.Changed():
+			return true
+		default:
+			return false
+		}
+	}
+	steps := []struct {
+		iface   string
+		servers []netip.Addr
+		want    []string
+		changed bool
+	}{
+		{"eth1", []netip.Addr{a}, []string{"192.168.1.1:123", "0.pool.ntp.org:123"}, true},
+		{"eth0", []netip.Addr{b, a}, []string{"192.168.1.2:123", "192.168.1.1:123", "0.pool.ntp.org:123"}, true},
+		{"eth0", []netip.Addr{b, a}, []string{"192.168.1.2:123", "192.168.1.1:123", "0.pool.ntp.org:123"}, false}, // a renewal
+		{"eth0", nil, []string{"192.168.1.1:123", "0.pool.ntp.org:123"}, true},
+		{"eth1", nil, defaults, true},
+	}
+	for i, s := range steps {
+		ts.Set(s.iface, s.servers)
+		if got := ts.Servers(defaults); !slices.Equal(got, s.want) || changed() != s.changed {
+			t.Errorf("step %d: %v, want %v (changed %v)", i, got, s.want, s.changed)
+		}
 	}
 }
