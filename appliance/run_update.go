@@ -272,9 +272,11 @@ func (r *runner) installUpdate(ctx context.Context, st *storage.Store, file stri
 	begun := false
 	tgt.W = &beforeFirstWrite{w: tgt.W, before: func() error {
 		begun = true
-		r.log.Info("update: writing the new root", "version", to.Version)
 		err := update.BeginInstall(u.Boot, u.Root, u.Release, to, u.now())
 		r.publishSystem()
+		if err == nil {
+			r.log.Info("update: writing the new root", "version", to.Version)
+		}
 		return err
 	}}
 	failed := func(err error) error {

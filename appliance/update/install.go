@@ -96,7 +96,33 @@ func (d DirBoot) WriteFile(name string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(d.path(name)), 0o755); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(d.path(name), data, 0o644)
+	if err := atomicfile.WriteFile(d.path(name), data, 0o644); err != nil {
+		return err
+	}
+	return syncRenamed(d.path(name))
+}
+
+// syncRenamed makes a file renamed into place on the FAT boot partition
+// durable under its new name. Linux's vfat writes the new directory entry
+// of a rename with no size and no first cluster, and fills them in only
+// when the file's inode is written back: a power cut after the rename and
+// the folder's fsync, but before that write-back, left an empty file under
+// the new name (seen under qemu: an empty update state; an empty
+// cmdline.txt would leave a Pi that cannot find its root). The file's own
+// fsync writes the entry.
+func syncRenamed(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
 }
 
 func (d DirBoot) Open(name string) (io.ReadCloser, error) { return os.Open(d.path(name)) }
@@ -132,7 +158,10 @@ func (r *renameOnClose) Close() error {
 		os.Remove(r.f.Name())
 		return err
 	}
-	return os.Rename(r.f.Name(), r.to)
+	if err := os.Rename(r.f.Name(), r.to); err != nil {
+		return err
+	}
+	return syncRenamed(r.to)
 }
 
 // stage copies one boot file's payload (Verify has checked its hash) to
