@@ -317,6 +317,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if err := r.restoreAfterRollback(ctx, storeDir); err != nil { // run_update.go
 		return err
 	}
+	r.clearUpdateSpool() // run_update.go
 	r.log.Info("opening the mail store", "dir", storeDir)
 	st, err := storage.Open(storage.Options{
 		Dir:            storeDir,

@@ -145,6 +145,24 @@ func (r *runner) updateSpool() string {
 	return filepath.Join(dataDir, uploadDir)
 }
 
+// clearUpdateSpool removes uploads left in the spool folder: the web page
+// removes each after its install, so one still there was cut short by a
+// power cut or crash (tens of MB each, on the data disk).
+func (r *runner) clearUpdateSpool() {
+	dir := r.updateSpool()
+	if dir == "" {
+		return
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range left {
+		if err := os.RemoveAll(f); err != nil {
+			r.log.Warn("update: remove an old upload", "file", f, "err", err)
+			continue
+		}
+		r.log.Info("update: removed an upload left by a power cut or crash", "file", f)
+	}
+}
+
 // systemStatus is the Snapshot's System from the options and the state.
 func (r *runner) systemStatus() status.System {
 	u := r.opts.Update

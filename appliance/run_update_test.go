@@ -6,8 +6,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -273,7 +275,18 @@ func TestUpdateWriteFails(t *testing.T) {
 		tgt.W = failAfter{w: tgt.W, n: 1 << 20}
 		return tgt, c, err
 	}
+	// An upload a power cut left in the spool goes at the start.
+	left := filepath.Join(cfg.DataDir, uploadDir, "upload-1.update")
+	if err := os.MkdirAll(filepath.Dir(left), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(left, []byte("half an update"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	r := startBox(t, cfg, u)
+	if _, err := os.Stat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the upload left by a power cut is still there: %v", err)
+	}
 	ctx := context.Background()
 	c, err := admin.Dial(ctx, admin.SocketPath(cfg.DataDir))
 	if err != nil {
