@@ -65,6 +65,8 @@ type backupsView struct {
 	ListErr, OfferedKey string
 	OnTarget            int
 	CanImport           bool
+	// USB is what the box sees of USB disks (backups_usb.go).
+	USB usbView
 }
 
 type backupRow struct {
@@ -86,6 +88,7 @@ func (h *handler) renderBackups(w http.ResponseWriter, r *http.Request, v *visit
 		return
 	}
 	view := backupsView{pageView: pv, BackupView: b, RecoveryKey: key, CanImport: h.updateDir != ""}
+	view.USB = h.usbView(r, v, b)
 	for i := 0; i < 24; i++ {
 		view.Hours = append(view.Hours, i)
 	}
@@ -150,14 +153,14 @@ func (h *handler) backupsChange(w http.ResponseWriter, r *http.Request, v *visit
 			return
 		}
 		req := admin.SetBackup{Target: cur.Target, NewKey: !cur.HasKey}
-		fields := []string{"target", "folder", "sftp_address", "sftp_user", "sftp_password", "sftp_path", "sftp_host_key", "hour", "recovery_key"}
+		fields := []string{"target", "usb_uuid", "folder", "sftp_address", "sftp_user", "sftp_password", "sftp_path", "sftp_host_key", "hour", "recovery_key"}
 		switch form {
 		case "settings":
-			req = admin.SetBackup{Target: f("target"), Folder: f("folder"), SFTPAddress: f("sftp_address"), SFTPUser: f("sftp_user"),
+			req = admin.SetBackup{Target: f("target"), USBUUID: f("usb_uuid"), Folder: f("folder"), SFTPAddress: f("sftp_address"), SFTPUser: f("sftp_user"),
 				SFTPPassword: f("sftp_password"), SFTPPath: f("sftp_path"), SFTPHostKey: f("sftp_host_key"), NewKey: !cur.HasKey && f("target") != ""}
 			hour, err := strconv.Atoi(f("hour"))
 			if err != nil || hour < 0 || hour > 23 {
-				pv.keep(form, r, "target", "folder", "sftp_address", "sftp_user", "sftp_path", "sftp_host_key", "hour")
+				pv.keep(form, r, "target", "usb_uuid", "folder", "sftp_address", "sftp_user", "sftp_path", "sftp_host_key", "hour")
 				h.renderBackups(w, r, v, pv, pv.fail(form, &admin.Error{Code: admin.CodeInvalid, Field: "hour", Message: "choose an hour from the list"}, "hour"), "")
 				return
 			}
@@ -170,7 +173,7 @@ func (h *handler) backupsChange(w http.ResponseWriter, r *http.Request, v *visit
 		}
 		res, err := admin.Call[admin.SetBackupResult](r.Context(), h.admin, v.actor, req)
 		if err != nil {
-			pv.keep(form, r, "target", "folder", "sftp_address", "sftp_user", "sftp_path", "sftp_host_key", "hour")
+			pv.keep(form, r, "target", "usb_uuid", "folder", "sftp_address", "sftp_user", "sftp_path", "sftp_host_key", "hour")
 			h.renderBackups(w, r, v, pv, pv.fail(form, err, fields...), "")
 			return
 		}
@@ -206,6 +209,8 @@ func (h *handler) backupsChange(w http.ResponseWriter, r *http.Request, v *visit
 		}
 		pv.Notice = "From the backup of " + res.Backup + ": " + strings.Join(parts, "; ") + "."
 		h.renderBackups(w, r, v, pv, http.StatusOK, "")
+	case "format":
+		h.backupsFormat(w, r, v, pv) // backups_usb.go
 	case "now":
 		if _, err := admin.Call[admin.BackupNowResult](r.Context(), h.admin, v.actor, admin.BackupNow{}); err != nil {
 			h.renderBackups(w, r, v, pv, pv.fail(form, err), "")

@@ -78,6 +78,13 @@ const (
 
 func newSite(t testing.TB) *site {
 	t.Helper()
+	return newSiteWith(t, nil)
+}
+
+// newSiteWith is newSite with the admin layer's options changed by more
+// (the USB disks a test's box sees, say).
+func newSiteWith(t testing.TB, more func(*admin.Options)) *site {
+	t.Helper()
 	dir := t.TempDir()
 	clock := testutil.NewClock(t0)
 	// The store's clock too: app passwords' last use, logins seen.
@@ -92,8 +99,12 @@ func newSite(t testing.TB) *site {
 	s.ring = logring.New(100)
 	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(s.log, nil), s.ring.Handler(slog.LevelInfo)))
 	s.certs = newTestCerts(t, filepath.Join(dir, "tls"), logger) // certificate_test.go
-	adm, err := admin.New(admin.Options{Store: s.st, ConfigPath: cfgPath, Logger: logger, Publish: s.bus.Update, Now: s.clock.Now,
-		Certificates: s.certs})
+	ao := admin.Options{Store: s.st, ConfigPath: cfgPath, Logger: logger, Publish: s.bus.Update, Now: s.clock.Now,
+		Certificates: s.certs}
+	if more != nil {
+		more(&ao)
+	}
+	adm, err := admin.New(ao)
 	if err != nil {
 		t.Fatal(err)
 	}
