@@ -56,6 +56,9 @@ test: deps
 # 127.0.0.1 for the IMAP stress comparison and as the old provider in the
 # transition tests. OpenSSH's sshd and sftp-server (openssh-server) are the backup
 # target's SFTP server: a private sshd on 127.0.0.1 (appliance/backup/sftp_test.go).
+# The USB disk tests (appliance/usbdisk) make the file systems an office's
+# stick may hold with mke2fs, mkfs.vfat and mkfs.exfat (exfatprogs), check
+# them with blkid and e2fsck, and read files back with debugfs and mtools.
 deps:
 	@missing=""; \
 	command -v swaks >/dev/null 2>&1 || missing="$$missing swaks"; \
@@ -75,6 +78,7 @@ deps:
 	command -v fsck.fat >/dev/null 2>&1 || test -x /sbin/fsck.fat || missing="$$missing dosfstools"; \
 	command -v unsquashfs >/dev/null 2>&1 || missing="$$missing squashfs-tools"; \
 	command -v mcopy >/dev/null 2>&1 || missing="$$missing mtools"; \
+	command -v mkfs.exfat >/dev/null 2>&1 || test -x /sbin/mkfs.exfat || missing="$$missing exfatprogs"; \
 	command -v qemu-system-aarch64 >/dev/null 2>&1 || missing="$$missing qemu-system-arm"; \
 	perl -MAuthen::SASL -e1 >/dev/null 2>&1 || missing="$$missing libauthen-sasl-perl"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \

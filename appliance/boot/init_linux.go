@@ -84,7 +84,7 @@ func run(ctx context.Context, cfg *Config) error {
 		return err
 	}
 	for _, b := range choice.BlankUSB {
-		cfg.Say("blank USB disk %s: an administrator can format it for mail on the web page", b)
+		cfg.Say("blank USB disk %s: an administrator can prepare it for backups or for the mail on the Backups web page", b)
 	}
 	for _, o := range choice.Others {
 		cfg.Say("another Postroom data disk %s is not used", o)
