@@ -32,6 +32,10 @@ func (e enc) str(s string) enc {
 type dec struct {
 	b   []byte
 	err error
+	// all, when set, is the whole record as one string (b is a suffix of
+	// its bytes): str then returns pieces of it instead of allocating a
+	// string each, which was most of decoding an object record.
+	all string
 }
 
 func (d *dec) uv() uint64 {
@@ -66,7 +70,13 @@ func (d *dec) str() string {
 		d.err = errCorrupt
 		return ""
 	}
-	s := string(d.b[:n])
+	var s string
+	if d.all != "" {
+		off := len(d.all) - len(d.b)
+		s = d.all[off : off+int(n)]
+	} else {
+		s = string(d.b[:n])
+	}
 	d.b = d.b[n:]
 	return s
 }

@@ -96,6 +96,29 @@ func (s *Store) Object(id ObjectID) (Object, error) {
 	return out, err
 }
 
+// Envelope returns a body's cached top-level envelope alone (nil when it
+// has none), without decoding its MIME structure: what a header SEARCH
+// reads of each message.
+func (s *Store) Envelope(id ObjectID) (*Envelope, error) {
+	var out *Envelope
+	err := s.view(func(txn *badger.Txn) error {
+		it, err := txn.Get(keys.Object(uint64(id)))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("object %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) (err error) {
+			if out, err = decodeEnvelope(v); err != nil {
+				return objectError(id, err)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
 // batchResult is what one batch transaction produced: events to publish
 // and results to keep, both acted on only after the commit succeeded (a
 // transaction that conflicts runs again from scratch).

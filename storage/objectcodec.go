@@ -116,7 +116,7 @@ func decodeObject(b []byte) (*objectRecord, error) {
 	if len(b) > 0 && b[0] == vObject {
 		return rec, decodeJSON(vObject, b, rec)
 	}
-	d := dec{b: b}
+	d := dec{b: b, all: string(b)}
 	if d.byte1() != vObjectPacked {
 		return nil, errCorrupt
 	}
@@ -319,6 +319,119 @@ func (d *dec) envelope() *Envelope {
 		return nil
 	}
 	return v
+}
+
+// decodeEnvelope reads only the top-level envelope of a packed record,
+// stepping over the MIME structure without building it: a header SEARCH
+// (SUBJECT, FROM...) over 20,000 messages needs nothing else. The routes
+// of its addresses come first in eachAddress order, so indices below the
+// envelope's address count are its own. A JSON record is decoded whole.
+func decodeEnvelope(b []byte) (*Envelope, error) {
+	if len(b) > 0 && b[0] == vObject {
+		rec, err := decodeObject(b)
+		if err != nil {
+			return nil, err
+		}
+		return rec.Envelope, nil
+	}
+	d := dec{b: b, all: string(b)}
+	if d.byte1() != vObjectPacked {
+		return nil, errCorrupt
+	}
+	d.uv()
+	d.uv()
+	if len(d.b) < 32 {
+		return nil, errCorrupt
+	}
+	d.b = d.b[32:]
+	d.uv()
+	d.uv()
+	d.v()
+	flags := d.byte1()
+	if flags&1 != 0 {
+		d.skipPart(0)
+	}
+	if flags&2 == 0 || d.err != nil {
+		return nil, d.err
+	}
+	env := d.envelope()
+	if flags&4 != 0 {
+		d.skip()
+	}
+	if flags&8 != 0 && d.err == nil {
+		var own []*Address
+		for _, l := range [][]Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
+			for k := range l {
+				own = append(own, &l[k])
+			}
+		}
+		for n := d.count(2); n > 0 && d.err == nil; n-- {
+			i, r := d.uv(), d.str()
+			if i < uint64(len(own)) {
+				own[i].Route = r
+			}
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return env, nil
+}
+
+// skip steps over a string.
+func (d *dec) skip() {
+	n := d.uv()
+	if d.err != nil || uint64(len(d.b)) < n {
+		d.err = errCorrupt
+		return
+	}
+	d.b = d.b[n:]
+}
+
+// skipN steps over a count and then per item k strings.
+func (d *dec) skipN(k int) {
+	for n := d.count(k); n > 0 && d.err == nil; n-- {
+		for range k {
+			d.skip()
+		}
+	}
+}
+
+// skipPart steps over what part wrote.
+func (d *dec) skipPart(depth int) {
+	if depth > maxPartDepth {
+		d.err = errCorrupt
+	}
+	for range 8 {
+		d.skip()
+	}
+	d.skipN(2) // params
+	d.skipN(2) // disposition params
+	d.skipN(1) // language
+	for range 4 {
+		d.uv()
+	}
+	for n := d.count(1); n > 0 && d.err == nil; n-- {
+		d.skipPart(depth + 1)
+	}
+	has := d.byte1()
+	if has&1 != 0 {
+		d.skipEnvelope()
+	}
+	if has&2 != 0 {
+		d.skipPart(depth + 1)
+	}
+}
+
+// skipEnvelope steps over what envelope wrote.
+func (d *dec) skipEnvelope() {
+	for range 3 {
+		d.skip()
+	}
+	for range 6 {
+		d.skipN(3)
+	}
+	d.skipN(1)
 }
 
 // objectError names the object in a decoding error.

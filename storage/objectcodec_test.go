@@ -73,6 +73,16 @@ func TestObjectCodecRoundTrip(t *testing.T) {
 			t.Fatalf("message %d: %v", i, err)
 		}
 		sameRecord(t, got, want)
+		// The envelope alone (header SEARCH) is the same envelope, source
+		// routes included.
+		env, err := decodeEnvelope(encodeObject(want))
+		if err != nil {
+			t.Fatalf("message %d: envelope: %v", i, err)
+		}
+		sameRecord(t, &objectRecord{Envelope: env}, &objectRecord{Envelope: want.Envelope})
+	}
+	if env, err := decodeEnvelope(encodeObject(&objectRecord{Size: 5, Chunks: 1})); err != nil || env != nil {
+		t.Fatalf("bare record's envelope: %+v, %v", env, err)
 	}
 	// A record without structure or envelope (a queued body being staged).
 	bare := &objectRecord{Size: 5, Chunks: 1}
@@ -106,6 +116,7 @@ func TestObjectCodecRejectsDamage(t *testing.T) {
 			if rec, err := decodeObject(b[:n]); err == nil {
 				t.Fatalf("truncated to %d of %d bytes: decoded %+v", n, len(b), rec)
 			}
+			decodeEnvelope(b[:n]) // must not panic
 		}
 	}
 	b := encodeObject(sampleRecord(t, sampleMessages[3]))

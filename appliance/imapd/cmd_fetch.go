@@ -160,27 +160,28 @@ func (c *conn) fetchOne(it loaded, f *wire.Fetch, seenSet bool) error {
 	m := it.m
 	o := &f.Options
 	var obj storage.Object
+	var body *storage.Body
 	needBody := len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 ||
 		f.RFC822 || f.RFC822Header || f.RFC822Text
-	if needBody {
-		// Pinned before the record is read, the body cannot be erased
-		// between that read and the last byte sent.
-		defer c.srv.st.Pin(m.Object)()
+	var err error
+	switch {
+	case needBody:
+		// One read for the record and the first chunk; pinned before
+		// the record is read, the body cannot be erased between that
+		// read and the last byte sent.
+		obj, body, err = c.srv.st.OpenObject(m.Object)
+	case o.Envelope || o.BodyStructure != nil:
+		obj, err = c.srv.st.Object(m.Object)
 	}
-	if needBody || o.Envelope || o.BodyStructure != nil {
-		var err error
-		if obj, err = c.srv.st.Object(m.Object); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return nil
-			}
-			return c.fail("fetch", err)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
 		}
+		return c.fail("fetch", err)
 	}
 	var parts []part
 	var sizes []uint32
 	if needBody {
-		// The record was just read: OpenObjectBody does not decode it again.
-		body := c.srv.st.OpenObjectBody(obj)
 		defer body.Close()
 		section := func(name string, bs *imap.FetchItemBodySection) error {
 			r, n, err := imapmsg.Section(body, obj.Structure, bs)

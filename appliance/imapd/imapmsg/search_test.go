@@ -277,6 +277,12 @@ func (c *countingLoader) Object(id storage.ObjectID) (storage.Object, error) {
 	return c.Store.Object(id)
 }
 
+// Envelope reads an object record too, decoding less of it.
+func (c *countingLoader) Envelope(id storage.ObjectID) (*storage.Envelope, error) {
+	c.objects++
+	return c.Store.Envelope(id)
+}
+
 func (c *countingLoader) OpenObjectBody(o storage.Object) *storage.Body {
 	c.bodies++
 	return c.Store.OpenObjectBody(o)

@@ -2,10 +2,12 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -329,7 +331,14 @@ func (w *Writer) literal(open string, size int64, r io.Reader, binary bool) erro
 	if !binary {
 		dst = nulFilter{w.bw}
 	}
-	n, err := io.CopyN(dst, r, size)
+	// A pooled copy buffer: io.CopyN would allocate one per literal, per
+	// message of a FETCH of every body.
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(dst, io.LimitReader(r, size), *buf)
+	copyBufs.Put(buf)
+	if err == nil && n < size {
+		err = io.EOF
+	}
 	if err != nil {
 		if n < size && (errors.Is(err, io.EOF)) {
 			err = fmt.Errorf("%w: %d of %d bytes", ErrShortLiteral, n, size)
@@ -344,22 +353,26 @@ func (w *Writer) literal(open string, size int64, r io.Reader, binary bool) erro
 	return nil
 }
 
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 type nulFilter struct{ w *bufio.Writer }
 
 func (f nulFilter) Write(p []byte) (int, error) {
-	for i, c := range p {
-		if c == 0 {
-			if _, err := f.w.Write(p[:i]); err != nil {
-				return 0, err
-			}
-			if err := f.w.WriteByte(0x80); err != nil {
-				return i, err
-			}
-			n, err := f.Write(p[i+1:])
-			return i + 1 + n, err
+	done := 0
+	for {
+		i := bytes.IndexByte(p[done:], 0)
+		if i < 0 {
+			n, err := f.w.Write(p[done:])
+			return done + n, err
 		}
+		if _, err := f.w.Write(p[done : done+i]); err != nil {
+			return done, err
+		}
+		if err := f.w.WriteByte(0x80); err != nil {
+			return done + i, err
+		}
+		done += i + 1
 	}
-	return f.w.Write(p)
 }
 
 // DateTime writes a date-time as a quoted string with date-day-fixed
