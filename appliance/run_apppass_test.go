@@ -98,6 +98,10 @@ func TestAppPasswordLive(t *testing.T) {
 	if p := post(page, nil); !strings.Contains(p, "Downloading mail (POP3)") || !strings.Contains(p, "Ann&#39;s phone") {
 		t.Errorf("the account page lacks the devices:\n%s", p)
 	}
+	// IMAP names the device by the app password too (imapd: SetClient).
+	if p := post(page, nil); !strings.Contains(p, `Reading mail (IMAP)<br><span class="muted">Ann&#39;s phone</span>`) {
+		t.Errorf("the account page lacks the IMAP device by its name:\n%s", p)
+	}
 
 	// Open POP3 and IMAP sessions end when the password is changed on the
 	// page.

@@ -483,6 +483,13 @@ func (c *conn) cmdID(cmd *wire.Command) error {
 	if len(fields) > 0 {
 		c.log.Debug("imap client id", "name", fields["name"], "version", fields["version"])
 	}
+	for k, v := range fields {
+		// The program's name names the device in the account's list of
+		// logins (RFC 2971 3.3: field names are not case-sensitive).
+		if strings.EqualFold(k, "name") && strings.TrimSpace(v) != "" {
+			c.fc.SetClient(v)
+		}
+	}
 	c.w.Untagged().Atom("ID").BeginList().Quoted("name").Quoted("Postroom").EndList().End()
 	return nil
 }
@@ -542,7 +549,19 @@ func (c *conn) login(user, pass string) error {
 	c.acct, c.user, c.state = a.ID, a.Name, stateAuth
 	c.log = c.log.With("account", a.Name)
 	c.fc.LoggedIn() // the front's pre-login limits end
+	// The device is recorded (front's OnLogin) by the name of the app
+	// password it used; without one, by the name ID gave, if any. The
+	// name goes in before the account so that one login is one record;
+	// after UNAUTHENTICATE the front still holds the previous account, so
+	// then the account goes first.
+	first := c.fc.Account() == ""
+	if a.AppPassword != "" && first {
+		c.fc.SetClient(a.AppPassword)
+	}
 	c.fc.SetAccount(a.Name)
+	if a.AppPassword != "" && !first {
+		c.fc.SetClient(a.AppPassword)
+	}
 	c.log.Info("imap login", "tls", c.isTLS)
 	var b strings.Builder
 	b.WriteString("CAPABILITY")
