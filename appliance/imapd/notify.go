@@ -299,6 +299,9 @@ func (c *conn) writeNotifyList(t *tree, l listNote) {
 		}
 	} else {
 		w.Atom(string(imap.MailboxAttrNonExistent))
+		if t.hasChildren[l.name] {
+			w.Atom(string(imap.MailboxAttrHasChildren)) // RFC 5258 3: a parent left behind
+		}
 	}
 	if t.subscribed[l.name] {
 		w.Atom(string(imap.MailboxAttrSubscribed))

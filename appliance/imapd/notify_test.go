@@ -391,6 +391,8 @@ func TestNotifyFilters(t *testing.T) {
 	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "Lists/Moved/Deeper" \("OLDNAME" \("Elsewhere/Deeper"\)\)$`)
 	other.do(step{send: "g RENAME Lists/New Outside", want: []string{`^g OK`}})
 	pushed(t, rc, `^\* LIST \(\\HasNoChildren\) "/" "?Outside"? \("OLDNAME" \("Lists/New"\)\)$`)
+	other.do(step{send: "h DELETE Lists/Moved", want: []string{`^h OK`}})
+	pushed(t, rc, `^\* LIST \(\\NonExistent \\HasChildren\) "/" "Lists/Moved"$`)
 }
 
 // deflateConn is a client's side of COMPRESS=DEFLATE (RFC 4978) with Go's
