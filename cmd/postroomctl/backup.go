@@ -5,6 +5,7 @@ package main
 // box from its backups into a new data folder, with the box stopped.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -58,6 +59,8 @@ func (c *ctl) backupStatus(args []string) error {
 	switch v.Target {
 	case "":
 		fmt.Fprintln(c.stdout, "backups: not set up (postroomctl backup folder DIR, or the Backups page)")
+	case "usb":
+		fmt.Fprintf(c.stdout, "backups: onto the USB disk %s (file system %s), daily at %02d:00\n", cmp.Or(v.USBLabel, v.USBName), v.USBUUID, v.Hour)
 	case "folder":
 		fmt.Fprintf(c.stdout, "backups: into the folder %s, daily at %02d:00\n", v.Folder, v.Hour)
 	case "sftp":
