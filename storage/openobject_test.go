@@ -3,7 +3,10 @@ package storage
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,4 +62,57 @@ func TestOpenObject(t *testing.T) {
 	if len(st.pins) != 0 {
 		t.Fatalf("pins left: %v", st.pins)
 	}
+}
+
+// ScanEnvelopes answers as Envelope does whatever the order of the ids:
+// ascending (stepping), backwards, far jumps (seeking), repeats, and ids
+// that do not exist.
+func TestScanEnvelopes(t *testing.T) {
+	st := openT(t, t.TempDir())
+	defer st.Close()
+	a, err := st.CreateAccount("a@example.test", "password-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []ObjectID
+	for i := range 200 {
+		ds, err := st.Deliver(context.Background(), Delivery{Recipients: []Recipient{{Account: a.ID}}},
+			strings.NewReader(fmt.Sprintf("Subject: message %d\r\n\r\nx\r\n", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := st.Message(a.ID, ds[0].Mailbox, ds[0].UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.Object)
+	}
+	last := ids[len(ids)-1]
+	orders := map[string][]ObjectID{
+		"ascending":  ids,
+		"descending": reversed(ids),
+		"every 70th": {ids[0], ids[70], ids[140], ids[199]},
+		"repeats":    {ids[5], ids[5], ids[4], ids[5]},
+		"missing":    {0, ids[3], last + 1, ids[4], last + 1000, ids[2]},
+	}
+	for name, order := range orders {
+		r, done := st.ScanEnvelopes()
+		for _, id := range order {
+			got, err := r.Envelope(id)
+			want, werr := st.Envelope(id)
+			if (err == nil) != (werr == nil) || (err != nil && !errors.Is(err, ErrNotFound)) {
+				t.Fatalf("%s: object %d: %v, want %v", name, id, err, werr)
+			}
+			if err == nil && got.Subject != want.Subject {
+				t.Fatalf("%s: object %d: subject %q, want %q", name, id, got.Subject, want.Subject)
+			}
+		}
+		done()
+	}
+}
+
+func reversed(ids []ObjectID) []ObjectID {
+	out := slices.Clone(ids)
+	slices.Reverse(out)
+	return out
 }

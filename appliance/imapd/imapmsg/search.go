@@ -31,6 +31,15 @@ type EnvelopeLoader interface {
 
 var _ EnvelopeLoader = (*storage.Store)(nil)
 
+// EnvelopeScanner is a Loader that reads many envelopes faster from one
+// snapshot than one by one (storage.ScanEnvelopes); Search opens one at
+// its first envelope and closes it at the end.
+type EnvelopeScanner interface {
+	ScanEnvelopes() (storage.EnvelopeReader, func())
+}
+
+var _ EnvelopeScanner = (*storage.Store)(nil)
+
 // Candidate is one message of the selected mailbox that SEARCH looks at.
 type Candidate struct {
 	SeqNum  uint32
@@ -88,6 +97,11 @@ func Search(ctx context.Context, ld Loader, c *imap.SearchCriteria, cands []Cand
 		q.maxUID = max(q.maxUID, cd.Message.UID)
 	}
 	st := &msgState{ctx: ctx, ld: ld, q: q}
+	defer func() {
+		if st.envDone != nil {
+			st.envDone()
+		}
+	}()
 	if len(q.bodyNeedles) > 0 || len(q.textNeedles) > 0 {
 		st.bodyM = newMatcher(append(slices.Clone(q.bodyNeedles), q.textNeedles...))
 		st.headM = newMatcher(q.textNeedles)
@@ -440,6 +454,8 @@ type msgState struct {
 	cand    *Candidate
 	env     *storage.Envelope // when read alone (envelope)
 	gotEnv  bool
+	envs    EnvelopeLoader // how envelopes are read alone, once known
+	envDone func()         // closes envs when it is a scan
 	obj     *storage.Object
 	objBuf  storage.Object
 	body    *storage.Body
@@ -492,15 +508,21 @@ func (st *msgState) envelope() (*storage.Envelope, error) {
 	if st.gotEnv {
 		return st.env, nil
 	}
-	el, ok := st.ld.(EnvelopeLoader)
-	if !ok {
+	if st.envs == nil {
+		if sc, ok := st.ld.(EnvelopeScanner); ok {
+			st.envs, st.envDone = sc.ScanEnvelopes()
+		} else if el, ok := st.ld.(EnvelopeLoader); ok {
+			st.envs = el
+		}
+	}
+	if st.envs == nil {
 		obj, err := st.object()
 		if err != nil {
 			return nil, err
 		}
 		return obj.Envelope, nil
 	}
-	env, err := el.Envelope(st.cand.Message.Object)
+	env, err := st.envs.Envelope(st.cand.Message.Object)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, errVanished
 	}

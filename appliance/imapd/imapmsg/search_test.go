@@ -283,6 +283,22 @@ func (c *countingLoader) Envelope(id storage.ObjectID) (*storage.Envelope, error
 	return c.Store.Envelope(id)
 }
 
+// ScanEnvelopes counts the envelopes read through the scan too.
+func (c *countingLoader) ScanEnvelopes() (storage.EnvelopeReader, func()) {
+	r, done := c.Store.ScanEnvelopes()
+	return countingEnvelopes{r, c}, done
+}
+
+type countingEnvelopes struct {
+	storage.EnvelopeReader
+	c *countingLoader
+}
+
+func (e countingEnvelopes) Envelope(id storage.ObjectID) (*storage.Envelope, error) {
+	e.c.objects++
+	return e.EnvelopeReader.Envelope(id)
+}
+
 func (c *countingLoader) OpenObjectBody(o storage.Object) *storage.Body {
 	c.bodies++
 	return c.Store.OpenObjectBody(o)
