@@ -4,14 +4,19 @@ import (
 	"bufio"
 	"compress/flate"
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postroom/storage"
 )
@@ -459,5 +464,203 @@ func TestNotifyShutdown(t *testing.T) {
 	pushed(t, rc, `^\* BYE Server shutting down`)
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// notifyTracker reads everything a NOTIFY session is sent, in a goroutine
+// of its own, and keeps what the client is told: the selected mailbox's
+// size (EXISTS, EXPUNGE) and each other mailbox's last MESSAGES. A
+// sequence number outside what the client knows, or a BAD, NO or BYE, is
+// a problem.
+type notifyTracker struct {
+	mu       sync.Mutex
+	exists   uint64
+	messages map[string]uint64
+	problems []string
+	tagged   chan string
+}
+
+var (
+	rxNum    = regexp.MustCompile(`^\* (\d+) (EXISTS|EXPUNGE|FETCH)`)
+	rxStatus = regexp.MustCompile(`^\* STATUS "?([^"]*)"? \(MESSAGES (\d+) `)
+)
+
+func trackNotify(rc *rawConn, exists uint64) *notifyTracker {
+	tr := &notifyTracker{exists: exists, messages: map[string]uint64{}, tagged: make(chan string, 1)}
+	go func() {
+		for {
+			rc.c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+			l, err := rc.r.ReadString('\n')
+			if err != nil {
+				return // the test is over
+			}
+			l = strings.TrimRight(l, "\r\n")
+			tr.mu.Lock()
+			if m := rxNum.FindStringSubmatch(l); m != nil {
+				n, _ := strconv.ParseUint(m[1], 10, 32)
+				switch m[2] {
+				case "EXISTS":
+					if n < tr.exists {
+						tr.problems = append(tr.problems, "EXISTS went down: "+l)
+					}
+					tr.exists = n
+				case "EXPUNGE":
+					if n == 0 || n > tr.exists {
+						tr.problems = append(tr.problems, "EXPUNGE out of range: "+l)
+					}
+					tr.exists--
+				case "FETCH":
+					if n == 0 || n > tr.exists {
+						tr.problems = append(tr.problems, "FETCH out of range: "+l)
+					}
+				}
+			} else if m := rxStatus.FindStringSubmatch(l); m != nil {
+				tr.messages[m[1]], _ = strconv.ParseUint(m[2], 10, 32)
+			} else if strings.HasPrefix(l, "z ") {
+				tr.tagged <- l
+			} else if regexp.MustCompile(`^(\S+ (BAD|NO)|\* BYE) `).MatchString(l) {
+				tr.problems = append(tr.problems, l)
+			}
+			tr.mu.Unlock()
+		}
+	}()
+	return tr
+}
+
+// TestNotifyUnderLoad: three clients append, flag, expunge, create,
+// delete and subscribe at once while two sessions hear of it all under
+// NOTIFY, one with "selected" (EXPUNGE at any time) and one with
+// "selected-delayed". Each stays in step: its sequence numbers never
+// leave what it was told, and after a last NOOP its INBOX size and the
+// MESSAGES of the last STATUS of each other mailbox are the store's.
+func TestNotifyUnderLoad(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Work1", "Work2")
+	for i := 0; i < 5; i++ {
+		e.deliver(e.alice, "", testMessage(i))
+		e.deliver(e.alice, "Work1", testMessage(i))
+	}
+	var trackers []*notifyTracker
+	var conns []*rawConn
+	for _, filter := range []string{"selected", "selected-delayed"} {
+		rc := e.rawLogin(alice)
+		rc.do(step{send: "a SELECT INBOX", want: []string{`^\* 5 EXISTS`, `^a OK`}})
+		rc.do(step{send: "b NOTIFY SET STATUS (" + filter + " (MessageNew MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))",
+			want: []string{`^b OK`}})
+		conns = append(conns, rc)
+		trackers = append(trackers, trackNotify(rc, 5))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for k := 0; k < 3; k++ {
+		c := e.client(alice, nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(k), 7))
+			for i := 0; i < 40; i++ {
+				if err := notifyLoadStep(c, rnd, k, i); err != nil {
+					errs <- fmt.Errorf("client %d step %d: %w", k, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// The last change of each mailbox is an expunge, so that a lost
+	// MessageExpunge shows (a later MessageNew would hide it).
+	c := e.client(alice, nil)
+	for _, box := range []string{"Work1", "Work2", "INBOX"} {
+		if _, err := c.Select(box, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
+		if err := c.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Expunge().Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, rc := range conns {
+		tr := trackers[i]
+		rc.send("z NOOP\r\n")
+		select {
+		case l := <-tr.tagged:
+			if !strings.HasPrefix(l, "z OK") {
+				t.Fatalf("NOOP: %s", l)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no answer to NOOP in a minute")
+		}
+		tr.mu.Lock()
+		for _, p := range tr.problems {
+			t.Errorf("session %d: %s", i, p)
+		}
+		for _, name := range []string{"INBOX", "Work1", "Work2"} {
+			mb, err := e.st.Mailbox(e.alice.ID, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tr.messages[name]
+			if name == "INBOX" {
+				got = tr.exists
+			}
+			if got != uint64(mb.Messages) {
+				t.Errorf("session %d: %s has %d messages, the client was told %d", i, name, mb.Messages, got)
+			}
+		}
+		tr.mu.Unlock()
+	}
+}
+
+// notifyLoadStep is one change of TestNotifyUnderLoad's mix.
+func notifyLoadStep(c *imapclient.Client, rnd *rand.Rand, k, i int) error {
+	appendTo := func(box string) error {
+		msg := testMessage(100*k + i)
+		ap := c.Append(box, int64(len(msg)), nil)
+		ap.Write([]byte(msg))
+		ap.Close()
+		_, err := ap.Wait()
+		return err
+	}
+	boxes := []string{"INBOX", "Work1", "Work2"}
+	box := boxes[rnd.IntN(len(boxes))]
+	switch rnd.IntN(6) {
+	case 0, 1:
+		return appendTo(box)
+	case 2:
+		if _, err := c.Select(box, nil).Wait(); err != nil {
+			return err
+		}
+		op := imap.StoreFlagsAdd
+		if rnd.IntN(2) == 0 {
+			op = imap.StoreFlagsDel
+		}
+		return c.Store(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.StoreFlags{Op: op, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+	case 3:
+		if _, err := c.Select(box, nil).Wait(); err != nil {
+			return err
+		}
+		uid := imap.UID(1 + rnd.IntN(20))
+		if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			return err
+		}
+		return c.UIDExpunge(imap.UIDSetNum(uid)).Close()
+	case 4:
+		name := fmt.Sprintf("Tmp%d-%d", k, i)
+		if err := c.Create(name, nil).Wait(); err != nil {
+			return err
+		}
+		return c.Delete(name).Wait()
+	default:
+		if rnd.IntN(2) == 0 {
+			return c.Subscribe("Work2").Wait()
+		}
+		return c.Unsubscribe("Work2").Wait()
 	}
 }
