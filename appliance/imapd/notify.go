@@ -31,8 +31,9 @@ import (
 // [NOTIFICATIONOVERFLOW] and turns NOTIFY off, as RFC 5465 5.8 asks.
 //
 // Choices where the RFC leaves room:
-//   - a mailbox that matches several event groups gets the union of their
-//     events;
+//   - a mailbox that several event groups match gets the events of the
+//     first of them, so that "(mailboxes Junk NONE) (personal (...))"
+//     leaves Junk out (Dovecot does the same);
 //   - "inboxes" is INBOX: mail is delivered nowhere else (the Sent copy of
 //     submission is the user's own);
 //   - events a session caused itself are told like anyone else's (RFC
@@ -141,11 +142,15 @@ func (g *notifyGroup) matches(n *notifyState, c *conn, name string) bool {
 	return false
 }
 
-// wants reports whether the client asked for ev on the mailbox name.
+// wants reports whether the client asked for ev on the mailbox name: the
+// first group that covers the name decides. For a subscription change a
+// "subscribed" group covers the name whichever way it went, so that the
+// client hears of an unsubscription too (RFC 5465 6.4).
 func (n *notifyState) wants(c *conn, ev notifyEvents, name string) bool {
 	for i := range n.groups {
-		if g := &n.groups[i]; g.events&ev != 0 && g.matches(n, c, name) {
-			return true
+		g := &n.groups[i]
+		if ev == evSubscriptionChange && g.filter == "subscribed" || g.matches(n, c, name) {
+			return g.events&ev != 0
 		}
 	}
 	return false
@@ -186,11 +191,9 @@ func (n *notifyState) note(c *conn, ev storage.Event) {
 		return
 	case storage.EventMailboxSubscribed:
 		// The event does not say which way; the LIST response will
-		// (RFC 5465 5.5: \Subscribed if and only if subscribed now). For
-		// the "subscribed" filter the name counts as subscribed before or
-		// after, so the client hears of an unsubscription too.
+		// (RFC 5465 5.5: \Subscribed if and only if subscribed now).
 		n.tree = nil
-		if n.wants(c, evSubscriptionChange, ev.Name) || n.subscribedFilter(evSubscriptionChange) {
+		if n.wants(c, evSubscriptionChange, ev.Name) {
 			n.lists = append(n.lists, listNote{name: ev.Name})
 		}
 		return
@@ -212,16 +215,6 @@ func (n *notifyState) note(c *conn, ev storage.Event) {
 	}
 	n.dirty[ev.Mailbox] = true
 	n.status = append(n.status, ev.Mailbox)
-}
-
-// subscribedFilter reports whether a "subscribed" group asks for ev.
-func (n *notifyState) subscribedFilter(ev notifyEvents) bool {
-	for _, g := range n.groups {
-		if g.filter == "subscribed" && g.events&ev != 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // pushOthers tells the client what changed in mailboxes other than the

@@ -664,3 +664,19 @@ func notifyLoadStep(c *imapclient.Client, rnd *rand.Rand, k, i int) error {
 		return c.Unsubscribe("Work2").Wait()
 	}
 }
+
+// TestNotifyFirstGroupWins: the first event group that covers a mailbox
+// decides its events, so a group with NONE before a wider one leaves a
+// mailbox out.
+func TestNotifyFirstGroupWins(t *testing.T) {
+	e := newEnv(t, nil)
+	mustCreate(t, e.st, e.alice.ID, "Work", "Other")
+	rc := e.rawLogin(alice)
+	rc.do(step{send: "a NOTIFY SET (mailboxes Work NONE) (personal (MessageNew MessageExpunge))", want: []string{`^a OK`}})
+	e.deliver(e.alice, "Work", testMessage(1))
+	e.deliver(e.alice, "Other", testMessage(2))
+	pushed(t, rc, `^\* STATUS "?Other"? \(MESSAGES 1 `, `Work`)
+	rc.do(step{send: "b NOTIFY SET (personal (MessageNew MessageExpunge)) (mailboxes Work NONE)", want: []string{`^b OK`}})
+	e.deliver(e.alice, "Work", testMessage(3))
+	pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES 2 `)
+}
