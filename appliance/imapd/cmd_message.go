@@ -66,28 +66,13 @@ func (c *conn) cmdStore(cmd *wire.Command) error {
 	if err != nil {
 		return err
 	}
-	var modified []uint32
+	var since *uint64
 	if s.UnchangedSinceSet {
 		// RFC 7162 3.1.3: messages changed since UNCHANGEDSINCE are left
-		// alone and named in MODIFIED.
+		// alone and named in MODIFIED. Storage compares the MODSEQ in the
+		// transaction that writes: two sessions racing get one MODIFIED.
 		c.enableCondStore()
-		items, _, err := c.load(refs)
-		if err != nil {
-			return c.fail("store", err)
-		}
-		kept := refs[:0]
-		for _, it := range items {
-			if it.m.ModSeq > s.Options.UnchangedSince {
-				if cmd.UID {
-					modified = append(modified, it.uid)
-				} else {
-					modified = append(modified, it.seq)
-				}
-				continue
-			}
-			kept = append(kept, it.msgRef)
-		}
-		refs = kept
+		since = &s.Options.UnchangedSince
 	}
 	op := storage.FlagsReplace
 	switch s.Flags.Op {
@@ -113,9 +98,18 @@ func (c *conn) cmdStore(cmd *wire.Command) error {
 			}
 		}
 	}
-	res, err := c.setFlags(refs, op, f, kw, s.Flags.Silent)
+	res, modUIDs, err := c.setFlagsIf(refs, op, f, kw, s.Flags.Silent, since)
 	if err != nil {
 		return c.fail("store", err)
+	}
+	modified := modUIDs
+	if !cmd.UID {
+		modified = make([]uint32, 0, len(modUIDs))
+		for _, uid := range modUIDs {
+			if seq := c.sel.view.Seq(uid); seq != 0 {
+				modified = append(modified, seq)
+			}
+		}
 	}
 	c.announceFlags()
 	if !s.Flags.Silent || c.condstore {
@@ -146,6 +140,14 @@ func (c *conn) cmdStore(cmd *wire.Command) error {
 // ours (silent: the client must still learn it) or dropped (the client is
 // being told the new state now).
 func (c *conn) setFlags(refs []msgRef, op storage.FlagOp, f storage.Flags, kw []string, silent bool) ([]storage.Message, error) {
+	res, _, err := c.setFlagsIf(refs, op, f, kw, silent, nil)
+	return res, err
+}
+
+// setFlagsIf is setFlags for a conditional STORE when since is not nil
+// (RFC 7162 3.1.3): messages whose MODSEQ is above *since, ghosts
+// included, are left alone and returned in modified (UIDs, ascending).
+func (c *conn) setFlagsIf(refs []msgRef, op storage.FlagOp, f storage.Flags, kw []string, silent bool, since *uint64) (res []storage.Message, modified []uint32, err error) {
 	sel := c.sel
 	sel.drain(nil) // what happened before us stays pending
 	uids := make([]uint32, 0, len(refs))
@@ -157,16 +159,23 @@ func (c *conn) setFlags(refs []msgRef, op storage.FlagOp, f storage.Flags, kw []
 			uids = append(uids, r.uid)
 		}
 	}
-	res, err := c.srv.st.SetFlags(c.acct, sel.id, uids, op, f, kw)
-	if err != nil {
-		return nil, err
+	if since == nil {
+		res, err = c.srv.st.SetFlags(c.acct, sel.id, uids, op, f, kw)
+	} else {
+		res, modified, err = c.srv.st.SetFlagsUnchangedSince(c.acct, sel.id, uids, op, f, kw, *since)
 	}
-	if len(res) < len(uids) {
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(res)+len(modified) < len(uids) {
 		// Some may have been expunged by another session meanwhile: they
 		// become ghosts below, once their events are out.
-		done := make(map[uint32]bool, len(res))
+		done := make(map[uint32]bool, len(res)+len(modified))
 		for _, m := range res {
 			done[m.UID] = true
+		}
+		for _, uid := range modified {
+			done[uid] = true
 		}
 		c.srv.st.Settle(c.acct)
 		sel.drain(isOwn(sel, res))
@@ -181,12 +190,17 @@ func (c *conn) setFlags(refs []msgRef, op storage.FlagOp, f storage.Flags, kw []
 	// stays as it left it.
 	for _, uid := range ghosts {
 		g := sel.expunged[uid]
+		if since != nil && g.ModSeq > *since {
+			modified = append(modified, uid)
+			continue
+		}
 		g.Flags, g.Keywords = changeFlags(g.Flags, g.Keywords, op, f, kw)
 		sel.expunged[uid] = g
 		res = append(res, g)
 	}
 	if len(ghosts) > 0 {
 		slices.SortFunc(res, func(a, b storage.Message) int { return cmp.Compare(a.UID, b.UID) })
+		slices.Sort(modified)
 	}
 	// Storage publishes before SetFlags returns, so our events are queued.
 	sel.drain(isOwn(sel, res))
@@ -202,7 +216,7 @@ func (c *conn) setFlags(refs []msgRef, op storage.FlagOp, f storage.Flags, kw []
 			sel.announce = true
 		}
 	}
-	return res, nil
+	return res, modified, nil
 }
 
 // isOwn picks out the events of a change this session made.
