@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -144,35 +145,32 @@ type envelopeScan struct {
 	it  *badger.Iterator
 }
 
-func (sc *envelopeScan) Envelope(id ObjectID) (*Envelope, error) {
-	k := keys.Object(uint64(id))
-	it := sc.it
-	if it.Valid() {
-		if cur, err := keys.ParseObjectKey(it.Item().Key()); err == nil && cur < uint64(id) && uint64(id)-cur > seekGap {
-			it.Seek(k) // far ahead
-		}
+// stepTo positions it at k, a key of a family whose keys start with the
+// tag and an object id (30, 31), stepping forward when k is a few records
+// ahead and seeking otherwise (behind, far ahead); it reports whether k
+// exists.
+func stepTo(it *badger.Iterator, k []byte) bool {
+	if !it.Valid() {
+		it.Seek(k)
+	} else if cur := it.Item().Key(); len(cur) < 9 || bytes.Compare(cur, k) > 0 ||
+		binary.BigEndian.Uint64(k[1:9])-binary.BigEndian.Uint64(cur[1:9]) > seekGap {
+		it.Seek(k)
 	}
-	// Step forward while the record wanted is a few ahead; seek otherwise.
-	for steps := 0; ; steps++ {
-		if !it.Valid() || steps == seekGap {
+	for steps := 0; it.Valid() && bytes.Compare(it.Item().Key(), k) < 0; steps++ {
+		if steps == seekGap {
 			it.Seek(k)
-			break
-		}
-		c := bytes.Compare(it.Item().Key(), k)
-		if c == 0 {
-			break
-		}
-		if c > 0 {
-			if steps == 0 {
-				it.Seek(k) // behind us: a message out of order
-			}
 			break
 		}
 		it.Next()
 	}
-	if !it.Valid() || !bytes.Equal(it.Item().Key(), k) {
+	return it.Valid() && bytes.Equal(it.Item().Key(), k)
+}
+
+func (sc *envelopeScan) Envelope(id ObjectID) (*Envelope, error) {
+	if !stepTo(sc.it, keys.Object(uint64(id))) {
 		return nil, fmt.Errorf("object %d: %w", id, ErrNotFound)
 	}
+	it := sc.it
 	var out *Envelope
 	err := it.Item().Value(func(v []byte) (err error) {
 		if out, err = decodeEnvelope(v); err != nil {

@@ -21,6 +21,8 @@ func TestOpenObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ids []ObjectID
+	var wants [][]byte
 	for _, size := range []int{10, chunkSize - 20, chunkSize, 3*chunkSize + 7} {
 		body := "Subject: s\r\n\r\n" + strings.Repeat("0123456789abcde\r\n", size/17+1)
 		ds, err := st.Deliver(context.Background(), Delivery{Recipients: []Recipient{{Account: a.ID}}}, strings.NewReader(body))
@@ -53,6 +55,35 @@ func TestOpenObject(t *testing.T) {
 		if _, err := b.ReadAt(make([]byte, 1), 0); err == nil {
 			t.Fatalf("size %d: read after Close", size)
 		}
+		ids, wants = append(ids, m.Object), append(wants, wantBytes)
+	}
+	// The same through a scan, forwards and backwards; its bodies outlive
+	// it, and it does not see what came after it began.
+	scan := st.ScanObjects()
+	var scanned []*Body
+	for _, k := range []int{0, 1, 2, 3, 1, 0} {
+		_, sb, err := scan.Open(ids[k])
+		if err != nil {
+			t.Fatalf("scan of body %d: %v", k, err)
+		}
+		scanned = append(scanned, sb)
+	}
+	ds, err := st.Deliver(context.Background(), Delivery{Recipients: []Recipient{{Account: a.ID}}}, strings.NewReader("Subject: later\r\n\r\nx\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if later, err := st.Message(a.ID, ds[0].Mailbox, ds[0].UID); err != nil {
+		t.Fatal(err)
+	} else if _, _, err := scan.Open(later.Object); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the scan opened a body stored after it began: %v", err)
+	}
+	scan.Close()
+	for i, k := range []int{0, 1, 2, 3, 1, 0} {
+		got, err := io.ReadAll(scanned[i].Reader())
+		if err != nil || !bytes.Equal(got, wants[k]) {
+			t.Fatalf("scanned body %d: %d bytes, want %d: %v", k, len(got), len(wants[k]), err)
+		}
+		scanned[i].Close()
 	}
 	if _, _, err := st.OpenObject(999999); err == nil {
 		t.Fatal("opened a missing object")

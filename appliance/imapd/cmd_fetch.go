@@ -114,12 +114,26 @@ func (c *conn) fetchChunk(refs []msgRef, f *wire.Fetch) error {
 		}
 		c.announceFlags()
 	}
+	var scan *storage.ObjectScan
+	if needsBody(f) {
+		// The bodies of the chunk, read in UID order, mostly lie in
+		// object order: one scan reads them (storage.ObjectScan).
+		scan = c.srv.st.ScanObjects()
+		defer scan.Close()
+	}
 	for _, it := range items {
-		if err := c.fetchOne(it, f, seen[it.uid]); err != nil {
+		if err := c.fetchOne(it, f, seen[it.uid], scan); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// needsBody says whether f reads message bytes.
+func needsBody(f *wire.Fetch) bool {
+	o := &f.Options
+	return len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 ||
+		f.RFC822 || f.RFC822Header || f.RFC822Text
 }
 
 func setsSeen(f *wire.Fetch) bool {
@@ -156,20 +170,19 @@ var (
 // fetchOne writes one message's FETCH response. Everything that can fail
 // is done before the first byte goes out; a message whose body is gone
 // (its mailbox deleted meanwhile) is left out.
-func (c *conn) fetchOne(it loaded, f *wire.Fetch, seenSet bool) error {
+func (c *conn) fetchOne(it loaded, f *wire.Fetch, seenSet bool, scan *storage.ObjectScan) error {
 	m := it.m
 	o := &f.Options
 	var obj storage.Object
 	var body *storage.Body
-	needBody := len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 ||
-		f.RFC822 || f.RFC822Header || f.RFC822Text
+	needBody := needsBody(f)
 	var err error
 	switch {
 	case needBody:
-		// One read for the record and the first chunk; pinned before
-		// the record is read, the body cannot be erased between that
-		// read and the last byte sent.
-		obj, body, err = c.srv.st.OpenObject(m.Object)
+		// One read for the record and the first chunk; a body of more
+		// than one chunk is pinned before the record is read, so it
+		// cannot be erased between that read and the last byte sent.
+		obj, body, err = scan.Open(m.Object)
 	case o.Envelope || o.BodyStructure != nil:
 		obj, err = c.srv.st.Object(m.Object)
 	}
