@@ -680,3 +680,38 @@ func TestNotifyFirstGroupWins(t *testing.T) {
 	e.deliver(e.alice, "Work", testMessage(3))
 	pushed(t, rc, `^\* STATUS "?Work"? \(MESSAGES 2 `)
 }
+
+// BenchmarkIdleNotify200: the memory of 200 sessions that wait under
+// NOTIFY (a watcher and a goroutine waiting for the next command each)
+// beside 200 that wait in IDLE, on the same server. Reported in
+// docs/BENCHMARKS.md.
+func BenchmarkIdleNotify200(b *testing.B) {
+	e := newEnv(b, func(o *Options) { o.MaxConnections, o.MaxConnectionsPerIP = 1000, 1000 })
+	for _, mode := range []string{"idle", "notify"} {
+		b.Run(mode, func(b *testing.B) {
+			const n = 200
+			for i := 0; i < b.N; i++ {
+				before := heapInUse()
+				conns := make([]*rawConn, n)
+				for j := range conns {
+					rc := e.rawLogin(alice)
+					rc.do(step{send: "s SELECT INBOX", want: []string{`^s OK`}})
+					if mode == "idle" {
+						rc.send("i IDLE\r\n")
+						rc.until(`^\+ `)
+					} else {
+						rc.do(step{send: "n NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))",
+							want: []string{`^n OK`}})
+					}
+					conns[j] = rc
+				}
+				extra := float64(heapInUse()) - float64(before)
+				b.ReportMetric(extra/(1<<20), "MiB-extra")
+				b.ReportMetric(extra/n/1024, "KiB/conn")
+				for _, rc := range conns {
+					rc.c.Close()
+				}
+			}
+		})
+	}
+}
