@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"postroom/appliance/admin"
+	"postroom/appliance/backup"
 	"postroom/appliance/usbdisk"
 	"postroom/appliance/usbdisk/usbdisktest"
 )
@@ -134,5 +135,47 @@ func TestBackupsNoUSB(t *testing.T) {
 	resp, body := b.post("/backups/format", url.Values{"disk": {"sda"}, "fingerprint": {"00"}, "use": {"backup"}, "confirm": {"1.0 GB"}})
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "development mode") {
 		t.Errorf("format on a box without USB: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestSetupRestoreUSB: a new box's restore step offers the USB disks it
+// can read (not the mail's own), restores from the one chosen by its
+// file system's UUID, and says next to the choice when it cannot.
+func TestSetupRestoreUSB(t *testing.T) {
+	tr := usbdisktest.New(t)
+	tr.Disk("sdb", true, 64<<20, "SanDisk", "Cruzer Blade")
+	tr.Mkfs("sdb", "mke2fs", "-q", "-F", "-t", "ext4", "-L", "OFFICE", "-U", "bbbbbbbb-1111-2222-3333-444444444444")
+	tr.Disk("sdc", true, 64<<20, "WD", "Elements")
+	tr.Mkfs("sdc", "mke2fs", "-q", "-F", "-t", "ext4", "-L", usbdisk.DataLabel, "-U", "cccccccc-1111-2222-3333-444444444444")
+	s := newSetupSiteWith(t, func(o *admin.Options) { o.USB = tr.Host() })
+	b := s.browser(t)
+	s.start(t, b)
+	_, body := b.get("/setup/restore")
+	if !strings.Contains(body, `value="bbbbbbbb-1111-2222-3333-444444444444"> On the USB disk SanDisk Cruzer Blade, 67 MB, ext4, labelled OFFICE</label>`) ||
+		strings.Contains(body, "cccccccc") || strings.Contains(body, `name="folder" value="" maxlength="4096" spellcheck="false" autocapitalize="none" required`) {
+		t.Fatalf("restore step:\n%s", body)
+	}
+	key, _, err := backup.NewRecoveryKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Disk("sdd", true, 64<<20, "Intenso", "Rainbow")
+	tr.Mkfs("sdd", "mke2fs", "-q", "-F", "-t", "ext4", "-L", "HOME", "-U", "dddddddd-1111-2222-3333-444444444444")
+	tr.Unplug("sdd")
+	resp, body := b.post("/setup/restore", url.Values{"usb_uuid": {"dddddddd-1111-2222-3333-444444444444"}, "recovery_key": {key}})
+	if resp.StatusCode < 400 || !strings.Contains(body, `id="err-restore-usb_uuid"`) || !strings.Contains(body, "not plugged in") || strings.Contains(body, key) {
+		t.Errorf("restore from a disk pulled out: %d\n%s", resp.StatusCode, body)
+	}
+	if v, err := s.adm.GetBackups(context.Background(), "test", admin.GetBackups{}); err != nil || v.Target != "" {
+		t.Errorf("the refused restore set a target: %+v %v", v, err)
+	}
+	// This site has no runner to restore with: the admin layer says so,
+	// after it took the stick as the box's backup target.
+	resp, body = b.post("/setup/restore", url.Values{"usb_uuid": {"bbbbbbbb-1111-2222-3333-444444444444"}, "recovery_key": {key}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "postroomctl restore") {
+		t.Errorf("restore from the stick: %d\n%s", resp.StatusCode, body)
+	}
+	if v, err := s.adm.GetBackups(context.Background(), "test", admin.GetBackups{}); err != nil || v.Target != "usb" || v.USBUUID != "bbbbbbbb-1111-2222-3333-444444444444" || !v.HasKey {
+		t.Errorf("the stick is not the target: %+v %v", v, err)
 	}
 }

@@ -70,6 +70,8 @@ type wizardView struct {
 	// Done: the set-up finished; Next is where the page goes on to.
 	Done bool
 	Next string
+	// USB: the USB disks a restore can read from (wizard_restore.go).
+	USB []usbChoice
 }
 
 type createdUser struct{ Name, Password string }

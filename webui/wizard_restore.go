@@ -21,7 +21,27 @@ func (h *handler) setupRestorePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, http.StatusOK, "wizard.html", restoreView(h.setupView("restore", wz)))
+	v := restoreView(h.setupView("restore", wz))
+	v.USB = h.restoreUSB(r)
+	h.render(w, http.StatusOK, "wizard.html", v)
+}
+
+// restoreUSB lists the USB disks the backups may be on: those with a
+// file system the box can read, not the mail's own.
+func (h *handler) restoreUSB(r *http.Request) []usbChoice {
+	disks, err := admin.Call[admin.USBDisks](r.Context(), h.admin, setupActor, admin.ListUSBDisks{})
+	if err != nil {
+		return nil
+	}
+	var out []usbChoice
+	for _, d := range disks.Disks {
+		for _, fs := range d.FS {
+			if fs.Usable() && !fs.Data && fs.UUID != "" {
+				out = append(out, usbChoice{UUID: fs.UUID, Words: fsWords(d, fs)})
+			}
+		}
+	}
+	return out
 }
 
 func restoreView(v wizardView) wizardView {
@@ -35,11 +55,19 @@ func (h *handler) setupRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := restoreView(h.setupView("restore", wz))
+	v.USB = h.restoreUSB(r)
 	folder := strings.TrimSpace(r.PostForm.Get("folder"))
 	key := strings.TrimSpace(r.PostForm.Get("recovery_key"))
+	uuid := strings.TrimSpace(r.PostForm.Get("usb_uuid"))
 	v.keepVal("restore", "folder", folder)
+	v.keepVal("restore", "usb_uuid", uuid)
+	// From a USB disk: the box mounts it by its file system's UUID.
+	set, field := admin.SetBackup{Target: "folder", Folder: folder, RecoveryKey: key}, "folder"
+	if uuid != "" {
+		set, field = admin.SetBackup{Target: "usb", USBUUID: uuid, RecoveryKey: key}, "usb_uuid"
+	}
 	switch {
-	case folder == "":
+	case uuid == "" && folder == "":
 		h.failStep(w, v, invalid("folder", "give the folder that holds the backups, such as the USB disk's"), "folder")
 		return
 	case key == "":
@@ -47,13 +75,13 @@ func (h *handler) setupRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if _, err := admin.Call[admin.SetBackupResult](ctx, h.admin, setupActor, admin.SetBackup{Target: "folder", Folder: folder, RecoveryKey: key}); err != nil {
-		h.failStep(w, v, restoreField(err), "folder", "recovery_key")
+	if _, err := admin.Call[admin.SetBackupResult](ctx, h.admin, setupActor, set); err != nil {
+		h.failStep(w, v, restoreField(err, field), field, "recovery_key")
 		return
 	}
 	res, err := admin.Call[admin.RestoreBoxResult](ctx, h.admin, setupActor, admin.RestoreBox{RecoveryKey: key})
 	if err != nil {
-		h.failStep(w, v, restoreField(err), "folder", "recovery_key")
+		h.failStep(w, v, restoreField(err, field), field, "recovery_key")
 		return
 	}
 	h.logger.Info("set-up: restore of the whole box asked for", "remote", r.RemoteAddr)
@@ -63,8 +91,9 @@ func (h *handler) setupRestore(w http.ResponseWriter, r *http.Request) {
 }
 
 // restoreField puts the admin layer's words next to the form's fields:
-// the target's and the name's problems are the folder's.
-func restoreField(err error) error {
+// the target's and the name's problems are where's (the folder's, or the
+// USB disk's).
+func restoreField(err error, where string) error {
 	var ae *admin.Error
 	if e, ok := err.(*admin.Error); ok {
 		ae = e
@@ -74,8 +103,8 @@ func restoreField(err error) error {
 	}
 	c := *ae
 	switch c.Field {
-	case "target", "name", "folder":
-		c.Field = "folder"
+	case "target", "name", "folder", "usb_uuid":
+		c.Field = where
 	}
 	return &c
 }

@@ -33,6 +33,13 @@ type setupSite struct {
 
 func newSetupSite(t testing.TB) *setupSite {
 	t.Helper()
+	return newSetupSiteWith(t, nil)
+}
+
+// newSetupSiteWith is newSetupSite with the admin layer's options changed
+// by more (the USB disks the new box sees, say).
+func newSetupSiteWith(t testing.TB, more func(*admin.Options)) *setupSite {
+	t.Helper()
 	dir := t.TempDir()
 	s := &site{st: storagetest.Open(t), clock: testutil.NewClock(t0), log: &testutil.SyncBuffer{},
 		bus: status.NewBus(status.Snapshot{Phase: status.PhaseNeedsSetup, Hostname: "postroom.local"})}
@@ -44,11 +51,15 @@ func newSetupSite(t testing.TB) *setupSite {
 	}
 	logger := slog.New(slog.NewTextHandler(s.log, nil))
 	var made []string
-	adm, err := admin.New(admin.Options{Store: s.st, ConfigPath: cfgPath, Logger: logger, Publish: s.bus.Update, Now: s.clock.Now,
+	ao := admin.Options{Store: s.st, ConfigPath: cfgPath, Logger: logger, Publish: s.bus.Update, Now: s.clock.Now,
 		Material: func(c config.Config) (string, error) {
 			made = append(made, c.Hostname)
 			return "test material for " + c.Hostname, nil
-		}})
+		}}
+	if more != nil {
+		more(&ao)
+	}
+	adm, err := admin.New(ao)
 	if err != nil {
 		t.Fatal(err)
 	}
