@@ -105,8 +105,19 @@ func (c *conn) cmdUnselect(cmd *wire.Command) error {
 
 // recentTable says which messages are \Recent (RFC 3501 2.3.2): those a
 // session with the mailbox selected read-write is the first to hear of.
-// It is kept in memory: after a restart, messages that arrived before are
-// not recent, only the ones that come after.
+// Within a running server that holds across connections: the claim is the
+// server's, not the connection's (TestRecentAcrossReconnects).
+//
+// It is kept in memory, by decision: a restart (an update, a power cut)
+// forgets which messages a session was told of, and the first SELECT of
+// each mailbox afterwards takes what is there without \Recent; only mail
+// after that is recent again. RFC 3501 says a message whose state cannot
+// be known SHOULD be considered recent; we do not, because that would show
+// an IMAP4rev1 client all of its old mail as new after every update,
+// which is worse than losing the mark on the few messages that came in
+// between a client's last look and the restart. Dovecot keeps the line in
+// its index files; keeping it here would need a per-mailbox record in
+// storage. IMAP4rev2 clients never see \Recent (RFC 9051 dropped it).
 type recentTable struct {
 	mu   sync.Mutex
 	seen map[recentKey]uint32 // the highest UID some session has claimed
