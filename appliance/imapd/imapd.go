@@ -26,6 +26,8 @@
 //	cmd_message.go STORE, COPY, MOVE, EXPUNGE, APPEND
 //	cmd_search.go SEARCH/ESEARCH, SEARCHRES, PARTIAL
 //	cmd_sort.go   SORT, SORT=DISPLAY, THREAD=ORDEREDSUBJECT
+//	cmd_context.go CONTEXT=SEARCH/SORT: RETURN (UPDATE) results kept live
+//	              (ADDTO/REMOVEFROM), CANCELUPDATE, PARTIAL's answer
 //	cmd_thread.go THREAD=REFERENCES
 //	cmd_qresync.go QRESYNC: VANISHED, SELECT (QRESYNC ...)
 //	cmd_quota.go  GETQUOTA, GETQUOTAROOT
