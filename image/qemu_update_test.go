@@ -339,6 +339,9 @@ func waitStatus(t *testing.T, ctx context.Context, port int, ok func(status.Snap
 	deadline := time.Now().Add(4 * time.Minute)
 	for time.Now().Before(deadline) {
 		code, body := w.do(t, ctx, "GET", "/status.json", "", nil)
+		// A fresh Snapshot each time: JSON leaves out empty fields, and
+		// a field that became empty must not keep its old value.
+		s = status.Snapshot{}
 		if code == http.StatusOK && json.Unmarshal([]byte(body), &s) == nil && ok(s) {
 			return s
 		}
