@@ -286,7 +286,7 @@ const (
 // restored store with the live snapshot's summary (want) and the box's
 // files with those written. It returns how (ProofWhole, ProofIncrement).
 func (m *Manager) verify(ctx context.Context, t Target, chain []string, id age.Identity, want *storage.BackupSummary, files map[string]string) (string, error) {
-	if len(chain) > 1 {
+	if len(chain) > 1 && m.o.KeepScratchFree >= 0 {
 		err := m.verifyIncrement(ctx, t, chain, id, want, files)
 		if err == nil {
 			return ProofIncrement, nil
