@@ -175,6 +175,11 @@ func summarize(ctx context.Context, txn *badger.Txn, since uint64, rng *rand.Ran
 		curMbox = -1
 	}
 	var rec []byte
+	// One value buffer for the whole walk: a copy per key (400,000 of
+	// them, body chunks of 64 KiB among them) was a third of a proof's
+	// heap as garbage. Nothing keeps val past its key: the decoders copy
+	// what they keep, and out copies what it is given.
+	var buf []byte
 	it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -191,11 +196,11 @@ func summarize(ctx context.Context, txn *badger.Txn, since uint64, rng *rand.Ran
 		changed := since == 0 || item.Version() >= since
 		var val []byte
 		if changed || !bigValues(tag) {
-			v, err := item.ValueCopy(val)
+			v, err := item.ValueCopy(buf[:0])
 			if err != nil {
 				return nil, fmt.Errorf("key %x: %w", k, err)
 			}
-			val = v
+			val, buf = v, v
 		}
 		if out != nil {
 			rec = rec[:0]
@@ -348,13 +353,22 @@ func NewRestore(dir string, log *slog.Logger) (*Restore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storage: restore: %w", err)
 	}
-	bo := badgerOptions(dir, log.With("component", "restore"), defaultVLogFile)
-	bo.SyncWrites = false // synced once at the end (Close)
-	db, err := badger.Open(bo)
+	db, err := badger.Open(restoreOptions(dir, log))
 	if err != nil {
 		return nil, fmt.Errorf("storage: restore into %s: %w", dir, err)
 	}
 	return &Restore{db: db, log: log}, nil
+}
+
+// restoreOptions are the store's Badger options with half the memtable:
+// a backup's proof runs a restore beside the live store, and the
+// memtables' arenas of the two databases were most of its heap
+// (BENCHMARKS.md). A restore writes in batches and syncs once at the end.
+func restoreOptions(dir string, log *slog.Logger) badger.Options {
+	bo := badgerOptions(dir, log.With("component", "restore"), defaultVLogFile)
+	bo.SyncWrites = false // synced once at the end (Close)
+	bo.MemTableSize = 8 << 20
+	return bo
 }
 
 // Apply reads one backup stream and makes the database hold exactly its

@@ -32,9 +32,7 @@ func ReopenRestore(dir string, log *slog.Logger, last *BackupSummary) (*Restore,
 	if ents, err := os.ReadDir(dir); err != nil || len(ents) == 0 {
 		return nil, fmt.Errorf("storage: reopen restore: %s holds no restore (%v)", dir, err)
 	}
-	bo := badgerOptions(dir, log.With("component", "restore"), defaultVLogFile)
-	bo.SyncWrites = false // synced once at the end (Close)
-	db, err := badger.Open(bo)
+	db, err := badger.Open(restoreOptions(dir, log))
 	if err != nil {
 		return nil, fmt.Errorf("storage: reopen restore %s: %w", dir, err)
 	}
