@@ -181,3 +181,23 @@ func TestIncrementalProofOnKeptRestore(t *testing.T) {
 		t.Errorf("the log does not say which file changed:\n%s", l)
 	}
 }
+
+// TestKeptRestoreOff: with KeepScratchFree negative nothing is kept and
+// every incremental backup's proof restores the whole chain, as before.
+func TestKeptRestoreOff(t *testing.T) {
+	b := newBox(t)
+	b.m.o.KeepScratchFree = -1
+	b.fill()
+	alice, _ := b.st.Account("alice@example.com")
+	for i := 0; i < 2; i++ {
+		if i > 0 {
+			b.deliver(alice.ID, "", "Subject: later\r\n\r\nlater\r\n")
+		}
+		if res := b.backup(); res.Proof != ProofWhole {
+			t.Errorf("backup %d (%s) proven by %q", i, res.Kind, res.Proof)
+		}
+		if _, err := os.Stat(filepath.Join(b.dir, "backup", "scratch", keptFolder)); err == nil {
+			t.Errorf("backup %d: a restore was kept", i)
+		}
+	}
+}
