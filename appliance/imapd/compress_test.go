@@ -1,7 +1,10 @@
 package imapd
 
 import (
+	"bufio"
+	"compress/flate"
 	"context"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -90,5 +93,39 @@ print('zlib', mode, 'ok')
 				t.Fatalf("python zlib client (%s flush): %v\n%s", mode, err, out)
 			}
 		})
+	}
+}
+
+// BenchmarkIdleCompressed50 opens 50 connections that log in, turn on
+// COMPRESS DEFLATE, select INBOX and IDLE, and reports the heap they add
+// (the test clients' inflaters and deflaters included, so an upper
+// bound): a session holds a compressor only while it writes.
+func BenchmarkIdleCompressed50(b *testing.B) {
+	e := newEnv(b, nil)
+	e.deliver(e.alice, "", testMessage(1))
+	const n = 50
+	for i := 0; i < b.N; i++ {
+		before := heapInUse()
+		conns := make([]*rawConn, n)
+		for j := range conns {
+			rc := e.rawLogin(alice)
+			rc.do(step{send: "c COMPRESS DEFLATE", want: []string{`^c OK`}})
+			fw, _ := flate.NewWriter(rc.c, flate.BestSpeed)
+			f := &flateConn{w: fw, r: bufio.NewReader(flate.NewReader(rc.r))}
+			f.do(b, "s SELECT INBOX", "s")
+			io.WriteString(fw, "i IDLE\r\n")
+			fw.Flush()
+			if l, err := f.r.ReadString('\n'); err != nil || l[0] != '+' {
+				b.Fatalf("IDLE: %q %v", l, err)
+			}
+			conns[j] = rc
+		}
+		after := heapInUse()
+		extra := float64(after) - float64(before)
+		b.ReportMetric(extra/(1<<20), "MiB-extra")
+		b.ReportMetric(extra/n/1024, "KiB/conn")
+		for _, rc := range conns {
+			rc.c.Close()
+		}
 	}
 }

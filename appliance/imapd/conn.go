@@ -69,9 +69,9 @@ type conn struct {
 	// over either (RFC 4978).
 	nc       net.Conn
 	isTLS    bool
-	in       io.Reader // nc, or a flate reader over it
-	out      io.Writer // nc, or a flate writer over it
-	flateW   *flate.Writer
+	in       io.Reader     // nc, or a flate reader over it
+	out      io.Writer     // nc, or flateW over it (nil between bursts)
+	flateW   *flate.Writer // under COMPRESS, from begin to end
 	compress bool
 
 	br *bufio.Reader
@@ -152,6 +152,9 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 	if c.srv.opts.Debug != nil {
 		c.srv.opts.Debug.Write(p)
 	}
+	if c.out == nil {
+		return 0, errNoCompressor
+	}
 	n, err := c.out.Write(p)
 	if err == nil && c.flateW != nil {
 		err = c.flateW.Flush()
@@ -159,9 +162,29 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+var errNoCompressor = errors.New("imapd: write under COMPRESS outside begin and end")
+
+// flateWriters hold DEFLATE compressors between bursts of responses. A
+// compressor is about 1 MB, too much for every idle session of a small
+// box to keep, so a session holds one only from begin to end. Each burst
+// ends with a sync flush, which leaves the stream byte-aligned and not
+// final, so the next burst's compressor, fresh from the pool, goes on with
+// the same stream: DEFLATE blocks stand alone but for back-references
+// (RFC 1951 3.2), and a fresh compressor makes none into what went before.
+// The cost is the dictionary across bursts, a little of the ratio.
+var flateWriters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.DefaultCompression)
+	return w
+}}
+
 // begin takes a writer (the cork) for a command or a push; end flushes it
 // and gives it back.
 func (c *conn) begin() {
+	if c.compress && c.flateW == nil {
+		c.flateW = flateWriters.Get().(*flate.Writer)
+		c.flateW.Reset(c.nc)
+		c.out = c.flateW
+	}
 	if c.w == nil {
 		c.w = writerPool.Get().(*wire.Writer)
 		c.w.Reset(&deadlineWriter{c: c})
@@ -177,7 +200,17 @@ func (c *conn) end() error {
 	c.w.Reset(nil)
 	writerPool.Put(c.w)
 	c.w = nil
+	c.putCompressor()
 	return err
+}
+
+// putCompressor gives the burst's compressor back to the pool.
+func (c *conn) putCompressor() {
+	if c.flateW != nil {
+		c.flateW.Reset(nil)
+		flateWriters.Put(c.flateW)
+		c.flateW, c.out = nil, nil
+	}
 }
 
 func (c *conn) close() {
@@ -185,6 +218,7 @@ func (c *conn) close() {
 	c.unselect()
 	c.notifyOff()
 	c.w = nil
+	c.putCompressor()
 	c.fc.Close()
 }
 
@@ -670,12 +704,11 @@ func (c *conn) cmdCompress(cmd *wire.Command) error {
 	if err := c.end(); err != nil {
 		return errHangUp
 	}
-	c.begin()
-	fw, _ := flate.NewWriter(c.nc, flate.DefaultCompression)
-	c.compress, c.flateW = true, fw
-	c.in, c.out = flate.NewReaderOpts(c.nc, flate.WithPartialBlock()), fw
-	c.log.Info("imap COMPRESS on")
+	c.compress = true
+	c.in = flate.NewReaderOpts(c.nc, flate.WithPartialBlock())
 	c.newReader()
+	c.begin() // with a compressor from now on
+	c.log.Info("imap COMPRESS on")
 	return errNoTagged
 }
 

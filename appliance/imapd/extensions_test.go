@@ -15,7 +15,7 @@ type flateConn struct {
 	r *bufio.Reader
 }
 
-func (f *flateConn) do(t *testing.T, cmd, tag string) []string {
+func (f *flateConn) do(t testing.TB, cmd, tag string) []string {
 	t.Helper()
 	if _, err := io.WriteString(f.w, cmd+"\r\n"); err != nil {
 		t.Fatal(err)
