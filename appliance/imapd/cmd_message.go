@@ -126,7 +126,6 @@ func (c *conn) cmdStore(cmd *wire.Command) error {
 			}
 		}
 	}
-	c.ctxReevaluate(res) // RFC 5267 4.3: our own changes count too
 	if len(modified) > 0 {
 		c.okCode = "MODIFIED " + compactNums(modified)
 		return &respError{wire.OK, c.okCode, "Conditional STORE failed for some messages"}
@@ -216,6 +215,9 @@ func (c *conn) setFlagsIf(refs []msgRef, op storage.FlagOp, f storage.Flags, kw 
 			sel.announce = true
 		}
 	}
+	// RFC 5267 4.3: our own changes move updating results too (STORE, and
+	// the \Seen a FETCH of a body sets).
+	c.ctxReevaluate(res)
 	return res, modified, nil
 }
 

@@ -87,7 +87,7 @@ var contextTranscripts = []transcript{{
 		{"a SELECT INBOX", []string{`^a OK`}, nil},
 		// UPDATE alone returns ALL, as RETURN () does.
 		{"b SEARCH RETURN (UPDATE) UNSEEN", []string{`^\* ESEARCH \(TAG "b"\) ALL 2:3$`, `^b OK`}, nil},
-		{`c STORE 2 +FLAGS (\Seen)`, []string{`^\* 2 FETCH \(UID 2 FLAGS \(\\Seen\)\)`, `^\* ESEARCH \(TAG "b"\) REMOVEFROM \(0 2\)$`, `^c OK`}, nil},
+		{`c STORE 2 +FLAGS (\Seen)`, []string{`^\* ESEARCH \(TAG "b"\) REMOVEFROM \(0 2\)$`, `^\* 2 FETCH \(UID 2 FLAGS \(\\Seen\)\)`, `^c OK`}, nil},
 		{"d SEARCH RETURN (UPDATE MIN) ALL", []string{`^\* ESEARCH \(TAG "d"\) MIN 1$`, `^d OK`}, nil},
 		{"e SEARCH RETURN (UPDATE MIN) ALL", []string{`^e OK`}, []string{`NOUPDATE`}},
 		{"f SEARCH RETURN (UPDATE MIN) ALL", []string{`^f OK`}, []string{`NOUPDATE`}},
@@ -102,6 +102,8 @@ var contextTranscripts = []transcript{{
 		{"l SEARCH RETURN (UPDATE) 1:2 UNSEEN", []string{`^\* ESEARCH \(TAG "l"\) ALL$|^\* ESEARCH \(TAG "l"\)$`, `^l OK`}, nil},
 		{`m STORE 2 -FLAGS (\Seen)`, []string{`^\* ESEARCH \(TAG "b"\) ADDTO \(0 2\)$`, `^\* ESEARCH \(TAG "l"\) ADDTO \(0 2\)$`, `^m OK`}, nil},
 		{`n STORE 3 +FLAGS (\Seen)`, []string{`^\* ESEARCH \(TAG "b"\) REMOVEFROM \(0 3\)$`, `^n OK`}, []string{`TAG "l"`}},
+		// A FETCH that sets \Seen moves the result too.
+		{"n2 FETCH 2 BODY[TEXT]", []string{`^\* ESEARCH \(TAG "b"\) REMOVEFROM \(0 2\)$`, `^\* ESEARCH \(TAG "l"\) REMOVEFROM \(0 2\)$`, `^\* 2 FETCH \(FLAGS \(\\Seen\) BODY\[TEXT\]`, `^n2 OK`}, nil},
 		{"o UNSELECT", []string{`^o OK`}, nil},
 		{`p CANCELUPDATE "b"`, []string{`^p BAD`}, nil},
 	},
