@@ -111,12 +111,13 @@ func (sc *ObjectScan) Close() {
 // message be expunged and the body erased meanwhile; a longer one is
 // opened by OpenObject, pinned before its record is read, so that its
 // later chunks cannot go missing half way.
-func (sc *ObjectScan) Open(id ObjectID) (Object, *Body, error) {
+// Unless envelope, the Object comes without its Envelope (not decoded).
+func (sc *ObjectScan) Open(id ObjectID, envelope bool) (Object, *Body, error) {
 	if !stepTo(sc.objs, keys.Object(uint64(id))) {
 		return Object{}, nil, fmt.Errorf("object %d: %w", id, ErrNotFound)
 	}
 	var rec *objectRecord
-	if err := sc.objs.Item().Value(func(v []byte) (err error) { rec, err = decodeObject(v); return err }); err != nil {
+	if err := sc.objs.Item().Value(func(v []byte) (err error) { rec, err = decodeObjectOpt(v, envelope); return err }); err != nil {
 		return Object{}, nil, objectError(id, err)
 	}
 	if rec.Chunks > 1 {

@@ -111,7 +111,12 @@ func eachAddress(rec *objectRecord, fn func(i int, a *Address)) {
 }
 
 // decodeObject reads either form: packed, or JSON from before it.
-func decodeObject(b []byte) (*objectRecord, error) {
+func decodeObject(b []byte) (*objectRecord, error) { return decodeObjectOpt(b, true) }
+
+// decodeObjectOpt is decodeObject that, unless withEnvelope, steps over
+// the top-level envelope (and its addresses' routes) without building it:
+// a FETCH of body sections needs the structure and the prefix only.
+func decodeObjectOpt(b []byte, withEnvelope bool) (*objectRecord, error) {
 	rec := &objectRecord{}
 	if len(b) > 0 && b[0] == vObject {
 		return rec, decodeJSON(vObject, b, rec)
@@ -136,8 +141,13 @@ func decodeObject(b []byte) (*objectRecord, error) {
 	if flags&1 != 0 {
 		rec.Structure = d.part(0)
 	}
+	skipped := 0 // addresses of the envelope stepped over
 	if flags&2 != 0 {
-		rec.Envelope = d.envelope()
+		if withEnvelope {
+			rec.Envelope = d.envelope()
+		} else {
+			skipped = d.skipEnvelope()
+		}
 	}
 	if flags&4 != 0 {
 		rec.Prefix = []byte(d.str())
@@ -146,7 +156,10 @@ func decodeObject(b []byte) (*objectRecord, error) {
 		routes := make(map[int]string)
 		for n := d.count(2); n > 0; n-- {
 			i := int(d.uv())
-			routes[i] = d.str()
+			r := d.str()
+			if i >= skipped {
+				routes[i-skipped] = r
+			}
 		}
 		found := 0
 		eachAddress(rec, func(i int, a *Address) {
@@ -388,13 +401,16 @@ func (d *dec) skip() {
 	d.b = d.b[n:]
 }
 
-// skipN steps over a count and then per item k strings.
-func (d *dec) skipN(k int) {
-	for n := d.count(k); n > 0 && d.err == nil; n-- {
+// skipN steps over a count and then per item k strings; it returns the
+// count.
+func (d *dec) skipN(k int) int {
+	n := d.count(k)
+	for i := 0; i < n && d.err == nil; i++ {
 		for range k {
 			d.skip()
 		}
 	}
+	return n
 }
 
 // skipPart steps over what part wrote.
@@ -423,15 +439,18 @@ func (d *dec) skipPart(depth int) {
 	}
 }
 
-// skipEnvelope steps over what envelope wrote.
-func (d *dec) skipEnvelope() {
+// skipEnvelope steps over what envelope wrote and returns the number of
+// its addresses.
+func (d *dec) skipEnvelope() int {
 	for range 3 {
 		d.skip()
 	}
+	n := 0
 	for range 6 {
-		d.skipN(3)
+		n += d.skipN(3)
 	}
 	d.skipN(1)
+	return n
 }
 
 // objectError names the object in a decoding error.

@@ -80,6 +80,15 @@ func TestObjectCodecRoundTrip(t *testing.T) {
 			t.Fatalf("message %d: envelope: %v", i, err)
 		}
 		sameRecord(t, &objectRecord{Envelope: env}, &objectRecord{Envelope: want.Envelope})
+		// Everything but the envelope (FETCH of sections), the routes of
+		// enclosed messages' addresses included.
+		lite, err := decodeObjectOpt(encodeObject(want), false)
+		if err != nil {
+			t.Fatalf("message %d: without the envelope: %v", i, err)
+		}
+		full := *want
+		full.Envelope = nil
+		sameRecord(t, lite, &full)
 	}
 	if env, err := decodeEnvelope(encodeObject(&objectRecord{Size: 5, Chunks: 1})); err != nil || env != nil {
 		t.Fatalf("bare record's envelope: %+v, %v", env, err)

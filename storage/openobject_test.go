@@ -62,7 +62,7 @@ func TestOpenObject(t *testing.T) {
 	scan := st.ScanObjects()
 	var scanned []*Body
 	for _, k := range []int{0, 1, 2, 3, 1, 0} {
-		_, sb, err := scan.Open(ids[k])
+		_, sb, err := scan.Open(ids[k], k%2 == 0)
 		if err != nil {
 			t.Fatalf("scan of body %d: %v", k, err)
 		}
@@ -74,7 +74,7 @@ func TestOpenObject(t *testing.T) {
 	}
 	if later, err := st.Message(a.ID, ds[0].Mailbox, ds[0].UID); err != nil {
 		t.Fatal(err)
-	} else if _, _, err := scan.Open(later.Object); !errors.Is(err, ErrNotFound) {
+	} else if _, _, err := scan.Open(later.Object, true); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the scan opened a body stored after it began: %v", err)
 	}
 	scan.Close()

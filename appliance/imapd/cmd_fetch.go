@@ -182,7 +182,7 @@ func (c *conn) fetchOne(it loaded, f *wire.Fetch, seenSet bool, scan *storage.Ob
 		// One read for the record and the first chunk; a body of more
 		// than one chunk is pinned before the record is read, so it
 		// cannot be erased between that read and the last byte sent.
-		obj, body, err = scan.Open(m.Object)
+		obj, body, err = scan.Open(m.Object, o.Envelope)
 	case o.Envelope || o.BodyStructure != nil:
 		obj, err = c.srv.st.Object(m.Object)
 	}
