@@ -6,12 +6,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
 // ErrNotUsable: the file system is one the box cannot write (NTFS, or
 // none it knows).
 var ErrNotUsable = errors.New("the box cannot write to this disk's file system")
+
+// active are the mount points this process holds now: a mount under
+// RunDir that is not one of them was left by an appliance that crashed.
+var active struct {
+	sync.Mutex
+	dirs map[string]bool
+}
 
 // Mounted is a file system mounted for a while.
 type Mounted struct {
@@ -23,7 +31,9 @@ type Mounted struct {
 // Mount mounts f read-write under the host's RunDir, with nosuid, nodev
 // and noexec (a stick brings data, never programs or device files) and
 // noatime. A mount of the same device left under RunDir by a crash is
-// taken away first. Unmount when done.
+// taken away first (never one this process holds: a backup and a look
+// at the page may have the disk mounted at the same time, each on its
+// own mount point). Unmount when done.
 func (h *Host) Mount(f FS) (*Mounted, error) {
 	if !f.Usable() {
 		return nil, fmt.Errorf("%s (%s): %w", f.Device, typeWords(f.Type), ErrNotUsable)
@@ -35,9 +45,14 @@ func (h *Host) Mount(f FS) (*Mounted, error) {
 		return nil, fmt.Errorf("making %s: %w", h.RunDir, err)
 	}
 	name := filepath.Base(f.Device)
-	for dev, dir := range h.mounted() {
-		if dev == name && strings.HasPrefix(dir, h.RunDir+"/") {
-			unmount(dir)
+	if real, err := filepath.EvalSymlinks(f.Device); err == nil {
+		name = filepath.Base(real) // as the mount table names it
+	}
+	active.Lock()
+	defer active.Unlock()
+	for _, m := range h.mounted() {
+		if m.dev == name && strings.HasPrefix(m.dir, h.RunDir+"/") && !active.dirs[m.dir] {
+			unmount(m.dir)
 		}
 	}
 	dir, err := os.MkdirTemp(h.RunDir, "disk-")
@@ -57,6 +72,10 @@ func (h *Host) Mount(f FS) (*Mounted, error) {
 		os.Remove(dir)
 		return nil, fmt.Errorf("mounting the USB disk %s (%s): %w", f.Device, f.Type, err)
 	}
+	if active.dirs == nil {
+		active.dirs = map[string]bool{}
+	}
+	active.dirs[dir] = true
 	return &Mounted{Dir: dir, FS: f, h: h}, nil
 }
 
@@ -68,6 +87,9 @@ func (m *Mounted) Unmount() error {
 	}
 	err := unmount(m.Dir)
 	if err == nil {
+		active.Lock()
+		delete(active.dirs, m.Dir)
+		active.Unlock()
 		m.Dir = ""
 	}
 	return err

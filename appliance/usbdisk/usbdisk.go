@@ -161,7 +161,12 @@ func (h *Host) List() ([]Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	mounts := h.mounted()
+	mounts := map[string]string{}
+	for _, m := range h.mounted() {
+		if _, ok := mounts[m.dev]; !ok {
+			mounts[m.dev] = m.dir
+		}
+	}
 	for i := range disks {
 		d := &disks[i]
 		d.Device = filepath.Join(h.Dev, d.Name)
@@ -283,9 +288,13 @@ func sysSize(dir string) int64 {
 	return n * 512
 }
 
-// mounted reads the mount table: device name ("sda1") -> mount point.
-func (h *Host) mounted() map[string]string {
-	out := map[string]string{}
+// mount is a line of the mount table: a device's name ("sda1") and
+// where it is mounted.
+type mountLine struct{ dev, dir string }
+
+// mounted reads the mount table.
+func (h *Host) mounted() []mountLine {
+	var out []mountLine
 	if h.Mounts == "" {
 		return out
 	}
@@ -303,7 +312,7 @@ func (h *Host) mounted() map[string]string {
 			dev = real
 		}
 		// /proc/mounts escapes spaces as \040.
-		out[filepath.Base(dev)] = strings.ReplaceAll(f[1], `\040`, " ")
+		out = append(out, mountLine{filepath.Base(dev), strings.ReplaceAll(f[1], `\040`, " ")})
 	}
 	return out
 }
