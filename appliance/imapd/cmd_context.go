@@ -381,16 +381,25 @@ func (k *sortKeys) of(uid uint32) sortKey {
 	if key, ok := k.known[uid]; ok || k.err != nil {
 		return key
 	}
+	// Read directly, not through load: load may drain the watcher, and
+	// this runs while poll sends what it drained. A message another
+	// session expunged still sorts by its ghost (sort keys never change).
 	c := k.c
-	items, _, err := c.load([]msgRef{{c.sel.view.Seq(uid), uid}})
-	if err == nil && len(items) == 0 {
+	msgs, err := c.srv.st.MessagesInRanges(c.acct, c.sel.id, []storage.UIDRange{{First: uid, Last: uid}})
+	var m storage.Message
+	switch g, ghost := c.sel.expunged[uid]; {
+	case err == nil && len(msgs) == 1:
+		m = msgs[0]
+	case ghost:
+		m, err = g, nil
+	case err == nil:
 		err = fmt.Errorf("imapd: sort result UID %d is gone", uid)
 	}
 	if err != nil {
 		k.err = err
 		return sortKey{}
 	}
-	key, err := c.sortKeyOf(imapmsg.Candidate{SeqNum: items[0].seq, Message: items[0].m}, k.crit)
+	key, err := c.sortKeyOf(imapmsg.Candidate{SeqNum: c.sel.view.Seq(uid), Message: m}, k.crit)
 	if err != nil {
 		k.err = err
 		return sortKey{}

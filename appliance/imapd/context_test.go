@@ -154,3 +154,29 @@ func TestContextUpdatesFromOtherSession(t *testing.T) {
 	a.do(step{"a6 SORT RETURN (ALL) (REVERSE SUBJECT) UTF-8 UNSEEN", []string{`^\* ESEARCH \(TAG "a6"\) ALL 3,1$`, `^a6 OK`}, nil})
 	a.do(step{"a7 UID SEARCH RETURN (ALL) UNSEEN", []string{`^\* ESEARCH \(TAG "a7"\) UID ALL 1,4$`, `^a7 OK`}, nil})
 }
+
+// TestContextSortWithGhost: a SORT context places a message that starts
+// to match among results one of which another session has expunged but
+// the client still sees (its EXPUNGE may not be sent after FETCH by
+// number, RFC 9051 7.5.1); the REMOVEFROM for it comes with its EXPUNGE.
+func TestContextSortWithGhost(t *testing.T) {
+	e := newEnv(t, nil)
+	threeInInbox(e) // "test 1" (\Seen), "test 2", "test 3"
+	a, b := e.rawLogin(alice), e.rawLogin(alice)
+	a.run([]step{
+		{"a1 SELECT INBOX", []string{`^a1 OK`}, nil},
+		{"s SORT RETURN (UPDATE) (SUBJECT) UTF-8 UNSEEN", []string{`^\* ESEARCH \(TAG "s"\) ALL 2:3$`, `^s OK`}, nil},
+	})
+	b.run([]step{
+		{"b1 SELECT INBOX", []string{`^b1 OK`}, nil},
+		{`b2 STORE 3 +FLAGS.SILENT (\Deleted)`, []string{`^b2 OK`}, nil},
+		{"b3 EXPUNGE", []string{`^\* 3 EXPUNGE`, `^b3 OK`}, nil},
+		{`b4 STORE 1 -FLAGS.SILENT (\Seen)`, []string{`^b4 OK`}, nil},
+	})
+	a.run([]step{
+		// "test 1" sorts first, before 2 and the expunged 3.
+		{"f FETCH 1 FLAGS", []string{`^\* ESEARCH \(TAG "s"\) ADDTO \(1 1\)$`, `^f OK`}, []string{`EXPUNGE`}},
+		{"n NOOP", []string{`^\* ESEARCH \(TAG "s"\) REMOVEFROM \(3 3\)$`, `^\* 3 EXPUNGE`, `^n OK`}, nil},
+		{"v SORT RETURN (ALL) (SUBJECT) UTF-8 UNSEEN", []string{`^\* ESEARCH \(TAG "v"\) ALL 1:2$`, `^v OK`}, nil},
+	})
+}
