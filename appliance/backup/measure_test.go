@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,7 +60,7 @@ func TestMeasure(t *testing.T) {
 		cmd.Env = append(os.Environ(), "POSTROOM_MEASURE_PHASE="+ph, "POSTROOM_MEASURE_DIR="+dir, fmt.Sprintf("POSTROOM_MEASURE_N=%d", n))
 		out, err := cmd.CombinedOutput()
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "MEASURE") {
+			if strings.Contains(l, "MEASURE") || strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
 				t.Log(strings.TrimSpace(l))
 			}
 		}
@@ -108,13 +111,43 @@ func sampleAnon() {
 	}()
 }
 
+// peakHeap writes a heap profile (go tool pprof) to path each time the
+// heap in use grows by a twentieth, so the last one written is the peak's.
+func peakHeap(path string) {
+	go func() {
+		var max uint64
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > max+max/20 {
+				max = ms.HeapInuse
+				if f, err := os.Create(path); err == nil {
+					pprof.WriteHeapProfile(f)
+					f.Close()
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+}
+
 func measurePhase(t *testing.T, ph string) {
 	sampleAnon()
+	if hp := os.Getenv("POSTROOM_MEASURE_HEAP"); hp != "" {
+		// POSTROOM_MEASURE_HEAP=prefix: the peak's heap profile of each
+		// phase goes to prefix-PHASE.pprof.
+		peakHeap(hp + "-" + ph + ".pprof")
+	}
+	if lim, _ := strconv.Atoi(os.Getenv("POSTROOM_MEASURE_MEMLIMIT")); lim > 0 {
+		// POSTROOM_MEASURE_MEMLIMIT=128: the soft memory limit (MiB) that
+		// cmd/postroom sets on the box.
+		debug.SetMemoryLimit(int64(lim) << 20)
+	}
 	dir := os.Getenv("POSTROOM_MEASURE_DIR")
 	n, _ := strconv.Atoi(os.Getenv("POSTROOM_MEASURE_N"))
 	ctx := context.Background()
 	storeDir := filepath.Join(dir, "data", "store")
-	log := slog.New(slog.DiscardHandler)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if ph == "restore" {
 		key, err := ParseRecoveryKey(string(must(os.ReadFile(filepath.Join(dir, "recovery.key")))))
 		if err != nil {
@@ -190,6 +223,13 @@ func measurePhase(t *testing.T, ph string) {
 	cfg.Backup.Target, cfg.Backup.Folder, cfg.Backup.Recipient = "folder", filepath.Join(dir, "target"), string(must(os.ReadFile(filepath.Join(dir, "recipient"))))
 	clock := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
 	switch ph {
+	case "full":
+		// A full backup whatever ran before: the chain starts again on an
+		// empty target (the backups of an earlier run, made at the same
+		// clock, would confuse the rotation).
+		os.Remove(filepath.Join(dir, "data", stateFile))
+		os.RemoveAll(filepath.Join(dir, "target"))
+		os.MkdirAll(filepath.Join(dir, "target"), 0o700)
 	case "incr":
 		clock = clock.Add(24 * time.Hour)
 	case "incrwhole":
