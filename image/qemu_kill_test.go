@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"postroom/appliance/status"
 	"postroom/appliance/update"
 )
 
@@ -76,9 +78,9 @@ var setupCode = regexp.MustCompile(`Postroom set-up code: ([A-Z0-9]{4}-[A-Z0-9]{
 // the domain example.org, the administrator user, and one more user.
 func setUpOnWeb(t *testing.T, ctx context.Context, v *vm, port int, user, password string) {
 	t.Helper()
-	m := setupCode.FindStringSubmatch(v.lines[len(v.lines)-1])
+	m := setupCode.FindStringSubmatch(v.last)
 	if m == nil {
-		t.Fatalf("no set-up code in %q", v.lines[len(v.lines)-1])
+		t.Fatalf("no set-up code in %q", v.last)
 	}
 	w := newWeb(port)
 	// The code is printed as the services start: wait for the page.
@@ -236,4 +238,81 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// TestKillMidUpdate pulls the plug twice during an update, on a box made
+// by cmd/mkimage with a message in INBOX:
+//
+//  1. while build 2's root is being written to root B: the box boots root
+//     A again, says on its console and status page that version 2 was not
+//     installed, names no version for root B, and the message is there;
+//  2. the update uploaded again, while root B starts on trial: its second
+//     start rolls back (it never finished its self-test), root A boots,
+//     and the status says "update failed, rolled back"; the message is
+//     still there.
+//
+// It builds two images and boots five times, and the upload is slow in
+// emulation (see docs/BENCHMARKS.md), so it runs only when asked, with the
+// update test:
+//
+//	POSTROOM_QEMU_UPDATE=1 go test -run TestKillMidUpdate -v -timeout 30m ./image
+func TestKillMidUpdate(t *testing.T) {
+	updateUnderQemu(t, "two")
+	began := time.Now()
+	dir := t.TempDir()
+	key := testKeyFile(t, dir)
+	const t1 = 1767225600 // 2026-01-01: the builds' times are their serials
+	box := mkimage(t, dir, "1", t1, key, "", false)
+	mkimage(t, dir, "2", t1+100, key, "", true)
+	file := filepath.Join(dir, "2.update")
+	const user, password = "boss@example.test", "boss-password-1"
+	fillData(t, box, user, password)
+	_, kernel := moduleDirs(t)
+	ports := boxPorts(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	const v1, v2 = "2026.01.01-0000", "2026.01.01-0001"
+
+	// 1. The power goes while root B is being written.
+	v := bootBox(t, ctx, box, kernel, ports, update.RootA)
+	sendTestMail(t, ports["submission"], user, password)
+	uploaded := make(chan error, 1)
+	go func() {
+		_, _, err := postUpdate(ctx, ports["web"], user, password, file)
+		uploaded <- err
+	}()
+	v.waitForWithin(t, 5*time.Minute, "update: writing the new root")
+	delay := time.Duration(rand.IntN(1000)) * time.Millisecond
+	time.Sleep(delay)
+	v.cmd.Process.Signal(syscall.SIGKILL)
+	waitExit(t, v, time.Minute, "SIGKILL")
+	t.Logf("SIGKILL %v after the write began; the upload: %v", delay, <-uploaded)
+
+	v = bootBox(t, ctx, box, kernel, ports, update.RootA)
+	v.waitForWithin(t, time.Minute, "postroom-init: the update to version "+v2+" was cut short while being written; version "+v1+" runs on")
+	s := waitStatus(t, ctx, ports["web"], func(s status.Snapshot) bool { return s.System.LastUpdate != "" })
+	if s.System.Version != v1 || s.System.OtherVersion != "" || !strings.HasPrefix(s.System.LastUpdate, "version "+v2+" was not installed (the box stopped while writing it") {
+		t.Errorf("after the power cut in the write: %+v", s.System)
+	}
+	if n := inboxCount(t, ports["imap"], user, password); n != 1 {
+		t.Errorf("INBOX holds %d messages, want the 1 sent before", n)
+	}
+
+	// 2. Again, and the power goes as root B starts on trial.
+	uploadUpdate(t, ctx, ports["web"], user, password, file, "Version "+v2+" is installed")
+	waitExit(t, v, 3*time.Minute, "the restart into the new version")
+	v = bootBox(t, ctx, box, kernel, ports, update.RootB, "postroom-init: trying version "+v2)
+	v.cmd.Process.Signal(syscall.SIGKILL)
+	waitExit(t, v, time.Minute, "SIGKILL")
+	v = bootBox(t, ctx, box, kernel, ports, update.RootB, "postroom-init: update failed, rolled back")
+	waitExit(t, v, 3*time.Minute, "the restart after the rollback")
+	bootBox(t, ctx, box, kernel, ports, update.RootA)
+	s = waitStatus(t, ctx, ports["web"], func(s status.Snapshot) bool { return s.System.LastUpdateFailed })
+	if s.System.Version != v1 || !strings.Contains(s.System.LastUpdate, "stopped before finishing its self-test") {
+		t.Errorf("after the power cut in the trial: %+v", s.System)
+	}
+	if n := inboxCount(t, ports["imap"], user, password); n != 1 {
+		t.Errorf("INBOX holds %d messages after the rollback, want the 1 sent before", n)
+	}
+	t.Logf("the test took %.0f s", time.Since(began).Seconds())
 }

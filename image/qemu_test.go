@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,10 +22,15 @@ import (
 // port. -snapshot sends every write to a temporary overlay: the image stays
 // as built, and every boot is a first boot.
 type vm struct {
-	cmd     *exec.Cmd
-	console *bufio.Scanner
-	lines   []string
-	start   time.Time
+	cmd   *exec.Cmd
+	start time.Time
+	next  int    // waitFor's place in lines
+	last  string // the line waitFor found last
+
+	mu    sync.Mutex
+	lines []string      // the console so far
+	ended bool          // qemu closed the console
+	more  chan struct{} // closed when a line comes or the console ends
 }
 
 func startVM(t *testing.T, ctx context.Context, img, kernelDir string, diskID uint32, appendArgs string, net ...string) *vm {
@@ -65,10 +71,26 @@ func startVMWith(t *testing.T, ctx context.Context, img, kernelDir string, diskI
 		t.Fatal(err)
 	}
 	cmd.Stderr = cmd.Stdout
-	v := &vm{cmd: cmd, console: bufio.NewScanner(stdout), start: time.Now()}
+	v := &vm{cmd: cmd, start: time.Now(), more: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// One reader for the machine's life, so that qemu never blocks on a
+	// full pipe and a test can wait for more lines at any time.
+	go func() {
+		console := bufio.NewScanner(stdout)
+		for console.Scan() {
+			v.mu.Lock()
+			v.lines = append(v.lines, strings.TrimRight(console.Text(), "\r"))
+			close(v.more)
+			v.more = make(chan struct{})
+			v.mu.Unlock()
+		}
+		v.mu.Lock()
+		v.ended = true
+		close(v.more)
+		v.mu.Unlock()
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -76,31 +98,48 @@ func startVMWith(t *testing.T, ctx context.Context, img, kernelDir string, diskI
 	return v
 }
 
-// waitFor reads the console until each of want has appeared, in order,
-// then drains it in the background.
+// waitFor waits until each of want has appeared on the console, in order,
+// after what the last waitFor found; it fails the test if the console
+// ends first (qemu exits when the test's context ends).
 func (v *vm) waitFor(t *testing.T, want ...string) {
 	t.Helper()
 	for _, w := range want {
-		found := false
-		for !found && v.console.Scan() {
-			line := strings.TrimRight(v.console.Text(), "\r")
-			v.lines = append(v.lines, line)
-			found = strings.Contains(line, w)
-			if found {
-				t.Logf("%5.1fs %s", time.Since(v.start).Seconds(), line)
+		for found := false; !found; {
+			v.mu.Lock()
+			for ; v.next < len(v.lines) && !found; v.next++ {
+				found = strings.Contains(v.lines[v.next], w)
+				if found {
+					v.last = v.lines[v.next]
+				}
+			}
+			ended, more := v.ended, v.more
+			v.mu.Unlock()
+			switch {
+			case found:
+				t.Logf("%5.1fs %s", time.Since(v.start).Seconds(), v.last)
+			case ended:
+				t.Fatalf("the console never showed %q; its last lines:\n%s", w, v.tail(40))
+			default:
+				<-more
 			}
 		}
-		if !found {
-			tail := v.lines[max(0, len(v.lines)-40):]
-			t.Fatalf("the console never showed %q; its last lines:\n%s", w, strings.Join(tail, "\n"))
-		}
 	}
-	// Drain the rest so qemu never blocks on a full pipe: call waitFor
-	// once per machine.
-	go func() {
-		for v.console.Scan() {
-		}
-	}()
+}
+
+// waitForWithin is waitFor, ending the machine (and so the test) if the
+// lines have not all come within bound.
+func (v *vm) waitForWithin(t *testing.T, bound time.Duration, want ...string) {
+	t.Helper()
+	timer := time.AfterFunc(bound, func() { v.cmd.Process.Kill() })
+	defer timer.Stop()
+	v.waitFor(t, want...)
+}
+
+// tail returns the console's last n lines.
+func (v *vm) tail(n int) string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return strings.Join(v.lines[max(0, len(v.lines)-n):], "\n")
 }
 
 // TestBootUnderQemu boots the test image, with the real init

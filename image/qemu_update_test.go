@@ -48,12 +48,7 @@ import (
 //
 //	POSTROOM_QEMU_UPDATE=1 go test -run TestUpdateUnderQemu -v -timeout 30m ./image
 func TestUpdateUnderQemu(t *testing.T) {
-	if os.Getenv("POSTROOM_QEMU_UPDATE") == "" {
-		t.Skip("set POSTROOM_QEMU_UPDATE=1 to build three images and update under qemu")
-	}
-	if _, err := exec.LookPath("qemu-system-aarch64"); err != nil {
-		t.Skip("qemu-system-aarch64 not installed (make deps installs qemu-system-arm)")
-	}
+	updateUnderQemu(t, "three")
 	dir := t.TempDir()
 	keyFile := testKeyFile(t, dir)
 	const t1 = 1767225600 // 2026-01-01: the builds' times are their serials
@@ -109,6 +104,17 @@ func testKeyFile(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return keyFile
+}
+
+// updateUnderQemu skips the test unless asked for (POSTROOM_QEMU_UPDATE)
+// and qemu is there; it builds n images.
+func updateUnderQemu(t *testing.T, n string) {
+	if os.Getenv("POSTROOM_QEMU_UPDATE") == "" {
+		t.Skip("set POSTROOM_QEMU_UPDATE=1 to build " + n + " images and update under qemu")
+	}
+	if _, err := exec.LookPath("qemu-system-aarch64"); err != nil {
+		t.Skip("qemu-system-aarch64 not installed (make deps installs qemu-system-arm)")
+	}
 }
 
 // mkimage runs cmd/mkimage for build name at time t, signing with key;
@@ -177,9 +183,8 @@ func fillData(t *testing.T, img, user, password string) {
 
 // bootBox reads cmdline.txt from the boot partition as the Pi's firmware
 // does, checks it names want, and boots that root with the box's ports
-// forwarded; it waits for the console lines console (then reads the
-// console in the background), and returns once the SMTP banner answers,
-// or without waiting for it when console is given.
+// forwarded; it waits for the console lines console, and returns once the
+// SMTP banner answers, or without waiting for it when console is given.
 func bootBox(t *testing.T, ctx context.Context, img, kernel string, ports map[string]int, want int, console ...string) *vm {
 	t.Helper()
 	return bootBoxWith(t, ctx, img, kernel, ports, want, nil, console...)
@@ -230,7 +235,7 @@ func waitExit(t *testing.T, v *vm, bound time.Duration, what string) {
 	select {
 	case <-done:
 	case <-time.After(bound):
-		t.Fatalf("%s: the box did not restart within %v; console:\n%s", what, bound, strings.Join(v.lines[max(0, len(v.lines)-40):], "\n"))
+		t.Fatalf("%s: the box did not restart within %v; console:\n%s", what, bound, v.tail(40))
 	}
 }
 
@@ -303,19 +308,30 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // uploadUpdate logs in and uploads file on /update.
 func uploadUpdate(t *testing.T, ctx context.Context, port int, user, password, file, want string) {
 	t.Helper()
+	began := time.Now()
+	code, body, err := postUpdate(ctx, port, user, password, file)
+	if err != nil || code != http.StatusOK || !strings.Contains(body, want) {
+		t.Fatalf("upload %s: %v %d\n%s", file, err, code, body)
+	}
+	t.Logf("uploaded and installed %s in %v", filepath.Base(file), time.Since(began).Round(100*time.Millisecond))
+}
+
+// postUpdate is uploadUpdate's work, with its answer: it logs in, takes
+// the form's CSRF token from /update and posts file there.
+func postUpdate(ctx context.Context, port int, user, password, file string) (int, string, error) {
 	w := newWeb(port)
 	form := url.Values{"user": {user}, "password": {password}}
-	if code, body := w.do(t, ctx, "POST", "/login", "application/x-www-form-urlencoded", strings.NewReader(form.Encode())); code != http.StatusSeeOther {
-		t.Fatalf("login: %d %s", code, body)
+	if code, body, err := w.try(ctx, "POST", "/login", "application/x-www-form-urlencoded", strings.NewReader(form.Encode())); err != nil || code != http.StatusSeeOther {
+		return code, body, fmt.Errorf("login: %v", err)
 	}
-	code, body := w.do(t, ctx, "GET", "/update", "", nil)
+	code, body, err := w.try(ctx, "GET", "/update", "", nil)
 	m := csrfField.FindStringSubmatch(body)
-	if code != http.StatusOK || m == nil {
-		t.Fatalf("GET /update: %d %s", code, body)
+	if err != nil || code != http.StatusOK || m == nil {
+		return code, body, fmt.Errorf("GET /update: %v", err)
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -323,12 +339,7 @@ func uploadUpdate(t *testing.T, ctx context.Context, port int, user, password, f
 	fw, _ := mw.CreateFormFile("file", filepath.Base(file))
 	fw.Write(data)
 	mw.Close()
-	began := time.Now()
-	code, body = w.do(t, ctx, "POST", "/update", mw.FormDataContentType(), &buf)
-	if code != http.StatusOK || !strings.Contains(body, want) {
-		t.Fatalf("upload %s: %d\n%s", file, code, body)
-	}
-	t.Logf("uploaded and installed %s (%.1f MiB) in %v", filepath.Base(file), float64(len(data))/(1<<20), time.Since(began).Round(100*time.Millisecond))
+	return w.try(ctx, "POST", "/update", mw.FormDataContentType(), &buf)
 }
 
 // waitStatus polls status.json until ok.
