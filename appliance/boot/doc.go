@@ -42,6 +42,12 @@
 // once the data disk is mounted, the network section of its config.json
 // may switch the first wired interface from DHCP to a fixed address.
 //
+// A bigger SD card (grow.go, grow_linux.go): when the data partition is
+// the card's and the last one, and the card has room after it, the init
+// extends it in the MBR to the end of the card before mounting it and
+// grows the ext4 online afterwards (EXT4_IOC_RESIZE_FS); a partition
+// table that is not the image's own layout is left alone.
+//
 // mDNS (mdns.go, mdns_linux.go): the box answers as postroom.local on each
 // wired interface, with the addresses it has at the moment.
 //

@@ -92,6 +92,10 @@ func run(ctx context.Context, cfg *Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil && !errors.Is(err, unix.EROFS) {
 		return err
 	}
+	// grow_linux.go: a card bigger than the image gets a bigger data
+	// partition (the file system grows once mounted).
+	partBytes := growDataPartition(*cfg, root, choice)
+	fsBlocks, blockSize, fsErr := dataFSBlocks(choice.Device)
 	if err := unix.Mount(choice.Device, cfg.DataDir, "ext4", unix.MS_NOATIME|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", choice.Device, cfg.DataDir, err)
 	}
@@ -100,6 +104,11 @@ func run(ctx context.Context, cfg *Config) error {
 		where = "USB disk"
 	}
 	cfg.Say("data disk %s (%s) mounted on %s", choice.Device, where, cfg.DataDir)
+	if fsErr == nil {
+		growDataFS(*cfg, cfg.DataDir, partBytes, fsBlocks, blockSize)
+	} else if partBytes > 0 {
+		cfg.Say("data file system not grown: %v", fsErr)
+	}
 	nets.useConfig(ctx, appConfigPath(*cfg), cfg.Say) // netconfig_linux.go: a fixed address set on the web page
 	state := State{Dir: filepath.Join(cfg.DataDir, "postroom-init")}
 	boots, err := state.CountBoot()
