@@ -2,11 +2,15 @@ package webui
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"postroom/appliance/admin"
 	"postroom/appliance/backup"
@@ -177,5 +181,54 @@ func TestSetupRestoreUSB(t *testing.T) {
 	}
 	if v, err := s.adm.GetBackups(context.Background(), "test", admin.GetBackups{}); err != nil || v.Target != "usb" || v.USBUUID != "bbbbbbbb-1111-2222-3333-444444444444" || !v.HasKey {
 		t.Errorf("the stick is not the target: %+v %v", v, err)
+	}
+}
+
+// TestBrowserBackupsUSB shows the Backups page of a box with a FAT stick
+// and a blank disk in chromium at a phone's and a desk's width: nothing
+// wider than the window, a wrong size typed is refused next to its field;
+// screenshots go to testoutput/ (backups-usb-*.png) to look at.
+func TestBrowserBackupsUSB(t *testing.T) {
+	tr := usbdisktest.New(t)
+	tr.Disk("sda", true, 1e9, "Kingston", "DataTraveler")
+	tr.Disk("sdb", true, 64<<20, "SanDisk", "Cruzer Blade")
+	tr.Mkfs("sdb", "mkfs.vfat", "-n", "OFFICE", "-i", "1234ABCD")
+	s := newSiteWith(t, func(o *admin.Options) { o.USB = tr.Host() })
+	for _, width := range []int64{390, 1280} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			alloc, out := startChromium(t)
+			ctx, cancel := chromedp.NewContext(alloc)
+			defer cancel()
+			ctx, cancel = context.WithTimeout(ctx, 4*time.Minute) // a bound, not a speed target
+			defer cancel()
+			shot := screenshot(out, width)
+			fits := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				r, err := chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)(ctx, tg)
+				if err == nil && r[0] > r[1] {
+					err = fmt.Errorf("the page is %d px wide in a %d px window", r[0], r[1])
+				}
+				return err
+			})
+			err := chromedp.Do(ctx,
+				chromedp.EmulateViewport(width, 800),
+				chromedp.Navigate(s.srv.URL+"/backups"),
+				chromedp.WaitVisible(chromedp.CSS("#login")),
+				chromedp.SendKeys(chromedp.CSS("#user"), boss),
+				chromedp.SendKeys(chromedp.CSS("#password"), bossPW),
+				chromedp.Submit(chromedp.CSS("#login")),
+				chromedp.WaitVisible(chromedp.CSS("#blank-disks")),
+				fits, shot("backups-usb"),
+				chromedp.SendKeys(chromedp.CSS("#format-sda-confirm"), "1 GB"),
+				chromedp.Click(chromedp.CSS(`#format-sda button[value="backup"]`)),
+				chromedp.WaitVisible(chromedp.CSS("#err-format-confirm")),
+				fits, shot("backups-usb-error"),
+			)
+			if err != nil {
+				t.Fatalf("browser: %v", err)
+			}
+		})
+	}
+	if !usbdisk.IsBlank(tr.Path("sda")) {
+		t.Error("the refused format wrote to the disk")
 	}
 }
