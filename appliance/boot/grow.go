@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Growing the data partition (grow_linux.go does it on the box): the
@@ -91,6 +92,41 @@ func (g GrowPlan) apply(mbr []byte) {
 	e := mbr[446+16*3:]
 	e[5], e[6], e[7] = 0xfe, 0xff, 0xff
 	binary.LittleEndian.PutUint32(e[12:], uint32(g.NewSectors))
+}
+
+// sectorFile is the boot disk, or a file standing in for it in a test.
+type sectorFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+}
+
+// growMBR reads the first sector of disk (diskSectors long, signature
+// diskID), plans partition 4's growth, and writes the changed sector back
+// and syncs it. The error is PlanGrow's (ErrNoGrow with the plan when
+// there is nothing to do) or the disk's; nothing is written unless the plan
+// is sound. Only partition 4's CHS end and size change: the boot code, the
+// signature and the other entries are written back as they were read.
+func growMBR(disk sectorFile, diskID uint32, diskSectors uint64) (GrowPlan, error) {
+	mbr := make([]byte, 512)
+	if _, err := disk.ReadAt(mbr, 0); err != nil {
+		return GrowPlan{}, fmt.Errorf("read the partition table: %w", err)
+	}
+	plan, err := PlanGrow(mbr, diskID, diskSectors)
+	if err != nil {
+		return plan, err
+	}
+	plan.apply(mbr)
+	if _, err := disk.WriteAt(mbr, 0); err != nil {
+		return GrowPlan{}, fmt.Errorf("write the partition table: %w", err)
+	}
+	// The new entry must be on the card before the kernel or the file
+	// system is told: a power cut after this leaves a partition bigger than
+	// its file system, which the next start grows.
+	if err := disk.Sync(); err != nil {
+		return GrowPlan{}, fmt.Errorf("write the partition table: %w", err)
+	}
+	return plan, nil
 }
 
 // ext4Blocks reads an ext4 superblock (the 1024 bytes at offset 1024 of

@@ -40,26 +40,12 @@ func growDataPartition(cfg Config, root Root, data DataChoice) int64 {
 		return 0
 	}
 	defer f.Close()
-	mbr := make([]byte, 512)
-	if _, err := f.ReadAt(mbr, 0); err != nil {
-		cfg.Say("data partition not grown: read the partition table: %v", err)
-		return 0
-	}
-	plan, err := PlanGrow(mbr, root.DiskID, sectors)
+	plan, err := growMBR(f, root.DiskID, sectors)
 	if err == ErrNoGrow {
 		return int64(plan.Sectors) * 512
 	}
 	if err != nil {
 		cfg.Say("data partition left as it is: %v", err)
-		return 0
-	}
-	plan.apply(mbr)
-	if _, err := f.WriteAt(mbr, 0); err != nil {
-		cfg.Say("data partition not grown: write the partition table: %v", err)
-		return 0
-	}
-	if err := f.Sync(); err != nil {
-		cfg.Say("data partition not grown: write the partition table: %v", err)
 		return 0
 	}
 	// Tell the kernel the new size now (BLKRRPART would refuse: the roots
