@@ -40,6 +40,14 @@ type client struct {
 	// against it too, and it covers messages appended or copied.
 	ownKnown map[string]map[uint32]int8
 
+	// notify: this client turns NOTIFY on (notifySet) when the server
+	// offers it; notifyOn: it is on for this connection. Under it the
+	// server may send EXPUNGE at any time, also between commands (RFC
+	// 5465 5.3), so the client names messages by UID only, and a SELECT
+	// leaves to the old view what comes before its [CLOSED].
+	notify, notifyOn bool
+	nextSel          *view // the view a pending SELECT opens at [CLOSED]
+
 	tagN     int
 	msgN     int
 	draining bool // logging out at the end: not counted, not budgeted
@@ -48,6 +56,8 @@ type client struct {
 	pendingStore map[*msg]bool
 
 	ops     map[string]int64 // commands completed, by command name
+	waits   int64            // notifyWait runs
+	pushed  int64            // responses read in them
 	errs    map[string]int64
 	allowed map[string]int64
 }
@@ -81,6 +91,7 @@ func newClient(r *runner, id int) *client {
 		ops:         map[string]int64{},
 		errs:        map[string]int64{},
 		allowed:     map[string]int64{},
+		notify:      id >= r.o.Clients-r.notifyClients && id < r.o.Clients, // not setup's
 	}
 	c.main, c.other = r.mailboxes(id)
 	return c
@@ -179,7 +190,7 @@ func (c *client) connect() error {
 	}
 	c.c = newConn(nc, &c.tr, c.r.o.Timeout)
 	c.caps = map[string]bool{}
-	c.sel = nil
+	c.sel, c.nextSel, c.notifyOn = nil, nil, false
 	g, err := c.c.read()
 	if err != nil {
 		return err
@@ -197,8 +208,19 @@ func (c *client) connect() error {
 			return err
 		}
 	}
+	if c.notify && c.caps["NOTIFY"] {
+		if _, err := c.exec("NOTIFY", notifySet, nil); err != nil {
+			return err
+		}
+		c.notifyOn = true
+	}
 	return nil
 }
+
+// notifySet is what a NOTIFY client asks for (RFC 5465): every change of
+// the selected mailbox at once, new messages with their UID and flags,
+// and elsewhere new mail, expunges and mailbox names.
+const notifySet = "NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName))"
 
 func (c *client) capsFrom(code string) {
 	if rest, ok := cutPrefixFold(code, "CAPABILITY "); ok {
@@ -297,7 +319,10 @@ func (c *client) untagged(resp *response) error {
 		case "RECENT":
 			return nil
 		case "EXPUNGE":
-			if st != nil && (st.name == "FETCH" || st.name == "STORE" || st.name == "SEARCH") {
+			// Under NOTIFY with MessageExpunge for the selected mailbox an
+			// EXPUNGE may come at any time (RFC 5465 5.3); the client
+			// then uses UIDs only.
+			if st != nil && !c.notifyOn && (st.name == "FETCH" || st.name == "STORE" || st.name == "SEARCH") {
 				return inconsistent("expunge-during-"+strings.ToLower(st.name), "EXPUNGE %d sent while answering %s (RFC 9051 7.5.1)", n, st.name)
 			}
 			m, err := c.sel.expunge(n)
@@ -357,6 +382,13 @@ func (c *client) untagged(resp *response) error {
 		if len(vs) < 3 || vs[0].kind != 'l' {
 			return fmt.Errorf("%w: %s without attributes, delimiter and name", errProtocol, word)
 		}
+		// Nobody deletes the run's own mailboxes: a LIST (asked for, or
+		// pushed under NOTIFY, RFC 5465 5.4) never calls them gone.
+		if n := vs[2].s; (n == c.main || n == c.other) && slices.ContainsFunc(vs[0].list, func(a val) bool {
+			return strings.EqualFold(a.s, `\NonExistent`)
+		}) {
+			return inconsistent("list-nonexistent", "%s is \\NonExistent: %s", n, trimCRLF(resp.raw))
+		}
 		if st != nil {
 			st.listed = append(st.listed, vs[2].s)
 		}
@@ -375,6 +407,9 @@ func (c *client) untagged(resp *response) error {
 				return fmt.Errorf("%w: STATUS item %q", errProtocol, vs[1].list[i+1].s)
 			}
 			m[strings.ToUpper(vs[1].list[i].s)] = n
+		}
+		if err := c.statusSeen(vs[0].s, m); err != nil {
+			return err
 		}
 		if st != nil {
 			st.status[vs[0].s] = m
@@ -431,7 +466,47 @@ func (c *client) okCode(code string) error {
 		if c.cur != nil {
 			c.cur.copyUID = strings.Fields(rest)
 		}
+	case "CLOSED":
+		// RFC 9051 7.1: what follows is about the mailbox a SELECT opens.
+		if c.nextSel != nil {
+			c.sel, c.nextSel = c.nextSel, nil
+		}
+	case "NOTIFICATIONOVERFLOW":
+		// RFC 5465 5.8: the server gave up telling this session; NOTIFY
+		// is off, as after NOTIFY NONE. Permitted, so not an error.
+		c.notifyOn = false
+		c.record(&failure{kind: "NOTIFICATIONOVERFLOW", allowed: true})
 	}
+	return nil
+}
+
+// statusSeen checks what a STATUS response says of a mailbox, asked for
+// or pushed under NOTIFY (RFC 5465 5.2, 5.3): UIDVALIDITY stays, UIDNEXT
+// never falls, there are no more messages than UIDs were given out, and
+// no more unseen than messages. The count is remembered.
+func (c *client) statusSeen(mbox string, s map[string]uint32) error {
+	if v, ok := s["UIDVALIDITY"]; ok {
+		if err := c.checkValidity(mbox, v); err != nil {
+			return err
+		}
+	}
+	next, hasNext := s["UIDNEXT"]
+	if hasNext {
+		if err := c.checkUIDNext(mbox, next, "STATUS"); err != nil {
+			return err
+		}
+	}
+	n, hasN := s["MESSAGES"]
+	if !hasN {
+		return nil
+	}
+	if hasNext && n > 0 && n >= next {
+		return inconsistent("status-implausible", "%s: STATUS says %d messages but UIDNEXT %d", mbox, n, next)
+	}
+	if u, ok := s["UNSEEN"]; ok && u > n {
+		return inconsistent("status-implausible", "%s: STATUS says %d unseen of %d messages", mbox, u, n)
+	}
+	c.count[mbox] = int(n)
 	return nil
 }
 

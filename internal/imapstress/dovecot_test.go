@@ -62,6 +62,7 @@ func everyCommandRan(res *Result, op string) bool {
 		"search": "SEARCH", "copy": "UID COPY", "move": "UID MOVE", "expunge": "EXPUNGE", "uid-expunge": "UID EXPUNGE",
 		"append": "APPEND", "noop": "NOOP", "idle": "IDLE", "check": "CHECK", "status": "STATUS", "list": "LIST",
 		"mailbox": "RENAME", "namespace": "NAMESPACE", "close": "CLOSE", "unselect": "UNSELECT", "logout": "LOGOUT",
+		"notify-wait": "NOTIFY",
 	}[op]
 	return res.ByCommand[cmd] > 0
 }

@@ -26,7 +26,7 @@ var DefaultWeights = map[string]int{
 	"fetch-partial": 4, "store-flags": 8, "store-keyword": 8, "search": 8, "copy": 3,
 	"move": 3, "expunge": 3, "uid-expunge": 3, "append": 8, "noop": 3, "idle": 2,
 	"check": 1, "status": 3, "list": 2, "mailbox": 1, "namespace": 1, "close": 1,
-	"unselect": 1, "logout": 1,
+	"unselect": 1, "logout": 1, "notify-wait": 3,
 }
 
 func selected(c *client) bool { return c.sel != nil }
@@ -71,6 +71,7 @@ var ops = []op{
 	{"close", 0, selected, func(c *client) error { _, err := c.exec("CLOSE", "CLOSE", nil); c.sel = nil; return err }},
 	{"unselect", 0, all(selected, can("UNSELECT")), func(c *client) error { _, err := c.exec("UNSELECT", "UNSELECT", nil); c.sel = nil; return err }},
 	{"logout", 0, nil, (*client).logout},
+	{"notify-wait", 0, func(c *client) bool { return c.notifyOn }, (*client).notifyWait},
 }
 
 // step runs one operation: a selection when nothing is selected (most of
@@ -194,11 +195,25 @@ func (c *client) doSelect(name string, examine bool) error {
 	if examine {
 		cmd = "EXAMINE"
 	}
-	c.sel = &view{name: name, readOnly: examine, flags: map[string]bool{}}
+	v := &view{name: name, readOnly: examine, flags: map[string]bool{}}
+	old := c.sel
+	if c.notifyOn && old != nil {
+		// The old mailbox's changes may be on their way already: they
+		// are the old view's up to [CLOSED] (RFC 9051 7.1).
+		c.nextSel = v
+	} else {
+		c.sel = v
+	}
 	st, err := c.exec(cmd, cmd+" "+quote(name), nil)
+	closed := c.nextSel == nil
+	c.nextSel = nil
 	if err != nil {
 		c.sel = nil
 		return err
+	}
+	if !closed {
+		c.sel = nil
+		return inconsistent("select-closed", "%s %s with %s selected completed without [CLOSED] (RFC 9051 7.1)", cmd, name, old.name)
 	}
 	if examine && !strings.EqualFold(st.code, "READ-ONLY") {
 		return inconsistent("examine-writable", "EXAMINE %s answered [%s], not [READ-ONLY]", name, st.code)
@@ -215,7 +230,17 @@ func (c *client) sync() error {
 		return nil
 	}
 	asked := slices.Clone(v.msgs[first:])
-	st, err := c.exec("FETCH", fmt.Sprintf("FETCH %d:* (UID FLAGS RFC822.SIZE)", first+1), nil)
+	name, line := "FETCH", fmt.Sprintf("FETCH %d:* (UID FLAGS RFC822.SIZE)", first+1)
+	if c.notifyOn {
+		// By UID: from above the last UID known before the first gap
+		// (messages before it are known, UIDs ascend).
+		lo := uint32(1)
+		if first > 0 {
+			lo = v.msgs[first-1].uid + 1
+		}
+		name, line = "UID FETCH", fmt.Sprintf("UID FETCH %d:* (UID FLAGS RFC822.SIZE)", lo)
+	}
+	st, err := c.exec(name, line, nil)
 	if err != nil {
 		return err
 	}
@@ -224,7 +249,7 @@ func (c *client) sync() error {
 
 func (c *client) fetchFlags() error {
 	ms := c.pick(10)
-	if c.rnd.IntN(2) == 0 {
+	if c.notifyOn || c.rnd.IntN(2) == 0 {
 		st, err := c.exec("UID FETCH", "UID FETCH "+seqSet(uidsOf(ms))+" (UID FLAGS)", nil)
 		if err != nil {
 			return err
@@ -338,7 +363,7 @@ func (c *client) storeFlags() error {
 	if c.rnd.IntN(3) == 0 {
 		silent = ".SILENT"
 	}
-	if c.rnd.IntN(3) == 0 {
+	if c.rnd.IntN(3) == 0 && !c.notifyOn {
 		_, err := c.exec("STORE", fmt.Sprintf("STORE %s %sFLAGS%s (%s)", seqSet(c.seqsOf(ms)), sign, silent, f), nil)
 		return err
 	}
@@ -362,7 +387,7 @@ func (c *client) storeOwn() error {
 	}
 	line += " (" + c.ownKw + ")"
 	name := "UID STORE"
-	if c.rnd.IntN(3) == 0 {
+	if c.rnd.IntN(3) == 0 && !c.notifyOn {
 		name, line = "STORE", "STORE "+seqSet(c.seqsOf(ms))+" "+line
 	} else {
 		line = "UID STORE " + seqSet(uidsOf(ms)) + " " + line
@@ -420,6 +445,19 @@ func (c *client) search() error {
 	v := c.sel
 	before := slices.Clone(v.msgs)
 	switch k := c.rnd.IntN(5); {
+	case k == 0 && c.notifyOn:
+		st, err := c.exec("UID SEARCH", "UID SEARCH ALL", nil)
+		if err != nil {
+			return err
+		}
+		if err := c.uidResult(st); err != nil {
+			return err
+		}
+		for _, m := range v.known() {
+			if contains(before, m) && !slices.Contains(st.search, m.uid) {
+				return inconsistent("search-missing", "UID SEARCH ALL misses UID %d", m.uid)
+			}
+		}
 	case k == 0:
 		st, err := c.exec("SEARCH", "SEARCH ALL", nil)
 		if err != nil {
@@ -462,11 +500,34 @@ func (c *client) search() error {
 	default:
 		keys := []string{"UNSEEN", "FLAGGED", "DELETED", "LARGER 2000", "OR SEEN FLAGGED", "BODY fox",
 			"SINCE 1-Jan-2020", "NOT ANSWERED", "HEADER X-Stress-Sum 0", "FROM stress"}
-		st, err := c.exec("SEARCH", "SEARCH "+keys[c.rnd.IntN(len(keys))], nil)
+		key := keys[c.rnd.IntN(len(keys))]
+		if c.notifyOn {
+			st, err := c.exec("UID SEARCH", "UID SEARCH "+key, nil)
+			if err != nil {
+				return err
+			}
+			return c.uidResult(st)
+		}
+		st, err := c.exec("SEARCH", "SEARCH "+key, nil)
 		if err != nil {
 			return err
 		}
 		return c.seqResult(st)
+	}
+	return nil
+}
+
+// uidResult: a UID SEARCH names each UID once.
+func (c *client) uidResult(st *cmdState) error {
+	seen := map[uint32]bool{}
+	for _, u := range st.search {
+		if u == 0 || seen[u] {
+			return inconsistent("search-range", "%s result names UID %d twice or is 0", st.name, u)
+		}
+		seen[u] = true
+	}
+	if !st.searched {
+		return inconsistent("search-missing", "%s answered without a SEARCH response", st.name)
 	}
 	return nil
 }
@@ -496,6 +557,10 @@ func (c *client) copyMove(move bool) error {
 	if move {
 		name = "UID MOVE"
 	}
+	// The new UIDs are at or above the UIDNEXT known before the command:
+	// a STATUS pushed under NOTIFY before its completion may already
+	// count them.
+	least := c.uidNext[dst]
 	st, err := c.exec(name, fmt.Sprintf("%s %s %s", name, seqSet(uidsOf(ms)), quote(dst)), nil)
 	if err != nil {
 		return err
@@ -528,7 +593,6 @@ func (c *client) copyMove(move bool) error {
 	if err := c.checkValidity(dst, valid); err != nil {
 		return err
 	}
-	least := c.uidNext[dst]
 	for i, u := range src {
 		j := slices.IndexFunc(ms, func(m *msg) bool { return m.uid == u })
 		if j < 0 {
@@ -605,6 +669,7 @@ func (c *client) append() error {
 		line += "\r\n" + string(data)
 	}
 	sent := plus
+	least := c.uidNext[mbox] // before: a push may announce the new UID first
 	st, err := c.exec("APPEND", line, func() error {
 		if sent {
 			return &failure{kind: "syntax", detail: "APPEND: a second continuation request", fatal: true}
@@ -632,7 +697,7 @@ func (c *client) append() error {
 	if err := c.checkValidity(mbox, valid); err != nil {
 		return err
 	}
-	if least := c.uidNext[mbox]; uid < least {
+	if uid < least {
 		return inconsistent("appenduid", "APPEND to %s got UID %d, below UIDNEXT %d seen before", mbox, uid, least)
 	}
 	c.sawUID(mbox, uid)
@@ -680,15 +745,15 @@ func (c *client) status() error {
 	if err != nil {
 		return err
 	}
-	s, ok := st.status[mbox]
-	if !ok || len(s) != 4 {
-		return inconsistent("status", "STATUS %s answered %v", mbox, st.status)
+	// statusSeen checked the numbers; all four asked must be there (a
+	// STATUS pushed under NOTIFY may carry others too).
+	s := st.status[mbox]
+	for _, k := range []string{"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN"} {
+		if _, ok := s[k]; !ok {
+			return inconsistent("status", "STATUS %s answered %v", mbox, st.status)
+		}
 	}
-	if err := c.checkValidity(mbox, s["UIDVALIDITY"]); err != nil {
-		return err
-	}
-	c.count[mbox] = int(s["MESSAGES"])
-	return c.checkUIDNext(mbox, s["UIDNEXT"], "STATUS")
+	return nil
 }
 
 // list: the two mailboxes of this client are always there.
@@ -746,6 +811,32 @@ func (c *client) mailboxOps() error {
 		}
 	}
 	return nil
+}
+
+// notifyWait reads, with no command running, what the server pushes
+// under NOTIFY for a moment (RFC 5465 3: at any time), applying each
+// response to what the client knows as it comes. It is no command: it
+// spends none of the budget.
+func (c *client) notifyWait() error {
+	end := time.Now().Add(time.Duration(10+c.rnd.IntN(90)) * time.Millisecond)
+	c.waits++
+	for {
+		ok, err := c.c.waitData(end)
+		if err != nil || !ok {
+			return err
+		}
+		resp, err := c.c.read()
+		if err != nil {
+			return err
+		}
+		if resp.tag != "*" {
+			return &failure{kind: "syntax", detail: fmt.Sprintf("%q with no command running", trimCRLF(resp.raw)), fatal: true}
+		}
+		c.pushed++
+		if err := c.untagged(resp); err != nil {
+			return err
+		}
+	}
 }
 
 // logout says goodbye and starts a new connection.

@@ -30,6 +30,15 @@
 //     length; ENVELOPE's subject is the Subject field
 //   - after EXPUNGE, UID EXPUNGE or MOVE, the messages it removed are gone
 //     from the view; EXAMINE is [READ-ONLY]; LIST names the mailboxes
+//   - some clients turn NOTIFY on (RFC 5465: the selected mailbox's new
+//     messages with UID and FLAGS, expunges and flag changes; elsewhere
+//     new mail, expunges and mailbox names), name messages by UID only,
+//     and also read between commands: every pushed EXISTS, EXPUNGE and
+//     FETCH must fit the view as above, a SELECT's [CLOSED] divides the
+//     old mailbox's responses from the new one's, and every STATUS
+//     (pushed or asked) is plausible: UIDVALIDITY stays, UIDNEXT never
+//     falls, fewer messages than UIDs given out, no more unseen than
+//     messages; no LIST calls the run's own mailboxes \NonExistent
 //
 // The run is always bounded: by Options.Duration and Options.Commands.
 package imapstress
@@ -67,6 +76,10 @@ type Options struct {
 	MaxMessages int
 	Timeout     time.Duration  // for each response; 0 means 30 seconds
 	Weights     map[string]int // overrides DefaultWeights by name
+	// Notify is how many of the clients turn NOTIFY (RFC 5465) on when
+	// the server offers it: 0 means a third of them (at least one),
+	// negative none.
+	Notify int
 }
 
 // Result of a run.
@@ -82,8 +95,14 @@ type Result struct {
 	ByKind map[string]*FirstError
 	// Allowed counts refusals RFC 9051 permits and the clients expect
 	// (COPY or MOVE of a message another session expunged: NO
-	// [EXPUNGEISSUED], 7.1), which are not errors.
+	// [EXPUNGEISSUED], 7.1; NOTIFY turned off by the server with
+	// NOTIFICATIONOVERFLOW, RFC 5465 5.8), which are not errors.
 	Allowed map[string]int64
+	// NotifyClients is how many clients had NOTIFY on; NotifyWaits how
+	// often they waited with no command running, and Pushed how many
+	// responses the server sent them meanwhile.
+	NotifyClients       int
+	NotifyWaits, Pushed int64
 }
 
 // FirstError is the run's first error with the conversation that led to it.
@@ -138,6 +157,9 @@ func (r *Result) Report(w io.Writer) {
 			fmt.Fprintf(w, "  %6d  %s\n", r.Errors[k], k)
 		}
 	}
+	if r.NotifyClients > 0 {
+		fmt.Fprintf(w, "NOTIFY: %d clients, %d responses pushed in %d waits between commands\n", r.NotifyClients, r.Pushed, r.NotifyWaits)
+	}
 	if len(r.Allowed) > 0 {
 		parts = parts[:0]
 		for _, k := range slices.Sorted(maps.Keys(r.Allowed)) {
@@ -165,12 +187,14 @@ func (f *FirstError) write(w io.Writer, what string) {
 }
 
 type runner struct {
-	o        Options
-	ctx      context.Context
-	weights  map[string]int
-	runID    string // in names of mailboxes created during the run
-	budget   atomic.Int64
-	commands atomic.Int64
+	o       Options
+	ctx     context.Context
+	weights map[string]int
+	// notifyClients: the last so many clients turn NOTIFY on.
+	notifyClients int
+	runID         string // in names of mailboxes created during the run
+	budget        atomic.Int64
+	commands      atomic.Int64
 
 	mu       sync.Mutex
 	firstErr *FirstError
@@ -206,6 +230,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Timeout = 30 * time.Second
 	}
 	r := &runner{o: o, weights: maps.Clone(DefaultWeights), runID: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
+	switch {
+	case o.Notify < 0:
+	case o.Notify == 0:
+		r.notifyClients = max(1, o.Clients/3)
+	default:
+		r.notifyClients = min(o.Notify, o.Clients)
+	}
 	for k, v := range o.Weights {
 		if _, ok := r.weights[k]; !ok {
 			return nil, fmt.Errorf("imapstress: no operation %q in the mix", k)
@@ -244,6 +275,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		for k, v := range c.allowed {
 			res.Allowed[k] += v
 		}
+		if c.notify && c.ops["NOTIFY"] > 0 {
+			res.NotifyClients++
+		}
+		res.NotifyWaits += c.waits
+		res.Pushed += c.pushed
 	}
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,22 @@ func (c *conn) write(s string) error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
 	_, err := io.WriteString(c.nc, s)
 	return err
+}
+
+// waitData waits until the time given for the server to send
+// something, reading nothing: true when bytes are waiting.
+func (c *conn) waitData(until time.Time) (bool, error) {
+	if c.r.Buffered() > 0 {
+		return true, nil
+	}
+	c.nc.SetReadDeadline(until)
+	if _, err := c.r.Peek(1); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, nil // the connection stays usable
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // read returns the next response, with its literals.
