@@ -19,7 +19,7 @@ import (
 
 func init() {
 	commands = append(commands,
-		command{"move add", 4, 5, nil, (*ctl).moveAdd},
+		command{"move add", 4, 6, nil, (*ctl).moveAdd},
 		command{"move list", 0, 0, nil, (*ctl).moveList},
 		command{"move run", 0, 0, nil, (*ctl).moveRun},
 		command{"move finish", 1, 1, nil, (*ctl).moveFinish},
@@ -30,13 +30,16 @@ func init() {
 // moveSynopsis is the help of the move commands.
 const moveSynopsis = `
 Moving in from the old provider (the running box fetches every few minutes):
-  move add NAME imap|pop3 HOST[:PORT] USER [starttls|none]
+  move add NAME imap|pop3 HOST[:PORT] USER [starttls|none] [trust=FINGERPRINT]
                                        fetch the old account USER on HOST into account
                                        NAME (IMAP: every folder with its flags; POP3:
                                        the inbox); asks for the old password (or reads
                                        the first line of standard input) and logs in
                                        once to check it; SSL/TLS unless starttls (none:
-                                       no encryption, development mode only)
+                                       no encryption, development mode only); trust=
+                                       accepts the old server's own certificate (self-
+                                       signed or out of date) by the SHA-256 fingerprint
+                                       a refusal showed, and no other
   move list                            the moves: ID, account, old account, progress
   move run                             fetch now instead of at the next turn
   move finish ID                       the MX points at the box now: stop fetching and
@@ -54,12 +57,14 @@ func (c *ctl) moveAdd(args []string) error {
 		}
 		req.Host, req.Port = h, n
 	}
-	if len(args) == 5 {
-		switch strings.ToLower(args[4]) {
-		case transition.StartTLS, transition.Plain:
-			req.Security = strings.ToLower(args[4])
+	for _, w := range args[4:] {
+		switch fp, trust := strings.CutPrefix(w, "trust="); {
+		case trust:
+			req.Pin = fp
+		case strings.EqualFold(w, transition.StartTLS), strings.EqualFold(w, transition.Plain):
+			req.Security = strings.ToLower(w)
 		default:
-			return usagef("move add: the last word may be starttls (or none, in development mode), not %q", args[4])
+			return usagef("move add: after the user name come starttls (or none, in development mode) and trust=FINGERPRINT, not %q", w)
 		}
 	}
 	pw, err := c.oldPassword(req.Username, req.Host)
@@ -68,11 +73,18 @@ func (c *ctl) moveAdd(args []string) error {
 	}
 	req.Password = pw
 	src, err := call[transition.Source](c, req)
+	if ae, ok := adminError(err); ok && ae.Field == "certificate" && req.Pin == "" {
+		return fmt.Errorf("%w\nTo trust it, add trust= and the fingerprint to the same command, once you have compared it with the one the old server's keeper reads you", err)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "moving %s on %s (%s, port %d) into %s: the first fetch runs now (ID %s)\n",
 		src.Username, src.Host, strings.ToUpper(src.Protocol), src.Port, src.Account, src.ID)
+	if src.Trusted != nil {
+		fmt.Fprintf(c.stdout, "The old server's certificate %s (%s, valid until %s) is trusted for this move, and no other.\n",
+			src.Trusted.Fingerprint(), src.Trusted.Subject, src.Trusted.NotAfter.UTC().Format("2 January 2006"))
+	}
 	fmt.Fprintln(c.stdout, "Watch it with postroomctl move list; when the MX points at this box, postroomctl move finish", src.ID)
 	return nil
 }

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/pem"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -9,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postroom/appliance/status"
+	"postroom/appliance/transition"
 	"postroom/internal/dovecottest"
 )
 
@@ -57,5 +62,30 @@ func TestRunningBoxMove(t *testing.T) {
 		{[]string{"move", "finish", "nope"}, "", 1, nil, []string{"no such move"}},
 		{[]string{"move", "finish", id}, "", 0, []string{"finished moving ann@old.example", "password is erased"}, nil},
 		{[]string{"move", "remove", id}, "", 0, []string{"removed " + id}, nil},
+	})
+}
+
+// TestRunningBoxMoveTrust: an old server with a self-signed certificate
+// (Dovecot's own) is refused with its fingerprint and how to trust it;
+// move add with trust= and that fingerprint starts the move, and says
+// which certificate is trusted. A fingerprint that is not the server's is
+// refused.
+func TestRunningBoxMoveTrust(t *testing.T) {
+	dc := dovecottest.Start(t, dovecottest.User{Name: "ann@old.example", Password: "ann old secret"})
+	pemData, err := os.ReadFile(dc.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(pemData)
+	fp := transition.CertInfo{SHA256: fmt.Sprintf("%x", sha256.Sum256(blk.Bytes))}.Fingerprint()
+	b := startBox(t, nil)
+	const ann = "ann@example.org"
+	hostport := "localhost:" + dc.IMAPS[strings.LastIndex(dc.IMAPS, ":")+1:]
+	runSteps(t, b.data, []ctlStep{
+		{[]string{"users", "add", ann, "-password-stdin"}, "ann's secret pass\n", 0, []string{"created account " + ann}, nil},
+		{[]string{"move", "add", ann, "imap", hostport, "ann@old.example"}, "ann old secret\n", 1, nil, []string{"self-signed", fp, "add trust="}},
+		{[]string{"move", "add", ann, "imap", hostport, "ann@old.example", "trust=" + strings.Repeat("AB:", 31) + "AB"}, "ann old secret\n", 1, nil, []string{"different certificate", fp}},
+		{[]string{"move", "add", ann, "imap", hostport, "ann@old.example", "trusted"}, "ann old secret\n", 2, nil, []string{"trust=FINGERPRINT"}},
+		{[]string{"move", "add", ann, "imap", hostport, "ann@old.example", "trust=" + fp}, "ann old secret\n", 0, []string{"moving ann@old.example on localhost (IMAP", "certificate " + fp, "CN=localhost", "is trusted for this move"}, nil},
 	})
 }
