@@ -234,33 +234,40 @@ func TestBootBadDataDisk(t *testing.T) {
 // copySparse copies an image, leaving its zero MiBs as holes.
 func copySparse(t *testing.T, from, to string) {
 	t.Helper()
+	fi, err := os.Stat(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copySpanSparse(t, from, to, 0, fi.Size())
+}
+
+// copySpanSparse copies size bytes of from at offset off (a partition) to
+// a new file to, leaving its zero MiBs as holes.
+func copySpanSparse(t *testing.T, from, to string, off, size int64) {
+	t.Helper()
 	in, err := os.Open(from)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out, err := os.Create(to)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
 	buf := make([]byte, 1<<20)
-	for off := int64(0); off < fi.Size(); off += int64(len(buf)) {
-		chunk := buf[:min(int64(len(buf)), fi.Size()-off)]
-		if _, err := in.ReadAt(chunk, off); err != nil {
+	for n := int64(0); n < size; n += int64(len(buf)) {
+		chunk := buf[:min(int64(len(buf)), size-n)]
+		if _, err := in.ReadAt(chunk, off+n); err != nil {
 			t.Fatal(err)
 		}
 		if !allZero(chunk) {
-			if _, err := out.WriteAt(chunk, off); err != nil {
+			if _, err := out.WriteAt(chunk, n); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := out.Truncate(fi.Size()); err != nil {
+	if err := out.Truncate(size); err != nil {
 		t.Fatal(err)
 	}
 }
