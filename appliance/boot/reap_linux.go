@@ -77,9 +77,13 @@ func (o *owned) reapOrphans() (n int, blocked bool) {
 }
 
 // siginfoPid reads si_pid, the first field of the union after the three
-// int32s and the padding of Linux's 64-bit siginfo_t (x/sys/unix keeps
-// the union opaque).
+// int32s of Linux's siginfo_t (x/sys/unix keeps the union opaque): the
+// union is pointer-aligned, at byte 16 on 64-bit machines, 12 on 32-bit.
 func siginfoPid(info *unix.Siginfo) int {
 	b := (*[unsafe.Sizeof(*info)]byte)(unsafe.Pointer(info))
-	return int(int32(binary.NativeEndian.Uint32(b[16:20])))
+	off := 12
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		off = 16
+	}
+	return int(int32(binary.NativeEndian.Uint32(b[off : off+4])))
 }
