@@ -281,7 +281,18 @@ func flushUIDIndex(txn *badger.Txn, acct AccountID, rec *accountRecord) error {
 		g := segs[sk]
 		if g == nil {
 			var err error
-			if g, err = getSegment(txn, acct, ed.mbox, sk.seg); err != nil {
+			g, err = getSegment(txn, acct, ed.mbox, sk.seg)
+			if errors.Is(err, errCorrupt) {
+				// A damaged block must not stop mail from being stored:
+				// the index is dropped (its header goes) and the next
+				// SELECT builds it again from the records.
+				built[ed.mbox] = false
+				if err := txn.Delete(keys.UIDIndexHeader(uint64(acct), uint64(ed.mbox))); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
 				return err
 			}
 			segs[sk] = g
@@ -290,6 +301,9 @@ func flushUIDIndex(txn *badger.Txn, acct AccountID, rec *accountRecord) error {
 		g.add(ed.uid, ed.flags, ed.keywords, ed.sign)
 	}
 	for _, sk := range order {
+		if !built[sk.mbox] {
+			continue // dropped above
+		}
 		k := keys.UIDIndexSegment(uint64(acct), uint64(sk.mbox), sk.seg)
 		var err error
 		if g := segs[sk]; g.empty() {

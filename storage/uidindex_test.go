@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -341,5 +342,44 @@ func TestUIDSegmentCodec(t *testing.T) {
 		if _, err := decodeSegment(bad); err == nil {
 			t.Errorf("decoded %x", bad)
 		}
+	}
+}
+
+// A damaged index block must not stop mail: the delivery that touches it
+// drops the index, and the next SELECT builds it again.
+func TestUIDIndexDamageDoesNotStopDelivery(t *testing.T) {
+	ctx := context.Background()
+	st := openT(t, t.TempDir())
+	defer st.Close()
+	a, err := st.CreateAccount("a@example.test", "password-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := func() {
+		t.Helper()
+		if _, err := st.Deliver(ctx, Delivery{Recipients: []Recipient{{Account: a.ID}}}, strings.NewReader("Subject: x\r\n\r\ny\r\n")); err != nil {
+			t.Fatalf("delivery: %v", err)
+		}
+	}
+	deliver()
+	inbox, _ := st.Mailbox(a.ID, InboxName)
+	if err := st.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(keys.UIDIndexSegment(uint64(a.ID), uint64(inbox.ID), 0), []byte{vUIDIndex, 9})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deliver()
+	if _, err := st.selectView(a.ID, InboxName, 10, true); !errors.Is(err, errNoUIDIndex) {
+		t.Fatalf("index after the damaged delivery: %v, want none", err)
+	}
+	sv, err := st.MailboxSelect(a.ID, InboxName, 10)
+	if err != nil || !slices.Equal(sv.Runs, []UIDRange{{1, 2}}) {
+		t.Fatalf("select: %v %v", sv.Runs, err)
+	}
+	if _, err := st.selectView(a.ID, InboxName, 10, true); err != nil {
+		t.Fatalf("index after SELECT: %v", err)
+	}
+	if err := st.Check(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
