@@ -60,7 +60,7 @@ func (s *Store) selectView(acct AccountID, name string, maxKeywords int, fromInd
 		}
 		out.Mailbox = *mb
 		if fromIndex {
-			return readUIDIndex(txn, acct, mb, maxKeywords, &out)
+			return readUIDIndex(txn, acct, mb, maxKeywords, &out, nil)
 		}
 		seen := map[string]bool{}
 		n := uint32(0)

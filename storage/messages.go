@@ -451,15 +451,9 @@ func expungeTxn(txn *badger.Txn, acct AccountID, mb *Mailbox, rec *accountRecord
 // UIDs are skipped. It returns the UIDs removed, ascending.
 func (s *Store) Expunge(acct AccountID, mbox MailboxID, uids []uint32) ([]uint32, error) {
 	if uids == nil {
-		msgs, err := s.Messages(acct, mbox)
-		if err != nil {
+		var err error
+		if uids, err = s.deletedUIDs(acct, mbox); err != nil {
 			return nil, err
-		}
-		uids = []uint32{}
-		for _, m := range msgs {
-			if m.Flags&FlagDeleted != 0 {
-				uids = append(uids, m.UID)
-			}
 		}
 	}
 	uids = slices.Clone(uids)

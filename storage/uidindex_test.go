@@ -383,3 +383,55 @@ func TestUIDIndexDamageDoesNotStopDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// EXPUNGE (Expunge with no UIDs) finds the \Deleted messages in the index,
+// or in the records when the mailbox has none (an older store).
+func TestExpungeDeletedFromIndex(t *testing.T) {
+	for _, withIndex := range []bool{true, false} {
+		t.Run(fmt.Sprint("index ", withIndex), func(t *testing.T) {
+			ctx := context.Background()
+			st := openT(t, t.TempDir())
+			defer st.Close()
+			a, err := st.CreateAccount("a@example.test", "password-a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 6 {
+				if _, err := st.Deliver(ctx, Delivery{Recipients: []Recipient{{Account: a.ID}}}, strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			date := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+			if _, err := st.AppendUID(ctx, a.ID, InboxName, 2*segSpan+5, FlagDeleted, nil, date, strings.NewReader("Subject: far\r\n\r\nx\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			inbox, _ := st.Mailbox(a.ID, InboxName)
+			if _, err := st.SetFlags(a.ID, inbox.ID, []uint32{2, 3, 5}, FlagsAdd, FlagDeleted, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !withIndex {
+				if err := st.dropUIDIndex(a.ID, inbox.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			gone, err := st.Expunge(a.ID, inbox.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []uint32{2, 3, 5, 2*segSpan + 5}; !slices.Equal(gone, want) {
+				t.Fatalf("expunged %v, want %v", gone, want)
+			}
+			ms, _ := st.Messages(a.ID, inbox.ID)
+			var left []uint32
+			for _, m := range ms {
+				left = append(left, m.UID)
+			}
+			if !slices.Equal(left, []uint32{1, 4, 6}) {
+				t.Fatalf("left %v", left)
+			}
+			if err := st.Check(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
