@@ -220,17 +220,8 @@ func TestUIDIndexRepair(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			st := openT(t, t.TempDir())
+			st, a := storeWithMessages(t, 3)
 			defer st.Close()
-			a, err := st.CreateAccount("a@example.test", "password-a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 3 {
-				if _, err := st.Deliver(ctx, Delivery{Recipients: []Recipient{{Account: a.ID}}}, strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i))); err != nil {
-					t.Fatal(err)
-				}
-			}
 			inbox, _ := st.Mailbox(a.ID, InboxName)
 			if err := st.db.Update(func(txn *badger.Txn) error { return c.damage(txn, a.ID, inbox.ID) }); err != nil {
 				t.Fatal(err)
@@ -390,17 +381,8 @@ func TestExpungeDeletedFromIndex(t *testing.T) {
 	for _, withIndex := range []bool{true, false} {
 		t.Run(fmt.Sprint("index ", withIndex), func(t *testing.T) {
 			ctx := context.Background()
-			st := openT(t, t.TempDir())
+			st, a := storeWithMessages(t, 6)
 			defer st.Close()
-			a, err := st.CreateAccount("a@example.test", "password-a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 6 {
-				if _, err := st.Deliver(ctx, Delivery{Recipients: []Recipient{{Account: a.ID}}}, strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i))); err != nil {
-					t.Fatal(err)
-				}
-			}
 			date := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 			if _, err := st.AppendUID(ctx, a.ID, InboxName, 2*segSpan+5, FlagDeleted, nil, date, strings.NewReader("Subject: far\r\n\r\nx\r\n")); err != nil {
 				t.Fatal(err)
@@ -434,4 +416,21 @@ func TestExpungeDeletedFromIndex(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeWithMessages opens a store with one account whose INBOX holds n
+// small messages, UIDs 1 to n.
+func storeWithMessages(t *testing.T, n int) (*Store, Account) {
+	t.Helper()
+	st := openT(t, t.TempDir())
+	a, err := st.CreateAccount("a@example.test", "password-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := st.Deliver(context.Background(), Delivery{Recipients: []Recipient{{Account: a.ID}}}, strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st, a
 }
