@@ -34,10 +34,9 @@ type oldCertView struct {
 	Changed bool
 }
 
-func newOldCertView(ce *admin.CertificateError) *oldCertView {
-	c := ce.Certificate
+func newOldCertView(c transition.CertInfo, changed bool) *oldCertView {
 	return &oldCertView{CertInfo: c, Fingerprint: c.Fingerprint(), From: c.NotBefore.UTC().Format("2 January 2006, 15:04 UTC"),
-		Until: c.NotAfter.UTC().Format("2 January 2006, 15:04 UTC"), Names: strings.Join(c.Names, ", "), Changed: ce.Pinned != ""}
+		Until: c.NotAfter.UTC().Format("2 January 2006, 15:04 UTC"), Names: strings.Join(c.Names, ", "), Changed: changed}
 }
 
 type moveRow struct {
@@ -46,6 +45,9 @@ type moveRow struct {
 	Last     string // "3 min ago"
 	Folders  []string
 	Pin      string // the trusted certificate's fingerprint, with colons
+	// Offered is the certificate the last fetch was refused for, to be
+	// trusted in place; nil otherwise.
+	Offered *oldCertView
 }
 
 func (h *handler) movingPage(w http.ResponseWriter, r *http.Request, v *visitor) {
@@ -73,6 +75,9 @@ func (h *handler) renderMoving(w http.ResponseWriter, r *http.Request, v *visito
 		row := moveRow{Source: s, Progress: strconv.Itoa(s.Fetched) + " messages moved"}
 		if s.Pin != "" {
 			row.Pin = transition.CertInfo{SHA256: s.Pin}.Fingerprint()
+		}
+		if s.Offered != nil && s.Active() {
+			row.Offered = newOldCertView(*s.Offered, s.Pin != "")
 		}
 		if s.Seen > 0 {
 			row.Progress += " (the old account holds " + strconv.Itoa(s.Seen) + ")"
@@ -132,6 +137,8 @@ func (h *handler) movingChange(w http.ResponseWriter, r *http.Request, v *visito
 		op = admin.FinishTransition{ID: r.PostForm.Get("id")}
 	case "remove":
 		op = admin.RemoveTransition{ID: r.PostForm.Get("id")}
+	case "trust":
+		op = admin.TrustTransitionCertificate{ID: r.PostForm.Get("id"), Pin: r.PostForm.Get("pin")}
 	default:
 		http.NotFound(w, r)
 		return
@@ -143,7 +150,7 @@ func (h *handler) movingChange(w http.ResponseWriter, r *http.Request, v *visito
 		var cert *oldCertView
 		var ce *admin.CertificateError
 		if errors.As(err, &ce) {
-			cert = newOldCertView(ce)
+			cert = newOldCertView(ce.Certificate, ce.Pinned != "")
 		}
 		h.renderMoving(w, r, v, pv, cert, pv.fail(form, err, fields...))
 		return
@@ -158,4 +165,5 @@ func init() {
 	done["moving-run"] = "Fetching from the old accounts now."
 	done["moving-finish"] = "The move is finished: the box no longer fetches from the old account, and its password is erased."
 	done["moving-remove"] = "Removed from the list."
+	done["moving-trust"] = "The old server's certificate is trusted for that move now: fetching from it again."
 }

@@ -172,13 +172,7 @@ func TestMovingTrustCertificate(t *testing.T) {
 	b := s.browser(t)
 	b.login(boss, bossPW)
 	b.get("/moving")
-	data, err := os.ReadFile(dc.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(data)
-	sum := sha256.Sum256(blk.Bytes)
-	pin := hex.EncodeToString(sum[:])
+	pin := certPin(t, dc)
 	fingerprint := transition.CertInfo{SHA256: pin}.Fingerprint()
 	form := url.Values{"account": {worker}, "protocol": {"imap"}, "host": {"localhost"}, "port": {dc.IMAP[strings.LastIndex(dc.IMAP, ":")+1:]},
 		"security": {"starttls"}, "username": {"ann@old.example"}, "password": {"ann's old pw"}}
@@ -216,4 +210,62 @@ func TestMovingTrustCertificate(t *testing.T) {
 	if _, body = b.get("/moving"); !strings.Contains(body, "certificate is trusted for this move") || !strings.Contains(body, fingerprint) {
 		t.Errorf("the list does not show the trusted certificate:\n%s", body)
 	}
+}
+
+// TestMovingTrustChanged: a running move whose old server now shows
+// another certificate than the one trusted: the list shows the new one in
+// plain words with a button; pressing it trusts that one in place.
+func TestMovingTrustChanged(t *testing.T) {
+	s, m, dc := movingSiteTrusting(t, false)
+	pin := certPin(t, dc)
+	port, _ := strconv.Atoi(dc.IMAPS[strings.LastIndex(dc.IMAPS, ":")+1:])
+	// Kept as trusting another certificate: the one the server had before.
+	src, err := m.Keep(transition.NewSource{Account: worker, Protocol: "imap", Host: "localhost", Port: port,
+		Username: "ann@old.example", Password: "ann's old pw", Pin: strings.Repeat("0f", 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.RunOnce(context.Background(), src.ID); err == nil || !strings.Contains(err.Error(), "different certificate") {
+		t.Fatalf("run against a changed certificate: %v", err)
+	}
+	b := s.browser(t)
+	b.login(boss, bossPW)
+	resp, body := b.get("/moving")
+	wantStatus(t, resp, body, 200, "moving")
+	fingerprint := transition.CertInfo{SHA256: pin}.Fingerprint()
+	for _, want := range []string{`id="offered-` + src.ID + `"`, "not the one trusted for this move", fingerprint, "CN=localhost",
+		`action="/moving/trust"`, `name="pin" value="` + pin + `"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the list lacks %q", want)
+		}
+	}
+	runForms(t, s, b, []formCase{
+		{name: "trust another", path: "/moving/trust", form: url.Values{"id": {src.ID}, "pin": {strings.Repeat("ab", 32)}}, code: 400, errID: "err-trust"},
+		{name: "trust", path: "/moving/trust", form: url.Values{"id": {src.ID}, "pin": {pin}}, code: 303},
+	})
+	got, _ := m.Get(src.ID)
+	if got.Pin != pin || got.Offered != nil {
+		t.Fatalf("after trusting: pin %q, offered %+v", got.Pin, got.Offered)
+	}
+	if _, err := m.RunOnce(context.Background(), src.ID); err != nil {
+		t.Fatalf("run after trusting: %v", err)
+	}
+	if _, body = b.get("/moving"); strings.Contains(body, `id="offered-`) || !strings.Contains(body, fingerprint) {
+		t.Errorf("the list after trusting:\n%s", body)
+	}
+}
+
+// certPin is the SHA-256 of Dovecot's certificate, as a pin.
+func certPin(t *testing.T, dc *dovecottest.Server) string {
+	t.Helper()
+	data, err := os.ReadFile(dc.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(data)
+	if blk == nil {
+		t.Fatalf("%s holds no certificate", dc.CertFile)
+	}
+	sum := sha256.Sum256(blk.Bytes)
+	return hex.EncodeToString(sum[:])
 }

@@ -380,6 +380,8 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.FinishTransition(ctx, by, op)
 	case RemoveTransition:
 		return a.RemoveTransition(ctx, by, op)
+	case TrustTransitionCertificate:
+		return a.TrustTransitionCertificate(ctx, by, op)
 	case InstallUpdate:
 		return a.InstallUpdate(ctx, by, op)
 	case SetupStart:
@@ -414,7 +416,7 @@ var ops = []Op{
 	ListAccounts{}, GetAccount{}, ListMailboxes{}, ListMessages{}, GetStats{}, CheckStore{},
 	ExportMail{}, ImportMail{},
 	GetBackups{}, SetBackup{}, BackupNow{}, ListBackups{}, RestoreBox{}, RestoreMail{}, ListUSBDisks{}, FormatUSB{},
-	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{},
+	AddTransition{}, ListTransitions{}, RunTransitions{}, FinishTransition{}, RemoveTransition{}, TrustTransitionCertificate{},
 	InstallUpdate{},
 	SetupStart{}, SetupFinish{},
 	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{}, SetLimits{}, SetNetwork{},

@@ -75,6 +75,32 @@ type FinishTransition struct {
 
 func (FinishTransition) OpName() string { return "transition.finish" }
 
+// TrustTransitionCertificate trusts, for a running move, the certificate
+// the old server showed when its last fetch was refused for it
+// (Source.Offered): an old server of the office's own whose certificate
+// changed. Pin is that certificate's SHA-256 fingerprint.
+type TrustTransitionCertificate struct {
+	ID  string `json:"id"`
+	Pin string `json:"pin"`
+}
+
+func (TrustTransitionCertificate) OpName() string { return "transition.trust" }
+
+func (a *Admin) TrustTransitionCertificate(ctx context.Context, by Actor, req TrustTransitionCertificate) (transition.Source, error) {
+	return run(a, ctx, by, req, func(ctx context.Context, req TrustTransitionCertificate) (transition.Source, string, error) {
+		m, err := a.transitions()
+		if err != nil {
+			return transition.Source{}, "", err
+		}
+		src, err := m.Trust(req.ID, req.Pin)
+		if err != nil {
+			return src, "", transitionErr(err)
+		}
+		m.Kick()
+		return src, fmt.Sprintf("trusting the old server's certificate %s for the move of %s on %s into %s", src.Pin, src.Username, src.Host, src.Account), nil
+	})
+}
+
 // RemoveTransition forgets a finished move.
 type RemoveTransition struct {
 	ID string `json:"id"`

@@ -85,7 +85,7 @@ type CertError struct {
 func (e *CertError) Error() string {
 	if e.Pinned != "" {
 		return fmt.Sprintf("The old server now shows a different certificate (fingerprint %s) from the one trusted for this move (%s). "+
-			"If your old provider really changed it, remove this move and add it again to see and trust the new one; otherwise someone may be in between, and the move waits.",
+			"If your old provider really changed it, compare the new fingerprint with the one they give you and trust the new certificate for this move; otherwise someone may be in between, and the move waits.",
 			e.Cert.Fingerprint(), colons(e.Pinned))
 	}
 	return fmt.Sprintf("The old server's certificate is not trusted: %s. If this is your old server's own certificate (fingerprint %s, issued to %s, valid from %s to %s), you can trust it for this move.",

@@ -115,8 +115,25 @@ func TestTrustSelfSigned(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "different certificate") || !strings.Contains(err.Error(), colons(sum)) {
 				t.Fatalf("run against another certificate: %v", err)
 			}
-			if s, _ := m2.Get(src.ID); !strings.Contains(s.LastError, "different certificate") {
+			s, _ := m2.Get(src.ID)
+			if !strings.Contains(s.LastError, "different certificate") {
 				t.Errorf("LastError: %q", s.LastError)
+			}
+			// The office's server really changed it: trusted in place,
+			// by the fingerprint the refusal showed, and no other.
+			otherSum := certSum(t, other.CertFile)
+			if s.Offered == nil || s.Offered.SHA256 != otherSum {
+				t.Fatalf("the refused certificate is not offered: %+v", s.Offered)
+			}
+			if _, err := m2.Trust(src.ID, sum); err == nil {
+				t.Error("Trust took a fingerprint that is not the one offered")
+			}
+			s, err = m2.Trust(src.ID, s.Offered.Fingerprint())
+			if err != nil || s.Pin != otherSum || s.Trusted == nil || s.Offered != nil || s.LastError != "" {
+				t.Fatalf("Trust: %+v %v", s, err)
+			}
+			if _, err := m2.RunOnce(ctx, src.ID); err != nil {
+				t.Fatalf("run after trusting the new certificate: %v", err)
 			}
 		})
 	}

@@ -94,6 +94,10 @@ type Source struct {
 	// it was when it was trusted; "" and nil for the usual checks.
 	Pin     string    `json:"pin,omitempty"`
 	Trusted *CertInfo `json:"trusted,omitempty"`
+	// Offered is the certificate the old server showed when the last run
+	// was refused for it (CertError), to be trusted with Trust; nil
+	// otherwise.
+	Offered *CertInfo `json:"offered,omitempty"`
 
 	Created  time.Time `json:"created"`
 	Finished time.Time `json:"finished,omitzero"` // the office said the move is done
@@ -392,9 +396,11 @@ func (m *Manager) Get(id string) (Source, error) {
 
 func (r *record) copy() Source {
 	s := r.Source
-	if s.Trusted != nil {
-		t := *s.Trusted
-		s.Trusted = &t
+	for _, c := range []**CertInfo{&s.Trusted, &s.Offered} {
+		if *c != nil {
+			cc := **c
+			*c = &cc
+		}
 	}
 	s.Folders = make(map[string]*Folder, len(r.Folders))
 	for k, f := range r.Folders {
@@ -409,17 +415,15 @@ func (r *record) copy() Source {
 func (m *Manager) Finish(id string) (Source, error) {
 	m.runMu.Lock() // not in the middle of a run of it
 	defer m.runMu.Unlock()
-	m.mu.Lock()
-	r, ok := m.srcs[id]
-	if !ok {
-		m.mu.Unlock()
-		return Source{}, ErrNotFound
+	r, err := m.locked(id)
+	if err != nil {
+		return Source{}, err
 	}
 	if r.Finished.IsZero() {
 		r.Finished = m.o.Now()
 	}
 	r.Sealed = nil
-	err := m.saveLocked(r)
+	err = m.saveLocked(r)
 	s := r.copy()
 	m.mu.Unlock()
 	if err == nil {
@@ -433,15 +437,45 @@ func (m *Manager) Finish(id string) (Source, error) {
 	return s, nil
 }
 
+// Trust pins the certificate the old server showed when the last run was
+// refused for it (Source.Offered), whose fingerprint pin must be: the
+// administrator compared it and says it is the old server's own. The next
+// run accepts that certificate and no other.
+func (m *Manager) Trust(id, pin string) (Source, error) {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	r, err := m.locked(id)
+	if err != nil {
+		return Source{}, err
+	}
+	p, valid := NormalisePin(pin)
+	switch {
+	case !r.Active():
+		m.mu.Unlock()
+		return Source{}, &FieldError{"id", "this transition is finished"}
+	case !valid || r.Offered == nil || r.Offered.SHA256 != p:
+		m.mu.Unlock()
+		return Source{}, &FieldError{"pin", "that is not the certificate the old server showed at the last fetch: fetch again and compare the fingerprint shown"}
+	}
+	r.Pin, r.Trusted, r.Offered, r.LastError = p, r.Offered, nil, ""
+	err = m.saveLocked(r)
+	s := r.copy()
+	m.mu.Unlock()
+	if err != nil {
+		return Source{}, err
+	}
+	m.log.Info("transition trusts the old server's certificate", "id", id, "account", s.Account, "host", s.Host, "sha256", p)
+	m.changed()
+	return s, nil
+}
+
 // Remove forgets a finished transition.
 func (m *Manager) Remove(id string) error {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
-	m.mu.Lock()
-	r, ok := m.srcs[id]
-	if !ok {
-		m.mu.Unlock()
-		return ErrNotFound
+	r, err := m.locked(id)
+	if err != nil {
+		return err
 	}
 	if r.Active() {
 		m.mu.Unlock()
@@ -471,6 +505,18 @@ func (m *Manager) saveLocked(r *record) error {
 		return fmt.Errorf("transition: saving %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// locked returns the record of id with m.mu held; with an error, m.mu
+// is not held.
+func (m *Manager) locked(id string) (*record, error) {
+	m.mu.Lock()
+	r, ok := m.srcs[id]
+	if !ok {
+		m.mu.Unlock()
+		return nil, ErrNotFound
+	}
+	return r, nil
 }
 
 // update changes a source's record under the lock and saves it.
@@ -546,11 +592,9 @@ type Result struct {
 func (m *Manager) RunOnce(ctx context.Context, id string) (Result, error) {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
-	m.mu.Lock()
-	r, ok := m.srcs[id]
-	if !ok {
-		m.mu.Unlock()
-		return Result{}, ErrNotFound
+	r, err := m.locked(id)
+	if err != nil {
+		return Result{}, err
 	}
 	if !r.Active() || r.Sealed == nil {
 		m.mu.Unlock()
@@ -583,10 +627,16 @@ func (m *Manager) RunOnce(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		msg = Explain(err)
 	}
+	var ce *CertError
 	m.update(id, func(r *record) {
 		r.Running = false
 		r.LastRun = m.o.Now()
 		r.LastError = msg
+		r.Offered = nil
+		if errors.As(err, &ce) {
+			c := ce.Cert
+			r.Offered = &c
+		}
 		if res.Seen > 0 || err == nil {
 			r.Seen = res.Seen
 		}
