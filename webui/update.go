@@ -132,8 +132,10 @@ func (h *handler) spoolUpload(r io.Reader) (string, error) {
 }
 
 // systemReadings are the status page's lines about the software and the
-// box's start; none off the board.
-func systemReadings(s status.System, now time.Time) []reading {
+// box's start; none off the board. diskBytes is the data file system's
+// size (0: not measured yet): a card bigger than the image grows it at
+// the first start, and the line says how big it became.
+func systemReadings(s status.System, diskBytes uint64, now time.Time) []reading {
 	if s.Version == "" {
 		return nil
 	}
@@ -156,7 +158,11 @@ func systemReadings(s status.System, now time.Time) []reading {
 		out = append(out, reading{ID: "boots", Label: "Starts", Value: fmt.Sprintf("%d since the box was made", s.Boots)})
 	}
 	if s.DataDisk != "" {
-		out = append(out, reading{ID: "data-disk", Label: "Mail is kept on", Value: s.DataDisk})
+		where := s.DataDisk
+		if diskBytes > 0 {
+			where += ", " + bytesWords(diskBytes)
+		}
+		out = append(out, reading{ID: "data-disk", Label: "Mail is kept on", Value: where})
 	}
 	if s.Crashes > 0 {
 		out = append(out, reading{ID: "crashes", Label: "Crashes", Value: fmt.Sprintf("The mail service stopped %d times in a row and was restarted.", s.Crashes),

@@ -44,6 +44,7 @@ func updateSite(t *testing.T) (*site, ed25519.PrivateKey, string) {
 	}
 	s.bus.Update(func(sn *status.Snapshot) {
 		sn.System = status.System{Version: "1.0", OtherVersion: "0.9", Updatable: true, Boots: 7, DataDisk: "/dev/mmcblk0p4 (SD card)"}
+		sn.Disk.TotalBytes, sn.Disk.FreeBytes = 31_150_000_000, 30_000_000_000 // a 32 GB card, grown at the first start
 	})
 	s.opts.Admin, s.opts.UpdateDir = adm, spool
 	s.srv.Close()
@@ -126,7 +127,7 @@ func TestUpdatePage(t *testing.T) {
 
 	// The status page shows the software and the box's start.
 	resp, body = b.get("/")
-	for _, want := range []string{`id="version"`, "1.0 (the spare copy holds 0.9)", "7 since the box was made", "/dev/mmcblk0p4 (SD card)"} {
+	for _, want := range []string{`id="version"`, "1.0 (the spare copy holds 0.9)", "7 since the box was made", "/dev/mmcblk0p4 (SD card), 31 GB"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the status page lacks %q", want)
 		}

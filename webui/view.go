@@ -87,7 +87,7 @@ func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool)
 	if s.DevOutbox.Dir != "" {
 		add("dev-outbox", "Mail to other domains", "Development mode: never sent to the internet. "+s.DevOutbox.Summary()+".", false)
 	}
-	v.Readings = append(v.Readings, systemReadings(s.System, now)...) // update.go
+	v.Readings = append(v.Readings, systemReadings(s.System, s.Disk.TotalBytes, now)...) // update.go
 	if c := s.LastChange; c.Seq > 0 {
 		add("last-change", "Last change", fmt.Sprintf("%s, by %s, %s ago.", upperFirst(c.What), c.By, age(now.Sub(c.Time))), false)
 	}
