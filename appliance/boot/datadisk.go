@@ -37,6 +37,13 @@ type DataChoice struct {
 	BlankUSB []string
 	// Others are further labelled file systems that were not chosen.
 	Others []string
+	// SD is the boot disk's data partition when a USB disk was chosen
+	// and it holds a Postroom file system too: the mail to copy when the
+	// USB disk is new (move.go).
+	SD string
+	// Note says, for the status page, why the box runs from the SD card
+	// although a USB disk was prepared for the mail (move_linux.go).
+	Note string
 }
 
 // Root is what the kernel command line says about the root file system.
@@ -113,6 +120,7 @@ func ChooseData(sysBlock, dev string, root Root) (DataChoice, error) {
 		// (A Pi that booted from a USB disk finds its own p4 among them.)
 		if sdData != "" && sdData != c.Device && !slices.Contains(c.Others, sdData) && usbdisk.IsDataFS(sdData) {
 			c.Others = append(c.Others, sdData)
+			c.SD = sdData
 		}
 		return c, nil
 	case sdData == "":

@@ -99,6 +99,12 @@ func run(ctx context.Context, cfg *Config) error {
 	if err := unix.Mount(choice.Device, cfg.DataDir, "ext4", unix.MS_NOATIME|unix.MS_NODEV|unix.MS_NOSUID, ""); err != nil {
 		return fmt.Errorf("mount %s on %s: %w", choice.Device, cfg.DataDir, err)
 	}
+	// move_linux.go: a USB disk prepared for the mail gets it copied
+	// from the SD card before anything writes on it (or the SD card is
+	// mounted in its place, and the status page says why).
+	if choice, err = moveData(ctx, *cfg, choice); err != nil {
+		return err
+	}
 	where := "SD card"
 	if choice.USB {
 		where = "USB disk"

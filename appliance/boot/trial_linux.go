@@ -27,6 +27,9 @@ func prepareUpdate(cfg Config, root Root, boots int, data DataChoice, log *slog.
 	if data.USB {
 		env.DataDisk = data.Device + " (USB disk)"
 	}
+	if data.Note != "" {
+		env.DataDisk += ". " + data.Note
+	}
 	dev, err := BootDiskPart("/sys/block", "/dev", root, 1)
 	if err == nil {
 		env.OtherRoot, err = BootDiskPart("/sys/block", "/dev", root, update.Other(root.Partition))

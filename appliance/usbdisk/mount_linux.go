@@ -36,3 +36,12 @@ func syncFS(dir string) {
 func reReadPartitions(f *os.File) {
 	unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0)
 }
+
+// usedBytes is what the file system holding dir has in use.
+func usedBytes(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Blocks-st.Bfree) * int64(st.Bsize), nil
+}

@@ -14,3 +14,5 @@ func unmountOnce(dir string) error              { return errNoMount }
 func isBusy(err error) bool                     { return false }
 func syncFS(dir string)                         {}
 func reReadPartitions(f *os.File)               {}
+
+func usedBytes(dir string) (int64, error) { return 0, errNoMount }
