@@ -10,6 +10,10 @@ import (
 
 var errShuttingDown = no("UNAVAILABLE", "Server shutting down, try again later")
 
+// logCommandFailed is the log message of an error storage should not
+// have given (SERVERBUG): the tests fail on it (helpers_test.go).
+const logCommandFailed = "imap command failed"
+
 // fail is the one place storage errors become IMAP responses: a response
 // code the client can act on (RFC 5530), generic text on the wire, the
 // detail in the log.
@@ -37,7 +41,7 @@ func (c *conn) fail(op string, err error) *respError {
 	case errors.Is(err, storage.ErrClosed), errors.Is(err, context.Canceled):
 		return errShuttingDown
 	}
-	c.log.Error("imap command failed", "op", op, "err", err)
+	c.log.Error(logCommandFailed, "op", op, "err", err)
 	return no("SERVERBUG", "Internal error, try again later")
 }
 
