@@ -126,7 +126,7 @@ var shared struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, dir := range []string{shared.dir, binaries.dir} {
+	for _, dir := range []string{shared.dir, binaries.dir, boxImage.dir} {
 		if dir != "" {
 			os.RemoveAll(dir)
 		}

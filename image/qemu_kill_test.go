@@ -41,7 +41,7 @@ func TestKillMidDelivery(t *testing.T) {
 	}
 	began := time.Now()
 	dir := t.TempDir()
-	img := mkimage(t, dir, "box", 1767225600, testKeyFile(t, dir), "", false)
+	img := mkimageBox(t, dir)
 	_, kernel := moduleDirs(t)
 	ports := boxPorts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)

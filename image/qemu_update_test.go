@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,12 +99,18 @@ func TestUpdateUnderQemu(t *testing.T) {
 // testKeyFile makes an update signing key for one test, in dir.
 func testKeyFile(t *testing.T, dir string) string {
 	t.Helper()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	keyFile := filepath.Join(dir, "update.key")
-	if err := os.WriteFile(keyFile, update.FormatPrivateKey(priv), 0o600); err != nil {
+	keyFile, err := keyFileIn(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return keyFile
+}
+
+// keyFileIn writes a new signing key into dir.
+func keyFileIn(dir string) (string, error) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	keyFile := filepath.Join(dir, "update.key")
+	return keyFile, os.WriteFile(keyFile, update.FormatPrivateKey(priv), 0o600)
 }
 
 // updateUnderQemu skips the test unless asked for (POSTROOM_QEMU_UPDATE)
@@ -122,6 +129,16 @@ func updateUnderQemu(t *testing.T, n string) {
 // build's update file too (dir/name.update). It returns the image.
 func mkimage(t *testing.T, dir, name string, at int64, key, fault string, withUpdate bool) string {
 	t.Helper()
+	img, err := runMkimage(t, dir, name, at, key, fault, withUpdate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// runMkimage is mkimage's work; t only logs.
+func runMkimage(t *testing.T, dir, name string, at int64, key, fault string, withUpdate bool) (string, error) {
+	t.Helper()
 	img := filepath.Join(dir, name+".img")
 	args := []string{"run", "./cmd/mkimage", "-o", img, "-gz=false", "-time", strconv.FormatInt(at, 10), "-key", key}
 	if withUpdate {
@@ -135,9 +152,40 @@ func mkimage(t *testing.T, dir, name string, at int64, key, fault string, withUp
 	cmd.Dir = ".." // mkimage builds ./cmd/... of the repository
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("mkimage %s: %v\n%s", name, err, out)
+		return "", fmt.Errorf("mkimage %s: %v\n%s", name, err, out)
 	}
 	t.Logf("mkimage %s: %s (%v)", name, bytes.TrimSpace(out), time.Since(began).Round(time.Second))
+	return img, nil
+}
+
+// boxImage is the plain image of the real appliance (no update file, no
+// fault) that the power-cut and USB tests boot, built once per test run:
+// a mkimage run compiles every command for arm64 and takes about a
+// minute on a 2-core machine. Each test boots a sparse copy of its own.
+var boxImage struct {
+	once sync.Once
+	dir  string
+	img  string
+	err  error
+}
+
+// mkimageBox copies the shared box image into dir and returns the copy.
+func mkimageBox(t *testing.T, dir string) string {
+	t.Helper()
+	boxImage.once.Do(func() {
+		if boxImage.dir, boxImage.err = os.MkdirTemp("", "sdimage-box"); boxImage.err != nil {
+			return
+		}
+		var key string
+		if key, boxImage.err = keyFileIn(boxImage.dir); boxImage.err == nil {
+			boxImage.img, boxImage.err = runMkimage(t, boxImage.dir, "box", 1767225600, key, "", false)
+		}
+	})
+	if boxImage.err != nil {
+		t.Fatal(boxImage.err)
+	}
+	img := filepath.Join(dir, "box.img")
+	copySparse(t, boxImage.img, img)
 	return img
 }
 

@@ -51,7 +51,7 @@ func TestUSBBackupUnderQemu(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	img := mkimage(t, dir, "box", 1767225600, testKeyFile(t, dir), "", false)
+	img := mkimageBox(t, dir)
 	const user, password = "boss@example.org", "boss-password-1"
 	fillData(t, img, user, password)
 
