@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 )
@@ -33,5 +34,10 @@ func main() {
 		os.Exit(3)
 	}
 	fmt.Printf("fake-appliance: restarted after a crash as pid %d, found %s\n", os.Getpid(), probe)
-	select {}
+	// Run until the init stops it. A bare select{} with no other goroutine
+	// is a deadlock Go ends at once, and the init would restart it forever.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	<-stop
+	fmt.Println("fake-appliance: stopped")
 }
