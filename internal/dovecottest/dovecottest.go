@@ -9,8 +9,10 @@
 package dovecottest
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -141,21 +143,40 @@ func StartWith(tb testing.TB, o Options, users ...User) *Server {
 	}
 	write("passwd", []byte(passwd.String()), 0o644)
 
-	ports := freePorts(tb, 4)
-	s.IMAP, s.IMAPS = addr(ports[0]), addr(ports[1])
-	s.POP3, s.POP3S = addr(ports[2]), addr(ports[3])
-	conf := fmt.Sprintf(configTemplate, dir, dir, dir, dir, dir, o.MailLocation, internalUser, internalGroup, loginUser, dir, dir,
-		ports[0], ports[1], ports[2], ports[3])
-	if o.IMAPCapability != "" {
-		conf += "protocol imap {\n  imap_capability = " + o.IMAPCapability + "\n}\n"
-	}
-	write("dovecot.conf", []byte(conf), 0o644)
 	if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
 		tb.Fatal(err)
 	}
+	// The greeting names this instance, so that a program that took one
+	// of its ports first is never taken for it.
+	greeting := fmt.Sprintf("dovecottest %d ready", rand.Uint64())
+	for attempt := 1; ; attempt++ {
+		ports := freePorts(tb, 4)
+		s.IMAP, s.IMAPS = addr(ports[0]), addr(ports[1])
+		s.POP3, s.POP3S = addr(ports[2]), addr(ports[3])
+		conf := fmt.Sprintf(configTemplate, dir, dir, dir, dir, dir, greeting, o.MailLocation, internalUser, internalGroup, loginUser, dir, dir,
+			ports[0], ports[1], ports[2], ports[3])
+		if o.IMAPCapability != "" {
+			conf += "protocol imap {\n  imap_capability = " + o.IMAPCapability + "\n}\n"
+		}
+		write("dovecot.conf", []byte(conf), 0o644)
+		err := s.run(tb, greeting)
+		if err == nil {
+			return s
+		}
+		// A port taken between freePorts and Dovecot's bind: other ports.
+		if attempt == 3 || !strings.Contains(s.Log(), "Address already in use") {
+			tb.Fatalf("Dovecot did not start: %v\n%s", err, s.Log())
+		}
+		tb.Logf("Dovecot could not bind its ports (attempt %d), trying others", attempt)
+	}
+}
 
-	cmd := exec.Command(Binary, "-F", "-c", filepath.Join(dir, "dovecot.conf"))
-	out, err := os.Create(filepath.Join(dir, "stdout"))
+// run starts the instance and waits until it answers with its greeting
+// on every port; the test's end stops it. It stops it at once and returns
+// the error when it does not come up.
+func (s *Server) run(tb testing.TB, greeting string) error {
+	cmd := exec.Command(Binary, "-F", "-c", filepath.Join(s.dir, "dovecot.conf"))
+	out, err := os.Create(filepath.Join(s.dir, "stdout"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -164,24 +185,29 @@ func StartWith(tb testing.TB, o Options, users ...User) *Server {
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("starting Dovecot: %v", err)
 	}
-	tb.Cleanup(func() {
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop := func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(10 * time.Second):
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+			<-exited
 		}
 		out.Close()
-	})
-	for _, a := range []string{s.IMAP, s.IMAPS, s.POP3, s.POP3S} {
-		if err := waitListening(a, 30*time.Second); err != nil {
-			tb.Fatalf("Dovecot did not start: %v\n%s", err, s.Log())
+	}
+	for _, a := range []struct {
+		addr string
+		tls  bool
+	}{{s.IMAP, false}, {s.IMAPS, true}, {s.POP3, false}, {s.POP3S, true}} {
+		if err := waitGreeting(a.addr, a.tls, greeting, exited, 30*time.Second); err != nil {
+			stop()
+			return err
 		}
 	}
-	return s
+	tb.Cleanup(stop)
+	return nil
 }
 
 // Give hands path (a file or a folder, with all below it) to the
@@ -212,16 +238,29 @@ func (s *Server) Log() string {
 
 func addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
-// freePorts asks the kernel for n free ports. They are released before
-// Dovecot binds them; another program taking one in between makes the
-// start fail loudly, never silently.
+// freePorts finds n ports free now, for Dovecot to bind after they are
+// released. They are picked below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range, 32768-60999 by default): a port the
+// kernel hands out for ":0" is also what it gives the next outgoing
+// connection on the machine, and with other tests dialling in parallel
+// one took a released port before Dovecot could bind it. Below the range
+// only a program binding that very number collides, and Start then
+// tries other ports.
 func freePorts(tb testing.TB, n int) []int {
+	lo, hi := 20000, ephemeralLow()
 	var ls []net.Listener
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		addr := "127.0.0.1:0" // a range too small to pick from
+		if hi-lo >= 1000 && tries < 1000 {
+			addr = fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			tb.Fatal(err)
+			if addr == "127.0.0.1:0" {
+				tb.Fatal(err)
+			}
+			continue // in use
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
@@ -232,19 +271,54 @@ func freePorts(tb testing.TB, n int) []int {
 	return ports
 }
 
-func waitListening(a string, limit time.Duration) error {
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &low)
+	}
+	return low
+}
+
+// waitGreeting waits until the server at a (over TLS if tlsOn) greets
+// with a line holding greeting, or Dovecot exits, or limit passes.
+func waitGreeting(a string, tlsOn bool, greeting string, exited <-chan struct{}, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		c, err := net.DialTimeout("tcp", a, time.Second)
+		line, err := firstLine(a, tlsOn)
+		if err == nil && !strings.Contains(line, greeting) {
+			// Someone else's server: Dovecot will fail to bind.
+			err = fmt.Errorf("%s greets with %q, not Dovecot's %q", a, line, greeting)
+		}
 		if err == nil {
-			c.Close()
 			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("Dovecot exited: %v", err)
+		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			return err
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// firstLine connects and reads the server's first line.
+func firstLine(a string, tlsOn bool) (string, error) {
+	c, err := net.DialTimeout("tcp", a, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if tlsOn {
+		// Only the greeting is checked here; clients check the certificate.
+		tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+		defer tc.Close()
+		c = tc
+	}
+	return bufio.NewReader(c).ReadString('\n')
 }
 
 // configTemplate is a whole Dovecot 2.3 configuration: nothing is read
@@ -262,6 +336,7 @@ listen = 127.0.0.1
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
+login_greeting = %s
 first_valid_uid = 1
 mail_location = %s
 default_internal_user = %s
