@@ -119,7 +119,23 @@ func (a *Admin) FormatUSB(ctx context.Context, by Actor, req FormatUSB) (FormatU
 		if !usbdisk.SameSize(req.Confirm, d.Size) {
 			return res, "", errorf(CodeInvalid, "confirm", "type the disk's size exactly as shown (%s) to confirm that this disk may be erased", d.SizeWords)
 		}
-		fs, err := a.o.USB.Format(req.Disk, req.Fingerprint, label)
+		var fs usbdisk.FS
+		if req.Use == UseData && d.Blank && !d.Data {
+			// The disk gets a marker naming the mail's file system: the
+			// next start copies the mail onto it (appliance/boot/move.go).
+			// (A disk that is not blank goes to Format, which refuses it
+			// in its own words.)
+			from, ferr := a.o.USB.DataFS()
+			if ferr != nil {
+				return res, "", errorf(CodeConflict, "disk", "nothing was erased: the box cannot tell which disk the mail is on now (%v), so it could not move the mail", ferr)
+			}
+			if used, uerr := a.o.USB.DataUsed(); uerr == nil && used+moveSlack > d.Size {
+				return res, "", errorf(CodeConflict, "disk", "nothing was erased: the disk (%s) is too small for the mail and settings (%s): use a bigger one", d.SizeWords, usbdisk.SizeWords(used))
+			}
+			fs, err = a.o.USB.FormatForMail(req.Disk, req.Fingerprint, usbdisk.MoveMarker{FromUUID: from.UUID, FromDevice: from.Device, At: a.o.Now(), By: string(by)})
+		} else {
+			fs, err = a.o.USB.Format(req.Disk, req.Fingerprint, label)
+		}
 		switch {
 		case errors.Is(err, usbdisk.ErrGone):
 			return res, "", errorf(CodeNotFound, "disk", "%v: plug it in again and reload the page", err)
@@ -131,14 +147,28 @@ func (a *Admin) FormatUSB(ctx context.Context, by Actor, req FormatUSB) (FormatU
 		res.FS = fs
 		what := fmt.Sprintf("formatted the blank USB disk %s (%s, %s) for %s: ext4 %s, UUID %s", d.Device, d.Title, d.SizeWords, useWords(req.Use), fs.Label, fs.UUID)
 		if req.Use == UseData {
-			res.Note = "The disk is ready for the mail. The box keeps the mail on it from its next restart. " +
-				"The mail now on the SD card is not moved onto it (this version cannot move it yet): after the restart the box starts empty on this disk; " +
-				"to bring the mail along, make a backup first and restore it in the set-up after the restart."
+			res.Note = moveNote(a.o.USB)
 		} else {
 			res.Note = "The disk is ready for backups."
 		}
 		return res, what, nil
 	})
+}
+
+// moveSlack is room a disk for the mail must have beyond the mail it
+// takes (the init asks as much again when it copies).
+const moveSlack = 64 << 20
+
+// moveNote says what the next restart does with a disk formatted for the
+// mail, with the time it takes when the mail's size is known.
+func moveNote(h *usbdisk.Host) string {
+	about := ""
+	if used, err := h.DataUsed(); err == nil {
+		about = fmt.Sprintf(" (about %s for %s)", usbdisk.MinutesWords(usbdisk.MoveMinutes(used)), usbdisk.SizeWords(used))
+	}
+	return "The disk is ready for the mail. At the next restart the box copies all mail and settings to this disk" + about +
+		", checks the copy, then uses it. Mail waits meanwhile; senders try again later, so nothing is lost. " +
+		"The SD card keeps its copy until you remove it."
 }
 
 func useWords(use string) string {

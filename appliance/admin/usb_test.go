@@ -55,6 +55,7 @@ func TestUSBOps(t *testing.T) {
 		{op: FormatUSB{Disk: "sda", Fingerprint: "0123", Use: UseBackup, Confirm: "1.0 GB"}, code: CodeConflict, field: "disk", want: "nothing was erased: the disk changed since the page showed it"},
 		{op: FormatUSB{Disk: "sdb", Fingerprint: usbdisk.Fingerprint(mustDisk(t, e, "sdb")), Use: UseBackup, Confirm: "67 MB"}, code: CodeConflict, field: "disk", want: "not blank"},
 		{op: FormatUSB{Disk: "sdc", Fingerprint: usbdisk.Fingerprint(mustDisk(t, e, "sdc")), Use: UseData, Confirm: "67 MB"}, code: CodeConflict, field: "disk", want: "holds the mail"},
+		{op: FormatUSB{Disk: "sda", Fingerprint: blank.Fingerprint, Use: UseData, Confirm: "1.0 GB"}, code: CodeConflict, field: "disk", want: "nothing was erased: the box cannot tell which disk the mail is on now"},
 		{op: FormatUSB{Disk: "sda", Fingerprint: blank.Fingerprint, Use: UseBackup, Confirm: " 1,0 gb"},
 			want: "formatted the blank USB disk " + tr.Path("sda") + " (Kingston DataTraveler, 1.0 GB) for backups: ext4 postroom-backup", check: func(t *testing.T, e *env, res any) {
 				r := res.(FormatUSBResult)
