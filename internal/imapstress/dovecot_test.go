@@ -28,6 +28,7 @@ func TestDovecot(t *testing.T) {
 			res, err := Run(context.Background(), Options{
 				Addr: d.IMAP, User: "stress@example.test", Password: "stress secret",
 				Clients: 6, Shared: shared, Duration: 3 * time.Minute, Commands: 1200, Seed: 1,
+				NotifySet: NotifySetNoNames, // Dovecot crashes under MailboxName
 			})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, d.Log())

@@ -44,6 +44,7 @@
 package imapstress
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,8 +79,10 @@ type Options struct {
 	Weights     map[string]int // overrides DefaultWeights by name
 	// Notify is how many of the clients turn NOTIFY (RFC 5465) on when
 	// the server offers it: 0 means a third of them (at least one),
-	// negative none.
-	Notify int
+	// negative none. NotifySet is the command they send; "" means
+	// DefaultNotifySet.
+	Notify    int
+	NotifySet string
 }
 
 // Result of a run.
@@ -190,8 +193,10 @@ type runner struct {
 	o       Options
 	ctx     context.Context
 	weights map[string]int
-	// notifyClients: the last so many clients turn NOTIFY on.
+	// notifyClients: the last so many clients turn NOTIFY on with
+	// notifySet.
 	notifyClients int
+	notifySet     string
 	runID         string // in names of mailboxes created during the run
 	budget        atomic.Int64
 	commands      atomic.Int64
@@ -230,6 +235,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Timeout = 30 * time.Second
 	}
 	r := &runner{o: o, weights: maps.Clone(DefaultWeights), runID: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
+	r.notifySet = cmp.Or(o.NotifySet, DefaultNotifySet)
 	switch {
 	case o.Notify < 0:
 	case o.Notify == 0:
