@@ -17,7 +17,7 @@ import (
 
 // moveFromDir is where the init mounts the SD card's data partition,
 // read-only, to copy the mail from it.
-const moveFromDir = "/tmp/postroom-move-from"
+var moveFromDir = "/tmp/postroom-move-from" // a variable for the tests
 
 // moveData runs right after choice.Device is mounted on cfg.DataDir and
 // before anything writes there. A USB data disk with a move marker gets
