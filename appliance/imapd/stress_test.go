@@ -83,11 +83,7 @@ func BenchmarkStress(b *testing.B) {
 		for _, mode := range []string{"shared", "separate"} {
 			for _, server := range []string{"postroom", "dovecot"} {
 				b.Run(fmt.Sprintf("%s/%s/round%d", mode, server, round), func(b *testing.B) {
-					// Both servers get the NOTIFY set Dovecot survives
-					// (imapstress.NotifySetNoNames), so that they run the
-					// same mix; TestStress runs ours with MailboxName.
-					o := imapstress.Options{Clients: 10, Shared: mode == "shared", Duration: stressSeconds(), Seed: uint64(round),
-						NotifySet: imapstress.NotifySetNoNames}
+					o := imapstress.Options{Clients: 10, Shared: mode == "shared", Duration: stressSeconds(), Seed: uint64(round)}
 					if server == "dovecot" {
 						o.Addr, o.User, o.Password = d.IMAP, user, pass
 					} else {

@@ -209,7 +209,7 @@ func (c *client) connect() error {
 		}
 	}
 	if c.notify && c.caps["NOTIFY"] {
-		if _, err := c.exec("NOTIFY", c.r.notifySet, nil); err != nil {
+		if _, err := c.exec("NOTIFY", notifySet, nil); err != nil {
 			return err
 		}
 		c.notifyOn = true
@@ -217,18 +217,10 @@ func (c *client) connect() error {
 	return nil
 }
 
-// DefaultNotifySet is what a NOTIFY client asks for (RFC 5465): every
-// change of the selected mailbox at once, new messages with their UID and
-// flags, and elsewhere new mail, expunges and mailbox names.
-const DefaultNotifySet = "NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName))"
-
-// NotifySetNoNames is DefaultNotifySet without MailboxName. Debian's
-// Dovecot 2.3.19 (mdbox) crashes under MailboxName while other sessions
-// create, rename and delete mailboxes: its imap processes die with signal
-// 11 after "Corrupted mailbox list index" (five in 10,000 commands of
-// the mix; none in 11,000 without MailboxName, none without NOTIFY), so
-// the runs against Dovecot ask for this one.
-const NotifySetNoNames = "NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge))"
+// notifySet is what a NOTIFY client asks for (RFC 5465): every change of
+// the selected mailbox at once, new messages with their UID and flags,
+// and elsewhere new mail, expunges and mailbox names.
+const notifySet = "NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName))"
 
 func (c *client) capsFrom(code string) {
 	if rest, ok := cutPrefixFold(code, "CAPABILITY "); ok {

@@ -44,7 +44,6 @@
 package imapstress
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,10 +78,8 @@ type Options struct {
 	Weights     map[string]int // overrides DefaultWeights by name
 	// Notify is how many of the clients turn NOTIFY (RFC 5465) on when
 	// the server offers it: 0 means a third of them (at least one),
-	// negative none. NotifySet is the command they send; "" means
-	// DefaultNotifySet.
-	Notify    int
-	NotifySet string
+	// negative none.
+	Notify int
 }
 
 // Result of a run.
@@ -193,10 +190,8 @@ type runner struct {
 	o       Options
 	ctx     context.Context
 	weights map[string]int
-	// notifyClients: the last so many clients turn NOTIFY on with
-	// notifySet.
+	// notifyClients: the last so many clients turn NOTIFY on.
 	notifyClients int
-	notifySet     string
 	runID         string // in names of mailboxes created during the run
 	budget        atomic.Int64
 	commands      atomic.Int64
@@ -235,7 +230,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Timeout = 30 * time.Second
 	}
 	r := &runner{o: o, weights: maps.Clone(DefaultWeights), runID: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
-	r.notifySet = cmp.Or(o.NotifySet, DefaultNotifySet)
 	switch {
 	case o.Notify < 0:
 	case o.Notify == 0:
