@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"postroom/appliance/usbdisk"
+	"postroom/appliance/usbdisk/usbdisktest"
 )
 
 // ext4Loop makes an ext4 of sizeMiB on a loop device (as root; others
@@ -76,10 +77,10 @@ func fileSum(t *testing.T, p string) [32]byte {
 func TestMoveData(t *testing.T) {
 	const sdUUID = "0f3c5a4e-8d1b-4c2a-9e7f-1a2b3c4d5e6f"
 	moveFromDir = filepath.Join(t.TempDir(), "from")
-	sd, sdImg := ext4Loop(t, 96, sdUUID)
+	sd, sdImg := ext4Loop(t, 256, sdUUID)
 	fill := t.TempDir()
 	mountAt(t, sd, fill)
-	for name, size := range map[string]int{"postroom/config.json": 40, "postroom/store/000001.vlog": 40 << 20, "postroom/tls/key.pem": 200, "postroom-init/boots": 3} {
+	for name, size := range map[string]int{"postroom/config.json": 40, "postroom/store/000001.vlog": 40 << 20, "postroom/store/RESERVE": 160 << 20, "postroom/tls/key.pem": 200, "postroom-init/boots": 3} {
 		p := filepath.Join(fill, name)
 		os.MkdirAll(filepath.Dir(p), 0o700)
 		b := make([]byte, size)
@@ -106,20 +107,34 @@ func TestMoveData(t *testing.T) {
 		wantErr string
 		note    string
 	}{
-		{name: "moved", usbMiB: 256, from: sdUUID, moved: true},
+		{name: "moved", usbMiB: 400, from: sdUUID, moved: true},
 		{name: "another source", usbMiB: 256, from: "11111111-2222-3333-4444-555555555555",
 			note: "The mail was not moved to the USB disk %[1]s: the USB disk was prepared to take the mail of another data disk (UUID 11111111-2222-3333-4444-555555555555; the SD card's data partition %[2]s is UUID " + sdUUID + ")."},
-		{name: "too small", usbMiB: 64, from: strings.ToUpper(sdUUID), note: "The mail was not moved to the USB disk %[1]s: the USB disk is too small for the mail: the mail and settings need "},
+		{name: "too small", usbMiB: 260, from: strings.ToUpper(sdUUID), note: "The mail was not moved to the USB disk %[1]s: the USB disk is too small for the mail: the mail and settings need "},
 		{name: "source missing", usbMiB: 256, from: sdUUID, noSD: true, wantErr: "the mail was not moved to the USB disk %s: the data disk the mail is to be copied from is not there (/dev/mmcblk0p4, UUID " + sdUUID + "): put back the SD card"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			usb, _ := ext4Loop(t, tc.usbMiB, "aaaaaaaa-1111-2222-3333-444444444444")
-			data := t.TempDir()
-			mountAt(t, usb, data)
-			if err := usbdisk.WriteMoveMarker(data, marker(tc.from)); err != nil {
+			// The USB disk as the page formats it (go-diskfs, not mke2fs),
+			// with its marker.
+			tr := usbdisktest.New(t)
+			tr.Disk("sda", true, int64(tc.usbMiB)<<20, "Samsung", "T7")
+			tr.Loop("sda")
+			h := tr.Host()
+			disks, err := h.List()
+			if err != nil || len(disks) != 1 {
+				t.Fatalf("List: %+v %v", disks, err)
+			}
+			f, err := h.FormatForMail("sda", usbdisk.Fingerprint(disks[0]), marker(tc.from))
+			if err != nil {
 				t.Fatal(err)
 			}
+			usb, err := filepath.EvalSymlinks(f.Device)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := t.TempDir()
+			mountAt(t, usb, data)
 			var console strings.Builder
 			cfg := Config{DataDir: data, Console: &console}
 			choice := DataChoice{Device: usb, USB: true, SD: sd, Others: []string{sd}}
@@ -165,7 +180,13 @@ func TestMoveData(t *testing.T) {
 			if err := unix.Unmount(data, 0); err != nil {
 				t.Fatal(err)
 			}
-			if !tc.moved {
+			if tc.moved {
+				// The kernel wrote the copy on the file system go-diskfs
+				// made: e2fsck finds nothing wrong with it.
+				if out, err := exec.Command(e2fsck(), "-fn", usb).CombinedOutput(); err != nil {
+					t.Errorf("e2fsck -fn of the USB disk: %v\n%s", err, out)
+				}
+			} else {
 				// The USB disk keeps its marker: the next start tries again.
 				mountAt(t, usb, data)
 				if _, ok, err := usbdisk.ReadMoveMarker(data); !ok || err != nil {
@@ -179,4 +200,11 @@ func TestMoveData(t *testing.T) {
 			sdSum = fileSum(t, sdImg) // the box ran from it
 		})
 	}
+}
+
+func e2fsck() string {
+	if p, err := exec.LookPath("e2fsck"); err == nil {
+		return p
+	}
+	return "/usr/sbin/e2fsck"
 }

@@ -123,7 +123,12 @@ func (h *Host) Format(name, fingerprint, label string) (FS, error) {
 		}
 	}
 	if err == nil {
-		_, err = ext4.Create(file.New(f, false), d.Size, 0, 512, &ext4.Params{VolumeName: label, InodeRatio: 1 << 20})
+		// 4 KiB blocks always: go-diskfs's default for a disk under
+		// about 512 MB is 1 KiB blocks, whose 8 MiB groups get 8 inodes
+		// at this ratio, fewer than ext4's 11 reserved ones in group 0:
+		// e2fsck finds it damaged, and the kernel refuses the first file
+		// written (EFSCORRUPTED).
+		_, err = ext4.Create(file.New(f, false), d.Size, 0, 512, &ext4.Params{VolumeName: label, InodeRatio: 1 << 20, SectorsPerBlock: 8})
 	}
 	if err == nil {
 		err = f.Sync()
