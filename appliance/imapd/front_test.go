@@ -20,9 +20,12 @@ func (e *testEnv) dialFrom(ip string) (*rawConn, string) {
 
 // TestPreLoginIdleLimit: a connection that does not log in is told BYE
 // after the front's pre-login idle limit; a logged-in one keeps
-// IdleTimeout (35 minutes).
+// IdleTimeout (35 minutes). The limit applies to the client that logs in
+// too, between its greeting and its LOGIN: a second, not 100 ms, so that
+// a loaded machine (the race detector, CI's two cores) does not cut it
+// off before it speaks.
 func TestPreLoginIdleLimit(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Limits = front.Limits{PreLoginIdle: 100 * time.Millisecond} })
+	e := newEnv(t, func(o *Options) { o.Limits = front.Limits{PreLoginIdle: time.Second} })
 	in := e.rawLogin(alice)
 	idle := e.raw()
 	if got := readAll(t, idle.c); !strings.HasPrefix(got, "* BYE Autologout") {
