@@ -120,9 +120,10 @@ func (m *Mover) Run(ctx context.Context) (int64, error) {
 		}
 		files++
 		done += e.size
-		for total > 0 && nextTenth <= 10 && done*10 >= total*nextTenth {
-			say("copied %d%% (%s of %s)", nextTenth*10, usbdisk.SizeWords(done), usbdisk.SizeWords(total))
-			nextTenth++
+		// One line per tenth reached (a large file may pass several).
+		if tenth := done * 10 / max(total, 1); total > 0 && tenth >= nextTenth {
+			say("copied %d%% (%s of %s)", tenth*10, usbdisk.SizeWords(done), usbdisk.SizeWords(total))
+			nextTenth = tenth + 1
 		}
 		if m.AfterFile != nil {
 			if err := m.AfterFile(files); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,6 +210,15 @@ func TestMove(t *testing.T) {
 	}
 	if !regexp.MustCompile(`new disk: \d+ files, \d+ MB, about 1 minute\n`).MatchString(console.String()) {
 		t.Errorf("console lacks the size and time:\n%s", console.String())
+	}
+	// Each tenth is said once, in order.
+	last := 0
+	for _, m := range regexp.MustCompile(`copied (\d+)%`).FindAllStringSubmatch(console.String(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		if n <= last {
+			t.Errorf("progress %d%% after %d%%:\n%s", n, last, console.String())
+		}
+		last = n
 	}
 	checkCopy(t, src, dst, want)
 	if after := treeSums(t, src); after != before {
