@@ -25,7 +25,10 @@ import (
 // "Back up now" writes a backup and proves it by a restore, and the box
 // unmounts the stick. The test then reads the stick's image on the host
 // with mtools, copies the backup out, and restores it with the recovery
-// key: the administrator's account is in it.
+// key: the administrator's account is in it. A second, blank USB disk
+// is prepared on the same page for the mail ("Move the mail to this
+// disk"); the next start copies the mail onto it and runs from it: the
+// message sent before the move is read over IMAP.
 //
 // The kernel.rpi kernel has xhci-pci, usb-storage and vfat built in
 // (appliance/usbdisk's package comment). It builds an image with the real
@@ -74,11 +77,23 @@ func TestUSBBackupUnderQemu(t *testing.T) {
 	ports := boxPorts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	v := bootBoxWith(t, ctx, img, kernel, ports, update.RootA, []string{
+	// A blank USB disk, for the mail ("Move the mail to this disk").
+	bigDisk := filepath.Join(dir, "big.img")
+	if err := os.WriteFile(bigDisk, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(bigDisk, 512<<20); err != nil {
+		t.Fatal(err)
+	}
+	usbArgs := []string{
 		"-device", "qemu-xhci,id=xhci",
 		"-drive", "if=none,id=stick,format=raw,file=" + stick,
 		"-device", "usb-storage,bus=xhci.0,drive=stick",
-	})
+		"-drive", "if=none,id=big,format=raw,file=" + bigDisk,
+		"-device", "usb-storage,bus=xhci.0,drive=big",
+	}
+	v := bootBoxWith(t, ctx, img, kernel, ports, update.RootA, usbArgs)
+	sendTestMail(t, ports["submission"], user, password) // the mail the move must carry
 
 	w := newWeb(ports["web"])
 	form := url.Values{"user": {user}, "password": {password}}
@@ -109,6 +124,7 @@ func TestUSBBackupUnderQemu(t *testing.T) {
 		t.Fatalf("the backup to the stick failed: %s", s.BackupError)
 	}
 	t.Logf("backup %s written to the stick and proven in %.1f s", s.Backup.LastName, time.Since(began).Seconds())
+	formatForMail(t, ctx, w)
 	// The stick was unmounted after the backup (synced): power off.
 	v.cmd.Process.Kill()
 	v.cmd.Wait()
@@ -128,5 +144,39 @@ func TestUSBBackupUnderQemu(t *testing.T) {
 	res, err := backup.RestoreBox(ctx, backup.RestoreOptions{DataDir: filepath.Join(got, "restored"), Target: backup.Folder{Dir: got}, Key: id, Name: s.Backup.LastName})
 	if err != nil || res.Accounts != 1 {
 		t.Fatalf("restore of the stick's backup: %+v, %v", res, err)
+	}
+
+	// The next start copies the mail onto the disk prepared for it, then
+	// runs from it: the message sent before is there.
+	began = time.Now()
+	v = bootBoxWith(t, ctx, img, kernel, ports, update.RootA, usbArgs)
+	if !strings.Contains(v.tail(1000), "postroom-init: the mail is on the USB disk /dev/sd") {
+		t.Fatalf("the mail was not moved; console:\n%s", v.tail(40))
+	}
+	t.Logf("moved the mail and served SMTP %.1f s after qemu started", time.Since(began).Seconds())
+	if texts := inboxTexts(t, ports["imap"], user, password); texts["before the update"] != "Keep me.\r\n" {
+		t.Errorf("after the move, INBOX holds %q", texts)
+	}
+	s = waitStatus(t, ctx, ports["web"], func(s status.Snapshot) bool { return s.System.DataDisk != "" })
+	if !strings.Contains(s.System.DataDisk, "(USB disk)") {
+		t.Errorf("the status page says the mail is kept on %q", s.System.DataDisk)
+	}
+	v.cmd.Process.Kill()
+	v.cmd.Wait()
+}
+
+// formatForMail prepares the blank USB disk on the Backups page for the
+// mail, typing its size back as an office manager does.
+func formatForMail(t *testing.T, ctx context.Context, w *web) {
+	t.Helper()
+	code, body := w.do(t, ctx, "GET", "/backups", "", nil)
+	m := regexp.MustCompile(`name="disk" value="(sd[a-z])"><input type="hidden" name="fingerprint" value="([0-9a-f]+)">\s*<p><strong>[^<]*</strong>, ([^,]+), blank\.`).FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("the Backups page offers no blank disk: %d\n%s", code, body)
+	}
+	form := url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]}, "disk": {m[1]}, "fingerprint": {m[2]}, "use": {"data"}, "confirm": {m[3]}}
+	code, body = w.do(t, ctx, "POST", "/backups/format", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if code != http.StatusOK || !strings.Contains(body, "At the next restart the box copies all mail and settings to this disk") {
+		t.Fatalf("formatting %s for the mail: %d\n%s", m[1], code, body)
 	}
 }
