@@ -115,7 +115,7 @@ func (g *getmailBox) run(t *testing.T, rc string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g.c.run(t, "", "env", "PYTHONPATH="+fix, "getmail", "--getmaildir", g.dir, "--rcfile", rc)
+	return g.c.run(t, "", "env", "PYTHONPATH="+fix, "PYTHONDONTWRITEBYTECODE=1", "getmail", "--getmaildir", g.dir, "--rcfile", rc)
 }
 
 // fetch runs getmail with rc, which must succeed, and checks that it
