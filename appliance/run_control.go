@@ -45,6 +45,10 @@ func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
 	if err != nil {
 		return nil, err
 	}
+	var restart func(admin.Actor) (string, error)
+	if r.opts.Update != nil { // started by the init: its reboot path (run_update.go)
+		restart = r.restartBox
+	}
 	a, err := admin.New(admin.Options{
 		Backups: backups, RestoreBox: r.restoreBox, // run_backup.go
 		Store: st, ConfigPath: path, Logger: r.log.With("part", "admin"),
@@ -56,6 +60,7 @@ func (r *runner) adminLayer(st *storage.Store) (*admin.Admin, error) {
 		Material:     r.setupMaterial,        // run_setup.go: TLS and DKIM at the end of the set-up
 		EndSessions:  r.sessions.EndSessions, // run_sessions.go
 		USB:          r.opts.USB,
+		Restart:      restart,
 	})
 	if err != nil {
 		return nil, err

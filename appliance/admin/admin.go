@@ -120,6 +120,10 @@ type Options struct {
 	// blank one. nil: the box does not look at USB disks (a developer's
 	// machine, whose own disks must never be offered for formatting).
 	USB *usbdisk.Host
+	// Restart restarts the box a moment after it returns, and says so in
+	// words (restart.go). nil: a machine the init did not start, which
+	// the operation refuses in words.
+	Restart func(by Actor) (note string, err error)
 }
 
 // Admin carries out the operations. It is safe for concurrent use.
@@ -402,6 +406,8 @@ func (a *Admin) Do(ctx context.Context, by Actor, op Op) (any, error) {
 		return a.SetLimits(ctx, by, op)
 	case SetNetwork:
 		return a.SetNetwork(ctx, by, op)
+	case RestartBox:
+		return a.RestartBox(ctx, by, op)
 	}
 	return nil, errorf(CodeInvalid, "op", "unknown operation %q", op.OpName())
 }
@@ -421,4 +427,5 @@ var ops = []Op{
 	SetupStart{}, SetupFinish{},
 	AddAppPassword{}, ListAppPasswords{}, RevokeAppPassword{}, SetPasswordWebOnly{}, ListDevices{}, SetLimits{}, SetNetwork{},
 	GetCertificate{}, UploadCertificate{}, RemoveCertificate{}, RenewCertificate{},
+	RestartBox{},
 }
