@@ -312,21 +312,7 @@ const (
 // utf8Message has a UTF-8 header and bare LF line ends.
 const utf8Message = "Subject: café\n\nx\n"
 
-func TestEngineTranscripts(t *testing.T) {
-	for _, tr := range engineTranscripts {
-		t.Run(tr.name, func(t *testing.T) {
-			e := newEnv(t, tr.tweak)
-			if tr.setup != nil {
-				tr.setup(e)
-			}
-			rc := e.raw()
-			if tr.login {
-				rc.do(step{send: "L LOGIN alice@example.test password-alice@example.test", want: []string{`^L OK`}})
-			}
-			rc.run(tr.steps)
-		})
-	}
-}
+func TestEngineTranscripts(t *testing.T) { runTranscripts(t, engineTranscripts) }
 
 // TestShutdownStuckClient: a client that asks for a large body and never
 // reads it does not hold Shutdown past its grace (the hang of issue #11:

@@ -334,8 +334,11 @@ var transcripts = []transcript{
 	},
 }
 
-func TestTranscripts(t *testing.T) {
-	for _, tr := range transcripts {
+func TestTranscripts(t *testing.T) { runTranscripts(t, transcripts) }
+
+// runTranscripts runs each transcript against a server of its own.
+func runTranscripts(t *testing.T, list []transcript) {
+	for _, tr := range list {
 		t.Run(tr.name, func(t *testing.T) {
 			e := newEnv(t, tr.tweak)
 			if tr.setup != nil {
