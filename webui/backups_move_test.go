@@ -50,6 +50,9 @@ func TestBackupsMoveMail(t *testing.T) {
 	if !regexp.MustCompile(`At the next restart the box copies all mail and settings to this disk \(about 1 minute for 3 MB\), checks the copy, then uses it\. .*The SD card keeps its copy until you remove it\.`).MatchString(body) {
 		t.Errorf("the page's note:\n%s", body)
 	}
+	if !strings.Contains(body, `<form method="post" action="/restart" id="restart">`) || !strings.Contains(body, `name="from" value="backups"`) {
+		t.Errorf("no restart button in the note:\n%s", body)
+	}
 	out, err := exec.Command(sbinProg("debugfs"), "-R", "cat /"+usbdisk.MoveFile, tr.Path("sde")+".img").Output()
 	if err != nil || !strings.Contains(string(out), `"from_uuid": "0f3c5a4e-8d1b-4c2a-9e7f-1a2b3c4d5e6f"`) || !strings.Contains(string(out), `"by": "`+boss+` via the web page"`) {
 		t.Errorf("the marker on the disk: %s %v", out, err)

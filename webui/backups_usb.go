@@ -101,6 +101,7 @@ func (h *handler) backupsFormat(w http.ResponseWriter, r *http.Request, v *visit
 	}
 	if req.Use != admin.UseBackup {
 		pv.Notice = res.Note
+		pv.OfferRestart = true // the move is made at the next start
 		h.renderBackups(w, r, v, pv, http.StatusOK, "")
 		return
 	}

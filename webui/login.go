@@ -38,6 +38,9 @@ type pageView struct {
 	Me       admin.Account
 	CSRF     string
 	Notice   string
+	// OfferRestart puts "Restart the box" in the note (restart.go): the
+	// note says the next restart does something.
+	OfferRestart bool
 	// Nav is the page's entry in the menu, "" for none; Heading, when
 	// set, is the page's title instead of the entry's.
 	Nav, Heading string

@@ -233,6 +233,7 @@ func New(opts Options) *Handler {
 	mux.HandleFunc("POST /backups/import", h.page(true, h.backupsImport))
 	mux.HandleFunc("POST /backups/{form}", h.page(true, h.backupsChange))
 	mux.HandleFunc("POST /update", h.page(true, h.updateUpload))
+	mux.HandleFunc("POST /restart", h.page(true, h.restart)) // restart.go
 	// Forms posted by another site's page are refused before they reach
 	// a handler (the browser says where a form came from); the forms'
 	// CSRF tokens refuse the rest.
