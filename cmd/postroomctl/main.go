@@ -56,7 +56,7 @@ const (
 
 // usageText is the help; a mistake on the command line shows only its
 // synopsis, the part between "Usage:" and the notes.
-const usageText = introText + synopsisText + apppassSynopsis + settingsSynopsis + certSynopsis + queueSynopsis + hwSynopsis + exportSynopsis + backupSynopsis + updateSynopsis + moveSynopsis + notesText // apppass.go, settings.go, queue.go, hw.go, export.go
+const usageText = introText + synopsisText + apppassSynopsis + settingsSynopsis + certSynopsis + queueSynopsis + hwSynopsis + exportSynopsis + backupSynopsis + updateSynopsis + restartSynopsis + moveSynopsis + notesText // apppass.go, settings.go, queue.go, hw.go, export.go
 
 const introText = `postroomctl administers a Postroom appliance: accounts, passwords, addresses,
 quotas, domains, settings, the outgoing queue, and the consistency check of the store.
