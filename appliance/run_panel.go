@@ -45,6 +45,7 @@ func (r *runner) panelWorker(st *storage.Store) {
 		dataDir:  r.cfg.DataDir,
 		store:    st,
 		onBoard:  hw.BoardModel("") != "",
+		initMem:  r.opts.Update != nil, // the init started us: its memory counts too
 		thermal:  "/sys/class/thermal/thermal_zone*/temp",
 		timesync: "/run/systemd/timesync/synchronized",
 		now:      time.Now,
@@ -83,6 +84,7 @@ type readings struct {
 	store    unreadStore
 	certEnd  func() time.Time // the certificate's end, asked at each reading; nil: none
 	onBoard  bool             // off the board the host keeps the clock: assume synced
+	initMem  bool             // read the init's (PID 1) memory: it started the appliance
 	thermal  string           // glob of millidegree files
 	timesync string           // exists once systemd-timesyncd has synchronised
 	now      func() time.Time
@@ -181,7 +183,8 @@ func (rd *readings) countMail(w *storage.Watcher) (changed bool) {
 // them when any changed.
 func (rd *readings) readMachine() {
 	now := rd.now()
-	disk := rd.readDisk(now) // run_panel_disk.go
+	disk := rd.readDisk(now)      // run_panel_disk.go
+	mem := readMemory(rd.initMem) // run_panel_memory.go
 	temp := readTemperature(rd.thermal)
 	synced, note := rd.clock()
 	var daysLeft int
@@ -193,7 +196,7 @@ func (rd *readings) readMachine() {
 		daysLeft = int(math.Floor(certEnd.Sub(now).Hours() / 24))
 	}
 	rd.publish(func(s *status.Snapshot) {
-		s.Disk = disk
+		s.Disk, s.Memory = disk, mem
 		s.SetCPUTemp(temp)
 		s.ClockSynced, s.ClockNote = synced, note
 		s.CertExpires, s.CertDaysLeft = certEnd, daysLeft

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"postroom/appliance/config"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,9 @@ func TestReadingsMachine(t *testing.T) {
 	}
 	if !s.CertExpires.IsZero() {
 		t.Error("a certificate date without a certificate")
+	}
+	if runtime.GOOS == "linux" && (s.Memory.RSS == 0 || s.Memory.Total == 0 || s.Memory.InitRSS != 0) {
+		t.Errorf("memory = %+v; want ours and the machine's, not the init's (it did not start us)", s.Memory)
 	}
 
 	os.MkdirAll(filepath.Dir(thermal), 0o755)

@@ -57,7 +57,7 @@ type Service struct {
 // Who writes what: run.go the phase, services, hostname, addresses and the
 // problem; run_queue.go Queue and SentToday for other servers;
 // run_panel.go, from the store's change events, MailToday, SentToday for
-// local recipients, FailedToday and Unread, and Disk, CPU temperature,
+// local recipients, FailedToday and Unread, and Disk, Memory, CPU temperature,
 // clock and certificate days; run_daily.go the day's counts at start
 // (from the store); run_dev.go DevOutbox;
 // the panel (hw.Follow) LEDs and ResetRequested. Zero values mean "not known
@@ -77,6 +77,8 @@ type Snapshot struct {
 	ClockNote string `json:"clock_note,omitempty"`
 	// Disk is the space on the data folder's file system.
 	Disk Disk `json:"disk"`
+	// Memory is what the appliance, the init and the machine use (memory.go).
+	Memory Memory `json:"memory,omitzero"`
 	// MailToday counts messages received on MailDay (local date,
 	// "2006-01-02"); see AddMail.
 	MailToday int    `json:"mail_today"`
