@@ -73,6 +73,9 @@ func newStatusView(s status.Snapshot, now time.Time, display, resetPending bool)
 	cert, certBad := certWords(s)
 	add("cert", "Certificate", cert, certBad)
 	add("clock", "Clock", clockWords(s), !s.ClockSynced && !s.Time.IsZero())
+	if mem, bad := memoryWords(s.Memory); mem != "" {
+		add("memory", "Memory", mem, bad) // memory.go
+	}
 	if t, ok := s.CPUTemp(); ok {
 		add("temp", "Temperature", fmt.Sprintf("%.0f °C", t), t >= 80)
 	}

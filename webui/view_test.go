@@ -67,6 +67,16 @@ func TestReadings(t *testing.T) {
 		{"clock synced", func(s *status.Snapshot) { s.ClockNote = "systemd-timesyncd" }, "clock", "Set from the network. (systemd-timesyncd)", false},
 		{"clock not synced", func(s *status.Snapshot) { s.ClockSynced = false }, "clock", "Not yet set from the network: dates on mail may be wrong.", true},
 		{"temperature", func(s *status.Snapshot) { s.SetCPUTemp(51.4) }, "temp", "51 °C", false},
+		{"memory on the box", func(s *status.Snapshot) {
+			s.Memory = status.Memory{RSS: 36_000_000, RSSAnon: 20_000_000, InitRSS: 6_000_000, Total: 512_000_000, Available: 380_000_000}
+		}, "memory", "Postroom uses 42 MB; 380 MB of 512 MB free.", false},
+		{"memory off the box", func(s *status.Snapshot) {
+			s.Memory = status.Memory{RSS: 42_000_000, Total: 16_000_000_000, Available: 9_000_000_000}
+		}, "memory", "Postroom uses 42 MB; 9.0 GB of 16 GB free.", false},
+		{"memory nearly full", func(s *status.Snapshot) {
+			s.Memory = status.Memory{RSS: 42_000_000, Total: 512_000_000, Available: 30_000_000}
+		}, "memory", "Postroom uses 42 MB; 30 MB of 512 MB free.", true},
+		{"memory of the machine unknown", func(s *status.Snapshot) { s.Memory = status.Memory{RSS: 42_000_000} }, "memory", "Postroom uses 42 MB.", false},
 		{"backup failed", func(s *status.Snapshot) { s.BackupError = "the USB disk is full" }, "backup", "Failed: the USB disk is full", true},
 		{"dev outbox", func(s *status.Snapshot) { s.DevOutbox = status.DevOutbox{Dir: "/d/dev-outbox", Messages: 2} }, "dev-outbox",
 			"Development mode: never sent to the internet. 2 messages held in the dev outbox instead of being sent (/d/dev-outbox).", false},
@@ -104,6 +114,7 @@ func TestStatusPageReadings(t *testing.T) {
 	s.Unread = 11
 	s.Queue = status.Queue{Length: 2, Oldest: today.Add(-10 * time.Minute)}
 	s.Disk = status.Disk{FreeBytes: 3_000_000_000, TotalBytes: 16_000_000_000}
+	s.Memory = status.Memory{RSS: 42_000_000, RSSAnon: 30_000_000, Total: 512_000_000, Available: 380_000_000}
 	s.Services[1].Title = "Status page (web)"
 	s.Queue.Oldest = today.Add(-90 * time.Minute) // stuck: a second thing that needs a person
 	srv := httptest.NewServer(New(Options{Bus: status.NewBus(s), Logger: slog.New(slog.DiscardHandler), Now: clock.Now}))
@@ -114,6 +125,7 @@ func TestStatusPageReadings(t *testing.T) {
 		`<td id="queue" class="bad">2 messages waiting to be sent, the oldest for 90 minutes`,
 		`<td id="disk">3.0 GB free of 16 GB (81% used).</td>`,
 		`<td id="cert">Not checked yet.</td>`,
+		`<th>Memory</th><td id="memory">Postroom uses 42 MB; 380 MB of 512 MB free.</td>`,
 		`href="/factory-reset"`,
 		`<ul id="attention">`, `<li>Outgoing mail is stuck for 90 min.</li>`,
 	} {
@@ -160,7 +172,7 @@ func TestPhaseWords(t *testing.T) {
 func TestReadingsOnlyWhenKnown(t *testing.T) {
 	v := newStatusView(status.Snapshot{Phase: status.PhaseRunning}, time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC), false, false)
 	for _, r := range v.Readings {
-		if r.ID == "dev-outbox" || r.ID == "last-change" || r.ID == "temp" || r.ID == "backup" {
+		if r.ID == "dev-outbox" || r.ID == "last-change" || r.ID == "temp" || r.ID == "backup" || r.ID == "memory" {
 			t.Errorf("row %s shown without a value: %q", r.ID, r.Value)
 		}
 	}
