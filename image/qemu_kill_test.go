@@ -50,6 +50,7 @@ func TestKillMidDelivery(t *testing.T) {
 	v := bootBox(t, ctx, img, kernel, ports, update.RootA, "Postroom set-up code: ")
 	const user, password = "boss@example.org", "the office manager's own words"
 	setUpOnWeb(t, ctx, v, ports["web"], user, password)
+	logIdleMemory(t, ctx, ports["web"]) // qemu_memory_test.go: issue #14's figures
 	acked := sendUntilKilled(t, ctx, v, ports["submission"], user, password, 6)
 	t.Logf("%d messages acknowledged before the power went (%.0f s into the test)", len(acked), time.Since(began).Seconds())
 
